@@ -1,0 +1,131 @@
+//! The command line, as clap structs. Doc comments are the `--help` text; no logic lives here.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  envc check env.yaml                     validate (pre-commit, CI)
+  envc check --format json specs/*.yaml   machine-readable diagnostics
+  envc dockerfile env.yaml -o Dockerfile  write the Dockerfile
+  envc plan env.yaml --digest             print the spec digest
+  envc check --template --var RAY_IMAGE=anyscale/ray:2.9.0-py310 app_config.yaml
+  envc explain E023                       explain a diagnostic code
+
+Exit codes: 0 success; 1 the answer is no (invalid spec); 2 usage, I/O or tool error.";
+
+/// envc: compile ML cluster-environment specs into deterministic, injection-proof Dockerfiles.
+#[derive(Debug, Parser)]
+#[command(name = "envc", version, about, after_help = EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print only errors and requested data.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more about what envc does (config used, digests).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// When to colour diagnostics (never with NO_COLOR set).
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate specs and report every problem (exit 1 if any has errors).
+    #[command(after_help = "Example: envc check env.yaml other/*.yaml")]
+    Check {
+        /// Spec files (`-` reads standard input).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Diagnostics format on stderr (`json`: one document on stdout, schema envc.diagnostics/v1).
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Compile a spec into a Dockerfile (stdout, or `-o FILE`).
+    #[command(after_help = "Example: envc dockerfile env.yaml -o build/Dockerfile")]
+    Dockerfile {
+        /// The spec file (`-` reads standard input).
+        file: PathBuf,
+        /// Write here (atomically) instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Write multi-line post-build commands as heredocs (needs BuildKit; not buildah < 1.35 or kaniko).
+        #[arg(long)]
+        heredoc: bool,
+        /// Add BuildKit cache mounts for apt, conda and pip (needs BuildKit).
+        #[arg(long)]
+        cache_mounts: bool,
+        /// Use DIR/Dockerfile.j2 instead of the embedded template.
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Print the normalised plan as canonical JSON (its sha256 is the spec digest).
+    #[command(after_help = "Example: envc plan env.yaml --digest")]
+    Plan {
+        /// The spec file (`-` reads standard input).
+        file: PathBuf,
+        /// Print only the spec digest, `sha256:<hex>`.
+        #[arg(long, conflicts_with = "provenance")]
+        digest: bool,
+        /// Print `{"digest", "plan", "provenance"}` (template inputs are provenance, not part of the digest).
+        #[arg(long)]
+        provenance: bool,
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Explain a diagnostic code (without one, list them all).
+    Explain {
+        /// A code such as E023 or W001.
+        code: Option<String>,
+    },
+    /// Print a JSON Schema of the spec format, for editors.
+    Schema,
+    /// Print shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// How specs are read; shared by every compiling command.
+#[derive(Debug, Args, Clone)]
+pub struct InputArgs {
+    /// Render the file as a Jinja template first (`env` = the process environment).
+    #[arg(long)]
+    pub template: bool,
+    /// Add a template value, visible as `KEY` and `env["KEY"]` (implies nothing without --template).
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+    /// Use this envc.toml instead of searching upwards from the spec's directory.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Treat warnings as errors (exit 1).
+    #[arg(long)]
+    pub deny_warnings: bool,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
+}

@@ -1,0 +1,215 @@
+//! The table of stable diagnostic codes. Every distinct error (`E…`) and warning (`W…`) envc
+//! can report is listed here once, with a one-line summary (used in the README table) and a long
+//! explanation (printed by `envc explain CODE`). Codes are never reused or renumbered.
+
+/// One stable diagnostic code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Code(pub &'static str);
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl serde::Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+/// A code's documentation.
+pub struct CodeDoc {
+    pub code: Code,
+    pub summary: &'static str,
+    pub explanation: &'static str,
+}
+
+macro_rules! codes {
+    ($($name:ident = $code:literal, $summary:literal, $explanation:literal;)*) => {
+        $(pub const $name: Code = Code($code);)*
+        /// Every code, in order.
+        pub const ALL: &[CodeDoc] = &[$(CodeDoc { code: $name, summary: $summary, explanation: $explanation }),*];
+    };
+}
+
+codes! {
+    YAML_SYNTAX = "E001", "the file is not valid YAML",
+"The spec could not be read as YAML. The message names the position where the YAML parser gave up;
+the mistake is often just before it (an unclosed quote or bracket, a tab used for indentation, a
+key without a colon).
+
+If the file is a Jinja template (it contains `{{ … }}` or `{% … %}` outside quoted strings), pass
+`--template` so envc renders it before reading it as YAML.";
+
+    YAML_LIMIT = "E002", "the file exceeds a safety limit (size, nesting depth or alias expansion)",
+"envc refuses inputs that could exhaust memory or time: a spec larger than 1 MiB, nesting deeper
+than 64 levels, or YAML aliases that would expand to more than 10,000 nodes (the \"billion
+laughs\" attack). A real cluster-environment spec is a few kilobytes and a few levels deep; if yours
+is not, split it or drop the aliases.";
+
+    ENCODING = "E003", "the file is not UTF-8 text",
+"Specs must be UTF-8. The message gives the byte offset of the first invalid sequence. Re-save the
+file as UTF-8 (most editors have an encoding option), or remove stray binary content.";
+
+    TEMPLATE = "E004", "the Jinja template could not be rendered",
+"With `--template`, envc renders the spec with Jinja (minijinja, compatible with Jinja2) before it
+reads the YAML. The template may use `env` (the process environment plus `--var KEY=VALUE`) and
+the variables given with `--var`. A value that is not defined is an error unless the template
+gives a default: `{{ env[\"RAY_IMAGE\"] | default(\"anyscale/ray:2.9.0-py310\") }}`.";
+
+    UNKNOWN_KEY = "E010", "a key envc does not know",
+"Every key of the spec is checked: a misspelt key would otherwise be silently ignored and the
+environment built without it. The standard form knows `base_image`, `env_vars`,
+`debian_packages`, `python` (with `pip_packages` and `conda_packages`) and `post_build_cmds`; the
+BYOD form knows `docker_image`, `ray_version`, `env_vars` and `registry_login_secret`.
+
+Some keys belong to other Anyscale files: `aws`, `gcp`, `head_node_type` and `worker_node_types`
+are compute configuration; `working_dir`, `pip` and `conda` at the top level are a Ray runtime
+environment. Move them there.";
+
+    DUPLICATE_KEY = "E011", "a key appears twice in one mapping",
+"YAML parsers disagree on which of two equal keys wins (most keep the last silently). envc refuses
+to guess: remove or merge one of them.";
+
+    WRONG_TYPE = "E012", "a value has the wrong type",
+"Each key expects one shape: `base_image` a string, `env_vars` a mapping of names to strings,
+the package lists and `post_build_cmds` lists of strings, `python` a mapping. An optional key
+given with no value (`env_vars:` alone) means empty.";
+
+    MISSING_KEY = "E013", "a required key is missing",
+"The standard form requires `base_image`; the BYOD form requires `docker_image` and
+`ray_version`. A key given as null (`base_image:` with nothing after it) counts as missing.";
+
+    MIXED_FORMS = "E014", "a standard key beside `docker_image`",
+"A spec is either the standard form (`base_image` plus packages and commands) or the BYOD form
+(`docker_image`, `ray_version`, `env_vars`, `registry_login_secret`). The presence of
+`docker_image` selects BYOD, where packages and post-build commands are not allowed: bake them into
+your image, or use the standard form.";
+
+    ENV_NAME = "E020", "an invalid environment variable name",
+"Names must match `[A-Za-z_][A-Za-z0-9_]*` (lower case is allowed: `RAY_task_oom_retries`).";
+
+    ENV_VALUE_TYPE = "E021", "an environment value that is not a string",
+"Environment values are strings. YAML turns unquoted `true`, `yes`, `on`, `1.0`, `0x1F` or an
+empty value into booleans, numbers and nulls, and YAML 1.1 and 1.2 disagree about several of them,
+so envc refuses them: quote the value (`DEBUG: \"true\"`). A plain decimal integer such as `1` is
+accepted as written, with warning W001.";
+
+    CONTROL_CHAR = "E022", "a NUL, carriage return or line feed in a single-line value",
+"Every value except a post-build command lands on one line of the generated Dockerfile; a line
+break there would start a new instruction (`ok\\nRUN curl evil | sh`). envc rejects NUL, CR and LF
+in names, values, package entries and the base image. A multi-line post-build command is allowed
+and is emitted safely.";
+
+    ENV_DOLLAR = "E023", "a `$` that is neither a reference nor a literal",
+"In `env_vars`, `$NAME` and `${NAME}` refer to an earlier variable of the spec or of the base
+image (`PATH: /opt/x/bin:$PATH`), exactly as Docker expands them; a reference to a variable that is
+not set expands to the empty string. `$$` is a literal dollar sign. Any other use of `$` — shell
+forms such as `${X:-default}`, `$1`, `$(cmd)`, or a lone `$` at the end — is refused, because
+Dockerfile and shell give it different meanings. Write `$$` for a literal `$`.";
+
+    EMPTY = "E024", "an empty name, value or entry where one is required",
+"Package entries, post-build commands, the base image and names may not be empty or only
+whitespace. Remove the empty item.";
+
+    DEBIAN_PACKAGE = "E030", "a Debian package entry that is not a package name",
+"Entries of `debian_packages` are Debian package names (lower case letters, digits, `+`, `-` and
+`.`, at least two characters, starting with a letter or digit), optionally with `=VERSION`,
+`/RELEASE` or `:ARCH`. A trailing `-` asks apt-get to remove the package, so it is refused. Put
+anything else (options, URLs, shell) in `post_build_cmds`.";
+
+    PIP_REQUIREMENT = "E031", "a pip entry that is not a requirement",
+"Entries of `python.pip_packages` are PEP 508 requirements (`requests[security]>=2.8,<3`,
+`name @ https://…`) or the URL forms pip accepts and real specs use
+(`git+https://github.com/org/repo@ref#egg=name`, a URL ending in `.whl`). pip options such as
+`-r requirements.txt` or `--extra-index-url` belong in `post_build_cmds`.";
+
+    CONDA_SPEC = "E032", "a conda entry that is not a MatchSpec",
+"Entries of `python.conda_packages` are conda MatchSpecs: `[channel[/subdir]::]name[ version[ build]]`
+or `name[version='>=1.2']`. Note that `numpy=1.11` means 1.11.* and `numpy==1.11` means exactly
+1.11.0.";
+
+    LEADING_DASH = "E033", "an entry that starts with `-`",
+"A package entry that starts with `-` would be read as an option by apt-get, pip or conda (option
+injection). No package name starts with `-`; put options in `post_build_cmds`.";
+
+    IMAGE_REF = "E040", "a malformed image reference",
+"`base_image` and `docker_image` are image references: `[REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST]`
+with a lower-case repository, as Docker and OCI define them.";
+
+    IMAGE_POLICY = "E041", "a base image outside the policy",
+"By default `base_image` must be an Anyscale image: `anyscale/ray`, `anyscale/ray-ml` or
+`anyscale/ray-llm`, under any registry prefix (`docker.io/anyscale/ray:…`,
+`mirror.example.com/anyscale/ray:…`), optionally pinned with `@sha256:…`. A project can allow more
+repositories in `envc.toml`:
+
+    [base-image]
+    allow = [\"rayproject/*\", \"my-registry.example.com/ml/*\"]
+
+The BYOD form (`docker_image`) takes any image.";
+
+    IMAGE_TAG = "E042", "a base image tag that is not an Anyscale tag",
+"Anyscale tags follow `VERSION[optimized|oss][-slim][-pyXY][-(cpu|gpu|cuNNN)][-aarch64]` with
+VERSION `X.Y.Z`, `X.Y.ZrcN`, `nightly` or `pinned-nightly`, plus the legacy 1.7/1.8 forms and
+`latest`. For Ray 2.7.x Anyscale requires the `optimized` or `oss` suffix
+(`anyscale/ray:2.7.0optimized-py310`). `unknown` is not a tag.";
+
+    IMAGE_NO_REPOSITORY = "E043", "a base image that names no repository",
+"A reference like `anyscale/1.3.0-gpu` has a version where the repository name should be; it was
+probably meant as `anyscale/ray:1.3.0-gpu` (or `ray-ml`).";
+
+    RAY_VERSION = "E044", "an invalid BYOD `ray_version`",
+"`ray_version` is the Ray version installed in a BYOD image: `X.Y.Z`, `X.Y.ZrcN` or `nightly`.
+Quote it so YAML keeps it a string (`ray_version: \"2.9.0\"`).";
+
+    CONFIG = "E050", "an invalid `envc.toml`",
+"The project configuration is TOML. It knows `[base-image]` (`allow`, a list of repository
+patterns such as `rayproject/*`; `mirror`, a registry host used in generated `FROM` lines for
+Docker Hub images) and `[warnings]` (`deny`, a boolean; `ignore`, a list of warning codes).";
+
+    HEREDOC_DELIMITER = "E051", "no heredoc delimiter is free for a post-build command",
+"With `--heredoc`, each multi-line command is written as `RUN <<'ENVC_EOF'` … `ENVC_EOF`. A
+body line equal to the delimiter would end it early, so envc picks `ENVC_EOF`, `ENVC_EOF_1`, …
+until one does not occur. This error means none of 1,000 candidates was free; use the default
+(portable) output.";
+
+    UNQUOTED_INTEGER = "W001", "an unquoted integer environment value",
+"`HF_HUB_ENABLE_HF_TRANSFER: 1` is a YAML integer, not a string. envc accepts a plain decimal
+integer as the text it was written as (so `007` stays `007`), but quoting it (`\"1\"`) says what
+you mean and keeps YAML tools from rewriting it.";
+
+    UNLISTED_TAG = "W002", "a well-formed base image tag Anyscale no longer lists",
+"The tag fits Anyscale's grammar but is not in Anyscale's current list of supported base images
+(for example `nightly-py37`, `pinned-nightly-py37-gpu` or `1.5.0-py37`). The Dockerfile is still
+generated; building on Anyscale may be refused. Move to a supported tag.";
+
+    MUTABLE_TAG = "W003", "a base image tag that moves (`latest`, or no tag)",
+"`latest` (and a reference with no tag, which means `latest`) names a different image tomorrow, so
+two builds of the same spec can differ. Pin a version tag, or a digest with `@sha256:…`.";
+}
+
+/// Looks a code up, accepting any letter case (`e010`, `E010`).
+pub fn lookup(code: &str) -> Option<&'static CodeDoc> {
+    ALL.iter()
+        .find(|d| d.code.0.eq_ignore_ascii_case(code.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut seen = std::collections::BTreeSet::new();
+        for d in ALL {
+            assert!(seen.insert(d.code.0), "duplicate {}", d.code);
+            assert!(
+                d.code.0.len() == 4 && (d.code.0.starts_with('E') || d.code.0.starts_with('W'))
+            );
+            assert!(!d.summary.is_empty() && !d.explanation.is_empty());
+        }
+        assert!(lookup("e010").is_some());
+        assert!(lookup("E999").is_none());
+    }
+}

@@ -1,0 +1,204 @@
+//! The project configuration, `envc.toml`: the base-image policy and warning settings.
+//! Found by walking up from the spec's directory (or given with `--config`); its errors are
+//! diagnostics located in the TOML file, like the spec's.
+
+use crate::codes;
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::source::{SourceFile, Span};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const FILE_NAME: &str = "envc.toml";
+
+#[derive(Debug, serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Raw {
+    #[serde(default)]
+    base_image: RawPolicy,
+    #[serde(default)]
+    warnings: RawWarnings,
+}
+
+#[derive(Debug, serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawPolicy {
+    #[serde(default)]
+    allow: Vec<toml::Spanned<String>>,
+    mirror: Option<toml::Spanned<String>>,
+}
+
+#[derive(Debug, serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawWarnings {
+    #[serde(default)]
+    deny: bool,
+    #[serde(default)]
+    ignore: Vec<toml::Spanned<String>>,
+}
+
+/// A repository pattern: `*` (any image), `PREFIX/*` or an exact repository. A pattern whose
+/// first component is a registry host (`host.example.com/…`, `localhost/…`) matches the full
+/// name; otherwise it matches the repository under any registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoPattern(String);
+
+impl RepoPattern {
+    pub fn matches(&self, registry: Option<&str>, repository: &str) -> bool {
+        let p = self.0.as_str();
+        if p == "*" {
+            return true;
+        }
+        let first = p.split('/').next().unwrap_or("");
+        let with_registry = first.contains(['.', ':']) || first == "localhost";
+        let full;
+        let name = if with_registry {
+            full = format!("{}/{repository}", registry.unwrap_or("docker.io"));
+            full.as_str()
+        } else {
+            repository
+        };
+        match p.strip_suffix("/*") {
+            Some(prefix) => name.starts_with(prefix) && name[prefix.len()..].starts_with('/'),
+            None => name == p,
+        }
+    }
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Where it came from, for `--verbose`.
+    pub path: Option<PathBuf>,
+    pub allow: Vec<RepoPattern>,
+    /// A registry host used in `FROM` for Docker Hub images.
+    pub mirror: Option<String>,
+    pub deny_warnings: bool,
+    pub ignore: Vec<codes::Code>,
+}
+
+/// Finds `envc.toml` in `dir` or its ancestors.
+pub fn discover(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .map(|d| d.join(FILE_NAME))
+        .find(|p| p.is_file())
+}
+
+/// Parses configuration text; errors are located in `file`.
+pub fn parse(file: Arc<SourceFile>, path: Option<PathBuf>) -> Result<Config, Vec<Diagnostic>> {
+    let mut diags = Diagnostics::new(file.clone());
+    let raw: Raw = match toml::from_str(&file.text) {
+        Ok(r) => r,
+        Err(e) => {
+            let span = e
+                .span()
+                .map_or(Span::new(0, 0), |r| Span::new(r.start, r.end));
+            diags
+                .error(codes::CONFIG, span, e.message().trim().to_string())
+                .help("see `envc explain E050` for the keys envc.toml knows");
+            return Err(diags.into_vec());
+        }
+    };
+    let mut config = Config {
+        path,
+        deny_warnings: raw.warnings.deny,
+        ..Config::default()
+    };
+    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let pattern = PATTERN.get_or_init(|| {
+        regex::Regex::new(r"^(\*|[a-z0-9][a-z0-9._:-]*(/[a-z0-9][a-z0-9._-]*)*(/\*)?)$")
+            .expect("static regex")
+    });
+    for p in raw.base_image.allow {
+        let span = Span::new(p.span().start, p.span().end);
+        if pattern.is_match(p.get_ref()) {
+            config.allow.push(RepoPattern(p.into_inner()));
+        } else {
+            diags
+                .error(
+                    codes::CONFIG,
+                    span,
+                    format!("`{}` is not a repository pattern", p.get_ref()),
+                )
+                .help(
+                    "write `*`, `PREFIX/*` or a repository such as `rayproject/ray` (lower case)",
+                );
+        }
+    }
+    if let Some(m) = raw.base_image.mirror {
+        let span = Span::new(m.span().start, m.span().end);
+        let host = m.into_inner();
+        let ok = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b".-:/".contains(&b))
+            && !host.starts_with(['-', '/', '.'])
+            && !host.ends_with('/');
+        if ok {
+            config.mirror = Some(host);
+        } else {
+            diags
+                .error(codes::CONFIG, span, format!("`{host}` is not a registry host"))
+                .help("write a host such as `mirror.example.com` or `mirror.example.com:5000/dockerhub`");
+        }
+    }
+    for c in raw.warnings.ignore {
+        let span = Span::new(c.span().start, c.span().end);
+        match codes::lookup(c.get_ref()) {
+            Some(doc) if doc.code.0.starts_with('W') => config.ignore.push(doc.code),
+            Some(_) => {
+                diags
+                    .error(
+                        codes::CONFIG,
+                        span,
+                        format!("`{}` is an error, not a warning", c.get_ref()),
+                    )
+                    .help("only warnings (`W…`) can be ignored");
+            }
+            None => {
+                diags
+                    .error(
+                        codes::CONFIG,
+                        span,
+                        format!("unknown warning code `{}`", c.get_ref()),
+                    )
+                    .help("`envc explain` lists every code");
+            }
+        }
+    }
+    if diags.has_errors() {
+        Err(diags.into_vec())
+    } else {
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> Result<Config, Vec<Diagnostic>> {
+        parse(Arc::new(SourceFile::new("envc.toml", text)), None)
+    }
+
+    #[test]
+    fn parses_and_locates_errors() {
+        let c = cfg("[base-image]\nallow = [\"rayproject/*\"]\nmirror = \"mirror.example.com\"\n[warnings]\nignore = [\"w003\"]\n").unwrap();
+        assert!(c.allow[0].matches(None, "rayproject/ray"));
+        assert!(c.allow[0].matches(Some("docker.io"), "rayproject/ray-ml"));
+        assert!(!c.allow[0].matches(None, "rayprojectx/ray"));
+        assert_eq!(c.ignore, vec![codes::MUTABLE_TAG]);
+        let e = cfg("[base-image]\nallow = [\"Bad Pattern\"]\n").unwrap_err();
+        assert_eq!(e[0].span.unwrap().start, 22);
+        let e = cfg("[base-image]\nalow = []\n").unwrap_err();
+        assert_eq!(e[0].code, codes::CONFIG);
+        assert!(e[0].span.is_some());
+        assert!(cfg("[warnings]\nignore = [\"E010\"]\n").is_err());
+    }
+
+    #[test]
+    fn registry_patterns_match_full_names() {
+        let p = RepoPattern("registry.example.com/ml/*".into());
+        assert!(p.matches(Some("registry.example.com"), "ml/ray"));
+        assert!(!p.matches(None, "ml/ray"));
+    }
+}

@@ -1,0 +1,190 @@
+//! Renders diagnostics for people (rustc-style, with a source snippet and optional colour) and
+//! for programs (one JSON document). Renderers never build messages; they only lay them out.
+//!
+//! The JSON schema (`"schema": "envc.diagnostics/v1"`) is shared by every command:
+//! ```json
+//! {"schema": "envc.diagnostics/v1",
+//!  "diagnostics": [{"code": "E010", "severity": "error", "message": "…", "file": "env.yaml",
+//!                   "line": 3, "column": 1, "end_line": 3, "end_column": 10,
+//!                   "start": 17, "end": 26, "label": "…", "help": "…"}],
+//!  "summary": {"files": 1, "errors": 1, "warnings": 0}}
+//! ```
+//! `line`/`column` (1-based, columns in characters) and `start`/`end` (byte offsets) are `null`
+//! for diagnostics about a whole file; `label` and `help` are `null` when absent.
+
+use super::{Diagnostic, Severity};
+use std::fmt::Write;
+
+/// Terminal styling, decided once by the caller (TTY and `NO_COLOR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+/// `FILE:LINE:COL: error[CODE]: message`, then the snippet with a caret line, then help.
+pub fn human(d: &Diagnostic, style: Style) -> String {
+    let mut out = String::new();
+    let (sev, color) = match d.severity {
+        Severity::Error => ("error", "1;31"),
+        Severity::Warning => ("warning", "1;33"),
+    };
+    let head = style.paint(color, &format!("{sev}[{}]", d.code));
+    match d.span {
+        Some(span) => {
+            let start = d.file.line_col(span.start);
+            let _ = writeln!(
+                out,
+                "{}:{}:{}: {head}: {}",
+                d.file.name, start.line, start.column, d.message
+            );
+            let line_text = d.file.line_text(start.line);
+            let end = d.file.line_col(span.end);
+            let width = if end.line == start.line {
+                end.column.saturating_sub(start.column).max(1)
+            } else {
+                line_text
+                    .chars()
+                    .count()
+                    .saturating_sub(start.column - 1)
+                    .max(1)
+            };
+            let gutter = start.line.to_string().len();
+            let bar = style.paint("1;34", "|");
+            let shown: String = line_text
+                .chars()
+                .map(|c| if c == '\t' { ' ' } else { c })
+                .collect();
+            let _ = writeln!(out, "{:gutter$} {bar}", "");
+            let _ = writeln!(
+                out,
+                "{} {bar} {}",
+                style.paint("1;34", &start.line.to_string()),
+                shown
+            );
+            let carets = style.paint(color, &"^".repeat(width));
+            let label = d
+                .label
+                .as_deref()
+                .map(|l| format!(" {l}"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{:gutter$} {bar} {:pad$}{carets}{}",
+                "",
+                "",
+                style.paint(color, &label),
+                pad = start.column - 1
+            );
+            if let Some(help) = &d.help {
+                let _ = writeln!(out, "{:gutter$} = {}: {help}", "", style.paint("1", "help"));
+            }
+        }
+        None => {
+            let _ = writeln!(out, "{}: {head}: {}", d.file.name, d.message);
+            if let Some(help) = &d.help {
+                let _ = writeln!(out, "  = {}: {help}", style.paint("1", "help"));
+            }
+        }
+    }
+    out
+}
+
+#[derive(serde::Serialize)]
+struct JsonDiagnostic<'a> {
+    code: &'a str,
+    severity: Severity,
+    message: &'a str,
+    file: &'a str,
+    line: Option<usize>,
+    column: Option<usize>,
+    end_line: Option<usize>,
+    end_column: Option<usize>,
+    start: Option<usize>,
+    end: Option<usize>,
+    label: Option<&'a str>,
+    help: Option<&'a str>,
+}
+
+/// The whole JSON document for a run over `files` files.
+pub fn json(diags: &[Diagnostic], files: usize) -> String {
+    let items: Vec<JsonDiagnostic<'_>> = diags
+        .iter()
+        .map(|d| {
+            let (s, e) = match d.span {
+                Some(sp) => (
+                    Some(d.file.line_col(sp.start)),
+                    Some(d.file.line_col(sp.end)),
+                ),
+                None => (None, None),
+            };
+            JsonDiagnostic {
+                code: d.code.0,
+                severity: d.severity,
+                message: &d.message,
+                file: &d.file.name,
+                line: s.map(|p| p.line),
+                column: s.map(|p| p.column),
+                end_line: e.map(|p| p.line),
+                end_column: e.map(|p| p.column),
+                start: d.span.map(|s| s.start),
+                end: d.span.map(|s| s.end),
+                label: d.label.as_deref(),
+                help: d.help.as_deref(),
+            }
+        })
+        .collect();
+    let errors = diags.iter().filter(|d| d.is_error()).count();
+    let doc = serde_json::json!({
+        "schema": "envc.diagnostics/v1",
+        "diagnostics": items,
+        "summary": {"files": files, "errors": errors, "warnings": diags.len() - errors},
+    });
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codes;
+    use crate::diag::Diagnostics;
+    use crate::source::{SourceFile, Span};
+    use std::sync::Arc;
+
+    #[test]
+    fn human_rendering_points_at_the_span() {
+        let f = Arc::new(SourceFile::new(
+            "env.yaml",
+            "base_image: anyscale/ray:2.9.0-py310\nbase_imge: x\n",
+        ));
+        let mut d = Diagnostics::new(f);
+        d.error(
+            codes::UNKNOWN_KEY,
+            Span::new(37, 46),
+            "unknown key `base_imge`",
+        )
+        .label("not a spec key")
+        .help("did you mean `base_image`?");
+        let v = d.into_vec();
+        let text = human(&v[0], Style { color: false });
+        assert_eq!(
+            text,
+            "env.yaml:2:1: error[E010]: unknown key `base_imge`\n  |\n2 | base_imge: x\n  | ^^^^^^^^^ not a spec key\n  = help: did you mean `base_image`?\n"
+        );
+        let j: serde_json::Value = serde_json::from_str(&json(&v, 1)).unwrap();
+        assert_eq!(j["diagnostics"][0]["line"], 2);
+        assert_eq!(j["diagnostics"][0]["end_column"], 10);
+        assert_eq!(j["summary"]["errors"], 1);
+    }
+}

@@ -1,0 +1,314 @@
+//! The Dockerfile backend: plan → template context → minijinja → text.
+//!
+//! Every user string reaches the template already escaped for where it lands: env values by
+//! [`EnvValue::dockerfile_quoted`], package entries POSIX single-quoted, exec forms serialised
+//! by `serde_json` (so a newline is the two characters `\n`, never a line break). The template
+//! runs in an empty minijinja environment with strict undefined variables and no auto-escaping.
+//!
+//! Post-build commands: a single-line command that cannot be misread by the Dockerfile parser
+//! is written in shell form (`RUN cmd`, run by the `SHELL` with pipefail). Anything else — a
+//! multi-line block, a trailing `\` (a line continuation), `<<` (a BuildKit heredoc), a leading
+//! `[` (an exec form) — is written in exec form, `RUN ["/bin/bash", "-e", "-o", "pipefail",
+//! "-c", "…"]`, which every builder understands (BuildKit, docker's legacy builder,
+//! buildah/podman of any version, kaniko). `--heredoc` writes multi-line commands as BuildKit
+//! heredocs instead, with a delimiter that does not occur as a line of the body.
+
+use crate::codes;
+use crate::envvar::EnvValue;
+use crate::package::shell_quote;
+use crate::plan::{Plan, Step};
+use serde::Serialize;
+use std::path::Path;
+
+/// The embedded default template.
+pub const DEFAULT_TEMPLATE: &str = include_str!("../../templates/Dockerfile.j2");
+pub const TEMPLATE_NAME: &str = "Dockerfile.j2";
+
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Write multi-line post-build commands as BuildKit heredocs.
+    pub heredoc: bool,
+    /// Add BuildKit cache mounts for apt, conda and pip.
+    pub cache_mounts: bool,
+    /// Registry host for Docker Hub base images (from envc.toml).
+    pub mirror: Option<String>,
+    /// A template replacing the embedded one (from `--templates DIR`).
+    pub template: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the Dockerfile template failed: {0:#}")]
+    Template(#[from] minijinja::Error),
+    #[error("no heredoc delimiter is free for a post-build command ({code})", code = codes::HEREDOC_DELIMITER)]
+    NoDelimiter,
+}
+
+/// Reads `DIR/Dockerfile.j2` for `--templates DIR`.
+pub fn load_template(dir: &Path) -> std::io::Result<String> {
+    std::fs::read_to_string(dir.join(TEMPLATE_NAME))
+}
+
+#[derive(Serialize)]
+struct Context {
+    version: &'static str,
+    digest: String,
+    syntax_directive: bool,
+    from: String,
+    shell: Option<String>,
+    steps: Vec<StepCtx>,
+}
+
+#[derive(Serialize, Default)]
+struct StepCtx {
+    kind: &'static str,
+    /// `USER` to switch to before this step, when it differs from the current one.
+    user: Option<String>,
+    vars: Vec<VarCtx>,
+    packages: Vec<String>,
+    mounts: String,
+    clean: bool,
+    no_cache: bool,
+    conda: String,
+    pip: String,
+    pragmas: Vec<String>,
+    instruction: String,
+    heredoc: Option<HeredocCtx>,
+}
+
+#[derive(Serialize)]
+struct VarCtx {
+    name: String,
+    value: String,
+}
+
+#[derive(Serialize)]
+struct HeredocCtx {
+    shell: String,
+    delimiter: String,
+    body: String,
+}
+
+const SHELL: [&str; 4] = ["/bin/bash", "-o", "pipefail", "-c"];
+const EXEC_SHELL: [&str; 5] = ["/bin/bash", "-e", "-o", "pipefail", "-c"];
+
+/// A JSON array of strings in Docker's usual spacing, `["a", "b"]`; each element is encoded
+/// by serde_json, so quotes, backslashes and newlines are escaped.
+fn json_array(items: &[&str]) -> String {
+    let parts: Vec<String> = items
+        .iter()
+        .map(|s| serde_json::to_string(s).unwrap_or_default())
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
+/// Whether a one-line command can be written as `RUN cmd` and mean exactly `cmd`.
+fn shell_form_safe(cmd: &str) -> bool {
+    !cmd.contains(['\n', '\r'])
+        && !cmd.trim_end().ends_with('\\')
+        && !cmd.contains("<<")
+        && !cmd.trim_start().starts_with('[')
+        && !cmd.trim().is_empty()
+}
+
+fn uses_sudo(cmd: &str) -> bool {
+    cmd.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '/'))
+        .any(|w| w == "sudo" || w.ends_with("/sudo"))
+}
+
+/// A delimiter that is not a line of `body`.
+fn delimiter(body: &str) -> Option<String> {
+    (0..1000)
+        .map(|i| {
+            if i == 0 {
+                "ENVC_EOF".to_string()
+            } else {
+                format!("ENVC_EOF_{i}")
+            }
+        })
+        .find(|d| !body.lines().any(|l| l.trim() == d))
+}
+
+fn from_line(reference: &str, mirror: Option<&str>) -> String {
+    let Some(mirror) = mirror else {
+        return reference.to_string();
+    };
+    // Docker Hub images: no registry component, or `docker.io` / `index.docker.io`.
+    let first = reference.split('/').next().unwrap_or("");
+    let has_registry =
+        reference.contains('/') && (first.contains(['.', ':']) || first == "localhost");
+    if !has_registry {
+        format!("{mirror}/{reference}")
+    } else if let Some(rest) = reference
+        .strip_prefix("docker.io/")
+        .or_else(|| reference.strip_prefix("index.docker.io/"))
+    {
+        format!("{mirror}/{rest}")
+    } else {
+        reference.to_string()
+    }
+}
+
+/// Renders the Dockerfile for `plan`.
+pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
+    let facts = plan.image.as_ref();
+    let conda_prefix = facts.map_or("/home/ray/anaconda3", |f| f.conda_prefix.as_str());
+    let (uid, gid, home) = facts.map_or((1000, 100, "/home/ray"), |f| {
+        (f.uid, f.gid, f.home.as_str())
+    });
+    let mut current_uid: Option<u32> = None;
+    let mut steps = Vec::new();
+    let mut uses_heredoc = false;
+    for step in &plan.steps {
+        let step_uid = match step {
+            Step::Env { .. } => None,
+            Step::Debian { uid, .. }
+            | Step::Conda { uid, .. }
+            | Step::Pip { uid, .. }
+            | Step::Run { uid, .. } => Some(*uid),
+        };
+        let mut ctx = StepCtx::default();
+        if let Some(u) = step_uid {
+            if current_uid != Some(u) {
+                ctx.user = Some(if u == 0 {
+                    "root".to_string()
+                } else {
+                    u.to_string()
+                });
+                current_uid = Some(u);
+            }
+        }
+        let cache = |target: &str, owned: bool| {
+            if !options.cache_mounts {
+                return String::new();
+            }
+            let owner = if owned {
+                format!(",uid={uid},gid={gid}")
+            } else {
+                String::new()
+            };
+            format!("--mount=type=cache,target={target},sharing=locked{owner} ")
+        };
+        match step {
+            Step::Env { vars } => {
+                ctx.kind = "env";
+                ctx.vars = vars
+                    .iter()
+                    .map(|v| VarCtx {
+                        name: v.name.as_str().to_string(),
+                        value: EnvValue::dockerfile_quoted(&v.value),
+                    })
+                    .collect();
+            }
+            Step::Debian { packages, .. } => {
+                ctx.kind = "debian";
+                ctx.packages = packages.iter().map(|p| shell_quote(p.as_str())).collect();
+                ctx.mounts = cache("/var/cache/apt", false);
+            }
+            Step::Conda { packages, .. } => {
+                ctx.kind = "conda";
+                ctx.packages = packages.iter().map(|p| shell_quote(p.as_str())).collect();
+                ctx.conda = format!("{conda_prefix}/bin/conda");
+                ctx.mounts = cache(&format!("{conda_prefix}/pkgs"), true);
+                ctx.clean = !options.cache_mounts;
+            }
+            Step::Pip { packages, .. } => {
+                ctx.kind = "pip";
+                ctx.packages = packages.iter().map(|p| shell_quote(p.as_str())).collect();
+                ctx.pip = format!("{conda_prefix}/bin/pip");
+                ctx.mounts = cache(&format!("{home}/.cache/pip"), true);
+                ctx.no_cache = !options.cache_mounts;
+            }
+            Step::Run { command, .. } => {
+                ctx.kind = "run";
+                if uses_sudo(command) {
+                    // The ray images' documented convention: user `ray` has passwordless sudo.
+                    ctx.pragmas.push("# hadolint ignore=DL3004".into());
+                }
+                let multiline = command.contains('\n');
+                if options.heredoc && multiline {
+                    let body = command.trim_end_matches('\n').to_string();
+                    let delimiter = delimiter(&body).ok_or(Error::NoDelimiter)?;
+                    uses_heredoc = true;
+                    ctx.heredoc = Some(HeredocCtx {
+                        shell: "/bin/bash -e -o pipefail".into(),
+                        delimiter,
+                        body,
+                    });
+                } else if shell_form_safe(command) {
+                    ctx.instruction = command.to_string();
+                } else {
+                    let mut argv: Vec<&str> = EXEC_SHELL.to_vec();
+                    argv.push(command);
+                    ctx.instruction = json_array(&argv);
+                }
+            }
+        }
+        steps.push(ctx);
+    }
+    let needs_shell = plan.steps.iter().any(|s| !matches!(s, Step::Env { .. }));
+    let context = Context {
+        version: env!("CARGO_PKG_VERSION"),
+        digest: plan.digest().to_string(),
+        syntax_directive: options.cache_mounts || uses_heredoc,
+        from: from_line(&plan.base.reference, options.mirror.as_deref()),
+        shell: needs_shell.then(|| json_array(&SHELL)),
+        steps,
+    };
+    let mut env = minijinja::Environment::empty();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let source = options.template.as_deref().unwrap_or(DEFAULT_TEMPLATE);
+    env.add_template(TEMPLATE_NAME, source)?;
+    let text = env
+        .get_template(TEMPLATE_NAME)?
+        .render(minijinja::Value::from(minijinja::value::Serde(&context)))?;
+    // minijinja drops a template's final newline; a text file ends with exactly one.
+    Ok(format!("{}\n", text.trim_end_matches('\n')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_form_rules() {
+        assert!(shell_form_safe("pip install -U 'ray[default]'"));
+        assert!(!shell_form_safe("echo a \\"));
+        assert!(!shell_form_safe("echo a \\  "));
+        assert!(!shell_form_safe("cat <<EOF"));
+        assert!(!shell_form_safe("[\"x\"]"));
+        assert!(!shell_form_safe("a\nb"));
+    }
+
+    #[test]
+    fn sudo_detection() {
+        assert!(uses_sudo("sudo apt-get install -y x"));
+        assert!(uses_sudo("echo x | sudo tee /etc/y"));
+        assert!(uses_sudo("/usr/bin/sudo ls"));
+        assert!(!uses_sudo("pip install pseudorandom"));
+    }
+
+    #[test]
+    fn delimiters_avoid_body_lines() {
+        assert_eq!(delimiter("echo hi").unwrap(), "ENVC_EOF");
+        assert_eq!(delimiter("ENVC_EOF\necho").unwrap(), "ENVC_EOF_1");
+    }
+
+    #[test]
+    fn mirrors_apply_to_docker_hub_only() {
+        let m = Some("mirror.example.com");
+        assert_eq!(
+            from_line("anyscale/ray:2.9.0", m),
+            "mirror.example.com/anyscale/ray:2.9.0"
+        );
+        assert_eq!(
+            from_line("docker.io/anyscale/ray:2.9.0", m),
+            "mirror.example.com/anyscale/ray:2.9.0"
+        );
+        assert_eq!(
+            from_line("localhost/anyscale/ray:2.9.0", m),
+            "localhost/anyscale/ray:2.9.0"
+        );
+        assert_eq!(from_line("ubuntu", m), "mirror.example.com/ubuntu");
+    }
+}

@@ -1,0 +1,3 @@
+//! Backends: turn a [`Plan`](crate::plan::Plan) into something a builder consumes.
+
+pub mod dockerfile;

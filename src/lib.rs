@@ -1,0 +1,151 @@
+//! envc compiles ML cluster-environment specs (Anyscale's format) into a validated, normalised
+//! plan and from it a deterministic, injection-proof Dockerfile.
+//!
+//! The pipeline, one module per stage:
+//! `source` (text + spans) → `template` (optional Jinja rendering) → `yaml` (spanned tree,
+//! safety limits) → `spec` (shape) → `validate` (meaning; typed values) → `lower` → `plan`
+//! (the IR and its digest) → `emit::dockerfile`. Diagnostics (`diag`, `codes`) are data
+//! collected along the way and rendered at the edge by the CLI (`cli`, `commands`).
+
+pub mod cli;
+pub mod codes;
+pub mod commands;
+pub mod config;
+pub mod diag;
+pub mod digest;
+pub mod emit;
+pub mod envvar;
+pub mod image;
+pub mod lower;
+pub mod package;
+pub mod plan;
+pub mod schema;
+pub mod source;
+pub mod spec;
+pub mod template;
+pub mod validate;
+pub mod yaml;
+
+use config::Config;
+use diag::{Diagnostic, Diagnostics};
+use digest::Digest;
+use plan::Plan;
+use source::SourceFile;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// How to read the input.
+#[derive(Debug, Clone, Default)]
+pub struct CompileOptions {
+    /// Render as a Jinja template first, with this environment (`env`) and these `--var`s.
+    pub template: Option<TemplateInputs>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TemplateInputs {
+    pub process_env: BTreeMap<String, String>,
+    pub vars: BTreeMap<String, String>,
+}
+
+/// A successfully compiled spec.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub plan: Plan,
+    pub digest: Digest,
+    /// Template inputs, when rendered with `--template`; not part of the digest.
+    pub provenance: Option<template::Provenance>,
+    /// Warnings (never errors) found on the way.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The outcome for one input: the compiled plan, or every error (plus warnings).
+pub type Outcome = Result<Compiled, Vec<Diagnostic>>;
+
+/// Compiles one spec from raw bytes; `name` is how diagnostics name the file.
+pub fn compile(name: &str, bytes: &[u8], config: &Config, options: &CompileOptions) -> Outcome {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let lossy = String::from_utf8_lossy(bytes).into_owned();
+            let mut d = Diagnostics::new(Arc::new(SourceFile::new(name, lossy)));
+            d.file_error(
+                codes::ENCODING,
+                format!(
+                    "the file is not UTF-8 (invalid byte at offset {})",
+                    e.valid_up_to()
+                ),
+            )
+            .help("save the spec as UTF-8 text");
+            return Err(d.into_vec());
+        }
+    };
+    let mut file = Arc::new(SourceFile::new(name, text));
+    let mut provenance = None;
+    if let Some(inputs) = &options.template {
+        let (rendered, prov) = template::render(&file, inputs.process_env.clone(), &inputs.vars)?;
+        // Positions in the rendered text are reported against the template's name when the
+        // rendering kept every line where it was (the usual `{{ … }}` substitution); otherwise
+        // they are marked as positions in the rendered text.
+        let same_lines = rendered.lines().count() == text.lines().count();
+        let shown = if same_lines {
+            name.to_string()
+        } else {
+            format!("{name} (rendered)")
+        };
+        file = Arc::new(SourceFile::new(shown, rendered));
+        provenance = Some(prov);
+    }
+    compile_text(file, config, provenance)
+}
+
+fn compile_text(
+    file: Arc<SourceFile>,
+    config: &Config,
+    provenance: Option<template::Provenance>,
+) -> Outcome {
+    let mut diags = Diagnostics::new(file.clone());
+    let root = match yaml::parse(&file.text) {
+        Ok(Some(root)) => root,
+        Ok(None) => {
+            diags
+                .file_error(codes::MISSING_KEY, "the spec is empty")
+                .help("start with `base_image: anyscale/ray:2.9.0-py310`");
+            return Err(diags.into_vec());
+        }
+        Err(e) => {
+            let code = if e.limit {
+                codes::YAML_LIMIT
+            } else {
+                codes::YAML_SYNTAX
+            };
+            let help = if e.limit {
+                "see `envc explain E002` for envc's limits"
+            } else if file.text.contains("{{") || file.text.contains("{%") {
+                "the file looks like a Jinja template: pass `--template` to render it first"
+            } else {
+                "fix the YAML syntax near this position"
+            };
+            diags.error(code, e.span, e.message).help(help);
+            return Err(diags.into_vec());
+        }
+    };
+    let Some(spec) = spec::parse(&root, &file.text, &mut diags) else {
+        return Err(diags.into_vec());
+    };
+    let Some(valid) = validate::validate(&spec, config, &mut diags) else {
+        return Err(diags.into_vec());
+    };
+    let plan = lower::lower(&valid);
+    let digest = plan.digest();
+    let warnings = diags
+        .into_vec()
+        .into_iter()
+        .filter(|d| !config.ignore.contains(&d.code))
+        .collect();
+    Ok(Compiled {
+        plan,
+        digest,
+        provenance,
+        warnings,
+    })
+}

@@ -1,0 +1,450 @@
+//! A small spanned YAML tree built from `saphyr-parser`'s event stream.
+//!
+//! Why not a serde deserializer: envc must know, for every value, where it was written (byte
+//! span) and *how* (plain or quoted scalar), so that `1` and `"1"` or `yes` and `"yes"` can be
+//! told apart and reported precisely. It must also refuse hostile input cheaply, which this layer
+//! owns: a size cap, a nesting-depth cap and an alias-expansion budget (a "billion laughs" file
+//! is rejected after at most [`MAX_NODES`] nodes, not after exhausting memory). Mapping keys are
+//! kept in source order with duplicates intact; the spec parser decides what a duplicate means.
+
+use crate::source::{CharToByte, Span};
+use saphyr_parser::{Event, Parser, ScalarStyle};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// Largest spec envc reads (real specs are a few KiB).
+pub const MAX_BYTES: usize = 1 << 20;
+/// Deepest nesting of sequences and mappings.
+pub const MAX_DEPTH: usize = 64;
+/// Most nodes a document may hold after alias expansion.
+pub const MAX_NODES: usize = 10_000;
+
+/// How a scalar was written. Only plain scalars are subject to YAML's type resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    Quoted,
+    Block,
+}
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Scalar {
+        value: String,
+        style: Style,
+    },
+    Seq(Vec<Node>),
+    /// Key/value pairs in source order, duplicates kept.
+    Map(Vec<(Node, Node)>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub span: Span,
+    pub kind: Kind,
+}
+
+/// What a plain scalar resolves to under the YAML 1.2 core schema, plus the YAML 1.1 booleans
+/// (`yes`, `on`, …) that other tools still read as booleans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolved {
+    Null,
+    Bool,
+    /// A plain decimal integer (`1`, `-3`, `007`).
+    DecimalInt,
+    /// Octal, hexadecimal or other non-decimal integer forms.
+    OtherInt,
+    Float,
+    Str,
+}
+
+impl Node {
+    /// The YAML type a scalar denotes; collections are `Str` (callers check `kind` first).
+    pub fn resolved(&self) -> Resolved {
+        match &self.kind {
+            Kind::Scalar {
+                value,
+                style: Style::Plain,
+            } => resolve_plain(value),
+            _ => Resolved::Str,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        self.resolved() == Resolved::Null
+    }
+
+    /// A short name of the node's type for messages ("a sequence", "a boolean", …).
+    pub fn type_name(&self) -> &'static str {
+        match &self.kind {
+            Kind::Seq(_) => "a sequence",
+            Kind::Map(_) => "a mapping",
+            Kind::Scalar { .. } => match self.resolved() {
+                Resolved::Null => "null",
+                Resolved::Bool => "a boolean",
+                Resolved::DecimalInt | Resolved::OtherInt => "an integer",
+                Resolved::Float => "a number",
+                Resolved::Str => "a string",
+            },
+        }
+    }
+}
+
+fn resolve_plain(v: &str) -> Resolved {
+    match v {
+        "" | "~" | "null" | "Null" | "NULL" => return Resolved::Null,
+        "true" | "True" | "TRUE" | "false" | "False" | "FALSE" | "yes" | "Yes" | "YES" | "no"
+        | "No" | "NO" | "on" | "On" | "ON" | "off" | "Off" | "OFF" | "y" | "Y" | "n" | "N" => {
+            return Resolved::Bool
+        }
+        ".inf" | ".Inf" | ".INF" | "-.inf" | "-.Inf" | "-.INF" | "+.inf" | ".nan" | ".NaN"
+        | ".NAN" => return Resolved::Float,
+        _ => {}
+    }
+    let unsigned = v.strip_prefix(['-', '+']).unwrap_or(v);
+    if !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit()) {
+        return Resolved::DecimalInt;
+    }
+    let is_radix = |p: &str, ok: fn(u8) -> bool| {
+        unsigned
+            .strip_prefix(p)
+            .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| ok(b) || b == b'_'))
+    };
+    if is_radix("0x", |b| b.is_ascii_hexdigit())
+        || is_radix("0o", |b| (b'0'..=b'7').contains(&b))
+        || is_radix("0b", |b| b == b'0' || b == b'1')
+        || (unsigned.contains('_') && unsigned.bytes().all(|b| b.is_ascii_digit() || b == b'_'))
+    {
+        return Resolved::OtherInt;
+    }
+    let float_like = unsigned.bytes().any(|b| b.is_ascii_digit())
+        && unsigned
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+' | b'_'))
+        && unsigned.bytes().filter(|&b| b == b'.').count() <= 1
+        && (unsigned.contains('.') || unsigned.contains(['e', 'E']))
+        && unsigned.parse::<f64>().is_ok();
+    if float_like {
+        Resolved::Float
+    } else {
+        Resolved::Str
+    }
+}
+
+/// Why the text is not an acceptable YAML document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub span: Span,
+    pub message: String,
+    /// True when a safety limit (size, depth, aliases) was hit rather than a syntax error.
+    pub limit: bool,
+}
+
+fn err(span: Span, message: impl Into<String>) -> Error {
+    Error {
+        span,
+        message: message.into(),
+        limit: false,
+    }
+}
+
+fn limit(span: Span, message: impl Into<String>) -> Error {
+    Error {
+        span,
+        message: message.into(),
+        limit: true,
+    }
+}
+
+enum Frame {
+    Seq {
+        start: usize,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        start: usize,
+        anchor: usize,
+        items: Vec<(Node, Node)>,
+        key: Option<Node>,
+    },
+}
+
+fn count_nodes(n: &Node) -> usize {
+    match &n.kind {
+        Kind::Scalar { .. } => 1,
+        Kind::Seq(v) => 1 + v.iter().map(count_nodes).sum::<usize>(),
+        Kind::Map(v) => {
+            1 + v
+                .iter()
+                .map(|(k, v)| count_nodes(k) + count_nodes(v))
+                .sum::<usize>()
+        }
+    }
+}
+
+/// Parses exactly one YAML document. An empty stream gives `Ok(None)`.
+pub fn parse(text: &str) -> Result<Option<Node>, Error> {
+    if text.len() > MAX_BYTES {
+        return Err(limit(
+            Span::new(0, 0),
+            format!(
+                "the file is {} bytes; envc reads specs of at most {} bytes",
+                text.len(),
+                MAX_BYTES
+            ),
+        ));
+    }
+    let map = CharToByte::new(text);
+    let span_of =
+        |s: &saphyr_parser::Span| Span::new(map.byte(s.start.index()), map.byte(s.end.index()));
+    let mut parser = Parser::new_from_str(text);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut nodes = 0usize;
+    let mut root: Option<Node> = None;
+    let mut documents = 0usize;
+
+    while let Some(item) = parser.next_event() {
+        let (event, raw_span) = item.map_err(|e| {
+            let at = map.byte(e.marker().index());
+            err(Span::new(at, at), e.info().to_string())
+        })?;
+        let span = span_of(&raw_span);
+        let done: Option<(Node, usize)> = match event {
+            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => None,
+            Event::DocumentStart(_) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(err(
+                        span,
+                        "the file holds more than one YAML document; a spec is one document",
+                    ));
+                }
+                None
+            }
+            Event::Alias(id) => {
+                let Some(target) = anchors.get(&id) else {
+                    return Err(err(span, "alias to an unknown anchor"));
+                };
+                nodes += count_nodes(target);
+                if nodes > MAX_NODES {
+                    return Err(limit(
+                        span,
+                        format!("aliases expand the document past {MAX_NODES} nodes"),
+                    ));
+                }
+                let mut copy = target.clone();
+                copy.span = span;
+                Some((copy, 0))
+            }
+            Event::Scalar(value, style, anchor, tag) => {
+                nodes += 1;
+                let mut style = match style {
+                    ScalarStyle::Plain => Style::Plain,
+                    ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted => Style::Quoted,
+                    ScalarStyle::Literal | ScalarStyle::Folded => Style::Block,
+                };
+                if let Some(tag) = tag {
+                    check_tag(&tag, span, true)?;
+                    // `!!str 1` is the string "1".
+                    style = Style::Quoted;
+                }
+                let node = Node {
+                    span,
+                    kind: Kind::Scalar {
+                        value: value.into_owned(),
+                        style,
+                    },
+                };
+                Some((node, anchor))
+            }
+            ref ev @ (Event::SequenceStart(anchor, ref tag)
+            | Event::MappingStart(anchor, ref tag)) => {
+                if let Some(tag) = tag {
+                    check_tag(&tag, span, false)?;
+                }
+                nodes += 1;
+                if stack.len() >= MAX_DEPTH {
+                    return Err(limit(
+                        span,
+                        format!("nesting is deeper than {MAX_DEPTH} levels"),
+                    ));
+                }
+                let is_seq = matches!(ev, Event::SequenceStart(..));
+                stack.push(if is_seq {
+                    Frame::Seq {
+                        start: span.start,
+                        anchor,
+                        items: Vec::new(),
+                    }
+                } else {
+                    Frame::Map {
+                        start: span.start,
+                        anchor,
+                        items: Vec::new(),
+                        key: None,
+                    }
+                });
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
+                Some(Frame::Seq {
+                    start,
+                    anchor,
+                    items,
+                }) => {
+                    let end = items.last().map_or(span.end, |n| n.span.end.max(start));
+                    Some((
+                        Node {
+                            span: Span::new(start, end),
+                            kind: Kind::Seq(items),
+                        },
+                        anchor,
+                    ))
+                }
+                Some(Frame::Map {
+                    start,
+                    anchor,
+                    items,
+                    ..
+                }) => {
+                    let end = items
+                        .last()
+                        .map_or(span.end, |(_, v)| v.span.end.max(start));
+                    Some((
+                        Node {
+                            span: Span::new(start, end),
+                            kind: Kind::Map(items),
+                        },
+                        anchor,
+                    ))
+                }
+                None => return Err(err(span, "unbalanced YAML structure")),
+            },
+        };
+        if nodes > MAX_NODES {
+            return Err(limit(
+                span,
+                format!("the document has more than {MAX_NODES} nodes"),
+            ));
+        }
+        if let Some((node, anchor)) = done {
+            if anchor != 0 {
+                anchors.insert(anchor, node.clone());
+            }
+            match stack.last_mut() {
+                Some(Frame::Seq { items, .. }) => items.push(node),
+                Some(Frame::Map { items, key, .. }) => match key.take() {
+                    Some(k) => items.push((k, node)),
+                    None => *key = Some(node),
+                },
+                None => root = Some(node),
+            }
+        }
+    }
+    Ok(root)
+}
+
+fn check_tag(tag: &Cow<'_, saphyr_parser::Tag>, span: Span, scalar: bool) -> Result<(), Error> {
+    let is_core = tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!";
+    let name = format!("{}{}", tag.handle, tag.suffix);
+    match (is_core, tag.suffix.as_str(), scalar) {
+        (true, "str", true) | (true, "seq", false) | (true, "map", false) => Ok(()),
+        _ => Err(err(
+            span,
+            format!("the YAML tag `{name}` is not supported; remove it (quote a value to make it a string)"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scalar(n: &Node) -> (&str, Style) {
+        match &n.kind {
+            Kind::Scalar { value, style } => (value, *style),
+            _ => panic!("not a scalar"),
+        }
+    }
+
+    #[test]
+    fn keeps_spans_styles_and_duplicates() {
+        let text = "a: 1\nb: \"x\"\na: |\n  line\n";
+        let root = parse(text).unwrap().unwrap();
+        let Kind::Map(items) = &root.kind else {
+            panic!()
+        };
+        assert_eq!(items.len(), 3);
+        assert_eq!(scalar(&items[0].1), ("1", Style::Plain));
+        assert_eq!(items[0].1.resolved(), Resolved::DecimalInt);
+        assert_eq!(scalar(&items[1].1), ("x", Style::Quoted));
+        assert_eq!(&text[items[1].1.span.start..items[1].1.span.end], "\"x\"");
+        assert_eq!(scalar(&items[2].1).1, Style::Block);
+        assert_eq!(&text[items[2].0.span.start..items[2].0.span.end], "a");
+    }
+
+    #[test]
+    fn resolves_plain_scalars() {
+        for (v, r) in [
+            ("", Resolved::Null),
+            ("~", Resolved::Null),
+            ("yes", Resolved::Bool),
+            ("off", Resolved::Bool),
+            ("1", Resolved::DecimalInt),
+            ("007", Resolved::DecimalInt),
+            ("0x1F", Resolved::OtherInt),
+            ("0o17", Resolved::OtherInt),
+            ("1.5", Resolved::Float),
+            ("1e3", Resolved::Float),
+            (".inf", Resolved::Float),
+            ("1.2.3", Resolved::Str),
+            ("2.9.0", Resolved::Str),
+            ("abc", Resolved::Str),
+        ] {
+            assert_eq!(resolve_plain(v), r, "{v}");
+        }
+    }
+
+    #[test]
+    fn billion_laughs_is_refused_quickly() {
+        let mut text = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        let mut prev = 'a';
+        for c in 'b'..='j' {
+            text.push_str(&format!(
+                "{c}: &{c} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"
+            ));
+            prev = c;
+        }
+        let e = parse(&text).unwrap_err();
+        assert!(e.limit, "{e:?}");
+    }
+
+    #[test]
+    fn depth_and_size_limits() {
+        let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(parse(&deep).unwrap_err().limit);
+        let big = "a".repeat(MAX_BYTES + 1);
+        assert!(parse(&big).unwrap_err().limit);
+    }
+
+    #[test]
+    fn small_aliases_are_expanded() {
+        let root = parse("x: &v hello\ny: *v\n").unwrap().unwrap();
+        let Kind::Map(items) = &root.kind else {
+            panic!()
+        };
+        assert_eq!(scalar(&items[1].1).0, "hello");
+    }
+
+    #[test]
+    fn syntax_errors_are_located() {
+        let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(!e.limit);
+        let e = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert!(e.message.contains("more than one"));
+        assert!(parse("a: !!python/object x\n").is_err());
+        assert!(parse("").unwrap().is_none());
+    }
+}
