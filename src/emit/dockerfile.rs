@@ -92,14 +92,45 @@ struct HeredocCtx {
 const SHELL: [&str; 4] = ["/bin/bash", "-o", "pipefail", "-c"];
 const EXEC_SHELL: [&str; 5] = ["/bin/bash", "-e", "-o", "pipefail", "-c"];
 
-/// A JSON array of strings in Docker's usual spacing, `["a", "b"]`; each element is encoded
-/// by serde_json, so quotes, backslashes and newlines are escaped.
+/// serde_json formatting for exec forms: Docker's usual `["a", "b"]` spacing, and every
+/// backslash written as `\u005c`. Both are plain JSON to BuildKit, but hadolint's exec-form
+/// parser misreads `\\` before a quote or another backslash (it then lints the line as shell
+/// and reports SC1072), so no `\\` pair is ever emitted.
+struct ExecFormFormatter;
+
+impl serde_json::ser::Formatter for ExecFormFormatter {
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            w.write_all(b", ")
+        }
+    }
+
+    fn write_char_escape<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        escape: serde_json::ser::CharEscape,
+    ) -> std::io::Result<()> {
+        match escape {
+            serde_json::ser::CharEscape::ReverseSolidus => w.write_all(b"\\u005c"),
+            other => serde_json::ser::CompactFormatter.write_char_escape(w, other),
+        }
+    }
+}
+
+/// An exec-form JSON array, made by serde_json (so quotes and newlines are always escaped).
 fn json_array(items: &[&str]) -> String {
-    let parts: Vec<String> = items
-        .iter()
-        .map(|s| serde_json::to_string(s).unwrap_or_default())
-        .collect();
-    format!("[{}]", parts.join(", "))
+    let mut buf = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, ExecFormFormatter);
+    if serde::Serialize::serialize(items, &mut ser).is_err() {
+        return String::new();
+    }
+    String::from_utf8(buf).unwrap_or_default()
 }
 
 /// Whether a one-line command can be written as `RUN cmd` and mean exactly `cmd`.
@@ -278,6 +309,14 @@ mod tests {
         assert!(!shell_form_safe("cat <<EOF"));
         assert!(!shell_form_safe("[\"x\"]"));
         assert!(!shell_form_safe("a\nb"));
+    }
+
+    #[test]
+    fn exec_forms_are_json_without_backslash_pairs() {
+        let s = json_array(&["/bin/bash", "-c", "a \"q\" \\\nb\\"]);
+        assert_eq!(s, r#"["/bin/bash", "-c", "a \"q\" \u005c\nb\u005c"]"#);
+        let back: Vec<String> = serde_json::from_str(&s).unwrap();
+        assert_eq!(back[2], "a \"q\" \\\nb\\");
     }
 
     #[test]
