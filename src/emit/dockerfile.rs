@@ -3,7 +3,7 @@
 //! Every user string reaches the template already escaped for where it lands: env values by
 //! [`EnvValue::dockerfile_quoted`], package entries POSIX single-quoted, exec forms serialised
 //! by `serde_json` (so a newline is the two characters `\n`, never a line break). The template
-//! runs in an empty minijinja environment with strict undefined variables and no auto-escaping.
+//! runs with strict undefined variables and no auto-escaping.
 //!
 //! Post-build commands: a single-line command that cannot be misread by the Dockerfile parser
 //! is written in shell form (`RUN cmd`, run by the `SHELL` with pipefail). Anything else — a
@@ -286,7 +286,10 @@ pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
         shell: needs_shell.then(|| json_array(&SHELL)),
         steps,
     };
-    let mut env = minijinja::Environment::empty();
+    // Builtin filters for `--templates` overrides; no auto-escaping (this is not HTML: every
+    // string in the context is already escaped for the Dockerfile) and strict undefined.
+    let mut env = minijinja::Environment::new();
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     let source = options.template.as_deref().unwrap_or(DEFAULT_TEMPLATE);
     env.add_template(TEMPLATE_NAME, source)?;
