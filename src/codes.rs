@@ -210,6 +210,12 @@ mod tests {
             assert!(!d.summary.is_empty() && !d.explanation.is_empty());
         }
         assert!(lookup("e010").is_some());
+        // The README's table is the user-facing list: it must name every code with its summary.
+        let readme = include_str!("../README.md");
+        for d in ALL {
+            let row = format!("| `{}` | {} |", d.code, d.summary);
+            assert!(readme.contains(&row), "README.md lacks the row {row}");
+        }
         assert!(lookup("E999").is_none());
     }
 }

@@ -9,7 +9,6 @@
 
 use crate::source::{CharToByte, Span};
 use saphyr_parser::{Event, Parser, ScalarStyle};
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Largest spec envc reads (real specs are a few KiB).
@@ -262,7 +261,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, Error> {
             ref ev @ (Event::SequenceStart(anchor, ref tag)
             | Event::MappingStart(anchor, ref tag)) => {
                 if let Some(tag) = tag {
-                    check_tag(&tag, span, false)?;
+                    check_tag(tag, span, false)?;
                 }
                 nodes += 1;
                 if stack.len() >= MAX_DEPTH {
@@ -346,7 +345,7 @@ pub fn parse(text: &str) -> Result<Option<Node>, Error> {
     Ok(root)
 }
 
-fn check_tag(tag: &Cow<'_, saphyr_parser::Tag>, span: Span, scalar: bool) -> Result<(), Error> {
+fn check_tag(tag: &saphyr_parser::Tag, span: Span, scalar: bool) -> Result<(), Error> {
     let is_core = tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!";
     let name = format!("{}{}", tag.handle, tag.suffix);
     match (is_core, tag.suffix.as_str(), scalar) {

