@@ -168,12 +168,6 @@ Quote it so YAML keeps it a string (`ray_version: \"2.9.0\"`).";
 patterns such as `rayproject/*`; `mirror`, a registry host used in generated `FROM` lines for
 Docker Hub images) and `[warnings]` (`deny`, a boolean; `ignore`, a list of warning codes).";
 
-    HEREDOC_DELIMITER = "E051", "no heredoc delimiter is free for a post-build command",
-"With `--heredoc`, each multi-line command is written as `RUN <<'ENVC_EOF'` … `ENVC_EOF`. A
-body line equal to the delimiter would end it early, so envc picks `ENVC_EOF`, `ENVC_EOF_1`, …
-until one does not occur. This error means none of 1,000 candidates was free; use the default
-(portable) output.";
-
     UNQUOTED_INTEGER = "W001", "an unquoted integer environment value",
 "`HF_HUB_ENABLE_HF_TRANSFER: 1` is a YAML integer, not a string. envc accepts a plain decimal
 integer as the text it was written as (so `007` stays `007`), but quoting it (`\"1\"`) says what

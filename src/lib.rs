@@ -68,8 +68,10 @@ pub fn compile(name: &str, bytes: &[u8], config: &Config, options: &CompileOptio
         Err(e) => {
             let lossy = String::from_utf8_lossy(bytes).into_owned();
             let mut d = Diagnostics::new(Arc::new(SourceFile::new(name, lossy)));
-            d.file_error(
+            let at = e.valid_up_to();
+            d.error(
                 codes::ENCODING,
+                source::Span::new(at, at + 1),
                 format!(
                     "the file is not UTF-8 (invalid byte at offset {})",
                     e.valid_up_to()
@@ -103,6 +105,27 @@ fn compile_text(
     config: &Config,
     provenance: Option<template::Provenance>,
 ) -> Outcome {
+    // Ignored warnings (envc.toml) are dropped on both paths; errors never are.
+    let drop_ignored = |diags: Diagnostics| -> Vec<Diagnostic> {
+        let mut v = diags.into_vec();
+        v.retain(|d| d.is_error() || !config.ignore.contains(&d.code));
+        v
+    };
+    match compile_yaml(file, config) {
+        Ok((plan, diags)) => Ok(Compiled {
+            digest: plan.digest(),
+            plan,
+            provenance,
+            warnings: drop_ignored(diags),
+        }),
+        Err(diags) => Err(drop_ignored(diags)),
+    }
+}
+
+fn compile_yaml(
+    file: Arc<SourceFile>,
+    config: &Config,
+) -> Result<(Plan, Diagnostics), Diagnostics> {
     let mut diags = Diagnostics::new(file.clone());
     let root = match yaml::parse(&file.text) {
         Ok(Some(root)) => root,
@@ -110,7 +133,7 @@ fn compile_text(
             diags
                 .file_error(codes::MISSING_KEY, "the spec is empty")
                 .help("start with `base_image: anyscale/ray:2.9.0-py310`");
-            return Err(diags.into_vec());
+            return Err(diags);
         }
         Err(e) => {
             let code = if e.limit {
@@ -126,26 +149,14 @@ fn compile_text(
                 "fix the YAML syntax near this position"
             };
             diags.error(code, e.span, e.message).help(help);
-            return Err(diags.into_vec());
+            return Err(diags);
         }
     };
     let Some(spec) = spec::parse(&root, &file.text, &mut diags) else {
-        return Err(diags.into_vec());
+        return Err(diags);
     };
     let Some(valid) = validate::validate(&spec, config, &mut diags) else {
-        return Err(diags.into_vec());
+        return Err(diags);
     };
-    let plan = lower::lower(&valid);
-    let digest = plan.digest();
-    let warnings = diags
-        .into_vec()
-        .into_iter()
-        .filter(|d| !config.ignore.contains(&d.code))
-        .collect();
-    Ok(Compiled {
-        plan,
-        digest,
-        provenance,
-        warnings,
-    })
+    Ok((lower::lower(&valid), diags))
 }

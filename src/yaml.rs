@@ -207,7 +207,16 @@ pub fn parse(text: &str) -> Result<Option<Node>, Error> {
     while let Some(item) = parser.next_event() {
         let (event, raw_span) = item.map_err(|e| {
             let at = map.byte(e.marker().index());
-            err(Span::new(at, at), e.info().to_string())
+            // The scanner has its own nesting guard, reached before ours on deep flow
+            // collections (`[[[[…`): it is the same limit to the user.
+            if e.info().contains("recursion limit") {
+                limit(
+                    Span::new(at, at),
+                    format!("nesting is deeper than {MAX_DEPTH} levels"),
+                )
+            } else {
+                err(Span::new(at, at), e.info().to_string())
+            }
         })?;
         let span = span_of(&raw_span);
         let done: Option<(Node, usize)> = match event {
@@ -422,8 +431,10 @@ mod tests {
 
     #[test]
     fn depth_and_size_limits() {
-        let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
-        assert!(parse(&deep).unwrap_err().limit);
+        for n in [100, 10_000] {
+            let deep = format!("{}{}", "[".repeat(n), "]".repeat(n));
+            assert!(parse(&deep).unwrap_err().limit, "{n}");
+        }
         let big = "a".repeat(MAX_BYTES + 1);
         assert!(parse(&big).unwrap_err().limit);
     }

@@ -104,6 +104,9 @@ fn expected_instructions(plan: &Plan, options: &Options) -> Vec<String> {
         }
         out.push("RUN".into());
     }
+    if uid == Some(0) {
+        out.push("USER".into()); // back to the image user at the end
+    }
     let _ = options;
     out
 }

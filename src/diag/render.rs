@@ -60,10 +60,7 @@ pub fn human(d: &Diagnostic, style: Style) -> String {
             };
             let gutter = start.line.to_string().len();
             let bar = style.paint("1;34", "|");
-            let shown: String = line_text
-                .chars()
-                .map(|c| if c == '\t' { ' ' } else { c })
-                .collect();
+            let (shown, pad, width) = window(line_text, start.column - 1, width);
             let _ = writeln!(out, "{:gutter$} {bar}", "");
             let _ = writeln!(
                 out,
@@ -83,9 +80,10 @@ pub fn human(d: &Diagnostic, style: Style) -> String {
                 "",
                 "",
                 style.paint(color, &label),
-                pad = start.column - 1
             );
             if let Some(help) = &d.help {
+                // Continuation lines of a multi-line help align under its first line.
+                let help = help.replace('\n', &format!("\n{:width$}", "", width = gutter + 9));
                 let _ = writeln!(out, "{:gutter$} = {}: {help}", "", style.paint("1", "help"));
             }
         }
@@ -97,6 +95,34 @@ pub fn human(d: &Diagnostic, style: Style) -> String {
         }
     }
     out
+}
+
+/// The part of a source line to show: at most [`WINDOW`] characters around the span (a minified
+/// 20,000-character line must not flood the terminal), tabs as spaces. Returns the text, the
+/// caret's offset in it and the caret width.
+fn window(line: &str, col: usize, width: usize) -> (String, usize, usize) {
+    const WINDOW: usize = 100;
+    let chars: Vec<char> = line
+        .chars()
+        .map(|c| if c == '\t' { ' ' } else { c })
+        .collect();
+    if chars.len() <= WINDOW {
+        return (chars.into_iter().collect(), col, width);
+    }
+    let start = col.saturating_sub(WINDOW / 3).min(chars.len());
+    let end = (start + WINDOW).min(chars.len());
+    let mut text = String::new();
+    let mut pad = col - start;
+    if start > 0 {
+        text.push('…');
+        pad += 1;
+    }
+    text.extend(&chars[start..end]);
+    if end < chars.len() {
+        text.push('…');
+    }
+    let width = width.min(end.saturating_sub(col)).max(1);
+    (text, pad, width)
 }
 
 #[derive(serde::Serialize)]
@@ -186,5 +212,15 @@ mod tests {
         assert_eq!(j["diagnostics"][0]["line"], 2);
         assert_eq!(j["diagnostics"][0]["end_column"], 10);
         assert_eq!(j["summary"]["errors"], 1);
+    }
+
+    #[test]
+    fn long_lines_are_windowed_around_the_span() {
+        let line = format!("x: {}", "[".repeat(20_000));
+        let (text, pad, width) = window(&line, 5_000, 1);
+        assert!(text.chars().count() <= 102, "{}", text.len());
+        assert_eq!(text.chars().nth(pad), Some('['));
+        assert_eq!(width, 1);
+        assert_eq!(window("short", 1, 2), ("short".to_string(), 1, 2));
     }
 }

@@ -13,7 +13,6 @@
 //! buildah/podman of any version, kaniko). `--heredoc` writes multi-line commands as BuildKit
 //! heredocs instead, with a delimiter that does not occur as a line of the body.
 
-use crate::codes;
 use crate::envvar::EnvValue;
 use crate::package::shell_quote;
 use crate::plan::{Plan, Step};
@@ -40,8 +39,6 @@ pub struct Options {
 pub enum Error {
     #[error("the Dockerfile template failed: {0:#}")]
     Template(#[from] minijinja::Error),
-    #[error("no heredoc delimiter is free for a post-build command ({code})", code = codes::HEREDOC_DELIMITER)]
-    NoDelimiter,
 }
 
 /// Reads `DIR/Dockerfile.j2` for `--templates DIR`.
@@ -57,6 +54,8 @@ struct Context {
     from: String,
     shell: Option<String>,
     steps: Vec<StepCtx>,
+    /// `USER` to end with when the last step ran as root.
+    final_user: Option<String>,
 }
 
 #[derive(Serialize, Default)]
@@ -138,7 +137,7 @@ fn shell_form_safe(cmd: &str) -> bool {
     !cmd.contains(['\n', '\r'])
         && !cmd.trim_end().ends_with('\\')
         && !cmd.contains("<<")
-        && !cmd.trim_start().starts_with('[')
+        && !cmd.trim_start().starts_with(['[', '-'])
         && !cmd.trim().is_empty()
 }
 
@@ -147,17 +146,16 @@ fn uses_sudo(cmd: &str) -> bool {
         .any(|w| w == "sudo" || w.ends_with("/sudo"))
 }
 
-/// A delimiter that is not a line of `body`.
-fn delimiter(body: &str) -> Option<String> {
-    (0..1000)
-        .map(|i| {
-            if i == 0 {
-                "ENVC_EOF".to_string()
-            } else {
-                format!("ENVC_EOF_{i}")
-            }
+/// A delimiter that is not a line of `body`: among `lines + 1` candidates one is always free.
+fn delimiter(body: &str) -> String {
+    let lines: std::collections::HashSet<&str> = body.lines().map(str::trim).collect();
+    (0..=lines.len())
+        .map(|i| match i {
+            0 => "ENVC_EOF".to_string(),
+            i => format!("ENVC_EOF_{i}"),
         })
-        .find(|d| !body.lines().any(|l| l.trim() == d))
+        .find(|d| !lines.contains(d.as_str()))
+        .unwrap_or_else(|| "ENVC_EOF".to_string())
 }
 
 fn from_line(reference: &str, mirror: Option<&str>) -> String {
@@ -259,7 +257,7 @@ pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
                 let multiline = command.contains('\n');
                 if options.heredoc && multiline {
                     let body = command.trim_end_matches('\n').to_string();
-                    let delimiter = delimiter(&body).ok_or(Error::NoDelimiter)?;
+                    let delimiter = delimiter(&body);
                     uses_heredoc = true;
                     ctx.heredoc = Some(HeredocCtx {
                         shell: "/bin/bash -e -o pipefail".into(),
@@ -278,6 +276,8 @@ pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
         steps.push(ctx);
     }
     let needs_shell = plan.steps.iter().any(|s| !matches!(s, Step::Env { .. }));
+    // The image ends as its user, never as root (a Debian-only spec would otherwise).
+    let final_user = (current_uid == Some(0) && facts.is_some()).then(|| uid.to_string());
     let context = Context {
         version: env!("CARGO_PKG_VERSION"),
         digest: plan.digest().to_string(),
@@ -285,6 +285,7 @@ pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
         from: from_line(&plan.base.reference, options.mirror.as_deref()),
         shell: needs_shell.then(|| json_array(&SHELL)),
         steps,
+        final_user,
     };
     // Builtin filters for `--templates` overrides; no auto-escaping (this is not HTML: every
     // string in the context is already escaped for the Dockerfile) and strict undefined.
@@ -312,6 +313,10 @@ mod tests {
         assert!(!shell_form_safe("cat <<EOF"));
         assert!(!shell_form_safe("[\"x\"]"));
         assert!(!shell_form_safe("a\nb"));
+        assert!(!shell_form_safe(
+            "--mount=type=bind,source=/,target=/h cat /h/etc/shadow"
+        ));
+        assert!(!shell_form_safe("  --network=host curl x"));
     }
 
     #[test]
@@ -332,8 +337,18 @@ mod tests {
 
     #[test]
     fn delimiters_avoid_body_lines() {
-        assert_eq!(delimiter("echo hi").unwrap(), "ENVC_EOF");
-        assert_eq!(delimiter("ENVC_EOF\necho").unwrap(), "ENVC_EOF_1");
+        assert_eq!(delimiter("echo hi"), "ENVC_EOF");
+        assert_eq!(delimiter("ENVC_EOF\necho"), "ENVC_EOF_1");
+        let all: Vec<String> = (0..1000)
+            .map(|i| {
+                if i == 0 {
+                    "ENVC_EOF".into()
+                } else {
+                    format!("ENVC_EOF_{i}")
+                }
+            })
+            .collect();
+        assert_eq!(delimiter(&all.join("\n")), "ENVC_EOF_1000");
     }
 
     #[test]
