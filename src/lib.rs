@@ -131,7 +131,11 @@ fn compile_yaml(
         Ok(Some(root)) => root,
         Ok(None) => {
             diags
-                .file_error(codes::MISSING_KEY, "the spec is empty")
+                .error(
+                    codes::MISSING_KEY,
+                    source::Span::new(0, 0),
+                    "the spec is empty",
+                )
                 .help("start with `base_image: anyscale/ray:2.9.0-py310`");
             return Err(diags);
         }

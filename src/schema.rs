@@ -2,8 +2,51 @@
 //! exist only to describe the format; parsing never goes through them (it needs spans and
 //! style information serde cannot give).
 
+use schemars::gen::SchemaGenerator;
+use schemars::schema::Schema;
 use schemars::JsonSchema;
 use std::collections::BTreeMap;
+
+/// One line, no NUL/CR/LF (E022), not empty (E024).
+const SINGLE_LINE: &str = r"^[^\u0000\r\n]+$";
+/// A package entry: a single line that does not start with `-` (E033).
+const PACKAGE: &str = r"^[^\u0000\r\n\-][^\u0000\r\n]*$";
+
+fn from_json(v: serde_json::Value) -> Schema {
+    serde_json::from_value(v).unwrap_or(Schema::Bool(true))
+}
+
+fn packages(_: &mut SchemaGenerator) -> Schema {
+    from_json(serde_json::json!({
+        "type": ["array", "null"],
+        "items": {"type": "string", "pattern": PACKAGE},
+    }))
+}
+
+fn commands(_: &mut SchemaGenerator) -> Schema {
+    from_json(serde_json::json!({
+        "type": ["array", "null"],
+        "items": {"type": "string", "pattern": r"^[^\u0000\r]*\S[^\u0000\r]*$"},
+    }))
+}
+
+fn env_vars(_: &mut SchemaGenerator) -> Schema {
+    from_json(serde_json::json!({
+        "type": ["object", "null"],
+        "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+        "additionalProperties": {
+            "description": "A string (`$NAME`/`${NAME}` refer to variables, `$$` is `$`); a plain decimal integer is accepted with a warning.",
+            "anyOf": [
+                {"type": "string", "pattern": r"^[^\u0000\r\n]*$"},
+                {"type": "integer"}
+            ]
+        },
+    }))
+}
+
+fn single_line(_: &mut SchemaGenerator) -> Schema {
+    from_json(serde_json::json!({"type": "string", "pattern": SINGLE_LINE}))
+}
 
 /// An Anyscale cluster-environment spec (standard form or BYOD form), as compiled by envc.
 #[derive(JsonSchema)]
@@ -21,19 +64,23 @@ enum ClusterEnvironment {
 struct Standard {
     /// An Anyscale base image: `anyscale/ray`, `anyscale/ray-ml` or `anyscale/ray-llm` with a
     /// version tag, e.g. `anyscale/ray:2.9.0-py310`.
-    #[schemars(regex(pattern = r"^[^\s]+$"))]
+    #[schemars(regex(pattern = r"^\S+$"))]
     base_image: String,
     /// Environment variables for the build and at run time. `$NAME`/`${NAME}` refer to earlier
     /// variables or the base image's; `$$` is a literal `$`.
     #[serde(default)]
-    env_vars: Option<BTreeMap<String, EnvValue>>,
+    #[schemars(schema_with = "env_vars")]
+    env_vars: Option<BTreeMap<String, String>>,
     /// Debian packages installed with apt-get (as root).
     #[serde(default)]
+    #[schemars(schema_with = "packages")]
     debian_packages: Option<Vec<String>>,
     #[serde(default)]
     python: Option<Python>,
-    /// Shell commands run in order at the end of the build, as the image user.
+    /// Shell commands run in order at the end of the build, as the image user; an item may be
+    /// a multi-line block.
     #[serde(default)]
+    #[schemars(schema_with = "commands")]
     post_build_cmds: Option<Vec<String>>,
 }
 
@@ -44,9 +91,11 @@ struct Standard {
 struct Python {
     /// PEP 508 requirements or pip URL forms (`git+https://…#egg=name`, a wheel URL).
     #[serde(default)]
+    #[schemars(schema_with = "packages")]
     pip_packages: Option<Vec<String>>,
     /// conda MatchSpecs.
     #[serde(default)]
+    #[schemars(schema_with = "packages")]
     conda_packages: Option<Vec<String>>,
 }
 
@@ -56,24 +105,19 @@ struct Python {
 #[allow(dead_code)]
 struct Byod {
     /// Any image reference: `[REGISTRY/]REPOSITORY[:TAG][@sha256:DIGEST]`.
+    #[schemars(regex(pattern = r"^\S+$"))]
     docker_image: String,
     /// The Ray version in the image: `X.Y.Z`, `X.Y.ZrcN` or `nightly`.
     #[schemars(regex(pattern = r"^([0-9]+\.[0-9]+\.[0-9]+(rc[0-9]+)?|nightly)$"))]
     ray_version: String,
+    /// Environment variables set on top of the image.
     #[serde(default)]
-    env_vars: Option<BTreeMap<String, EnvValue>>,
+    #[schemars(schema_with = "env_vars")]
+    env_vars: Option<BTreeMap<String, String>>,
     /// The name of a secret with registry credentials (never the credentials).
     #[serde(default)]
+    #[schemars(schema_with = "single_line")]
     registry_login_secret: Option<String>,
-}
-
-/// A string; a plain decimal integer is accepted with a warning.
-#[derive(JsonSchema)]
-#[serde(untagged)]
-#[allow(dead_code)]
-enum EnvValue {
-    String(String),
-    Integer(i64),
 }
 
 /// The schema as pretty JSON.

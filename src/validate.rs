@@ -166,7 +166,8 @@ fn base_image(v: &Spanned<String>, config: &Config, diags: &mut Diagnostics) -> 
         .any(|p| p.matches(reference.registry.as_deref(), &reference.repository));
     let anyscale_like = image::is_anyscale_repository(&reference.repository)
         || reference.repository == "anyscale"
-        || reference.repository.starts_with("anyscale/");
+        || reference.repository.starts_with("anyscale/")
+        || v.value == "unknown";
     if !anyscale_like
         || (allowed_elsewhere && !image::is_anyscale_repository(&reference.repository))
     {
