@@ -37,6 +37,7 @@ printf 'GREETING=%s\n' "$GREETING"
 printf 'SHOUT=%s\n' "$SHOUT"
 printf 'QUOTED=%s\n' "$QUOTED"
 printf 'PRICE=%s\n' "$PRICE"
+printf 'BACKSLASHES=%s\n' "$BACKSLASHES"
 printf 'PATH=%s\n' "$PATH"
 echo "jq=$(dpkg -s jq | sed -n 's/^Status: //p')"
 echo "tree=$(dpkg -s tree | sed -n 's/^Status: //p')"
@@ -175,6 +176,7 @@ fn podman_builds_and_runs_generated_dockerfile() {
         ("SHOUT", "hello world!"),
         ("QUOTED", r#"say "hi" to C:\temp"#),
         ("PRICE", "5$ (not $HOME)"),
+        ("BACKSLASHES", r#"q\"x C:\"#),
         ("PATH", &expected_path),
         // debian_packages
         ("jq", "install ok installed"),
