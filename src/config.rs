@@ -103,9 +103,9 @@ pub fn parse(file: Arc<SourceFile>, path: Option<PathBuf>) -> Result<Config, Vec
         deny_warnings: raw.warnings.deny,
         ..Config::default()
     };
-    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    static PATTERN: std::sync::OnceLock<regex_lite::Regex> = std::sync::OnceLock::new();
     let pattern = PATTERN.get_or_init(|| {
-        regex::Regex::new(r"^(\*|[a-z0-9][a-z0-9._:-]*(/[a-z0-9][a-z0-9._-]*)*(/\*)?)$")
+        regex_lite::Regex::new(r"^(\*|[a-z0-9][a-z0-9._:-]*(/[a-z0-9][a-z0-9._-]*)*(/\*)?)$")
             .expect("static regex")
     });
     for p in raw.base_image.allow {

@@ -7,8 +7,7 @@
 //! tags, `unknown`, 2.7.x tags without `optimized`/`oss`, and references that name no
 //! repository are errors. Policy beyond that (other repositories, warnings) is the caller's.
 
-use regex::Regex;
-use std::collections::HashSet;
+use regex_lite::Regex;
 use std::fmt;
 use std::sync::OnceLock;
 
@@ -280,15 +279,38 @@ fn anyscale_tag_re() -> &'static Regex {
     )
 }
 
-fn supported() -> &'static HashSet<&'static str> {
-    static SET: OnceLock<HashSet<&'static str>> = OnceLock::new();
-    SET.get_or_init(|| {
-        include_str!("../data/anyscale-supported-base-images.txt")
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect()
-    })
+/// Anyscale's current list, kept sorted (byte order) in `data/` so that a lookup is a binary
+/// search over the embedded text itself: nothing is built at start-up (a test checks the order).
+const SUPPORTED: &str = include_str!("../data/anyscale-supported-base-images.txt");
+
+fn is_supported(key: &str) -> bool {
+    sorted_lines_contain(SUPPORTED, key)
+}
+
+/// Binary search for a whole line in `text`, whose lines are sorted by bytes.
+fn sorted_lines_contain(text: &str, key: &str) -> bool {
+    let bytes = text.as_bytes();
+    let (mut lo, mut hi) = (0usize, bytes.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        // The line containing `mid`.
+        let start = bytes[..mid]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1)
+            .max(lo);
+        let end = bytes[mid..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| mid + i);
+        let line = text[start..end].trim_end_matches('\r');
+        match line.cmp(key) {
+            std::cmp::Ordering::Equal => return true,
+            std::cmp::Ordering::Less => lo = end + 1,
+            std::cmp::Ordering::Greater => hi = start,
+        }
+    }
+    false
 }
 
 /// True if `repo` (e.g. `anyscale/ray`) is one of the three anyscale repositories.
@@ -384,7 +406,7 @@ pub fn classify_anyscale(r: &ImageRef) -> Result<(AnyscaleTag, TagStatus), TagEr
         }
     }
     let key = format!("{}:{tag}", r.repository);
-    let status = if supported().contains(key.as_str()) {
+    let status = if is_supported(&key) {
         TagStatus::Supported
     } else {
         TagStatus::Unlisted
@@ -414,7 +436,15 @@ mod tests {
             assert_eq!(status, TagStatus::Supported, "{line}");
             n += 1;
         }
-        assert_eq!((n, supported().len()), (2142, 2142));
+        let lines: Vec<&str> = SUPPORTED.lines().collect();
+        assert_eq!((n, lines.len()), (2142, 2142));
+        assert!(
+            lines.windows(2).all(|w| w[0] < w[1]),
+            "data file must stay sorted"
+        );
+        assert!(!is_supported("anyscale/ray:0.0.0"));
+        assert!(!is_supported(""));
+        assert!(is_supported(lines[0]) && is_supported(lines[lines.len() - 1]));
     }
 
     #[test]

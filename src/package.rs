@@ -4,7 +4,7 @@
 //! injection). A value of these types is therefore safe to shell-quote onto one line.
 
 use crate::codes::{self, Code};
-use regex::Regex;
+use regex_lite::Regex;
 use std::str::FromStr;
 use std::sync::OnceLock;
 

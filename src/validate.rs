@@ -333,10 +333,11 @@ fn byod(b: &Byod, diags: &mut Diagnostics) -> Option<ValidByod> {
     }
     let ray_version = b.ray_version.as_ref().and_then(|rv| {
         let v = &rv.value;
-        let ok = rv.resolved == Resolved::Str
-            && regex::Regex::new(r"^([0-9]+\.[0-9]+\.[0-9]+(rc[0-9]+)?|nightly)$")
-                .map(|re| re.is_match(&v.value))
-                .unwrap_or(false);
+        static RAY_VERSION: std::sync::OnceLock<regex_lite::Regex> = std::sync::OnceLock::new();
+        let re = RAY_VERSION.get_or_init(|| {
+            regex_lite::Regex::new(r"^([0-9]+\.[0-9]+\.[0-9]+(rc[0-9]+)?|nightly)$").expect("static regex")
+        });
+        let ok = rv.resolved == Resolved::Str && re.is_match(&v.value);
         if ok {
             Some(v.value.clone())
         } else {

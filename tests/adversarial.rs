@@ -115,10 +115,12 @@ fn apt_words(pkgs: &[&str]) -> Ins {
         "apt-get",
         "update",
         "&&",
+        "DEBIAN_FRONTEND=noninteractive",
         "apt-get",
         "install",
         "-y",
         "--no-install-recommends",
+        "--",
     ]
     .iter()
     .map(|x| s(x))

@@ -10,7 +10,7 @@ use crate::emit::dockerfile;
 use crate::source::SourceFile;
 use crate::{codes, compile, CompileOptions, Compiled, TemplateInputs};
 pub use printer::Printer;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -119,40 +119,71 @@ fn read_input(path: &Path) -> Result<(String, Vec<u8>), Error> {
     Ok((name, bytes))
 }
 
-/// Loads the configuration for a spec: `--config`, else `envc.toml` found upwards.
-fn load_config(
-    spec: &Path,
-    input: &InputArgs,
-    printer: &Printer,
-) -> Result<Result<Config, Vec<Diagnostic>>, Error> {
-    let path = match &input.config {
-        Some(p) => Some(p.clone()),
-        None => {
-            let dir = if spec == Path::new("-") {
-                std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
-            } else {
-                spec.parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-            };
-            let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
-            config::discover(&dir)
+/// The configuration each spec sees, loaded once per `envc.toml` (a run over a thousand specs
+/// in one directory walks the tree and parses the file once). A broken configuration is
+/// reported once, with the first spec that uses it.
+#[derive(Default)]
+struct Configs {
+    /// Directory → the `envc.toml` that governs it.
+    found: HashMap<PathBuf, Option<PathBuf>>,
+    loaded: HashMap<PathBuf, Result<Arc<Config>, Vec<Diagnostic>>>,
+    reported: HashSet<PathBuf>,
+}
+
+/// What a spec compiles against, or the configuration's diagnostics (new ones only).
+enum ConfigFor {
+    Ok(Arc<Config>),
+    Broken(Vec<Diagnostic>),
+}
+
+impl Configs {
+    fn path_for(&mut self, spec: &Path, input: &InputArgs) -> Option<PathBuf> {
+        if let Some(p) = &input.config {
+            return Some(p.clone());
         }
-    };
-    let Some(path) = path else {
-        return Ok(Ok(Config::default()));
-    };
-    let name = path.display().to_string();
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
-        path: name.clone(),
-        source,
-    })?;
-    printer.verbose(&format!("using configuration `{name}`"));
-    let mut result = config::parse(Arc::new(SourceFile::new(name, text)), Some(path));
-    if let Ok(c) = &mut result {
-        c.deny_warnings |= input.deny_warnings;
+        let dir = if spec == Path::new("-") {
+            std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+        } else {
+            spec.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        };
+        self.found
+            .entry(dir)
+            .or_insert_with_key(|dir| {
+                let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+                config::discover(&dir)
+            })
+            .clone()
     }
-    Ok(result)
+
+    fn for_spec(
+        &mut self,
+        spec: &Path,
+        input: &InputArgs,
+        printer: &Printer,
+    ) -> Result<ConfigFor, Error> {
+        let Some(path) = self.path_for(spec, input) else {
+            return Ok(ConfigFor::Ok(Arc::new(Config::default())));
+        };
+        if !self.loaded.contains_key(&path) {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+                path: name.clone(),
+                source,
+            })?;
+            printer.verbose(&format!("using configuration `{name}`"));
+            let parsed = config::parse(Arc::new(SourceFile::new(name, text)), Some(path.clone()));
+            self.loaded.insert(path.clone(), parsed.map(Arc::new));
+        }
+        match &self.loaded[&path] {
+            Ok(config) => Ok(ConfigFor::Ok(config.clone())),
+            Err(diags) if self.reported.insert(path.clone()) => {
+                Ok(ConfigFor::Broken(diags.clone()))
+            }
+            Err(_) => Ok(ConfigFor::Broken(Vec::new())),
+        }
+    }
 }
 
 fn options(input: &InputArgs) -> CompileOptions {
@@ -166,19 +197,36 @@ fn options(input: &InputArgs) -> CompileOptions {
     }
 }
 
-/// Compiles one file; `Err(diagnostics)` when it has errors (or warnings under deny).
+/// One compiled spec: the outcome, whether warnings are denied, and the registry mirror.
+struct Compilation {
+    outcome: Result<Compiled, Vec<Diagnostic>>,
+    deny: bool,
+    mirror: Option<String>,
+}
+
+/// Compiles one file; `outcome` is `Err` when the spec or its configuration has errors.
 fn compile_file(
     path: &Path,
     input: &InputArgs,
     printer: &Printer,
-) -> Result<(Result<Compiled, Vec<Diagnostic>>, bool), Error> {
-    let config = match load_config(path, input, printer)? {
-        Ok(c) => c,
-        Err(diags) => return Ok((Err(diags), false)),
+    configs: &mut Configs,
+) -> Result<Compilation, Error> {
+    let config = match configs.for_spec(path, input, printer)? {
+        ConfigFor::Ok(c) => c,
+        ConfigFor::Broken(diags) => {
+            return Ok(Compilation {
+                outcome: Err(diags),
+                deny: false,
+                mirror: None,
+            })
+        }
     };
-    let deny = config.deny_warnings || input.deny_warnings;
     let (name, bytes) = read_input(path)?;
-    Ok((compile(&name, &bytes, &config, &options(input)), deny))
+    Ok(Compilation {
+        outcome: compile(&name, &bytes, &config, &options(input)),
+        deny: config.deny_warnings || input.deny_warnings,
+        mirror: config.mirror.clone(),
+    })
 }
 
 fn check(
@@ -189,13 +237,18 @@ fn check(
 ) -> Result<u8, Error> {
     let mut all = Vec::new();
     let mut failed = false;
+    let mut configs = Configs::default();
     for path in files {
-        let (outcome, deny) = compile_file(path, input, printer)?;
-        match outcome {
-            Ok(c) => {
-                failed |= deny && !c.warnings.is_empty();
-                printer.verbose(&format!("{}: ok, spec digest {}", path.display(), c.digest));
-                all.extend(c.warnings);
+        let c = compile_file(path, input, printer, &mut configs)?;
+        match c.outcome {
+            Ok(compiled) => {
+                failed |= c.deny && !compiled.warnings.is_empty();
+                printer.verbose(&format!(
+                    "{}: ok, spec digest {}",
+                    path.display(),
+                    compiled.digest
+                ));
+                all.extend(compiled.warnings);
             }
             Err(d) => {
                 failed = true;
@@ -215,16 +268,16 @@ fn compile_one(
     printer: &Printer,
     path: &Path,
     input: &InputArgs,
-) -> Result<Option<Compiled>, Error> {
-    let (outcome, deny) = compile_file(path, input, printer)?;
-    match outcome {
-        Ok(c) => {
-            printer.diagnostics(&c.warnings);
-            if deny && !c.warnings.is_empty() {
+) -> Result<Option<(Compiled, Option<String>)>, Error> {
+    let c = compile_file(path, input, printer, &mut Configs::default())?;
+    match c.outcome {
+        Ok(compiled) => {
+            printer.diagnostics(&compiled.warnings);
+            if c.deny && !compiled.warnings.is_empty() {
                 printer.error("warnings are denied (`--deny-warnings`)");
                 return Ok(None);
             }
-            Ok(Some(c))
+            Ok(Some((compiled, c.mirror)))
         }
         Err(d) => {
             printer.diagnostics(&d);
@@ -251,12 +304,9 @@ fn dockerfile_cmd(
         ),
         None => None,
     };
-    let Some(compiled) = compile_one(printer, file, input)? else {
+    let Some((compiled, mirror)) = compile_one(printer, file, input)? else {
         return Ok(EXIT_NO);
     };
-    let mirror = load_config(file, input, printer)?
-        .ok()
-        .and_then(|c| c.mirror);
     let text = dockerfile::render(
         &compiled.plan,
         &dockerfile::Options {
@@ -280,7 +330,7 @@ fn plan_cmd(
     provenance: bool,
     input: &InputArgs,
 ) -> Result<u8, Error> {
-    let Some(compiled) = compile_one(printer, file, input)? else {
+    let Some((compiled, _)) = compile_one(printer, file, input)? else {
         return Ok(EXIT_NO);
     };
     let out = if digest {
