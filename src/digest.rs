@@ -36,6 +36,20 @@ impl serde::Serialize for Digest {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Digest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Digest, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Digest {
+    /// Wraps a finished sha256 state.
+    pub fn from_bytes(bytes: [u8; 32]) -> Digest {
+        Digest(bytes)
+    }
+}
+
 impl std::str::FromStr for Digest {
     type Err = String;
     fn from_str(s: &str) -> Result<Digest, String> {

@@ -17,6 +17,7 @@ pub mod emit;
 pub mod envvar;
 pub mod image;
 pub mod lower;
+pub mod oci;
 pub mod package;
 pub mod plan;
 pub mod schema;

@@ -1,0 +1,63 @@
+//! OCI images without a container engine: deterministic layers (`layer`, `gzip`), content-
+//! addressed blobs and the image layout that holds every revision (`store`), and image assembly
+//! from a plan (`image`). Shared here: descriptors, media types and canonical JSON, so that every
+//! digest envc writes is a digest of bytes it can reproduce.
+
+use crate::digest::Digest;
+use std::collections::BTreeMap;
+
+pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const MEDIA_TYPE_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// Docker's schema-2 types, accepted on import (skopeo and `docker save` write them).
+pub const MEDIA_TYPE_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const MEDIA_TYPE_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const MEDIA_TYPE_DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// `org.opencontainers.image.ref.name`: the name of an index entry inside a layout.
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// An OCI content descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Platform {
+    pub architecture: String,
+    pub os: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+/// The canonical bytes of a JSON document: object keys sorted, no insignificant whitespace.
+/// (`serde_json::Value` keeps objects in a `BTreeMap`; no dependency may enable
+/// `preserve_order`, which a unit test checks.)
+pub fn canonical_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let v = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
+    serde_json::to_vec(&v).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys() {
+        let mut m = std::collections::HashMap::new();
+        for k in ["z", "a", "m", "b", "y"] {
+            m.insert(k, 1);
+        }
+        assert_eq!(canonical_json(&m), br#"{"a":1,"b":1,"m":1,"y":1,"z":1}"#);
+    }
+}
