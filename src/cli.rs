@@ -11,6 +11,8 @@ Examples:
   envc plan env.yaml --digest             print the spec digest
   envc check --template --var RAY_IMAGE=anyscale/ray:2.9.0-py310 app_config.yaml
   envc explain E023                       explain a diagnostic code
+  envc build env.yaml --name my-env --base oci-archive:ray.tar
+  envc list; envc show my-env:2; envc diff my-env:2 env.yaml; envc rollback my-env --to 1
 
 Exit codes: 0 success; 1 the answer is no (invalid spec); 2 usage, I/O or tool error.";
 
@@ -92,6 +94,104 @@ pub enum Command {
         #[command(flatten)]
         input: InputArgs,
     },
+    /// Assemble a spec into an OCI image and record it as a new revision NAME:REV in the store.
+    #[command(after_help = "Examples:
+  envc build env.yaml --name my-env --base ./ray-base:2.9.0      base from an OCI layout
+  envc build env.yaml --name my-env --base oci-archive:base.tar  or from an oci-archive
+
+Prints `NAME:REV sha256:<manifest digest>`; an image equal to the latest revision's creates no
+revision and prints that revision's line followed by `unchanged`. SOURCE_DATE_EPOCH sets every
+timestamp (default 0).")]
+    Build {
+        /// The spec file.
+        file: PathBuf,
+        /// The environment's name: lower case, `[a-z0-9]+([._-][a-z0-9]+)*`.
+        #[arg(long)]
+        name: String,
+        /// The base image's content: `DIR[:REF]` (an OCI layout) or `oci-archive:FILE`. Not
+        /// needed once the base named by the spec has been imported into the store.
+        #[arg(long, value_name = "SOURCE")]
+        base: Option<String>,
+        /// Layer compression in the store.
+        #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
+        compression: CompressionArg,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// List the revisions in the store (of one environment, or all).
+    List {
+        /// Only this environment.
+        name: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Show one revision: its plan, digests, layers and provenance.
+    Show {
+        /// `NAME` (the latest revision) or `NAME:REV`.
+        reference: String,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Compare two revisions or spec files: packages, env, base, layers.
+    #[command(
+        after_help = "Example: envc diff my-env:3 env.yaml    (what a pull request would change)"
+    )]
+    Diff {
+        /// `NAME[:REV]` or a spec file.
+        a: String,
+        /// `NAME[:REV]` or a spec file.
+        b: String,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Make a new revision whose content is an earlier revision's.
+    Rollback {
+        /// The environment.
+        name: String,
+        /// The revision to return to.
+        #[arg(long)]
+        to: u32,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Write a revision as an archive for skopeo, podman or docker.
+    Export {
+        /// `NAME` or `NAME:REV`.
+        reference: String,
+        /// `oci-archive`, or `docker-archive` (an OCI layout plus manifest.json, for `docker load`).
+        #[arg(long, value_enum)]
+        format: ExportArg,
+        /// The archive to write (atomically).
+        #[arg(short, long)]
+        output: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Check the store: every reachable blob's digest and size, every layer's diff_id, every ref.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Remove what no revision or base reaches (temp files and blobs of killed builds).
+    Gc {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Parse an `anyscale://[PROJECT/]CLUSTER?cluster_env=NAME:REV&…` address.
+    Resolve {
+        /// The address.
+        address: String,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// Explain a diagnostic code (without one, list them all).
     Explain {
         /// A code such as E023 or W001.
@@ -104,6 +204,26 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+/// Where the store is.
+#[derive(Debug, Args, Clone)]
+pub struct StoreArgs {
+    /// The store (an OCI image layout); default `$ENVC_STORE`, else `./.envc/store`.
+    #[arg(long, value_name = "DIR", env = "ENVC_STORE")]
+    pub store: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum CompressionArg {
+    Gzip,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ExportArg {
+    OciArchive,
+    DockerArchive,
 }
 
 /// How specs are read; shared by every compiling command.

@@ -7,11 +7,13 @@
 //! (the IR and its digest) → `emit::dockerfile`. Diagnostics (`diag`, `codes`) are data
 //! collected along the way and rendered at the edge by the CLI (`cli`, `commands`).
 
+pub mod address;
 pub mod cli;
 pub mod codes;
 pub mod commands;
 pub mod config;
 pub mod diag;
+pub mod diff;
 pub mod digest;
 pub mod emit;
 pub mod envvar;

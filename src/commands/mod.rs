@@ -2,6 +2,7 @@
 //! through [`Printer`]; stdout carries data (a Dockerfile, JSON), stderr carries messages.
 
 mod printer;
+mod store;
 
 use crate::cli::{Cli, ColorChoice, Command, Format, InputArgs};
 use crate::config::{self, Config};
@@ -37,6 +38,35 @@ pub enum Error {
     },
     #[error(transparent)]
     Render(#[from] dockerfile::Error),
+    /// The answer is no (exit 1): a bad name, a missing revision, a refused input.
+    #[error("{0}")]
+    No(String),
+    /// A usage error (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Store(#[from] crate::oci::store::Error),
+    #[error(transparent)]
+    Image(#[from] crate::oci::image::Error),
+}
+
+impl Error {
+    /// I/O and usage problems are 2; a refused input or a failed check is 1.
+    fn exit_code(&self) -> u8 {
+        use crate::oci::{image, store};
+        match self {
+            Error::No(_) => EXIT_NO,
+            Error::Store(e) | Error::Image(image::Error::Store(e)) => match e {
+                store::Error::Io { .. } => EXIT_ERROR,
+                _ => EXIT_NO,
+            },
+            Error::Image(image::Error::Layer(_)) => EXIT_ERROR,
+            Error::Image(_) => EXIT_NO,
+            Error::Read { .. } | Error::Write { .. } | Error::Render(_) | Error::Usage(_) => {
+                EXIT_ERROR
+            }
+        }
+    }
 }
 
 pub fn run(cli: Cli) -> u8 {
@@ -74,6 +104,52 @@ pub fn run(cli: Cli) -> u8 {
             provenance,
             input,
         } => plan_cmd(&printer, &file, digest, provenance, &input),
+        Command::Build {
+            file,
+            name,
+            base,
+            compression,
+            store: st,
+            input,
+        } => store::build(
+            &printer,
+            &file,
+            &name,
+            base.as_deref(),
+            compression,
+            &st,
+            &input,
+        ),
+        Command::List {
+            name,
+            format,
+            store: st,
+        } => store::list(&printer, name.as_deref(), format, &st),
+        Command::Show {
+            reference,
+            format,
+            store: st,
+        } => store::show(&printer, &reference, format, &st),
+        Command::Diff {
+            a,
+            b,
+            format,
+            store: st,
+        } => store::diff(&printer, &a, &b, format, &st),
+        Command::Rollback {
+            name,
+            to,
+            store: st,
+        } => store::rollback(&printer, &name, to, &st),
+        Command::Export {
+            reference,
+            format,
+            output,
+            store: st,
+        } => store::export(&printer, &reference, format, &output, &st),
+        Command::Verify { store: st } => store::verify(&printer, &st),
+        Command::Gc { store: st } => store::gc(&printer, &st),
+        Command::Resolve { address, format } => store::resolve(&printer, &address, format),
         Command::Explain { code } => Ok(explain(&printer, code.as_deref())),
         Command::Schema => printer.data(&crate::schema::json()).map(|()| EXIT_OK),
         Command::Completions { shell } => {
@@ -89,7 +165,7 @@ pub fn run(cli: Cli) -> u8 {
         Ok(code) => code,
         Err(e) => {
             printer.error(&e.to_string());
-            EXIT_ERROR
+            e.exit_code()
         }
     }
 }

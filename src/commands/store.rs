@@ -1,0 +1,543 @@
+//! The store commands: `build`, `list`, `show`, `diff`, `rollback`, `export`, `verify`, `gc`,
+//! and `resolve`. Each turns arguments into library calls on [`Store`] and
+//! [`image`](crate::oci::image), and prints through the [`Printer`].
+
+use super::{compile_one, Error, Printer, EXIT_NO, EXIT_OK};
+use crate::address::{Address, EnvName, Identifier};
+use crate::cli::{CompressionArg, ExportArg, Format, InputArgs, StoreArgs};
+use crate::diff::{self, Change, PlanDiff};
+use crate::oci::image::{self, Base, LayerCompression};
+use crate::oci::store::{BaseSource, ExportFormat, Revision, Store};
+use crate::oci::Descriptor;
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Annotations on revision entries (besides the ones `image::assemble` sets).
+pub const ANNOTATION_ROLLBACK_TO: &str = "dev.envc.rollback-to";
+pub const ANNOTATION_ROLLED_BACK_FROM: &str = "dev.envc.rolled-back-from";
+
+fn store_dir(args: &StoreArgs) -> PathBuf {
+    args.store
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(".envc/store"))
+}
+
+fn open(args: &StoreArgs) -> Result<Store, Error> {
+    Ok(Store::open(&store_dir(args))?)
+}
+
+/// The build clock: `SOURCE_DATE_EPOCH` when set, else 0. The only source of time.
+fn epoch() -> Result<u64, Error> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| {
+            Error::No(format!(
+                "SOURCE_DATE_EPOCH=`{v}` is not a number of seconds since 1970-01-01"
+            ))
+        }),
+        _ => Ok(0),
+    }
+}
+
+fn env_name(name: &str) -> Result<EnvName, Error> {
+    EnvName::parse(name).map_err(|e| Error::No(e.to_string()))
+}
+
+fn identifier(reference: &str) -> Result<Identifier, Error> {
+    Identifier::parse(reference).map_err(|e| Error::No(e.to_string()))
+}
+
+/// `DIR[:REF]` or `oci-archive:FILE`.
+fn base_source(arg: &str) -> BaseSource {
+    if let Some(file) = arg.strip_prefix("oci-archive:") {
+        return BaseSource::Archive(PathBuf::from(file));
+    }
+    if Path::new(arg).exists() {
+        return BaseSource::Layout {
+            dir: PathBuf::from(arg),
+            reference: None,
+        };
+    }
+    match arg.rsplit_once(':') {
+        Some((dir, reference)) if !reference.contains('/') && !dir.is_empty() => {
+            BaseSource::Layout {
+                dir: PathBuf::from(dir),
+                reference: Some(reference.to_string()),
+            }
+        }
+        _ => BaseSource::Layout {
+            dir: PathBuf::from(arg),
+            reference: None,
+        },
+    }
+}
+
+fn line(name: &EnvName, rev: u32, digest: &crate::digest::Digest) -> String {
+    format!("{name}:{rev} {digest}")
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn build(
+    printer: &Printer,
+    file: &Path,
+    name: &str,
+    base: Option<&str>,
+    compression: CompressionArg,
+    store_args: &StoreArgs,
+    input: &InputArgs,
+) -> Result<u8, Error> {
+    let name = env_name(name)?;
+    let epoch = epoch()?;
+    let Some((compiled, _)) = compile_one(printer, file, input)? else {
+        return Ok(EXIT_NO);
+    };
+    let plan = &compiled.plan;
+    let pending = image::steps_needing_execution(plan);
+    if !pending.is_empty() {
+        return Err(image::Error::NeedsExecution {
+            steps: pending.join(", "),
+        }
+        .into());
+    }
+    let store = Store::open_or_create(&store_dir(store_args))?;
+    let base_name = plan.base.reference.clone();
+    let imported = match base {
+        Some(arg) => store.import_base(&base_source(arg), &base_name)?,
+        None => store.stored_base(&base_name)?.ok_or_else(|| {
+            Error::Usage(format!(
+                "the base image `{base_name}` is not in the store: supply its content with \
+                 `--base DIR[:REF]` (an OCI layout) or `--base oci-archive:FILE` \
+                 (envc does not pull from registries yet)"
+            ))
+        })?,
+    };
+    if imported.reused {
+        printer.verbose(&format!(
+            "base `{base_name}` already in the store ({})",
+            imported.manifest.digest
+        ));
+    } else {
+        printer.verbose(&format!(
+            "imported base `{base_name}` ({})",
+            imported.manifest.digest
+        ));
+    }
+    let base = Base {
+        name: base_name,
+        manifest: imported.manifest.clone(),
+        config: imported.config.clone(),
+        layers: imported.layers.clone(),
+    };
+    let options = image::Options {
+        epoch,
+        compression: match compression {
+            CompressionArg::Gzip => LayerCompression::Gzip,
+            CompressionArg::None => LayerCompression::None,
+        },
+    };
+    let img = image::assemble(&store, plan, &base, &options)?;
+    let lock = store.lock()?;
+    let commit = store.commit(&lock, &name, img.manifest)?;
+    drop(lock);
+    let mut out = line(
+        &name,
+        commit.revision.revision,
+        &commit.revision.manifest.digest,
+    );
+    if commit.unchanged {
+        out.push_str(" unchanged");
+    }
+    out.push('\n');
+    printer.data(&out)?;
+    Ok(EXIT_OK)
+}
+
+fn annotation<'a>(d: &'a Descriptor, key: &str) -> Option<&'a str> {
+    d.annotations.get(key).map(String::as_str)
+}
+
+fn revision_json(r: &Revision) -> Value {
+    json!({
+        "name": r.name.as_str(),
+        "revision": r.revision,
+        "reference": format!("{}:{}", r.name, r.revision),
+        "manifest": r.manifest.digest.to_string(),
+        "spec_digest": annotation(&r.manifest, image::LABEL_SPEC_DIGEST),
+        "base": annotation(&r.manifest, image::ANNOTATION_BASE_NAME),
+        "base_digest": annotation(&r.manifest, image::ANNOTATION_BASE_DIGEST),
+        "parent": annotation(&r.manifest, "dev.envc.parent"),
+        "rollback_to": annotation(&r.manifest, ANNOTATION_ROLLBACK_TO),
+        "rolled_back_from": annotation(&r.manifest, ANNOTATION_ROLLED_BACK_FROM),
+    })
+}
+
+fn short(d: &str) -> String {
+    d.strip_prefix("sha256:")
+        .map_or(d, |h| &h[..12.min(h.len())])
+        .to_string()
+}
+
+pub fn list(
+    printer: &Printer,
+    name: Option<&str>,
+    format: Format,
+    store_args: &StoreArgs,
+) -> Result<u8, Error> {
+    let store = open(store_args)?;
+    let name = name.map(env_name).transpose()?;
+    let revisions = store.revisions(name.as_ref())?;
+    if let Some(n) = &name {
+        if revisions.is_empty() {
+            return Err(Error::No(crate::address::name_not_found_message(
+                n.as_str(),
+            )));
+        }
+    }
+    if format == Format::Json {
+        let items: Vec<Value> = revisions.iter().map(revision_json).collect();
+        return printer
+            .data(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&items).unwrap_or_default()
+            ))
+            .map(|()| EXIT_OK);
+    }
+    let mut rows = vec![[
+        "REVISION".to_string(),
+        "MANIFEST".into(),
+        "SPEC".into(),
+        "BASE".into(),
+        "NOTE".into(),
+    ]];
+    for r in &revisions {
+        let note = match annotation(&r.manifest, ANNOTATION_ROLLBACK_TO) {
+            Some(to) => format!("rollback to {}:{to}", r.name),
+            None => String::new(),
+        };
+        rows.push([
+            format!("{}:{}", r.name, r.revision),
+            short(&r.manifest.digest.to_string()),
+            short(annotation(&r.manifest, image::LABEL_SPEC_DIGEST).unwrap_or("-")),
+            annotation(&r.manifest, image::ANNOTATION_BASE_NAME)
+                .unwrap_or("-")
+                .to_string(),
+            note,
+        ]);
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    printer.data(&out)?;
+    Ok(EXIT_OK)
+}
+
+/// One side of a `diff` or a `show`: a plan, and the layers when it is a stored revision.
+struct Side {
+    label: String,
+    plan: Value,
+    layers: Vec<Descriptor>,
+}
+
+fn manifest_layers(store: &Store, r: &Revision) -> Result<Vec<Descriptor>, Error> {
+    let m: Value = serde_json::from_slice(&store.read_json_blob(&r.manifest.digest)?)
+        .map_err(|e| Error::No(format!("manifest {} is not JSON: {e}", r.manifest.digest)))?;
+    Ok(m.get("layers")
+        .and_then(|l| serde_json::from_value::<Vec<Descriptor>>(l.clone()).ok())
+        .unwrap_or_default())
+}
+
+fn side(printer: &Printer, arg: &str, store_args: &StoreArgs) -> Result<Option<Side>, Error> {
+    let path = Path::new(arg);
+    if path.is_file() || arg == "-" {
+        let input = InputArgs {
+            template: false,
+            vars: Vec::new(),
+            config: None,
+            deny_warnings: false,
+        };
+        return Ok(compile_one(printer, path, &input)?.map(|(c, _)| Side {
+            label: arg.to_string(),
+            plan: serde_json::from_str(&c.plan.canonical_json()).unwrap_or_default(),
+            layers: Vec::new(),
+        }));
+    }
+    let store = open(store_args)?;
+    let r = store.resolve(&identifier(arg)?)?;
+    Ok(Some(Side {
+        label: format!("{}:{}", r.name, r.revision),
+        plan: image::read_plan(&store, &r.manifest.digest)?,
+        layers: manifest_layers(&store, &r)?,
+    }))
+}
+
+pub fn diff(
+    printer: &Printer,
+    a: &str,
+    b: &str,
+    format: Format,
+    store_args: &StoreArgs,
+) -> Result<u8, Error> {
+    let (Some(a), Some(b)) = (side(printer, a, store_args)?, side(printer, b, store_args)?) else {
+        return Ok(EXIT_NO);
+    };
+    let d = diff::diff(&a.plan, &b.plan);
+    let layers_known = !a.layers.is_empty() && !b.layers.is_empty();
+    if format == Format::Json {
+        let layer_json = |s: &Side| {
+            s.layers
+                .iter()
+                .map(|l| l.digest.to_string())
+                .collect::<Vec<_>>()
+        };
+        let doc = json!({
+            "a": a.label, "b": b.label, "changes": d,
+            "layers": layers_known.then(|| json!({"a": layer_json(&a), "b": layer_json(&b)})),
+        });
+        return printer
+            .data(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            ))
+            .map(|()| EXIT_OK);
+    }
+    let mut out = format!("--- {}\n+++ {}\n", a.label, b.label);
+    render_diff(&mut out, &d);
+    if layers_known {
+        out.push_str("layers:\n");
+        for l in &a.layers {
+            let mark = if b.layers.iter().any(|x| x.digest == l.digest) {
+                "="
+            } else {
+                "-"
+            };
+            let _ = writeln!(out, "  {mark} {} ({} bytes)", l.digest, l.size);
+        }
+        for l in b
+            .layers
+            .iter()
+            .filter(|l| !a.layers.iter().any(|x| x.digest == l.digest))
+        {
+            let _ = writeln!(out, "  + {} ({} bytes)", l.digest, l.size);
+        }
+    }
+    if d.is_empty() && !layers_known {
+        out.push_str("no differences\n");
+    }
+    printer.data(&out)?;
+    Ok(EXIT_OK)
+}
+
+fn render_diff(out: &mut String, d: &PlanDiff) {
+    if let Some((from, to)) = &d.base {
+        let _ = writeln!(out, "base: {from} -> {to}");
+    }
+    let section = |out: &mut String, title: &str, changes: &[Change], sep: &str| {
+        if changes.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "{title}:");
+        for c in changes {
+            let _ = match c {
+                Change::Added { key, value } if key.is_empty() || sep.is_empty() => {
+                    writeln!(out, "  + {value}")
+                }
+                Change::Removed { key, value } if key.is_empty() || sep.is_empty() => {
+                    writeln!(out, "  - {value}")
+                }
+                Change::Added { key, value } => writeln!(out, "  + {key}{sep}{value}"),
+                Change::Removed { key, value } => writeln!(out, "  - {key}{sep}{value}"),
+                Change::Changed { key, from, to } => writeln!(out, "  ~ {key}: {from} -> {to}"),
+            };
+        }
+    };
+    section(out, "env", &d.env, "=");
+    for (kind, changes) in &d.packages {
+        section(out, kind, changes, "");
+    }
+    section(out, "post_build_cmds", &d.post_build, "");
+}
+
+pub fn show(
+    printer: &Printer,
+    reference: &str,
+    format: Format,
+    store_args: &StoreArgs,
+) -> Result<u8, Error> {
+    let store = open(store_args)?;
+    let r = store.resolve(&identifier(reference)?)?;
+    let plan = image::read_plan(&store, &r.manifest.digest)?;
+    let layers = manifest_layers(&store, &r)?;
+    if format == Format::Json {
+        let mut doc = revision_json(&r);
+        doc["layers"] = json!(layers);
+        doc["plan"] = plan;
+        return printer
+            .data(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            ))
+            .map(|()| EXIT_OK);
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "{}:{}", r.name, r.revision);
+    let _ = writeln!(out, "  manifest     {}", r.manifest.digest);
+    for (label, key) in [
+        ("spec digest", image::LABEL_SPEC_DIGEST),
+        ("base", image::ANNOTATION_BASE_NAME),
+        ("base digest", image::ANNOTATION_BASE_DIGEST),
+        ("parent", "dev.envc.parent"),
+        ("rollback to", ANNOTATION_ROLLBACK_TO),
+        ("rolled back from", ANNOTATION_ROLLED_BACK_FROM),
+    ] {
+        if let Some(v) = annotation(&r.manifest, key) {
+            let _ = writeln!(out, "  {label:<12} {v}");
+        }
+    }
+    let _ = writeln!(out, "  layers:");
+    for l in &layers {
+        let _ = writeln!(
+            out,
+            "    {} {:>12} bytes  {}",
+            l.digest, l.size, l.media_type
+        );
+    }
+    let _ = writeln!(out, "  plan (/{}):", image::PLAN_PATH);
+    let pretty = serde_json::to_string_pretty(&plan).unwrap_or_default();
+    for l in pretty.lines() {
+        let _ = writeln!(out, "    {l}");
+    }
+    printer.data(&out)?;
+    Ok(EXIT_OK)
+}
+
+pub fn rollback(
+    printer: &Printer,
+    name: &str,
+    to: u32,
+    store_args: &StoreArgs,
+) -> Result<u8, Error> {
+    let store = open(store_args)?;
+    let name = env_name(name)?;
+    let target = store.resolve(&Identifier {
+        name: name.clone(),
+        revision: Some(to),
+    })?;
+    let lock = store.lock()?;
+    let latest = store.resolve(&Identifier {
+        name: name.clone(),
+        revision: None,
+    })?;
+    let mut manifest = target.manifest.clone();
+    manifest
+        .annotations
+        .insert(ANNOTATION_ROLLBACK_TO.into(), to.to_string());
+    manifest.annotations.insert(
+        ANNOTATION_ROLLED_BACK_FROM.into(),
+        latest.revision.to_string(),
+    );
+    let commit = store.commit(&lock, &name, manifest)?;
+    drop(lock);
+    let mut out = line(
+        &name,
+        commit.revision.revision,
+        &commit.revision.manifest.digest,
+    );
+    if commit.unchanged {
+        out.push_str(" unchanged");
+    }
+    out.push('\n');
+    printer.data(&out)?;
+    Ok(EXIT_OK)
+}
+
+pub fn export(
+    printer: &Printer,
+    reference: &str,
+    format: ExportArg,
+    output: &Path,
+    store_args: &StoreArgs,
+) -> Result<u8, Error> {
+    let store = open(store_args)?;
+    let r = store.resolve(&identifier(reference)?)?;
+    let f = match format {
+        ExportArg::OciArchive => ExportFormat::OciArchive,
+        ExportArg::DockerArchive => ExportFormat::DockerArchive,
+    };
+    store.export(&r, f, output)?;
+    printer.verbose(&format!(
+        "wrote {}:{} to {}",
+        r.name,
+        r.revision,
+        output.display()
+    ));
+    Ok(EXIT_OK)
+}
+
+pub fn verify(printer: &Printer, store_args: &StoreArgs) -> Result<u8, Error> {
+    let store = open(store_args)?;
+    let report = store.verify()?;
+    let mut out = String::new();
+    for p in &report.problems {
+        let _ = writeln!(out, "problem: {p}");
+    }
+    let _ = writeln!(
+        out,
+        "{}: {} revision(s), {} base(s), {} blob(s), {} bytes checked",
+        if report.problems.is_empty() {
+            "ok"
+        } else {
+            "FAILED"
+        },
+        report.revisions,
+        report.bases,
+        report.blobs_checked,
+        report.bytes_checked
+    );
+    printer.data(&out)?;
+    Ok(if report.problems.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_NO
+    })
+}
+
+pub fn gc(printer: &Printer, store_args: &StoreArgs) -> Result<u8, Error> {
+    let store = open(store_args)?;
+    let r = store.gc()?;
+    printer.data(&format!(
+        "removed {} unreachable blob(s) and {} temporary file(s), {} bytes freed\n",
+        r.removed_blobs, r.removed_temp, r.bytes_freed
+    ))?;
+    Ok(EXIT_OK)
+}
+
+pub fn resolve(printer: &Printer, address: &str, format: Format) -> Result<u8, Error> {
+    let a = Address::parse(address).map_err(|e| Error::No(e.to_string()))?;
+    let out = match format {
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&a).unwrap_or_default()),
+        Format::Human => {
+            let mut s = String::new();
+            let v = serde_json::to_value(&a).unwrap_or_default();
+            if let Some(m) = v.as_object() {
+                for (k, v) in m {
+                    if !v.is_null() {
+                        let shown = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                        let _ = writeln!(s, "{k:<16} {shown}");
+                    }
+                }
+            }
+            s
+        }
+    };
+    printer.data(&out)?;
+    Ok(EXIT_OK)
+}

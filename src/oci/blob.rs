@@ -1,0 +1,506 @@
+//! Content-addressed blobs: writing them atomically and checking them while they stream.
+//!
+//! `BlobWriter` hashes every byte while writing it into a temp file under `envc/tmp`;
+//! `finish` fsyncs and renames the file to `blobs/sha256/<hex>` (or drops it when the store
+//! already holds that content), so a blob at its final path is always complete. A dropped,
+//! unfinished writer removes its temp file. `scan_layer` reads a layer blob once, streaming:
+//! it computes the blob digest and size, decompresses (gzip or plain tar), computes the diff_id,
+//! walks every tar header to refuse absolute paths and `..` components, and can copy the bytes
+//! into the store on the way, so an import reads each base layer exactly once.
+
+use super::store::Error;
+use crate::digest::Digest;
+use sha2::{Digest as _, Sha256};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Buffer size for blob writes and layer reads (large: layers are big and sequential).
+const BUF: usize = 1 << 20;
+
+/// A temp file that becomes a blob: bytes go in unhashed, the caller names the digest.
+pub(crate) struct TempBlob {
+    out: BufWriter<tempfile::NamedTempFile>,
+    tmp_dir: PathBuf,
+    blobs_dir: PathBuf,
+}
+
+impl std::fmt::Debug for TempBlob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TempBlob")
+            .field("path", &self.out.get_ref().path())
+            .finish()
+    }
+}
+
+impl TempBlob {
+    pub(crate) fn new(tmp_dir: &Path, blobs_dir: &Path) -> Result<TempBlob, Error> {
+        let file = tempfile::Builder::new()
+            .prefix("blob-")
+            .tempfile_in(tmp_dir)
+            .map_err(|e| Error::io(tmp_dir, e))?;
+        Ok(TempBlob {
+            out: BufWriter::with_capacity(BUF, file),
+            tmp_dir: tmp_dir.to_path_buf(),
+            blobs_dir: blobs_dir.to_path_buf(),
+        })
+    }
+
+    /// Flushes, fsyncs and renames the temp file to `blobs/sha256/<hex of digest>`; when that
+    /// path already exists the temp file is dropped instead (same digest, same content).
+    pub(crate) fn persist(self, digest: &Digest) -> Result<(), Error> {
+        let final_path = self.blobs_dir.join(digest.hex());
+        let tmp_dir = self.tmp_dir.clone();
+        let file = self
+            .out
+            .into_inner()
+            .map_err(|e| Error::io(&tmp_dir, e.into_error()))?;
+        if final_path.is_file() {
+            return Ok(()); // `file` is dropped and removed
+        }
+        file.as_file()
+            .sync_all()
+            .map_err(|e| Error::io(file.path(), e))?;
+        file.persist(&final_path)
+            .map_err(|e| Error::io(&final_path, e.error))?;
+        sync_dir(&self.blobs_dir)
+    }
+}
+
+impl Write for TempBlob {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.out.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Writes one blob: hashes while writing into a temp file under `envc/tmp`; `finish` makes it
+/// `blobs/sha256/<hex>` atomically. Obtain one with `Store::blob_writer`.
+pub struct BlobWriter {
+    temp: TempBlob,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl BlobWriter {
+    pub(crate) fn new(tmp_dir: &Path, blobs_dir: &Path) -> Result<BlobWriter, Error> {
+        Ok(BlobWriter {
+            temp: TempBlob::new(tmp_dir, blobs_dir)?,
+            hasher: Sha256::new(),
+            size: 0,
+        })
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Fsyncs and renames the blob into place; returns its digest and size. If the store
+    /// already has a blob with this digest, the temp file is dropped.
+    pub fn finish(self) -> Result<(Digest, u64), Error> {
+        let digest = Digest::from_bytes(self.hasher.finalize().into());
+        self.temp.persist(&digest)?;
+        Ok((digest, self.size))
+    }
+}
+
+impl Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.temp.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.temp.out.write_all(buf)?;
+        self.hasher.update(buf);
+        self.size += buf.len() as u64;
+        Ok(())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.temp.flush()
+    }
+}
+
+/// fsync a directory so that a rename inside it is durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// A reader that hashes and counts what passes through it and remembers the first error it
+/// passed on (so a caller can tell which stage of a pipeline failed).
+pub(crate) struct HashingReader<R> {
+    inner: R,
+    hasher: Option<Sha256>,
+    size: u64,
+    error: Option<io::Error>,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub(crate) fn new(inner: R, hash: bool) -> HashingReader<R> {
+        HashingReader {
+            inner,
+            hasher: hash.then(Sha256::new),
+            size: 0,
+            error: None,
+        }
+    }
+
+    fn digest(&mut self) -> Option<Digest> {
+        self.hasher
+            .take()
+            .map(|h| Digest::from_bytes(h.finalize().into()))
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(n) => {
+                if let Some(h) = &mut self.hasher {
+                    h.update(&buf[..n]);
+                }
+                self.size += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Err(e),
+            Err(e) => {
+                if self.error.is_none() {
+                    self.error = Some(io::Error::new(e.kind(), e.to_string()));
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The source end of a layer scan: hashes the stored bytes and copies them to `tee`.
+struct Source<R> {
+    reader: HashingReader<R>,
+    tee: Option<TempBlob>,
+    tee_error: Option<io::Error>,
+}
+
+impl<R: Read> Read for Source<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.reader.read(buf)?;
+        if let Some(t) = &mut self.tee {
+            if let Err(e) = t.out.write_all(&buf[..n]) {
+                self.tee_error = Some(io::Error::new(e.kind(), e.to_string()));
+                return Err(e);
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// How a layer blob is compressed, from its media type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Compression {
+    None,
+    Gzip,
+}
+
+/// The decompression stage; records whether the decoder itself failed.
+enum Decoder<R: Read> {
+    Plain(R),
+    Gzip(Box<HashingReader<flate2::read::MultiGzDecoder<R>>>),
+}
+
+impl<R: Read> Read for Decoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoder::Plain(r) => r.read(buf),
+            Decoder::Gzip(r) => r.read(buf),
+        }
+    }
+}
+
+/// What `scan_layer` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LayerScan {
+    /// sha256 and size of the blob as stored.
+    pub digest: Digest,
+    pub size: u64,
+    /// sha256 of the uncompressed tar.
+    pub diff_id: Digest,
+}
+
+/// Reads one layer blob from `reader` exactly once: blob digest and size, decompression,
+/// diff_id and tar-path safety. `layer` (the descriptor's digest) and `path` (where the bytes
+/// come from) only name things in errors. With `tee`, every byte read is also written to it;
+/// the caller persists it after checking the digests. Returns the tee back.
+pub(crate) fn scan_layer<R: Read>(
+    reader: R,
+    compression: Compression,
+    layer: &Digest,
+    path: &Path,
+    tee: Option<TempBlob>,
+) -> Result<(LayerScan, Option<TempBlob>), Error> {
+    let source = Source {
+        reader: HashingReader::new(reader, true),
+        tee,
+        tee_error: None,
+    };
+    let decoder = match compression {
+        Compression::None => Decoder::Plain(source),
+        Compression::Gzip => Decoder::Gzip(Box::new(HashingReader::new(
+            flate2::read::MultiGzDecoder::new(source),
+            false,
+        ))),
+    };
+    // For an uncompressed layer the diff_id is the blob digest: hash once.
+    let tar_input = HashingReader::new(decoder, compression == Compression::Gzip);
+    let mut archive = tar::Archive::new(std::io::BufReader::with_capacity(BUF, tar_input));
+    let walk = check_entries(&mut archive, layer);
+    // Drain whatever follows the end-of-archive blocks so that both digests cover every byte.
+    let mut buffered = archive.into_inner();
+    let drained = walk.and_then(|()| {
+        io::copy(&mut buffered, &mut io::sink())
+            .map(|_| ())
+            .map_err(TarProblem::Io)
+    });
+    let mut tar_input = buffered.into_inner();
+    let diff_from_decoder = tar_input.digest();
+    let mut decoder = tar_input.inner;
+    if drained.is_err() {
+        // The tar walk failed: if the gzip stream is corrupt too, that is the root cause (a
+        // damaged deflate stream often decodes to garbage headers before its CRC is checked).
+        let _ = io::copy(&mut decoder, &mut io::sink());
+    }
+    let (mut source, gzip_error) = match decoder {
+        Decoder::Plain(s) => (s, None),
+        Decoder::Gzip(mut g) => {
+            let err = g.error.take();
+            (g.inner.into_inner(), err)
+        }
+    };
+    // Classify a failure by the stage that failed first: the source file, the copy, the
+    // blob's digest (bytes that are not what the descriptor names explain any decoding
+    // problem), the decoder, or else the tar structure.
+    if let Err(problem) = drained {
+        if let Some(e) = source.reader.error.take() {
+            return Err(Error::io(path, e));
+        }
+        if let Some(e) = source.tee_error.take() {
+            return Err(tee_error(&source.tee, e));
+        }
+        source.tee = None;
+        if io::copy(&mut source, &mut io::sink()).is_ok() {
+            if let Some(found) = source.reader.digest() {
+                if found != *layer {
+                    return Err(Error::DigestMismatch {
+                        what: format!("layer {}", path.display()),
+                        expected: *layer,
+                        found,
+                    });
+                }
+            }
+        }
+        if let Some(e) = gzip_error {
+            return Err(Error::CorruptGzip {
+                layer: *layer,
+                source: e,
+            });
+        }
+        return Err(match problem {
+            TarProblem::Io(e) => Error::CorruptTar {
+                layer: *layer,
+                source: e,
+            },
+            TarProblem::Unsafe(p) => Error::UnsafePath {
+                layer: *layer,
+                path: p,
+            },
+        });
+    }
+    // Anything after the gzip stream (there should be nothing) still counts for the digest.
+    io::copy(&mut source, &mut io::sink()).map_err(|e| match source.tee_error.take() {
+        Some(t) => tee_error(&source.tee, t),
+        None => Error::io(path, e),
+    })?;
+    let size = source.reader.size;
+    let digest = source.reader.digest().unwrap_or(*layer);
+    let diff_id = diff_from_decoder.unwrap_or(digest);
+    Ok((
+        LayerScan {
+            digest,
+            size,
+            diff_id,
+        },
+        source.tee,
+    ))
+}
+
+fn tee_error(tee: &Option<TempBlob>, e: io::Error) -> Error {
+    match tee {
+        Some(t) => Error::io(t.out.get_ref().path(), e),
+        None => Error::io(Path::new("envc/tmp"), e),
+    }
+}
+
+enum TarProblem {
+    Io(io::Error),
+    Unsafe(String),
+}
+
+/// Walks every header; refuses absolute paths and `..` components (also in hardlink targets).
+fn check_entries<R: Read>(
+    archive: &mut tar::Archive<R>,
+    _layer: &Digest,
+) -> Result<(), TarProblem> {
+    for entry in archive.entries().map_err(TarProblem::Io)? {
+        let entry = entry.map_err(TarProblem::Io)?;
+        let path = entry.path_bytes();
+        if let Some(bad) = unsafe_path(&path) {
+            return Err(TarProblem::Unsafe(bad));
+        }
+        if entry.header().entry_type() == tar::EntryType::Link {
+            if let Some(target) = entry.link_name_bytes() {
+                if let Some(bad) = unsafe_path(&target) {
+                    return Err(TarProblem::Unsafe(format!(
+                        "{} (hard link to {bad})",
+                        String::from_utf8_lossy(&path)
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `Some(path as text)` if `path` is absolute or has a `..` component.
+pub(crate) fn unsafe_path(path: &[u8]) -> Option<String> {
+    let bad = path.first() == Some(&b'/') || path.split(|&b| b == b'/').any(|c| c == b"..");
+    bad.then(|| String::from_utf8_lossy(path).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dirs() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let t = tempfile::tempdir().unwrap();
+        let tmp = t.path().join("tmp");
+        let blobs = t.path().join("blobs");
+        std::fs::create_dir_all(&tmp).unwrap();
+        std::fs::create_dir_all(&blobs).unwrap();
+        (t, tmp, blobs)
+    }
+
+    fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.as_mut_bytes()[..path.len()].copy_from_slice(path.as_bytes());
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn writer_is_atomic_and_content_addressed() {
+        let (_t, tmp, blobs) = dirs();
+        let data = vec![7u8; 3 * BUF + 5];
+        let expected = Digest::of(&data);
+        let mut w = BlobWriter::new(&tmp, &blobs).unwrap();
+        w.write_all(&data[..BUF]).unwrap();
+        w.write_all(&data[BUF..]).unwrap();
+        assert!(
+            !blobs.join(expected.hex()).exists(),
+            "no blob before finish"
+        );
+        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 1);
+        assert_eq!(w.finish().unwrap(), (expected, data.len() as u64));
+        assert_eq!(std::fs::read(blobs.join(expected.hex())).unwrap(), data);
+        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "temp renamed");
+
+        // Same content again: the temp file is dropped, the blob untouched.
+        let mut w = BlobWriter::new(&tmp, &blobs).unwrap();
+        w.write_all(&data).unwrap();
+        assert_eq!(w.finish().unwrap().0, expected);
+        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+        assert_eq!(std::fs::read_dir(&blobs).unwrap().count(), 1);
+
+        // A writer dropped before finish leaves nothing behind.
+        let mut w = BlobWriter::new(&tmp, &blobs).unwrap();
+        w.write_all(b"partial").unwrap();
+        drop(w);
+        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+        assert!(!blobs.join(Digest::of(b"partial").hex()).exists());
+    }
+
+    #[test]
+    fn scan_computes_both_digests_and_tees() {
+        let (_t, tmp, blobs) = dirs();
+        let tar = tar_of(&[("a/", b""), ("a/b.txt", b"hello")]);
+        let gz = gzip(&tar);
+        let d = Digest::of(&gz);
+        let tee = TempBlob::new(&tmp, &blobs).unwrap();
+        let (scan, tee) =
+            scan_layer(&gz[..], Compression::Gzip, &d, Path::new("x"), Some(tee)).unwrap();
+        assert_eq!(scan.digest, d);
+        assert_eq!(scan.size, gz.len() as u64);
+        assert_eq!(scan.diff_id, Digest::of(&tar));
+        tee.unwrap().persist(&d).unwrap();
+        assert_eq!(std::fs::read(blobs.join(d.hex())).unwrap(), gz);
+
+        let (scan, _) = scan_layer(&tar[..], Compression::None, &d, Path::new("x"), None).unwrap();
+        assert_eq!(scan.digest, Digest::of(&tar));
+        assert_eq!(scan.diff_id, Digest::of(&tar));
+    }
+
+    fn scan(bytes: &[u8], c: Compression) -> Result<LayerScan, Error> {
+        scan_layer(bytes, c, &Digest::of(bytes), Path::new("x"), None).map(|(s, _)| s)
+    }
+
+    #[test]
+    fn scan_refuses_bad_layers() {
+        for bad in ["../x", "/etc/passwd", "a/../../b", "a/.."] {
+            let tar = tar_of(&[("ok", b"1"), (bad, b"2")]);
+            let err = scan(&gzip(&tar), Compression::Gzip).unwrap_err();
+            assert!(
+                matches!(&err, Error::UnsafePath { path, .. } if path == bad),
+                "{bad}: {err}"
+            );
+        }
+        let mut gz = gzip(&tar_of(&[("ok", &[1u8; 4000])]));
+        let n = gz.len();
+        gz[n / 2] ^= 0xff;
+        gz[n - 6] ^= 0xff; // the CRC and length trailer
+        let err = scan(&gz, Compression::Gzip).unwrap_err();
+        assert!(matches!(err, Error::CorruptGzip { .. }), "{err}");
+        let err = scan(b"not gzip", Compression::Gzip).unwrap_err();
+        assert!(matches!(err, Error::CorruptGzip { .. }), "{err}");
+        let err = scan(&[1u8; 1024], Compression::None).unwrap_err();
+        assert!(matches!(err, Error::CorruptTar { .. }), "{err}");
+        // A truncated tar: the entry's data is cut off.
+        let tar = tar_of(&[("f", &[5u8; 3000])]);
+        let err = scan(&tar[..1024], Compression::None).unwrap_err();
+        assert!(matches!(err, Error::CorruptTar { .. }), "{err}");
+        // Bytes that are not what the descriptor names: a digest error, not a gzip error.
+        let err = scan_layer(
+            &b"not gzip"[..],
+            Compression::Gzip,
+            &Digest::of(b""),
+            Path::new("x"),
+            None,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+    }
+}

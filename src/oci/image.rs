@@ -1,0 +1,422 @@
+//! Image assembly: a plan on top of a base image, as OCI blobs in the store. What a Dockerfile
+//! build of the same plan would produce for the steps that need no execution: `ENV` values
+//! expanded against the base image's `Env` and earlier variables (exactly as BuildKit expands
+//! them), the base's user, working directory and platform kept, plus one small metadata layer
+//! holding the canonical plan at [`PLAN_PATH`], so an image explains itself. Base layers are
+//! reused by digest, never rewritten. Every JSON document is canonical and every time is the
+//! build epoch, so the manifest digest is a pure function of (plan, base, epoch, compression).
+
+use super::layer::{self, Compression, Entry, EntryKind, FileSource};
+use super::store::{self, Store};
+use super::{
+    canonical_json, Descriptor, MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP,
+    MEDIA_TYPE_MANIFEST,
+};
+use crate::digest::Digest;
+use crate::plan::{Plan, Step};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+
+/// Where the metadata layer puts the canonical plan (`/.envc/plan.json` in the image).
+pub const PLAN_PATH: &str = ".envc/plan.json";
+/// gzip level and parallel-gzip block size of layers envc writes: part of their bytes.
+pub const GZIP_LEVEL: u32 = 6;
+pub const BLOCK_SIZE: usize = 1 << 20;
+/// Labels and annotations envc sets.
+pub const LABEL_SPEC_DIGEST: &str = "dev.envc.spec.digest";
+pub const LABEL_VERSION: &str = "dev.envc.version";
+pub const ANNOTATION_BASE_NAME: &str = "org.opencontainers.image.base.name";
+pub const ANNOTATION_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
+
+/// The base an image is assembled on (imported into the store beforehand).
+#[derive(Debug, Clone)]
+pub struct Base {
+    /// The reference the spec names (`anyscale/ray:2.9.0-py310`, `localhost/busybox:1`).
+    pub name: String,
+    pub manifest: Descriptor,
+    pub config: Value,
+    pub layers: Vec<Descriptor>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerCompression {
+    None,
+    Gzip,
+}
+
+impl LayerCompression {
+    /// The name used in the store's diff_id cache and in annotations.
+    pub fn name(self) -> &'static str {
+        match self {
+            LayerCompression::None => "none",
+            LayerCompression::Gzip => "gzip",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Seconds since the Unix epoch for every timestamp (SOURCE_DATE_EPOCH, or 0).
+    pub epoch: u64,
+    pub compression: LayerCompression,
+}
+
+/// An assembled image, its blobs already in the store.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The manifest descriptor, with the annotations a store entry should carry.
+    pub manifest: Descriptor,
+    pub config: Descriptor,
+    pub layers: Vec<Descriptor>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(
+        "this spec needs a container build to run {steps}; envc cannot assemble it without an engine yet: \
+         use `envc dockerfile` and build the Dockerfile with BuildKit, docker, buildah or kaniko"
+    )]
+    NeedsExecution { steps: String },
+    #[error("the base image's config is not usable: {reason}")]
+    BaseConfig { reason: String },
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error(transparent)]
+    Layer(#[from] layer::Error),
+}
+
+/// The steps of `plan` that need a container to run, in words ("2 Debian packages, …").
+pub fn steps_needing_execution(plan: &Plan) -> Vec<String> {
+    plan.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Env { .. } => None,
+            Step::Debian { packages, .. } => Some(format!("{} Debian package(s)", packages.len())),
+            Step::Conda { packages, .. } => Some(format!("{} conda package(s)", packages.len())),
+            Step::Pip { packages, .. } => Some(format!("{} pip package(s)", packages.len())),
+            Step::Run { command, .. } => {
+                let first = command.lines().next().unwrap_or("");
+                Some(format!("the post-build command `{first}`"))
+            }
+        })
+        .collect()
+}
+
+/// The `ENV` steps applied to a base `Env` list (`K=V` strings), as a Dockerfile build applies
+/// them: each value is expanded against the variables set so far; a redefined variable keeps
+/// its position, a new one is appended.
+pub fn apply_env(base_env: &[String], plan: &Plan) -> Vec<String> {
+    let mut env: Vec<(String, String)> = base_env
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (kv.clone(), String::new()),
+        })
+        .collect();
+    for step in &plan.steps {
+        let Step::Env { vars } = step else { continue };
+        for var in vars {
+            let value = var.value.expand(|name| {
+                env.iter()
+                    .rev()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str())
+            });
+            let name = var.name.as_str();
+            match env.iter_mut().find(|(k, _)| k == name) {
+                Some(slot) => slot.1 = value,
+                None => env.push((name.to_string(), value)),
+            }
+        }
+    }
+    env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
+}
+
+fn rfc3339(epoch: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn media_type_for_layer(d: &Descriptor) -> String {
+    // Docker schema-2 layer types name the same bytes as the OCI ones.
+    match d.media_type.as_str() {
+        super::MEDIA_TYPE_DOCKER_LAYER_GZIP => MEDIA_TYPE_LAYER_GZIP.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Writes the metadata layer (through the store's diff_id cache) and returns its descriptor and
+/// diff_id.
+fn metadata_layer(
+    store: &Store,
+    plan: &Plan,
+    options: &Options,
+) -> Result<(Descriptor, Digest), Error> {
+    let mut plan_bytes = plan.canonical_json().into_bytes();
+    plan_bytes.push(b'\n');
+    let entries = || {
+        vec![
+            Entry {
+                path: ".envc".into(),
+                kind: EntryKind::Dir,
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+            },
+            Entry {
+                path: PLAN_PATH.into(),
+                kind: EntryKind::File(FileSource::Bytes(plan_bytes.clone())),
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+            },
+        ]
+    };
+    let layer_options = |compression| layer::Options {
+        mtime: options.epoch,
+        compression,
+        threads: 1,
+        block_size: BLOCK_SIZE,
+    };
+    // The layer is tiny: write it uncompressed first to learn its diff_id, then reuse a stored
+    // blob for that diff_id if there is one, so nothing is ever recompressed.
+    let mut tar = Vec::new();
+    let plain = layer::write(entries(), &layer_options(Compression::None), &mut tar)?;
+    let kind = options.compression.name();
+    if let Some(found) = store.cached_layer(&plain.diff_id, kind) {
+        return Ok((found, plain.diff_id));
+    }
+    let (bytes, media_type) = match options.compression {
+        LayerCompression::None => (tar, MEDIA_TYPE_LAYER),
+        LayerCompression::Gzip => {
+            let mut gz = Vec::new();
+            layer::write(
+                entries(),
+                &layer_options(Compression::Gzip { level: GZIP_LEVEL }),
+                &mut gz,
+            )?;
+            (gz, MEDIA_TYPE_LAYER_GZIP)
+        }
+    };
+    let (digest, size) = store.write_blob(&bytes)?;
+    let desc = Descriptor {
+        media_type: media_type.to_string(),
+        digest,
+        size,
+        annotations: BTreeMap::new(),
+        platform: None,
+    };
+    store.cache_layer(&plain.diff_id, kind, &desc)?;
+    Ok((desc, plain.diff_id))
+}
+
+/// Assembles `plan` on `base` into `store` (blobs only; the caller commits the revision).
+pub fn assemble(
+    store: &Store,
+    plan: &Plan,
+    base: &Base,
+    options: &Options,
+) -> Result<Image, Error> {
+    let pending = steps_needing_execution(plan);
+    if !pending.is_empty() {
+        return Err(Error::NeedsExecution {
+            steps: pending.join(", "),
+        });
+    }
+    let spec_digest = plan.digest();
+    let created = rfc3339(options.epoch);
+    let mut config = match &base.config {
+        Value::Object(m) => m.clone(),
+        _ => {
+            return Err(Error::BaseConfig {
+                reason: "it is not a JSON object".into(),
+            })
+        }
+    };
+    let diff_ids = config
+        .get("rootfs")
+        .and_then(|r| r.get("diff_ids"))
+        .and_then(Value::as_array)
+        .cloned()
+        .ok_or_else(|| Error::BaseConfig {
+            reason: "it has no `rootfs.diff_ids`".into(),
+        })?;
+    if diff_ids.len() != base.layers.len() {
+        return Err(Error::BaseConfig {
+            reason: format!(
+                "it lists {} diff_ids for {} layers",
+                diff_ids.len(),
+                base.layers.len()
+            ),
+        });
+    }
+    let (meta, meta_diff_id) = metadata_layer(store, plan, options)?;
+
+    // config.config: Env expanded, labels added; everything else (User, WorkingDir,
+    // Entrypoint, Cmd…) is the base's, as a Dockerfile with only ENV steps leaves it.
+    let mut run = config
+        .get("config")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let base_env: Vec<String> = run
+        .get("Env")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    run.insert("Env".into(), json!(apply_env(&base_env, plan)));
+    let mut labels = run
+        .get("Labels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    labels.insert(LABEL_SPEC_DIGEST.into(), json!(spec_digest.to_string()));
+    labels.insert(LABEL_VERSION.into(), json!(env!("CARGO_PKG_VERSION")));
+    run.insert("Labels".into(), Value::Object(labels));
+    config.insert("config".into(), Value::Object(run));
+
+    let mut history = config
+        .get("history")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for step in &plan.steps {
+        if let Step::Env { vars } = step {
+            for v in vars {
+                history.push(json!({
+                    "created": created,
+                    "created_by": format!("ENV {}={}", v.name.as_str(), v.value.canonical()),
+                    "comment": "envc",
+                    "empty_layer": true,
+                }));
+            }
+        }
+    }
+    history.push(json!({
+        "created": created,
+        "created_by": format!("envc {}: metadata layer /{PLAN_PATH}", env!("CARGO_PKG_VERSION")),
+        "comment": "envc",
+    }));
+    config.insert("history".into(), Value::Array(history));
+    let mut ids = diff_ids;
+    ids.push(json!(meta_diff_id.to_string()));
+    config.insert("rootfs".into(), json!({"type": "layers", "diff_ids": ids}));
+    config.insert("created".into(), json!(created));
+    let config_bytes = canonical_json(&Value::Object(config));
+    let (config_digest, config_size) = store.write_blob(&config_bytes)?;
+    let config_desc = Descriptor {
+        media_type: MEDIA_TYPE_CONFIG.into(),
+        digest: config_digest,
+        size: config_size,
+        annotations: BTreeMap::new(),
+        platform: None,
+    };
+
+    let mut layers: Vec<Descriptor> = base
+        .layers
+        .iter()
+        .map(|d| Descriptor {
+            media_type: media_type_for_layer(d),
+            annotations: BTreeMap::new(),
+            platform: None,
+            ..d.clone()
+        })
+        .collect();
+    layers.push(meta);
+    let mut annotations = BTreeMap::new();
+    annotations.insert(ANNOTATION_BASE_NAME.to_string(), base.name.clone());
+    annotations.insert(
+        ANNOTATION_BASE_DIGEST.to_string(),
+        base.manifest.digest.to_string(),
+    );
+    annotations.insert(ANNOTATION_CREATED.to_string(), created);
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_TYPE_MANIFEST,
+        "config": config_desc,
+        "layers": layers,
+        "annotations": annotations,
+    });
+    let manifest_bytes = canonical_json(&manifest);
+    let (digest, size) = store.write_blob(&manifest_bytes)?;
+    let mut entry_annotations = BTreeMap::new();
+    entry_annotations.insert(LABEL_SPEC_DIGEST.to_string(), spec_digest.to_string());
+    entry_annotations.insert(ANNOTATION_BASE_NAME.to_string(), base.name.clone());
+    entry_annotations.insert(
+        ANNOTATION_BASE_DIGEST.to_string(),
+        base.manifest.digest.to_string(),
+    );
+    Ok(Image {
+        manifest: Descriptor {
+            media_type: MEDIA_TYPE_MANIFEST.into(),
+            digest,
+            size,
+            annotations: entry_annotations,
+            platform: base.manifest.platform.clone(),
+        },
+        config: config_desc,
+        layers,
+    })
+}
+
+/// Parses a `K=V` env list into a map (for `envc diff`/`show`).
+pub fn env_map(env: &[String]) -> BTreeMap<String, String> {
+    env.iter()
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// The object at `key` of a JSON object, or an empty one.
+pub fn object<'a>(v: &'a Value, key: &str) -> Option<&'a Map<String, Value>> {
+    v.get(key).and_then(Value::as_object)
+}
+
+/// Reads the canonical plan back out of an image's metadata layer (its last layer).
+pub fn read_plan(store: &Store, manifest: &Digest) -> Result<Value, Error> {
+    let bad = |reason: String| Error::BaseConfig { reason };
+    let manifest: Value = serde_json::from_slice(&store.read_json_blob(manifest)?)
+        .map_err(|e| bad(format!("manifest {manifest} is not JSON: {e}")))?;
+    let last: Descriptor = manifest
+        .get("layers")
+        .and_then(Value::as_array)
+        .and_then(|l| l.last())
+        .and_then(|d| serde_json::from_value(d.clone()).ok())
+        .ok_or_else(|| bad("the manifest has no layers".into()))?;
+    let path = store.blob_path(&last.digest);
+    let file = std::fs::File::open(&path)
+        .map_err(|e| bad(format!("cannot open {}: {e}", path.display())))?;
+    let reader: Box<dyn std::io::Read> = if last.media_type.ends_with("gzip") {
+        Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
+    } else {
+        Box::new(std::io::BufReader::new(file))
+    };
+    let mut archive = tar::Archive::new(reader);
+    let entries = archive
+        .entries()
+        .map_err(|e| bad(format!("the metadata layer is not a tar: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| bad(format!("the metadata layer is not a tar: {e}")))?;
+        let is_plan = entry
+            .path()
+            .is_ok_and(|p| p == std::path::Path::new(PLAN_PATH));
+        if is_plan {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text)
+                .map_err(|e| bad(format!("cannot read /{PLAN_PATH}: {e}")))?;
+            return serde_json::from_str(&text)
+                .map_err(|e| bad(format!("/{PLAN_PATH} is not JSON: {e}")));
+        }
+    }
+    Err(bad(format!(
+        "the image has no /{PLAN_PATH}: it was not built by envc"
+    )))
+}
