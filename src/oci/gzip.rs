@@ -7,6 +7,9 @@
 //! of (input, level, block size, zlib-rs version): the number of worker threads never changes
 //! them, and `threads == 1` runs the same block function inline. Memory is bounded by
 //! O(threads × block size): at most `2 × threads` blocks are in flight and buffers are reused.
+//! A block whose samples do not compress at level 1 (random data: compiled libraries, weights)
+//! is written as deflate stored blocks instead of being searched for matches at level 6, which
+//! would cost the most time and save nothing.
 
 use flate2::{Compress, Compression, FlushCompress, Status};
 use std::collections::VecDeque;
@@ -39,6 +42,64 @@ pub struct Summary {
     pub compressed_size: u64,
     /// CRC32 of the input, as stored in the trailer.
     pub crc32: u32,
+}
+
+/// The deflate streams one worker uses: the requested level, a level-1 probe and level 0.
+struct Deflaters {
+    main: Compress,
+    probe: Compress,
+    stored: Compress,
+    level: u32,
+    scratch: Vec<u8>,
+}
+
+/// Probe samples: a block is stored when none of these slices compresses by 3% at level 1.
+const PROBE_SAMPLE: usize = 16 << 10;
+const PROBE_RATIO_PERCENT: usize = 97;
+
+impl Deflaters {
+    fn new(level: u32) -> Deflaters {
+        Deflaters {
+            main: Compress::new(Compression::new(level), false),
+            probe: Compress::new(Compression::new(1), false),
+            stored: Compress::new(Compression::new(0), false),
+            level,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Whether `input` looks incompressible: three samples (start, middle, end) each stay
+    /// above [`PROBE_RATIO_PERCENT`] of their size at level 1. Deflating random data (compiled
+    /// libraries, weights, archives) at level 6 costs the most time and saves nothing; storing
+    /// it gives the same size. The probe is a pure function of the block, so the output stays
+    /// deterministic.
+    fn incompressible(&mut self, input: &[u8]) -> io::Result<bool> {
+        if self.level == 0 || input.len() < 4 * PROBE_SAMPLE {
+            return Ok(false);
+        }
+        let mid = input.len() / 2 - PROBE_SAMPLE / 2;
+        for start in [0, mid, input.len() - PROBE_SAMPLE] {
+            let sample = &input[start..start + PROBE_SAMPLE];
+            deflate_block(&mut self.probe, sample, true, &mut self.scratch)?;
+            if self.scratch.len() * 100 < sample.len() * PROBE_RATIO_PERCENT {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn block(
+        &mut self,
+        input: &[u8],
+        last: bool,
+        out: &mut Vec<u8>,
+    ) -> io::Result<crc32fast::Hasher> {
+        if self.incompressible(input)? {
+            deflate_block(&mut self.stored, input, last, out)
+        } else {
+            deflate_block(&mut self.main, input, last, out)
+        }
+    }
 }
 
 /// Deflates one block. `last` finishes the deflate stream; otherwise the block ends with a sync
@@ -116,7 +177,7 @@ pub struct BlockWriter<'a, W: Write> {
     pending: VecDeque<mpsc::Receiver<io::Result<Done>>>,
     free: Vec<(Vec<u8>, Vec<u8>)>,
     /// Inline mode (threads == 1).
-    z: Option<Compress>,
+    z: Option<Deflaters>,
     scratch: Vec<u8>,
 }
 
@@ -150,7 +211,7 @@ impl<W: Write> BlockWriter<'_, W> {
         self.buf.reserve(self.params.block_size);
         if let Some(z) = self.z.as_mut() {
             let mut scratch = std::mem::take(&mut self.scratch);
-            let crc = deflate_block(z, &input, last, &mut scratch)?;
+            let crc = z.block(&input, last, &mut scratch)?;
             self.emit(&scratch)?;
             self.crc.combine(&crc);
             self.scratch = scratch;
@@ -213,7 +274,7 @@ impl<W: Write> Write for BlockWriter<'_, W> {
 }
 
 fn worker(jobs: &Mutex<mpsc::Receiver<Job>>, level: u32) {
-    let mut z = Compress::new(Compression::new(level), false);
+    let mut z = Deflaters::new(level);
     loop {
         let job = {
             let Ok(rx) = jobs.lock() else { return };
@@ -228,7 +289,7 @@ fn worker(jobs: &Mutex<mpsc::Receiver<Job>>, level: u32) {
             last,
             done,
         } = job;
-        let result = deflate_block(&mut z, &input, last, &mut output).map(|crc| {
+        let result = z.block(&input, last, &mut output).map(|crc| {
             input.clear();
             Done { input, output, crc }
         });
@@ -275,7 +336,7 @@ where
         scratch: Vec::new(),
     };
     let result = if params.threads == 1 {
-        w.z = Some(Compress::new(Compression::new(params.level), false));
+        w.z = Some(Deflaters::new(params.level));
         let r = produce(&mut w)?;
         w.dispatch(true)?;
         r
@@ -391,6 +452,47 @@ mod tests {
         let a = compress_bytes(&data, params(6, 2, 50_000)).unwrap();
         let b = compress_bytes(&data, params(6, 2, 100_000)).unwrap();
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn incompressible_blocks_are_stored_and_text_is_not() {
+        // A deterministic pseudo-random block (xorshift) and a text block.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let random: Vec<u8> = (0..(1 << 20))
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        let words = [
+            "fn ", "let ", "mut ", "self", ".push(", ");\n", "    ", "return ",
+        ];
+        let text: Vec<u8> = (0..(1usize << 20))
+            .scan(7u64, |x, _| {
+                *x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                Some(words[(*x >> 60) as usize % words.len()].as_bytes().to_vec())
+            })
+            .flatten()
+            .take(1 << 20)
+            .collect();
+        let mut both = random.clone();
+        both.extend_from_slice(&text);
+        for threads in [1, 2] {
+            let gz = compress_bytes(&both, params(6, threads, 1 << 20)).unwrap();
+            assert_eq!(gunzip(&gz), both);
+            // Stored random data costs ~5 bytes per 64 KiB; the text still compresses.
+            assert!(
+                gz.len() < random.len() + 200 + text.len() / 2,
+                "{}",
+                gz.len()
+            );
+        }
+        let mut d = Deflaters::new(6);
+        assert!(d.incompressible(&random).unwrap());
+        assert!(!d.incompressible(&text).unwrap());
+        assert!(!Deflaters::new(0).incompressible(&random).unwrap());
     }
 
     #[test]
