@@ -7,7 +7,7 @@ use crate::address::{Address, EnvName, Identifier};
 use crate::cli::{CompressionArg, ExportArg, Format, InputArgs, StoreArgs};
 use crate::diff::{self, Change, PlanDiff};
 use crate::oci::image::{self, Base, LayerCompression};
-use crate::oci::store::{BaseSource, ExportFormat, Revision, Store};
+use crate::oci::store::{BaseSource, Commit, ExportFormat, Revision, Store};
 use crate::oci::Descriptor;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
@@ -72,8 +72,15 @@ fn base_source(arg: &str) -> BaseSource {
     }
 }
 
-fn line(name: &EnvName, rev: u32, digest: &crate::digest::Digest) -> String {
-    format!("{name}:{rev} {digest}")
+/// `NAME:REV sha256:<manifest>`, followed by `unchanged` when no revision was added.
+fn print_commit(printer: &Printer, name: &EnvName, commit: &Commit) -> Result<u8, Error> {
+    let r = &commit.revision;
+    let note = if commit.unchanged { " unchanged" } else { "" };
+    printer.data(&format!(
+        "{name}:{} {}{note}\n",
+        r.revision, r.manifest.digest
+    ))?;
+    Ok(EXIT_OK)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -139,17 +146,7 @@ pub fn build(
     let lock = store.lock()?;
     let commit = store.commit(&lock, &name, img.manifest)?;
     drop(lock);
-    let mut out = line(
-        &name,
-        commit.revision.revision,
-        &commit.revision.manifest.digest,
-    );
-    if commit.unchanged {
-        out.push_str(" unchanged");
-    }
-    out.push('\n');
-    printer.data(&out)?;
-    Ok(EXIT_OK)
+    print_commit(printer, &name, &commit)
 }
 
 fn annotation<'a>(d: &'a Descriptor, key: &str) -> Option<&'a str> {
@@ -446,17 +443,7 @@ pub fn rollback(
     );
     let commit = store.commit(&lock, &name, manifest)?;
     drop(lock);
-    let mut out = line(
-        &name,
-        commit.revision.revision,
-        &commit.revision.manifest.digest,
-    );
-    if commit.unchanged {
-        out.push_str(" unchanged");
-    }
-    out.push('\n');
-    printer.data(&out)?;
-    Ok(EXIT_OK)
+    print_commit(printer, &name, &commit)
 }
 
 pub fn export(

@@ -383,6 +383,7 @@ pub(crate) fn unsafe_path(path: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::testutil::{gzip, tar_of};
 
     fn dirs() -> (tempfile::TempDir, PathBuf, PathBuf) {
         let t = tempfile::tempdir().unwrap();
@@ -391,25 +392,6 @@ mod tests {
         std::fs::create_dir_all(&tmp).unwrap();
         std::fs::create_dir_all(&blobs).unwrap();
         (t, tmp, blobs)
-    }
-
-    fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (path, data) in entries {
-            let mut h = tar::Header::new_gnu();
-            h.as_mut_bytes()[..path.len()].copy_from_slice(path.as_bytes());
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            b.append(&h, *data).unwrap();
-        }
-        b.into_inner().unwrap()
-    }
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
     }
 
     #[test]

@@ -54,6 +54,32 @@ pub fn canonical_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(&v).unwrap_or_default()
 }
 
+/// Helpers shared by the oci modules' tests.
+#[cfg(test)]
+pub(crate) mod testutil {
+    use std::io::Write;
+
+    /// A tar whose paths are written raw (the `tar` crate's `set_path` refuses bad ones).
+    pub(crate) fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            h.as_mut_bytes()[..path.len()].copy_from_slice(path.as_bytes());
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append(&h, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

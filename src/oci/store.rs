@@ -1934,6 +1934,7 @@ fn pick_platform(src: &Source, nested: &Index, parent: &Descriptor) -> Result<De
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::testutil::{gzip, tar_of};
     use serde_json::json;
     use std::sync::Arc;
 
@@ -1943,26 +1944,6 @@ mod tests {
 
     fn id(s: &str) -> Identifier {
         Identifier::parse(s).unwrap()
-    }
-
-    /// A tar whose paths are written raw (the `tar` crate's `set_path` refuses bad ones).
-    fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (path, data) in entries {
-            let mut h = tar::Header::new_gnu();
-            h.as_mut_bytes()[..path.len()].copy_from_slice(path.as_bytes());
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            b.append(&h, *data).unwrap();
-        }
-        b.into_inner().unwrap()
-    }
-
-    fn gzip(data: &[u8]) -> Vec<u8> {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-        e.write_all(data).unwrap();
-        e.finish().unwrap()
     }
 
     fn desc(media_type: &str, bytes: &[u8]) -> Descriptor {
