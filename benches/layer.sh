@@ -100,12 +100,12 @@ hyperfine --runs "$RUNS" --export-json "$RESULTS/gzip.json" \
     -n 'tar | gzip -6 -n | sha256sum' "$TAR | gzip -6 -n | sha256sum" \
     -n 'envc layer gzip -6' "$LAYER_BIN $TREE --compression gzip --level 6"
 hyperfine --runs "$RUNS" --warmup 1 --export-json "$RESULTS/none.json" \
-    --prepare "rm -f $OUT" \
+    --prepare "rm -rf $OUT $OUT.store" \
     -n 'tar | sha256sum' "$TAR | sha256sum" \
     -n 'envc layer none --out (fsync)' "$LAYER_BIN $TREE --compression none --out $OUT" \
-    -n 'envc layer none --out --writeback (fsync)' \
-    "$LAYER_BIN $TREE --compression none --out $OUT --writeback"
-rm -f "$OUT"
+    -n 'envc layer none --store (blob: fsync + rename)' \
+    "$LAYER_BIN $TREE --compression none --store $OUT.store"
+rm -rf "$OUT" "$OUT.store"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 python3 - "$RESULTS" <<'PY'

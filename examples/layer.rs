@@ -1,14 +1,17 @@
 //! A small benchmark driver for the layer writer: builds one layer from a directory tree
 //! (`entries_from_dir`, uid 0, gid 0, mtime 0) and prints `diff_id digest size seconds`.
-//! Without `--out` the layer goes to a sink (still hashed); with `--out FILE` it is written to
-//! FILE and fsynced before the clock stops, as a store would. Used by `benches/layer.sh`.
+//! Without `--out` or `--store` the layer goes to a sink (still hashed); with `--out FILE` it
+//! is written to FILE and fsynced before the clock stops; with `--store DIR` it is written into
+//! an envc store as a blob (hashed, written back early, fsynced and renamed into place).
+//! Used by `benches/layer.sh`.
 //!
 //! ```sh
 //! cargo run --release --example layer -- DIR [--compression none|gzip] [--level 6]
-//!     [--threads N] [--block-size BYTES] [--out FILE [--writeback] [--no-sync]]
+//!     [--threads N] [--block-size BYTES] [--out FILE [--no-sync] | --store DIR]
 //! ```
 
 use envc::oci::layer::{self, Compression, Options};
+use envc::oci::store::Store;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,13 +26,12 @@ struct Args {
     out: Option<PathBuf>,
     /// Profiling only: skip the final fsync.
     no_sync: bool,
-    /// Start writeback early: a helper thread calls fdatasync every 64 MiB written, so the
-    /// final fsync has little left to do (what a store writing big blobs can do).
-    writeback: bool,
+    /// Write the layer into this store as a blob.
+    store: Option<PathBuf>,
 }
 
 const USAGE: &str = "usage: layer DIR [--compression none|gzip] [--level N] [--threads N] \
-                     [--block-size BYTES] [--out FILE [--writeback] [--no-sync]]";
+                     [--block-size BYTES] [--out FILE [--no-sync] | --store DIR]";
 
 fn parse() -> Result<Args, String> {
     let mut args = std::env::args_os().skip(1);
@@ -42,7 +44,7 @@ fn parse() -> Result<Args, String> {
         block_size: envc::oci::gzip::DEFAULT_BLOCK_SIZE,
         out: None,
         no_sync: false,
-        writeback: false,
+        store: None,
     };
     while let Some(arg) = args.next() {
         let arg = arg.to_string_lossy().into_owned();
@@ -65,7 +67,7 @@ fn parse() -> Result<Args, String> {
             "--block-size" => parsed.block_size = number(value("--block-size")?)?,
             "--out" => parsed.out = Some(value("--out")?.into()),
             "--no-sync" => parsed.no_sync = true,
-            "--writeback" => parsed.writeback = true,
+            "--store" => parsed.store = Some(value("--store")?.into()),
             "-h" | "--help" => return Err(USAGE.into()),
             _ if dir.is_none() && !arg.starts_with("--") => dir = Some(PathBuf::from(arg)),
             _ => return Err(format!("unexpected argument `{arg}`\n{USAGE}")),
@@ -73,29 +75,6 @@ fn parse() -> Result<Args, String> {
     }
     parsed.dir = dir.ok_or(USAGE)?;
     Ok(parsed)
-}
-
-/// A file writer that asks a helper thread to fdatasync every 64 MiB (skipped while one runs).
-struct EarlySync<'a> {
-    file: &'a mut std::fs::File,
-    unsynced: u64,
-    tx: std::sync::mpsc::SyncSender<()>,
-}
-
-impl Write for EarlySync<'_> {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let n = self.file.write(data)?;
-        self.unsynced += n as u64;
-        if self.unsynced >= 64 << 20 {
-            self.unsynced = 0;
-            let _ = self.tx.try_send(());
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.file.flush()
-    }
 }
 
 fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -117,34 +96,23 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         threads: args.threads,
         block_size: args.block_size,
     };
-    let written = match &args.out {
-        Some(path) => {
+    let written = match (&args.out, &args.store) {
+        (_, Some(dir)) => {
+            let store = Store::open_or_create(dir)?;
+            let mut blob = store.blob_writer()?;
+            let written = layer::write(entries, &options, &mut blob)?;
+            blob.finish()?;
+            written
+        }
+        (Some(path), None) => {
             let mut file = std::fs::File::create(path)?;
-            let written = if args.writeback {
-                let syncer = file.try_clone()?;
-                let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
-                std::thread::scope(|s| {
-                    s.spawn(move || {
-                        for () in rx {
-                            let _ = syncer.sync_data();
-                        }
-                    });
-                    let mut w = EarlySync {
-                        file: &mut file,
-                        unsynced: 0,
-                        tx,
-                    };
-                    layer::write(entries, &options, &mut w)
-                })?
-            } else {
-                layer::write(entries, &options, &mut file)?
-            };
+            let written = layer::write(entries, &options, &mut file)?;
             if !args.no_sync {
                 file.sync_all()?;
             }
             written
         }
-        None => layer::write(entries, &options, std::io::sink())?,
+        (None, None) => layer::write(entries, &options, std::io::sink())?,
     };
     let seconds = start.elapsed().as_secs_f64();
     let mut stdout = std::io::stdout().lock();
