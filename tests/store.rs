@@ -1363,3 +1363,39 @@ fn verify_names_a_blob_corrupted_after_the_build() {
         verify_ok(&store);
     }
 }
+
+/// `--template` inputs are recorded beside the revision (shown by `show`), and a rendering that
+/// gives the same spec is the same image: `unchanged`, whatever the inputs were.
+#[test]
+fn template_provenance_is_recorded_outside_the_digest() {
+    let Some(layout) = base(None) else { return };
+    let tmp = TempDir::new("provenance");
+    let store = tmp.join("store");
+    let spec = write_spec(
+        tmp.path(),
+        "app_config.yaml",
+        "docker_image: localhost/busybox:1\nray_version: \"2.9.0\"\nenv_vars:\n  STAMP: \"{{ env[\"STAMP\"] | default(\"0\") }}\"\n",
+    );
+    let b = base_arg(&layout);
+    let first = run(envc()
+        .args([os("build"), os("--template")])
+        .arg(&spec)
+        .args([os("--name"), os("tpl"), os("--store")])
+        .arg(&store)
+        .args([os("--base"), &b])
+        .env("STAMP", "7"))
+    .ok();
+    let first = line_of(&first);
+    let show = envc_store(&store, &["show", "tpl", "--format", "json"])
+        .ok()
+        .json();
+    assert_eq!(show["provenance"]["env"]["STAMP"], "7", "{show}");
+    // Rendered twin (no template): the same image, so no new revision.
+    let twin = write_spec(
+        tmp.path(),
+        "rendered.yaml",
+        "docker_image: localhost/busybox:1\nray_version: \"2.9.0\"\nenv_vars:\n  STAMP: \"7\"\n",
+    );
+    let again = line_of(&build(&store, &twin, "tpl", &[]).ok());
+    assert!(again.unchanged && again.digest == first.digest, "{again:?}");
+}

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 /// Annotations on revision entries (besides the ones `image::assemble` sets).
 pub const ANNOTATION_ROLLBACK_TO: &str = "dev.envc.rollback-to";
 pub const ANNOTATION_ROLLED_BACK_FROM: &str = "dev.envc.rolled-back-from";
+/// The `--template` inputs a revision was rendered with (JSON).
+pub const ANNOTATION_PROVENANCE: &str = "dev.envc.provenance";
 
 fn store_dir(args: &StoreArgs) -> PathBuf {
     args.store
@@ -142,9 +144,16 @@ pub fn build(
             CompressionArg::None => LayerCompression::None,
         },
     };
-    let img = image::assemble(&store, plan, &base, &options)?;
+    let mut manifest = image::assemble(&store, plan, &base, &options)?.manifest;
+    if let Some(p) = &compiled.provenance {
+        // Template inputs: recorded beside the revision, never part of the image's digest.
+        let text = serde_json::to_string(p).unwrap_or_default();
+        manifest
+            .annotations
+            .insert(ANNOTATION_PROVENANCE.into(), text);
+    }
     let lock = store.lock()?;
-    let commit = store.commit(&lock, &name, img.manifest)?;
+    let commit = store.commit(&lock, &name, manifest)?;
     drop(lock);
     print_commit(printer, &name, &commit)
 }
@@ -165,6 +174,8 @@ fn revision_json(r: &Revision) -> Value {
         "parent": annotation(&r.manifest, "dev.envc.parent"),
         "rollback_to": annotation(&r.manifest, ANNOTATION_ROLLBACK_TO),
         "rolled_back_from": annotation(&r.manifest, ANNOTATION_ROLLED_BACK_FROM),
+        "provenance": annotation(&r.manifest, ANNOTATION_PROVENANCE)
+            .and_then(|p| serde_json::from_str::<Value>(p).ok()),
     })
 }
 
@@ -394,6 +405,7 @@ pub fn show(
         ("parent", "dev.envc.parent"),
         ("rollback to", ANNOTATION_ROLLBACK_TO),
         ("rolled back from", ANNOTATION_ROLLED_BACK_FROM),
+        ("provenance", ANNOTATION_PROVENANCE),
     ] {
         if let Some(v) = annotation(&r.manifest, key) {
             let _ = writeln!(out, "  {label:<12} {v}");
