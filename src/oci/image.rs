@@ -139,14 +139,6 @@ fn rfc3339(epoch: u64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-fn media_type_for_layer(d: &Descriptor) -> String {
-    // Docker schema-2 layer types name the same bytes as the OCI ones.
-    match d.media_type.as_str() {
-        super::MEDIA_TYPE_DOCKER_LAYER_GZIP => MEDIA_TYPE_LAYER_GZIP.to_string(),
-        other => other.to_string(),
-    }
-}
-
 /// Writes the metadata layer (through the store's diff_id cache) and returns its descriptor and
 /// diff_id.
 fn metadata_layer(
@@ -321,8 +313,9 @@ pub fn assemble(
     let mut layers: Vec<Descriptor> = base
         .layers
         .iter()
+        // The store hands base layers over with OCI media types already (Docker's name the
+        // same bytes); their annotations belong to the base's manifest, not to ours.
         .map(|d| Descriptor {
-            media_type: media_type_for_layer(d),
             annotations: BTreeMap::new(),
             platform: None,
             ..d.clone()
