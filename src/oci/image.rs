@@ -14,7 +14,7 @@ use super::{
 };
 use crate::digest::Digest;
 use crate::plan::{Plan, Step};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 /// Where the metadata layer puts the canonical plan (`/.envc/plan.json` in the image).
@@ -356,21 +356,6 @@ pub fn assemble(
         config: config_desc,
         layers,
     })
-}
-
-/// Parses a `K=V` env list into a map (for `envc diff`/`show`).
-pub fn env_map(env: &[String]) -> BTreeMap<String, String> {
-    env.iter()
-        .filter_map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
-        .collect()
-}
-
-/// The object at `key` of a JSON object, or an empty one.
-pub fn object<'a>(v: &'a Value, key: &str) -> Option<&'a Map<String, Value>> {
-    v.get(key).and_then(Value::as_object)
 }
 
 /// Reads the canonical plan back out of an image's metadata layer (its last layer).
