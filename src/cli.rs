@@ -192,6 +192,32 @@ timestamp (default 0).")]
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Validate, normalise and merge Ray runtime environments.
+    #[command(subcommand, name = "runtime-env")]
+    RuntimeEnv(RuntimeEnvCommand),
+    /// Package a working directory as Ray does: its URI, a deterministic zip, a sha256.
+    #[command(after_help = "Example: envc package ./app --exclude '*.ckpt' -o app.zip")]
+    Package {
+        /// The working directory (or a local `py_modules` directory).
+        dir: PathBuf,
+        /// A gitignore-style pattern to leave out (repeatable; `!` re-includes).
+        #[arg(long = "exclude", value_name = "PATTERN")]
+        excludes: Vec<String>,
+        /// Write the zip here (atomically).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Refuse packages of this size or more (bytes, or with KiB/MiB/GiB).
+        #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_size)]
+        max_size: u64,
+        /// Ray generation: 2 (SHA-1 URIs) or 1 (MD5 URIs).
+        #[arg(long, value_name = "1|2", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+        ray: u8,
+        /// Follow symlinks that resolve outside the directory.
+        #[arg(long)]
+        follow_external_links: bool,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// Explain a diagnostic code (without one, list them all).
     Explain {
         /// A code such as E023 or W001.
@@ -204,6 +230,77 @@ timestamp (default 0).")]
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RuntimeEnvCommand {
+    /// Check a runtime env (JSON or YAML) as Ray would; with --cluster-env, report the
+    /// cluster-env packages it will not see.
+    Check {
+        file: PathBuf,
+        /// Job level (local paths allowed) or task/actor level (URIs only).
+        #[arg(long, value_enum, default_value_t = LevelArg::Job)]
+        level: LevelArg,
+        /// Ray generation: 2 or 1 (validation quirks, URI hash, isolation rule).
+        #[arg(long, value_name = "1|2", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+        ray: u8,
+        /// A cluster-env spec: list its pip/conda packages this runtime env will not see.
+        #[arg(long, value_name = "SPEC")]
+        cluster_env: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
+    /// Print the canonical form (keys sorted, empty values dropped, pip deduplicated).
+    Normalize {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = LevelArg::Job)]
+        level: LevelArg,
+        #[arg(long, value_name = "1|2", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+        ray: u8,
+    },
+    /// Merge a child runtime env over a parent (task/actor rule), or a job's submit and init
+    /// envs (`--mode job`: overlapping keys are a conflict).
+    Merge {
+        parent: PathBuf,
+        child: PathBuf,
+        #[arg(long, value_enum, default_value_t = MergeMode::Task)]
+        mode: MergeMode,
+    },
+    /// Validate a remote package URI and print Ray's local cache name for it.
+    Uri {
+        uri: String,
+        #[arg(long, value_name = "1|2", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+        ray: u8,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LevelArg {
+    Job,
+    Task,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum MergeMode {
+    Task,
+    Job,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = [
+        ("GiB", 1u64 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+        ("B", 1),
+    ]
+    .iter()
+    .find_map(|(suffix, m)| t.strip_suffix(suffix).map(|n| (n.trim(), *m)))
+    .unwrap_or((t, 1));
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("`{s}` is not a size (bytes, or a number with KiB, MiB or GiB)"))
 }
 
 /// Where the store is.

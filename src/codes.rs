@@ -181,6 +181,71 @@ generated; building on Anyscale may be refused. Move to a supported tag.";
     MUTABLE_TAG = "W003", "a base image tag that moves (`latest`, or no tag)",
 "`latest` (and a reference with no tag, which means `latest`) names a different image tomorrow, so
 two builds of the same spec can differ. Pin a version tag, or a digest with `@sha256:…`.";
+
+    RTE_NOT_A_MAP = "E060", "a runtime environment that is not a mapping",
+"A Ray runtime environment is one JSON object (or YAML mapping) of fields: `working_dir`,
+`py_modules`, `excludes`, `pip`, `conda`, `env_vars`, `container`/`image_uri` and `config`. A
+list, a string, a number or an empty file is not a runtime environment.";
+
+    RTE_PIP = "E061", "an invalid runtime environment `pip` field",
+"`pip` is a list of requirement strings; or a string, the path of a local requirements file
+(relative to the current directory), read as Ray reads it (`text.strip().split(\"\\n\")`: blank and
+`#` lines are kept); or a mapping with `packages` (required: a list or a requirements file),
+`pip_check` (a boolean) and `pip_version` (a string such as `==23.3.1`). The message is Ray's
+own, so it reads the same as the error Ray would raise.";
+
+    RTE_CONDA = "E062", "an invalid runtime environment `conda` field",
+"`conda` is a mapping (an inline `environment.yml`); or a string ending in `.yaml` or `.yml`, a
+local environment file (relative to the current directory) that must exist and be YAML; or any
+other string, the name (or absolute path) of a conda environment that already exists on the
+cluster's nodes.";
+
+    RTE_PIP_AND_CONDA = "E063", "`pip` and `conda` in one runtime environment",
+"Ray refuses a runtime environment with both `pip` and `conda`. Put the pip packages in the conda
+environment instead: a `pip:` list under `dependencies:` of the inline conda mapping. Ray 2 tests
+presence (`{\"pip\": [], \"conda\": \"x\"}` is refused); with `--ray 1` envc follows Ray 1, which
+tested truthiness and accepted that example.";
+
+    RTE_ENV_VARS = "E064", "an invalid runtime environment `env_vars` field",
+"`env_vars` maps names to string values (`Dict[str, str]`). Ray does not convert numbers or
+booleans: quote them (`\"1\"`, `\"true\"`). A name may appear only once.";
+
+    RTE_EXCLUDES = "E065", "an invalid runtime environment `excludes` field",
+"`excludes` is a list of gitignore-style patterns, rooted at the working directory. A single
+pattern must still be a list: `[\"*.csv\"]`, not `\"*.csv\"`.";
+
+    RTE_LOCATION = "E066", "an invalid `working_dir` or `py_modules` entry",
+"`working_dir` is a string: at job level a local directory, a local `.zip` file or a remote URI;
+`py_modules` is a list of such strings (with Ray 2 also a local `.whl` or `.py` file). Local paths
+are read relative to the current directory and must exist. At task and actor level only URIs
+are allowed: local code is uploaded once, with the job.";
+
+    RTE_URI = "E067", "an unsupported or malformed runtime environment URI",
+"Remote `working_dir` and `py_modules` URIs use `s3://`, `gs://` or `https://` (Ray 2 also
+`file://`, `azure://` and `abfss://`; `gcs://` names a package Ray already uploaded) and must point
+at a `.zip` archive (for `py_modules` under Ray 2 also a `.whl`). The archive holds one top-level
+directory whose contents become the working directory.";
+
+    RTE_CONFIG = "E068", "an invalid runtime environment `config`, `container` or `image_uri`",
+"`config` is a mapping: `setup_timeout_seconds` an integer greater than zero, or -1 for no timeout
+(default 600); `eager_install` a boolean (default true); `log_files` a list of strings.
+`container` is a mapping and `image_uri` a string.";
+
+    RTE_MERGE = "E069", "runtime environments that cannot be merged",
+"A task or actor runtime environment replaces its parent's fields (`env_vars` merge per name, the
+child winning) and may not name local paths: local code is uploaded with the job. A job's
+runtime environment given at submission and the one given to `ray.init` may not both set the same
+field or the same environment variable: Ray refuses the conflict rather than choose.";
+
+    RTE_UNKNOWN_FIELD = "W010", "a runtime environment field envc does not know",
+"Ray 2 keeps unknown runtime environment fields and hands them to runtime-env plugins, so envc
+keeps them too, unchanged, and warns: a misspelt field (`working_directory`) would otherwise be
+silently ignored. If the field is a plugin's, ignore the warning (see `[warnings] ignore` in
+`envc.toml`).";
+
+    RTE_UNKNOWN_CONFIG = "W011", "an unknown `config` entry, which Ray ignores",
+"Ray reads `setup_timeout_seconds`, `eager_install` and `log_files` from a runtime environment's
+`config` and ignores (with a warning) anything else; envc drops it the same way.";
 }
 
 /// Looks a code up, accepting any letter case (`e010`, `E010`).

@@ -22,6 +22,7 @@ pub mod lower;
 pub mod oci;
 pub mod package;
 pub mod plan;
+pub mod runtime_env;
 pub mod schema;
 pub mod source;
 pub mod spec;

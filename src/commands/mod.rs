@@ -2,6 +2,7 @@
 //! through [`Printer`]; stdout carries data (a Dockerfile, JSON), stderr carries messages.
 
 mod printer;
+mod runtime_env;
 mod store;
 
 use crate::cli::{Cli, ColorChoice, Command, Format, InputArgs};
@@ -150,6 +151,25 @@ pub fn run(cli: Cli) -> u8 {
         Command::Verify { store: st } => store::verify(&printer, &st),
         Command::Gc { store: st } => store::gc(&printer, &st),
         Command::Resolve { address, format } => store::resolve(&printer, &address, format),
+        Command::RuntimeEnv(cmd) => runtime_env::run(&printer, cmd),
+        Command::Package {
+            dir,
+            excludes,
+            output,
+            max_size,
+            ray,
+            follow_external_links,
+            format,
+        } => runtime_env::package_cmd(
+            &printer,
+            &dir,
+            excludes,
+            output.as_deref(),
+            max_size,
+            ray,
+            follow_external_links,
+            format,
+        ),
         Command::Explain { code } => Ok(explain(&printer, code.as_deref())),
         Command::Schema => printer.data(&crate::schema::json()).map(|()| EXIT_OK),
         Command::Completions { shell } => {

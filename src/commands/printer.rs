@@ -51,6 +51,13 @@ impl Printer {
         let _ = writeln!(std::io::stderr(), "envc: {head}: {message}");
     }
 
+    /// A note worth seeing even without `--verbose` (not under `--quiet`).
+    pub fn note(&self, message: &str) {
+        if !self.quiet {
+            let _ = writeln!(std::io::stderr(), "envc: note: {message}");
+        }
+    }
+
     pub fn verbose(&self, message: &str) {
         if self.verbose {
             let _ = writeln!(std::io::stderr(), "envc: {message}");

@@ -1,0 +1,233 @@
+//! The runtime-environment commands: `envc runtime-env check|normalize|merge|uri` and
+//! `envc package`. Arguments → [`crate::runtime_env`] → output through the [`Printer`].
+
+use super::{compile_one, Error, Printer, EXIT_NO, EXIT_OK};
+use crate::cli::{Format, InputArgs, LevelArg, MergeMode, RuntimeEnvCommand};
+use crate::diag::{render, Diagnostics};
+use crate::runtime_env::merge;
+use crate::runtime_env::package::{self, PackageOptions, RayVersion};
+use crate::runtime_env::validate::{self, Level, RayGeneration, RuntimeEnv};
+use crate::source::SourceFile;
+use serde_json::{json, Value};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn generation(ray: u8) -> RayGeneration {
+    if ray == 1 {
+        RayGeneration::V1
+    } else {
+        RayGeneration::V2
+    }
+}
+
+fn level(l: LevelArg) -> Level {
+    match l {
+        LevelArg::Job => Level::Job,
+        LevelArg::Task => Level::TaskOrActor,
+    }
+}
+
+/// Reads and validates one runtime env; relative paths resolve against the current directory,
+/// as they do for Ray's driver. `Err` carries the diagnostics when it has errors.
+fn load(
+    path: &Path,
+    level: Level,
+    ray: RayGeneration,
+) -> Result<(Result<RuntimeEnv, ()>, Vec<crate::diag::Diagnostic>), Error> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        path: name.clone(),
+        source,
+    })?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let file = Arc::new(SourceFile::new(name, text));
+    let mut diags = Diagnostics::new(file.clone());
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let env = validate::parse(file, &cwd, level, ray, &mut diags);
+    Ok((env.ok_or(()), diags.into_vec()))
+}
+
+pub fn run(printer: &Printer, cmd: RuntimeEnvCommand) -> Result<u8, Error> {
+    match cmd {
+        RuntimeEnvCommand::Check {
+            file,
+            level: l,
+            ray,
+            cluster_env,
+            format,
+        } => check(
+            printer,
+            &file,
+            level(l),
+            generation(ray),
+            cluster_env.as_deref(),
+            format,
+        ),
+        RuntimeEnvCommand::Normalize {
+            file,
+            level: l,
+            ray,
+        } => {
+            let (env, diags) = load(&file, level(l), generation(ray))?;
+            printer.diagnostics(&diags);
+            match env {
+                Ok(env) => printer
+                    .data(&format!("{}\n", env.canonical_json()))
+                    .map(|()| EXIT_OK),
+                Err(()) => Ok(EXIT_NO),
+            }
+        }
+        RuntimeEnvCommand::Merge {
+            parent,
+            child,
+            mode,
+        } => {
+            let child_level = match mode {
+                MergeMode::Task => Level::TaskOrActor,
+                MergeMode::Job => Level::Job,
+            };
+            let (p, pd) = load(&parent, Level::Job, RayGeneration::V2)?;
+            let (c, cd) = load(&child, child_level, RayGeneration::V2)?;
+            printer.diagnostics(&pd);
+            printer.diagnostics(&cd);
+            let (Ok(p), Ok(c)) = (p, c) else {
+                return Ok(EXIT_NO);
+            };
+            let merged = match mode {
+                MergeMode::Task => merge::merge_child(&p.to_value(), &c.to_value()),
+                MergeMode::Job => merge::merge_job(&p.to_value(), &c.to_value()),
+            };
+            match merged {
+                Ok(v) => {
+                    let text =
+                        String::from_utf8_lossy(&crate::oci::canonical_json(&v)).into_owned();
+                    printer.data(&format!("{text}\n")).map(|()| EXIT_OK)
+                }
+                Err(e) => Err(Error::No(format!("{e}; {}", e.help()))),
+            }
+        }
+        RuntimeEnvCommand::Uri { uri, ray: _ } => {
+            let name = package::remote_cache_name(&uri).map_err(|e| Error::No(e.to_string()))?;
+            printer.data(&format!("{name}\n")).map(|()| EXIT_OK)
+        }
+    }
+}
+
+fn check(
+    printer: &Printer,
+    file: &Path,
+    level: Level,
+    ray: RayGeneration,
+    cluster_env: Option<&Path>,
+    format: Format,
+) -> Result<u8, Error> {
+    let (env, diags) = load(file, level, ray)?;
+    let mut isolated = Vec::new();
+    if let (Ok(env), Some(spec)) = (&env, cluster_env) {
+        let input = InputArgs {
+            template: false,
+            vars: Vec::new(),
+            config: None,
+            deny_warnings: false,
+        };
+        let Some((compiled, _)) = compile_one(printer, spec, &input)? else {
+            return Ok(EXIT_NO);
+        };
+        isolated = merge::isolated_packages(&compiled.plan, env, ray);
+    }
+    match format {
+        Format::Json => {
+            let mut doc: Value = serde_json::from_str(&render::json(&diags, 1)).unwrap_or_default();
+            doc["isolated"] = json!(isolated
+                .iter()
+                .map(|(kind, p)| json!({"kind": kind, "package": p}))
+                .collect::<Vec<_>>());
+            printer.data(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            ))?;
+        }
+        Format::Human => {
+            printer.diagnostics(&diags);
+            if !isolated.is_empty() {
+                let mut out = String::from(
+                    "this runtime env will not see these cluster-env packages (it installs its own environment):\n",
+                );
+                for (kind, p) in &isolated {
+                    let _ = writeln!(out, "  {kind}: {p}");
+                }
+                printer.data(&out)?;
+            }
+        }
+    }
+    Ok(if env.is_ok() { EXIT_OK } else { EXIT_NO })
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn package_cmd(
+    printer: &Printer,
+    dir: &Path,
+    excludes: Vec<String>,
+    output: Option<&Path>,
+    max_size: u64,
+    ray: u8,
+    follow_external_links: bool,
+    format: Format,
+) -> Result<u8, Error> {
+    let options = PackageOptions {
+        excludes,
+        ray: if ray == 1 {
+            RayVersion::V1
+        } else {
+            RayVersion::V2
+        },
+        max_size,
+        follow_external_links,
+    };
+    let result = match output {
+        Some(path) => {
+            // Stream the zip into a temp file beside the destination and rename it only on
+            // success: nothing half-written is left behind.
+            let dir_of = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".envc-")
+                .tempfile_in(dir_of)
+                .map_err(|source| Error::Write {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+            let pkg =
+                package::package_dir(dir, &options, std::io::BufWriter::new(tmp.as_file_mut()))
+                    .map_err(|e| Error::No(e.to_string()))?;
+            tmp.as_file().sync_all().map_err(|source| Error::Write {
+                path: path.display().to_string(),
+                source,
+            })?;
+            tmp.persist(path).map_err(|e| Error::Write {
+                path: path.display().to_string(),
+                source: e.error,
+            })?;
+            pkg
+        }
+        None => package::package_dir(dir, &options, std::io::sink())
+            .map_err(|e| Error::No(e.to_string()))?,
+    };
+    for note in &result.notes {
+        printer.note(note);
+    }
+    match format {
+        Format::Json => printer.data(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&result).unwrap_or_default()
+        ))?,
+        Format::Human => printer.data(&format!(
+            "{}\n  sha256 {}\n  {} entries, {} bytes\n",
+            result.uri, result.sha256, result.file_count, result.size
+        ))?,
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,5 @@
+//! Ray runtime environments.
+
+pub mod merge;
+pub mod package;
+pub mod validate;
