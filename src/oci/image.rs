@@ -139,32 +139,29 @@ fn rfc3339(epoch: u64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
-/// Writes the metadata layer (through the store's diff_id cache) and returns its descriptor and
-/// diff_id.
-fn metadata_layer(
+/// Writes a small metadata layer of `files` under `/.envc` (through the store's diff_id cache)
+/// and returns its descriptor and diff_id.
+pub(crate) fn metadata_layer(
     store: &Store,
-    plan: &Plan,
+    files: &[(&str, Vec<u8>)],
     options: &Options,
 ) -> Result<(Descriptor, Digest), Error> {
-    let mut plan_bytes = plan.canonical_json().into_bytes();
-    plan_bytes.push(b'\n');
     let entries = || {
-        vec![
-            Entry {
-                path: ".envc".into(),
-                kind: EntryKind::Dir,
-                mode: 0o755,
-                uid: 0,
-                gid: 0,
-            },
-            Entry {
-                path: PLAN_PATH.into(),
-                kind: EntryKind::File(FileSource::Bytes(plan_bytes.clone())),
-                mode: 0o644,
-                uid: 0,
-                gid: 0,
-            },
-        ]
+        let mut v = vec![Entry {
+            path: ".envc".into(),
+            kind: EntryKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+        }];
+        v.extend(files.iter().map(|(path, bytes)| Entry {
+            path: (*path).into(),
+            kind: EntryKind::File(FileSource::Bytes(bytes.clone())),
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+        }));
+        v
     };
     let layer_options = |compression| layer::Options {
         mtime: options.epoch,
@@ -204,20 +201,40 @@ fn metadata_layer(
     Ok((desc, plain.diff_id))
 }
 
-/// Assembles `plan` on `base` into `store` (blobs only; the caller commits the revision).
-pub fn assemble(
+/// What an image adds on top of its base: the final `Env`, labels, an optional working
+/// directory, history entries for instructions without layers, and new layers (with their
+/// diff_ids and a history line each). Both `assemble` (a cluster-env plan) and `bake` (a
+/// runtime environment) describe their image this way; [`compose`] writes it.
+pub(crate) struct Edit {
+    pub env: Vec<String>,
+    pub labels: Vec<(String, String)>,
+    pub working_dir: Option<String>,
+    pub empty_history: Vec<String>,
+    pub layers: Vec<(Descriptor, Digest, String)>,
+    /// Index-entry annotations (spec digest, base name and digest, …).
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The `Env` list of a config (`K=V` strings).
+pub(crate) fn config_env(config: &Value) -> Vec<String> {
+    config
+        .pointer("/config/Env")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Writes the config and manifest of `base` + `edit` into the store.
+pub(crate) fn compose(
     store: &Store,
-    plan: &Plan,
     base: &Base,
+    edit: Edit,
     options: &Options,
 ) -> Result<Image, Error> {
-    let pending = steps_needing_execution(plan);
-    if !pending.is_empty() {
-        return Err(Error::NeedsExecution {
-            steps: pending.join(", "),
-        });
-    }
-    let spec_digest = plan.digest();
     let created = rfc3339(options.epoch);
     let mut config = match &base.config {
         Value::Object(m) => m.clone(),
@@ -227,7 +244,7 @@ pub fn assemble(
             })
         }
     };
-    let diff_ids = config
+    let mut diff_ids = config
         .get("rootfs")
         .and_then(|r| r.get("diff_ids"))
         .and_then(Value::as_array)
@@ -244,33 +261,27 @@ pub fn assemble(
             ),
         });
     }
-    let (meta, meta_diff_id) = metadata_layer(store, plan, options)?;
-
-    // config.config: Env expanded, labels added; everything else (User, WorkingDir,
+    // config.config: Env, labels and working directory from the edit; everything else (User,
     // Entrypoint, Cmd…) is the base's, as a Dockerfile with only ENV steps leaves it.
     let mut run = config
         .get("config")
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    let base_env: Vec<String> = run
-        .get("Env")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    run.insert("Env".into(), json!(apply_env(&base_env, plan)));
+    run.insert("Env".into(), json!(edit.env));
     let mut labels = run
         .get("Labels")
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    labels.insert(LABEL_SPEC_DIGEST.into(), json!(spec_digest.to_string()));
+    for (k, v) in edit.labels {
+        labels.insert(k, json!(v));
+    }
     labels.insert(LABEL_VERSION.into(), json!(env!("CARGO_PKG_VERSION")));
     run.insert("Labels".into(), Value::Object(labels));
+    if let Some(dir) = edit.working_dir {
+        run.insert("WorkingDir".into(), json!(dir));
+    }
     config.insert("config".into(), Value::Object(run));
 
     let mut history = config
@@ -278,38 +289,11 @@ pub fn assemble(
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    for step in &plan.steps {
-        if let Step::Env { vars } = step {
-            for v in vars {
-                history.push(json!({
-                    "created": created,
-                    "created_by": format!("ENV {}={}", v.name.as_str(), v.value.canonical()),
-                    "comment": "envc",
-                    "empty_layer": true,
-                }));
-            }
-        }
+    for line in edit.empty_history {
+        history.push(
+            json!({"created": created, "created_by": line, "comment": "envc", "empty_layer": true}),
+        );
     }
-    history.push(json!({
-        "created": created,
-        "created_by": format!("envc {}: metadata layer /{PLAN_PATH}", env!("CARGO_PKG_VERSION")),
-        "comment": "envc",
-    }));
-    config.insert("history".into(), Value::Array(history));
-    let mut ids = diff_ids;
-    ids.push(json!(meta_diff_id.to_string()));
-    config.insert("rootfs".into(), json!({"type": "layers", "diff_ids": ids}));
-    config.insert("created".into(), json!(created));
-    let config_bytes = canonical_json(&Value::Object(config));
-    let (config_digest, config_size) = store.write_blob(&config_bytes)?;
-    let config_desc = Descriptor {
-        media_type: MEDIA_TYPE_CONFIG.into(),
-        digest: config_digest,
-        size: config_size,
-        annotations: BTreeMap::new(),
-        platform: None,
-    };
-
     let mut layers: Vec<Descriptor> = base
         .layers
         .iter()
@@ -321,7 +305,25 @@ pub fn assemble(
             ..d.clone()
         })
         .collect();
-    layers.push(meta);
+    for (desc, diff_id, line) in edit.layers {
+        history.push(json!({"created": created, "created_by": line, "comment": "envc"}));
+        diff_ids.push(json!(diff_id.to_string()));
+        layers.push(desc);
+    }
+    config.insert("history".into(), Value::Array(history));
+    config.insert(
+        "rootfs".into(),
+        json!({"type": "layers", "diff_ids": diff_ids}),
+    );
+    config.insert("created".into(), json!(created));
+    let (config_digest, config_size) = store.write_blob(&canonical_json(&Value::Object(config)))?;
+    let config_desc = Descriptor {
+        media_type: MEDIA_TYPE_CONFIG.into(),
+        digest: config_digest,
+        size: config_size,
+        annotations: BTreeMap::new(),
+        platform: None,
+    };
     let mut annotations = BTreeMap::new();
     annotations.insert(ANNOTATION_BASE_NAME.to_string(), base.name.clone());
     annotations.insert(
@@ -336,10 +338,8 @@ pub fn assemble(
         "layers": layers,
         "annotations": annotations,
     });
-    let manifest_bytes = canonical_json(&manifest);
-    let (digest, size) = store.write_blob(&manifest_bytes)?;
-    let mut entry_annotations = BTreeMap::new();
-    entry_annotations.insert(LABEL_SPEC_DIGEST.to_string(), spec_digest.to_string());
+    let (digest, size) = store.write_blob(&canonical_json(&manifest))?;
+    let mut entry_annotations = edit.annotations;
     entry_annotations.insert(ANNOTATION_BASE_NAME.to_string(), base.name.clone());
     entry_annotations.insert(
         ANNOTATION_BASE_DIGEST.to_string(),
@@ -356,6 +356,51 @@ pub fn assemble(
         config: config_desc,
         layers,
     })
+}
+
+/// Assembles `plan` on `base` into `store` (blobs only; the caller commits the revision).
+pub fn assemble(
+    store: &Store,
+    plan: &Plan,
+    base: &Base,
+    options: &Options,
+) -> Result<Image, Error> {
+    let pending = steps_needing_execution(plan);
+    if !pending.is_empty() {
+        return Err(Error::NeedsExecution {
+            steps: pending.join(", "),
+        });
+    }
+    let spec_digest = plan.digest().to_string();
+    let mut plan_bytes = plan.canonical_json().into_bytes();
+    plan_bytes.push(b'\n');
+    let (meta, meta_diff_id) = metadata_layer(store, &[(PLAN_PATH, plan_bytes)], options)?;
+    let empty_history = plan
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Env { vars } => Some(vars),
+            _ => None,
+        })
+        .flatten()
+        .map(|v| format!("ENV {}={}", v.name.as_str(), v.value.canonical()))
+        .collect();
+    let edit = Edit {
+        env: apply_env(&config_env(&base.config), plan),
+        labels: vec![(LABEL_SPEC_DIGEST.into(), spec_digest.clone())],
+        working_dir: None,
+        empty_history,
+        layers: vec![(
+            meta,
+            meta_diff_id,
+            format!(
+                "envc {}: metadata layer /{PLAN_PATH}",
+                env!("CARGO_PKG_VERSION")
+            ),
+        )],
+        annotations: BTreeMap::from([(LABEL_SPEC_DIGEST.to_string(), spec_digest)]),
+    };
+    compose(store, base, edit, options)
 }
 
 /// Reads the canonical plan back out of an image's metadata layer (its last layer).

@@ -560,6 +560,43 @@ pub fn uri_for_dir(root: &Path, options: &PackageOptions) -> Result<String, Erro
     Ok(uri_of(&acc))
 }
 
+/// What a package holds, as paths on disk: for laying a working directory into an image layer
+/// with exactly the files Ray would upload.
+#[derive(Debug, Clone)]
+pub struct Contents {
+    /// Ray's URI for the directory.
+    pub uri: String,
+    /// Regular files: (relative path, absolute path to read), sorted by relative path.
+    pub files: Vec<(String, PathBuf)>,
+    /// Directories that are empty on disk (Ray keeps them).
+    pub empty_dirs: Vec<String>,
+    /// Skipped special files.
+    pub notes: Vec<String>,
+}
+
+/// The contents [`package_dir`] would zip, with the size limit applied, and Ray's URI.
+pub fn contents(root: &Path, options: &PackageOptions) -> Result<Contents, Error> {
+    let w = walk(root, options, Some(options.max_size))?;
+    let uri = uri_for_dir(root, options)?;
+    let mut files = Vec::new();
+    let mut empty_dirs = Vec::new();
+    for e in w.entries {
+        match e.kind {
+            Kind::File { .. } => files.push((e.rel, e.abs)),
+            Kind::Dir { empty: true } if e.rel != "." => empty_dirs.push(e.rel),
+            _ => {}
+        }
+    }
+    files.sort();
+    empty_dirs.sort();
+    Ok(Contents {
+        uri,
+        files,
+        empty_dirs,
+        notes: w.notes,
+    })
+}
+
 /// Counts and hashes the zip bytes as they go out.
 struct Tally<W: Write> {
     inner: W,
