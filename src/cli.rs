@@ -120,6 +120,29 @@ timestamp (default 0).")]
         #[command(flatten)]
         input: InputArgs,
     },
+    /// Bake a runtime env's working dir, py_modules and env_vars onto a stored revision, as a
+    /// new revision.
+    #[command(
+        after_help = "Example: envc bake runtime_env.yaml --name my-job --from my-env:3
+
+The working dir is laid out at /opt/envc/working_dir (owned by the image user), local
+py_modules under /opt/envc/py_modules; PYTHONPATH and WorkingDir are set as a Ray worker
+sees them. pip and conda entries are not installed by baking."
+    )]
+    Bake {
+        /// The runtime env (JSON or YAML); relative paths resolve against the current directory.
+        runtime_env: PathBuf,
+        /// The new revision's environment name.
+        #[arg(long)]
+        name: String,
+        /// The cluster environment to bake onto: `NAME` (latest) or `NAME:REV`.
+        #[arg(long, value_name = "NAME[:REV]")]
+        from: String,
+        #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
+        compression: CompressionArg,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// List the revisions in the store (of one environment, or all).
     List {
         /// Only this environment.

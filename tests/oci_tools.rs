@@ -275,33 +275,6 @@ fn image_spec_schemas_validators_umoci_and_skopeo_accept_every_image() {
     }
 }
 
-/// podman with the config real-engines.md describes (runc, cgroupfs, ulimits), storage under
-/// `target/tmp/envc-oci-podman` (kept between runs, like the engine test's).
-fn podman(dir: &Path) -> Command {
-    fs::create_dir_all(dir).expect("podman dir");
-    let conf = dir.join("containers.conf");
-    let storage = dir.join("storage.conf");
-    fs::write(
-        &conf,
-        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n\n\
-         [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
-    )
-    .expect("write containers.conf");
-    fs::write(
-        &storage,
-        format!(
-            "[storage]\ndriver = \"overlay\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
-            dir.join("root").display(),
-            dir.join("run").display()
-        ),
-    )
-    .expect("write storage.conf");
-    let mut c = Command::new("podman");
-    c.env("CONTAINERS_CONF", conf)
-        .env("CONTAINERS_STORAGE_CONF", storage);
-    c
-}
-
 fn assert_env(what: &str, r: &Run) {
     let lines: Vec<&str> = r.stdout.lines().collect();
     for want in EXPECTED_ENV {

@@ -121,6 +121,13 @@ pub fn run(cli: Cli) -> u8 {
             &st,
             &input,
         ),
+        Command::Bake {
+            runtime_env,
+            name,
+            from,
+            compression,
+            store: st,
+        } => store::bake(&printer, &runtime_env, &name, &from, compression, &st),
         Command::List {
             name,
             format,

@@ -30,7 +30,7 @@ fn level(l: LevelArg) -> Level {
 
 /// Reads and validates one runtime env; relative paths resolve against the current directory,
 /// as they do for Ray's driver. `Err` carries the diagnostics when it has errors.
-fn load(
+pub(super) fn load(
     path: &Path,
     level: Level,
     ray: RayGeneration,

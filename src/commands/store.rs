@@ -185,6 +185,85 @@ fn short(d: &str) -> String {
         .to_string()
 }
 
+pub fn bake(
+    printer: &Printer,
+    runtime_env: &Path,
+    name: &str,
+    from: &str,
+    compression: CompressionArg,
+    store_args: &StoreArgs,
+) -> Result<u8, Error> {
+    use crate::runtime_env::validate::{Level, RayGeneration};
+    let name = env_name(name)?;
+    let epoch = epoch()?;
+    let (env, diags) = super::runtime_env::load(runtime_env, Level::Job, RayGeneration::V2)?;
+    printer.diagnostics(&diags);
+    let Ok(env) = env else {
+        return Ok(EXIT_NO);
+    };
+    let store = open(store_args)?;
+    let from_rev = store.resolve(&identifier(from)?)?;
+    let manifest: Value = serde_json::from_slice(&store.read_json_blob(&from_rev.manifest.digest)?)
+        .map_err(|e| {
+            Error::No(format!(
+                "{}: the manifest is not JSON: {e}",
+                from_rev.reference()
+            ))
+        })?;
+    let config_digest: crate::digest::Digest = manifest
+        .pointer("/config/digest")
+        .and_then(Value::as_str)
+        .and_then(|d| d.parse().ok())
+        .ok_or_else(|| {
+            Error::No(format!(
+                "{}: the manifest names no config",
+                from_rev.reference()
+            ))
+        })?;
+    let config: Value =
+        serde_json::from_slice(&store.read_json_blob(&config_digest)?).map_err(|e| {
+            Error::No(format!(
+                "{}: the config is not JSON: {e}",
+                from_rev.reference()
+            ))
+        })?;
+    let base = Base {
+        name: from_rev.reference(),
+        manifest: from_rev.manifest.clone(),
+        config,
+        layers: manifest_layers(&store, &from_rev)?,
+    };
+    let plan = image::read_plan(&store, &from_rev.manifest.digest)?;
+    let options = image::Options {
+        epoch,
+        compression: match compression {
+            CompressionArg::Gzip => LayerCompression::Gzip,
+            CompressionArg::None => LayerCompression::None,
+        },
+    };
+    let baked =
+        crate::oci::bake::bake(&store, &base, &plan, &env, &options).map_err(|e| match e {
+            crate::oci::bake::BakeError::Image(e) => Error::Image(e),
+            other => Error::No(other.to_string()),
+        })?;
+    for note in &baked.notes {
+        printer.note(note);
+    }
+    if env.pip.is_some() || env.conda.is_some() {
+        printer.note("`pip` and `conda` are not installed by baking: Ray installs them when the job starts (or build them into the cluster environment)");
+    }
+    if let Some(uri) = &baked.working_dir_uri {
+        printer.verbose(&format!(
+            "working_dir {uri} at {}",
+            crate::oci::bake::WORKING_DIR
+        ));
+    }
+    let lock = store.lock()?;
+    let commit = store.commit(&lock, &name, baked.image.manifest)?;
+    drop(lock);
+    print_commit(printer, &name, &commit)
+}
+
 pub fn list(
     printer: &Printer,
     name: Option<&str>,

@@ -3,6 +3,7 @@
 //! from a plan (`image`). Shared here: descriptors, media types and canonical JSON, so that every
 //! digest envc writes is a digest of bytes it can reproduce.
 
+pub mod bake;
 pub mod blob;
 pub mod gzip;
 pub mod image;

@@ -334,3 +334,30 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// podman with its own config and storage under `dir` (runc, cgroupfs, ulimits this machine
+/// allows: real-engines.md).
+pub fn podman(dir: &Path) -> Command {
+    std::fs::create_dir_all(dir).expect("podman dir");
+    let conf = dir.join("containers.conf");
+    let storage = dir.join("storage.conf");
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=4096:4096\"]\n\n\
+         [engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+    )
+    .expect("write containers.conf");
+    std::fs::write(
+        &storage,
+        format!(
+            "[storage]\ndriver = \"overlay\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+            dir.join("root").display(),
+            dir.join("run").display()
+        ),
+    )
+    .expect("write storage.conf");
+    let mut c = Command::new("podman");
+    c.env("CONTAINERS_CONF", conf)
+        .env("CONTAINERS_STORAGE_CONF", storage);
+    c
+}

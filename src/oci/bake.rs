@@ -1,0 +1,342 @@
+//! Baking a Ray runtime environment into an image: the packaged `working_dir` (exactly the files
+//! Ray would upload, after excludes and `.gitignore`s) becomes one deterministic layer at
+//! [`WORKING_DIR`], owned by the image user; local `py_modules` directories go under
+//! [`PY_MODULES`]; `env_vars` are set; `PYTHONPATH` and `WorkingDir` are what a Ray worker sees
+//! (the working dir first on `PYTHONPATH`, and the worker's current directory). `pip` and
+//! `conda` are not installed by baking: they need a build that runs code (the caller says so).
+//! The code layer depends only on the files, so unchanged code gives the same layer digest.
+
+use super::image::{
+    self, compose, config_env, metadata_layer, Base, Edit, Error, Image, Options, PLAN_PATH,
+};
+use super::layer::{self, Compression, Entry, EntryKind, FileSource};
+use super::store::Store;
+use super::{Descriptor, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP};
+use crate::digest::Digest;
+use crate::runtime_env::package::{self, PackageOptions};
+use crate::runtime_env::validate::{LocationKind, RuntimeEnv};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Where the working directory is laid out in the image.
+pub const WORKING_DIR: &str = "/opt/envc/working_dir";
+/// Where local `py_modules` directories are laid out (each under its own name).
+pub const PY_MODULES: &str = "/opt/envc/py_modules";
+/// The runtime env, canonical, in the metadata layer.
+pub const RUNTIME_ENV_PATH: &str = ".envc/runtime_env.json";
+pub const LABEL_RUNTIME_ENV_DIGEST: &str = "dev.envc.runtime-env.digest";
+pub const LABEL_WORKING_DIR_URI: &str = "dev.envc.working-dir.uri";
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BakeError {
+    #[error(transparent)]
+    Image(#[from] Error),
+    #[error("cannot package `{path}`: {source}")]
+    Package {
+        path: String,
+        source: package::Error,
+    },
+    #[error(
+        "`{field}` is `{value}`, which is not a local directory: envc bakes local directories; \
+         a URI or a .zip/.whl is fetched by Ray at run time"
+    )]
+    NotLocal { field: &'static str, value: String },
+    #[error(
+        "nothing to bake: the runtime env has no local `working_dir`, `py_modules` or `env_vars`"
+    )]
+    Nothing,
+}
+
+/// The uid and gid files should belong to: the plan's image user, else the config's numeric
+/// `User`, else root.
+fn owner(plan: &serde_json::Value, config: &serde_json::Value) -> (u32, u32) {
+    let facts = plan.get("image");
+    if let (Some(uid), Some(gid)) = (
+        facts
+            .and_then(|f| f.get("uid"))
+            .and_then(serde_json::Value::as_u64),
+        facts
+            .and_then(|f| f.get("gid"))
+            .and_then(serde_json::Value::as_u64),
+    ) {
+        return (uid as u32, gid as u32);
+    }
+    let user = config
+        .pointer("/config/User")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("");
+    let mut parts = user.split(':');
+    let uid = parts.next().and_then(|u| u.parse().ok()).unwrap_or(0);
+    let gid = parts.next().and_then(|g| g.parse().ok()).unwrap_or(0);
+    (uid, gid)
+}
+
+fn dir(path: &str, uid: u32, gid: u32) -> Entry {
+    Entry {
+        path: path.into(),
+        kind: EntryKind::Dir,
+        mode: 0o755,
+        uid,
+        gid,
+    }
+}
+
+/// Adds the files of `root` (as Ray would package them) under `prefix` (no leading `/`).
+fn add_tree(
+    entries: &mut Vec<Entry>,
+    root: &Path,
+    prefix: &str,
+    env: &RuntimeEnv,
+    owner: (u32, u32),
+    notes: &mut Vec<String>,
+) -> Result<String, BakeError> {
+    let options = PackageOptions {
+        excludes: env.excludes.clone(),
+        ..PackageOptions::default()
+    };
+    let contents = package::contents(root, &options).map_err(|source| BakeError::Package {
+        path: root.display().to_string(),
+        source,
+    })?;
+    notes.extend(contents.notes);
+    entries.push(dir(prefix, owner.0, owner.1));
+    for d in contents.empty_dirs {
+        entries.push(dir(&format!("{prefix}/{d}"), owner.0, owner.1));
+    }
+    for (rel, abs) in contents.files {
+        // Executable bits survive; everything else is normalised.
+        let mode = std::fs::metadata(&abs)
+            .map(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                if m.permissions().mode() & 0o100 != 0 {
+                    0o755
+                } else {
+                    0o644
+                }
+            })
+            .unwrap_or(0o644);
+        entries.push(Entry {
+            path: format!("{prefix}/{rel}"),
+            kind: EntryKind::File(FileSource::Path(abs)),
+            mode,
+            uid: owner.0,
+            gid: owner.1,
+        });
+    }
+    Ok(contents.uri)
+}
+
+/// What a bake produced.
+#[derive(Debug)]
+pub struct Baked {
+    pub image: Image,
+    /// Ray's URI of the working dir, when there is one.
+    pub working_dir_uri: Option<String>,
+    pub notes: Vec<String>,
+}
+
+/// Bakes `env` onto `base` (a stored revision). `plan` is the base revision's plan (JSON).
+pub fn bake(
+    store: &Store,
+    base: &Base,
+    plan: &serde_json::Value,
+    env: &RuntimeEnv,
+    options: &Options,
+) -> Result<Baked, BakeError> {
+    let owner = owner(plan, &base.config);
+    let mut notes = Vec::new();
+    let mut entries = vec![dir("opt", 0, 0), dir("opt/envc", 0, 0)];
+    let mut python_path = Vec::new();
+    let mut working_dir = None;
+    let mut working_dir_uri = None;
+    if let Some(loc) = &env.working_dir {
+        let LocationKind::LocalDir(path) = &loc.kind else {
+            return Err(BakeError::NotLocal {
+                field: "working_dir",
+                value: loc.raw.clone(),
+            });
+        };
+        let uri = add_tree(
+            &mut entries,
+            path,
+            &WORKING_DIR[1..],
+            env,
+            owner,
+            &mut notes,
+        )?;
+        working_dir_uri = Some(uri);
+        working_dir = Some(WORKING_DIR.to_string());
+        python_path.push(WORKING_DIR.to_string());
+    }
+    let modules: Vec<_> = env.py_modules.iter().flatten().collect();
+    if !modules.is_empty() {
+        entries.push(dir(&PY_MODULES[1..], owner.0, owner.1));
+        for loc in modules {
+            let LocationKind::LocalDir(path) = &loc.kind else {
+                return Err(BakeError::NotLocal {
+                    field: "py_modules",
+                    value: loc.raw.clone(),
+                });
+            };
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            add_tree(
+                &mut entries,
+                path,
+                &format!("{}/{name}", &PY_MODULES[1..]),
+                env,
+                owner,
+                &mut notes,
+            )?;
+        }
+        python_path.push(PY_MODULES.to_string());
+    }
+    if entries.len() == 2 && env.env_vars.is_empty() {
+        return Err(BakeError::Nothing);
+    }
+
+    let mut layers = Vec::new();
+    if entries.len() > 2 {
+        let (desc, diff_id) = code_layer(store, entries, options)?;
+        layers.push((
+            desc,
+            diff_id,
+            format!(
+                "envc: runtime env files under /opt/envc (working_dir {})",
+                working_dir_uri.as_deref().unwrap_or("-")
+            ),
+        ));
+    }
+    let runtime_json = env.canonical_json();
+    let runtime_digest = Digest::of(runtime_json.as_bytes()).to_string();
+    let mut plan_bytes = crate::oci::canonical_json(plan);
+    plan_bytes.push(b'\n');
+    let mut runtime_bytes = runtime_json.into_bytes();
+    runtime_bytes.push(b'\n');
+    let (meta, meta_diff_id) = metadata_layer(
+        store,
+        &[(PLAN_PATH, plan_bytes), (RUNTIME_ENV_PATH, runtime_bytes)],
+        options,
+    )?;
+    layers.push((
+        meta,
+        meta_diff_id,
+        format!(
+            "envc {}: metadata layer /{PLAN_PATH}, /{RUNTIME_ENV_PATH}",
+            env!("CARGO_PKG_VERSION")
+        ),
+    ));
+
+    // Env: the runtime env's variables (literal, as Ray sets them), then PYTHONPATH with the
+    // working dir first.
+    let mut vars: Vec<(String, String)> = config_env(&base.config)
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map_or((kv.clone(), String::new()), |(k, v)| (k.into(), v.into()))
+        })
+        .collect();
+    fn set(vars: &mut Vec<(String, String)>, k: &str, v: String) {
+        match vars.iter_mut().find(|(n, _)| n == k) {
+            Some(slot) => slot.1 = v,
+            None => vars.push((k.to_string(), v)),
+        }
+    }
+    for (k, v) in &env.env_vars {
+        set(&mut vars, k, v.clone());
+    }
+    let mut empty_history: Vec<String> = env
+        .env_vars
+        .iter()
+        .map(|(k, v)| format!("ENV {k}={v}"))
+        .collect();
+    if !python_path.is_empty() {
+        let existing = vars
+            .iter()
+            .find(|(k, _)| k == "PYTHONPATH")
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty());
+        let value = python_path
+            .iter()
+            .cloned()
+            .chain(existing)
+            .collect::<Vec<_>>()
+            .join(":");
+        empty_history.push(format!("ENV PYTHONPATH={value}"));
+        set(&mut vars, "PYTHONPATH", value);
+    }
+    if let Some(d) = &working_dir {
+        empty_history.push(format!("WORKDIR {d}"));
+    }
+    let spec_digest = plan_digest(plan);
+    let mut labels = vec![(LABEL_RUNTIME_ENV_DIGEST.to_string(), runtime_digest.clone())];
+    if let Some(uri) = &working_dir_uri {
+        labels.push((LABEL_WORKING_DIR_URI.to_string(), uri.clone()));
+    }
+    let mut annotations = BTreeMap::from([(LABEL_RUNTIME_ENV_DIGEST.to_string(), runtime_digest)]);
+    if let Some(d) = spec_digest {
+        labels.push((image::LABEL_SPEC_DIGEST.to_string(), d.clone()));
+        annotations.insert(image::LABEL_SPEC_DIGEST.to_string(), d);
+    }
+    let edit = Edit {
+        env: vars.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        labels,
+        working_dir,
+        empty_history,
+        layers,
+        annotations,
+    };
+    Ok(Baked {
+        image: compose(store, base, edit, options)?,
+        working_dir_uri,
+        notes,
+    })
+}
+
+fn plan_digest(plan: &serde_json::Value) -> Option<String> {
+    (!plan.is_null()).then(|| Digest::of(&crate::oci::canonical_json(plan)).to_string())
+}
+
+/// Streams the code layer into the store in one pass (files are read once, never buffered).
+fn code_layer(
+    store: &Store,
+    entries: Vec<Entry>,
+    options: &Options,
+) -> Result<(Descriptor, Digest), BakeError> {
+    let (compression, media_type) = match options.compression {
+        image::LayerCompression::None => (Compression::None, MEDIA_TYPE_LAYER),
+        image::LayerCompression::Gzip => (
+            Compression::Gzip {
+                level: image::GZIP_LEVEL,
+            },
+            MEDIA_TYPE_LAYER_GZIP,
+        ),
+    };
+    let mut blob = store.blob_writer().map_err(Error::from)?;
+    let written = layer::write(
+        entries,
+        &layer::Options {
+            mtime: options.epoch,
+            compression,
+            threads: 0,
+            block_size: image::BLOCK_SIZE,
+        },
+        &mut blob,
+    )
+    .map_err(Error::from)?;
+    let (digest, size) = blob.finish().map_err(Error::from)?;
+    let desc = Descriptor {
+        media_type: media_type.into(),
+        digest,
+        size,
+        annotations: BTreeMap::new(),
+        platform: None,
+    };
+    store
+        .cache_layer(&written.diff_id, options.compression.name(), &desc)
+        .map_err(Error::from)?;
+    Ok((desc, written.diff_id))
+}

@@ -1,0 +1,251 @@
+//! `envc bake`: a runtime env's working dir, py_modules and env_vars on top of a stored
+//! revision, checked with real tools (umoci, podman) and for the promises that matter: the code
+//! layer holds exactly what Ray would upload, owned by the image user; unchanged code is
+//! `unchanged`; a code change changes only the code layer, metadata layer, config and manifest.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+/// A store with `cluster:1` built from `spec` on the busybox base, or `None` (skipped).
+fn cluster(tmp: &TempDir, spec: &str) -> Option<PathBuf> {
+    let layout = match busybox_base(None) {
+        Ok(dir) => dir,
+        Err(reason) => {
+            assert!(
+                std::env::var_os("ENVC_ENGINE_REQUIRED").is_none(),
+                "bake tests required but {reason}"
+            );
+            eprintln!("skipping: {reason}");
+            return None;
+        }
+    };
+    let store = tmp.join("store");
+    let spec = write_spec(tmp.path(), "cluster.yaml", spec);
+    let mut base = layout.as_os_str().to_owned();
+    base.push(":1");
+    build(&store, &spec, "cluster", &[os("--base"), &base]).ok();
+    Some(store)
+}
+
+fn bake(store: &Path, dir: &Path, env_file: &str, name: &str) -> Run {
+    run(envc()
+        .current_dir(dir)
+        .args([
+            "bake",
+            env_file,
+            "--name",
+            name,
+            "--from",
+            "cluster:1",
+            "--store",
+        ])
+        .arg(store))
+}
+
+fn layers(store: &Path, reference: &str) -> Vec<String> {
+    let show = run(envc()
+        .args(["show", reference, "--format", "json", "--store"])
+        .arg(store))
+    .ok()
+    .json();
+    show["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn project(tmp: &TempDir) -> PathBuf {
+    let p = tmp.join("project");
+    write(&p.join("app/main.py"), "print('hi')\n");
+    write(&p.join("app/debug.log"), "noise\n");
+    write(&p.join("app/.gitignore"), "cache/\n");
+    write(&p.join("app/cache/big.bin"), "cached\n");
+    write(&p.join("mods/mymod/__init__.py"), "X = 1\n");
+    write(
+        &p.join("runtime_env.yaml"),
+        "working_dir: ./app\nexcludes: [\"*.log\"]\npy_modules: [./mods/mymod]\nenv_vars:\n  MODE: prod\npip: [requests]\n",
+    );
+    p
+}
+
+#[test]
+fn bake_lays_out_what_ray_would_upload_and_rebakes_unchanged() {
+    let tmp = TempDir::new("bake");
+    let Some(store) = cluster(
+        &tmp,
+        "docker_image: localhost/busybox:1\nray_version: \"2.9.0\"\nenv_vars:\n  PYTHONPATH: /base\n",
+    ) else {
+        return;
+    };
+    let p = project(&tmp);
+    let first = bake(&store, &p, "runtime_env.yaml", "job").ok();
+    assert!(first.stderr.contains("not installed by baking"), "{first}");
+    let a = line_of(&first);
+    assert_eq!(a.rev, 1);
+    let again = line_of(&bake(&store, &p, "runtime_env.yaml", "job").ok());
+    assert!(again.unchanged && again.digest == a.digest, "{again:?}");
+
+    // The file list is exactly Ray's package: no *.log, nothing under the ignored cache/.
+    let bundle = tmp.join("bundle");
+    if have("umoci") {
+        let mut image = store.as_os_str().to_owned();
+        image.push(":job:1");
+        run(Command::new("umoci")
+            .args([os("unpack"), os("--rootless"), os("--image"), &image])
+            .arg(&bundle))
+        .ok();
+        let root = bundle.join("rootfs/opt/envc");
+        assert!(root.join("working_dir/main.py").is_file());
+        assert!(root.join("working_dir/.gitignore").is_file());
+        assert!(!root.join("working_dir/debug.log").exists());
+        assert!(!root.join("working_dir/cache").exists());
+        assert!(root.join("py_modules/mymod/__init__.py").is_file());
+        let runtime: Value = serde_json::from_str(
+            &std::fs::read_to_string(bundle.join("rootfs/.envc/runtime_env.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(runtime["env_vars"]["MODE"], "prod");
+        assert!(bundle.join("rootfs/.envc/plan.json").is_file());
+    } else {
+        eprintln!("skipping the umoci checks: umoci not found");
+    }
+
+    // A code change: only the code layer and the metadata layer differ (the base's stay).
+    write(&p.join("app/main.py"), "print('changed')\n");
+    let b = line_of(&bake(&store, &p, "runtime_env.yaml", "job").ok());
+    assert_eq!(b.rev, 2);
+    let (la, lb) = (layers(&store, "job:1"), layers(&store, "job:2"));
+    assert_eq!(la.len(), lb.len());
+    let changed: Vec<usize> = (0..la.len()).filter(|&i| la[i] != lb[i]).collect();
+    assert_eq!(
+        changed,
+        vec![la.len() - 2],
+        "only the code layer's blob differs"
+    );
+    run(envc().arg("verify").arg("--store").arg(&store)).ok();
+
+    // podman sees the working dir, PYTHONPATH (working dir first, then the image's) and env.
+    if have("podman") && have("runc") {
+        let mut image = std::ffi::OsString::from("oci:");
+        image.push(store.as_os_str());
+        image.push(":job:2");
+        let out = run(podman(&tmp.join("podman"))
+            .args([os("run"), os("--rm"), os("--network"), os("none"), &image])
+            .args([
+                "sh",
+                "-c",
+                "pwd; echo PYTHONPATH=$PYTHONPATH; echo MODE=$MODE; cat main.py",
+            ]))
+        .ok();
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "/opt/envc/working_dir",
+                "PYTHONPATH=/opt/envc/working_dir:/opt/envc/py_modules:/base",
+                "MODE=prod",
+                "print('changed')"
+            ],
+            "{out}"
+        );
+    } else {
+        eprintln!("skipping the podman check: podman or runc not found");
+    }
+}
+
+#[test]
+fn files_belong_to_the_image_user_of_a_ray_family_plan() {
+    let tmp = TempDir::new("bake-owner");
+    let Some(store) = cluster(
+        &tmp,
+        "base_image: anyscale/ray:2.9.0-py310\nenv_vars:\n  A: \"1\"\n",
+    ) else {
+        return;
+    };
+    let p = project(&tmp);
+    bake(&store, &p, "runtime_env.yaml", "job").ok();
+    let code_layer = layers(&store, "job:1");
+    let digest = &code_layer[code_layer.len() - 2];
+    let blob = store
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    // Read the tar headers with Python's tarfile: an independent reader.
+    let out = run(Command::new("python3").arg("-c").arg(
+        "import sys, tarfile\nfor m in tarfile.open(sys.argv[1]):\n    print(m.name, m.uid, m.gid, m.mtime)",
+    ).arg(&blob))
+    .ok();
+    for line in out.stdout.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let expect = if f[0] == "opt" || f[0] == "opt/envc" {
+            ("0", "0")
+        } else {
+            ("1000", "100")
+        };
+        assert_eq!((f[1], f[2]), expect, "{line}");
+        assert_eq!(f[3], "0", "{line}");
+    }
+    assert!(
+        out.stdout.contains("opt/envc/working_dir/main.py 1000 100"),
+        "{out}"
+    );
+}
+
+#[test]
+fn bad_runtime_envs_are_refused_and_nothing_is_recorded() {
+    let tmp = TempDir::new("bake-bad");
+    let Some(store) = cluster(
+        &tmp,
+        "docker_image: localhost/busybox:1\nray_version: \"2.9.0\"\n",
+    ) else {
+        return;
+    };
+    let p = project(&tmp);
+    write(
+        &p.join("remote.yaml"),
+        "working_dir: s3://bucket/code.zip\n",
+    );
+    write(&p.join("notamap.yaml"), "- a\n");
+    write(&p.join("empty.yaml"), "pip: [requests]\n");
+    let index = std::fs::read(store.join("index.json")).unwrap();
+    let r = bake(&store, &p, "remote.yaml", "job").no();
+    assert!(r.stderr.contains("s3://bucket/code.zip"), "{r}");
+    let r = bake(&store, &p, "notamap.yaml", "job").no();
+    assert!(r.stderr.contains("notamap.yaml:1:1"), "{r}");
+    let r = bake(&store, &p, "empty.yaml", "job").no();
+    assert!(r.stderr.contains("nothing to bake"), "{r}");
+    let r = run(envc()
+        .current_dir(&p)
+        .args([
+            "bake",
+            "runtime_env.yaml",
+            "--name",
+            "job",
+            "--from",
+            "cluster:9",
+            "--store",
+        ])
+        .arg(&store))
+    .no();
+    assert!(
+        r.stderr
+            .contains("Revision 9 of cluster environment 'cluster' not found."),
+        "{r}"
+    );
+    assert_eq!(std::fs::read(store.join("index.json")).unwrap(), index);
+}
