@@ -290,11 +290,7 @@ pub enum RuntimeEnvCommand {
         mode: MergeMode,
     },
     /// Validate a remote package URI and print Ray's local cache name for it.
-    Uri {
-        uri: String,
-        #[arg(long, value_name = "1|2", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
-        ray: u8,
-    },
+    Uri { uri: String },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -104,10 +104,10 @@ pub fn run(printer: &Printer, cmd: RuntimeEnvCommand) -> Result<u8, Error> {
                         String::from_utf8_lossy(&crate::oci::canonical_json(&v)).into_owned();
                     printer.data(&format!("{text}\n")).map(|()| EXIT_OK)
                 }
-                Err(e) => Err(Error::No(format!("{e}; {}", e.help()))),
+                Err(e) => Err(Error::No(format!("{e}\n  help: {}", e.help()))),
             }
         }
-        RuntimeEnvCommand::Uri { uri, ray: _ } => {
+        RuntimeEnvCommand::Uri { uri } => {
             let name = package::remote_cache_name(&uri).map_err(|e| Error::No(e.to_string()))?;
             printer.data(&format!("{name}\n")).map(|()| EXIT_OK)
         }
