@@ -270,7 +270,7 @@ fn check_working_dir_errors_are_rays() {
         1,
         17,
         "E067",
-        "Invalid protocol for runtime_env URI \"ftp://h/c.zip\". Supported protocols: ['GCS', 'HTTPS', 'S3', 'GS', 'FILE', 'AZURE', 'ABFSS'].",
+        "Invalid protocol for runtime_env URI \"ftp://h/c.zip\". Supported protocols: ['GCS', 'CONDA', 'PIP', 'UV', 'HTTPS', 'S3', 'GS', 'FILE'].",
     );
     // Task level: a local directory (even an existing one) is refused.
     check_error(

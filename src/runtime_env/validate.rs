@@ -516,10 +516,16 @@ impl Cx<'_> {
     ) -> Option<Location> {
         let supported: &[&str] = match self.ray {
             RayGeneration::V1 => &["gcs", "https", "s3", "gs"],
-            RayGeneration::V2 => &["gcs", "https", "s3", "gs", "file", "azure", "abfss"],
+            RayGeneration::V2 => &["gcs", "https", "s3", "gs", "file"],
         };
         if !supported.contains(&scheme.as_str()) {
-            let names: Vec<String> = supported
+            // Ray lists its whole `Protocol` enum (checked against Ray 2.40: it includes the
+            // internal conda/pip/uv package protocols).
+            let listed: &[&str] = match self.ray {
+                RayGeneration::V1 => supported,
+                RayGeneration::V2 => &["gcs", "conda", "pip", "uv", "https", "s3", "gs", "file"],
+            };
+            let names: Vec<String> = listed
                 .iter()
                 .map(|s| format!("'{}'", s.to_ascii_uppercase()))
                 .collect();
@@ -1683,7 +1689,7 @@ mod tests {
         assert_eq!(code, codes::RTE_URI);
         assert_eq!(
             msg,
-            "Invalid protocol for runtime_env URI \"ftp://h/c.zip\". Supported protocols: ['GCS', 'HTTPS', 'S3', 'GS', 'FILE', 'AZURE', 'ABFSS']."
+            "Invalid protocol for runtime_env URI \"ftp://h/c.zip\". Supported protocols: ['GCS', 'CONDA', 'PIP', 'UV', 'HTTPS', 'S3', 'GS', 'FILE']."
         );
         // file:// is Ray 2 only.
         assert!(ok(r#"{"working_dir": "file:///tmp/c.zip"}"#)
