@@ -11,6 +11,8 @@
 //! `package` subcommand, its `--format json` output is checked against the library as well.
 //! The unreadable-file case runs here under `setpriv --reuid 65534` (root reads mode-000 files).
 
+mod common;
+
 use envc::runtime_env::package::{package_dir, uri_for_dir, PackageOptions};
 use std::fs;
 use std::io::Write;
@@ -129,22 +131,10 @@ fn reference_cases(base: &Path) -> Vec<Case> {
     case("excludes *", &src, &[], &["*"]);
     case("excludes .*", &[("a", ""), (".hidden", "")], &[], &[".*"]);
     case("excludes ?", &[("ab", "")], &[], &["?"]);
-    let ray_tree: Vec<(&str, &str)> = [
-        "test1",
-        "test2",
-        "test3",
-        "tmp_dir/test_1",
-        "tmp_dir/test_2",
-        "tmp_dir/test_3",
-        "tmp_dir/sub_dir/test_1",
-        "tmp_dir/sub_dir/test_2",
-        "cache/test_1",
-        "tmp_dir/cache/test_1",
-        "another_dir/cache/test_1",
-    ]
-    .iter()
-    .map(|p| (*p, "test"))
-    .collect();
+    let ray_tree: Vec<(&str, &str)> = common::RAY_EXCLUSION_TREE
+        .iter()
+        .map(|p| (*p, "test"))
+        .collect();
     case(
         "ray excludes",
         &ray_tree,

@@ -714,19 +714,7 @@ fn package_zip_is_deterministic_across_places_mtimes_and_umask() {
 
 /// Ray's own exclusion cases (reference, "Exclusion cases worth testing").
 fn ray_exclusion_tree(dir: &Path) {
-    for rel in [
-        "test1",
-        "test2",
-        "test3",
-        "tmp_dir/test_1",
-        "tmp_dir/test_2",
-        "tmp_dir/test_3",
-        "tmp_dir/sub_dir/test_1",
-        "tmp_dir/sub_dir/test_2",
-        "cache/test_1",
-        "tmp_dir/cache/test_1",
-        "another_dir/cache/test_1",
-    ] {
+    for &rel in common::RAY_EXCLUSION_TREE {
         write(dir, rel, rel);
     }
 }

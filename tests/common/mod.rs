@@ -361,3 +361,18 @@ pub fn podman(dir: &Path) -> Command {
         .env("CONTAINERS_STORAGE_CONF", storage);
     c
 }
+
+/// The tree of Ray's own exclusion tests (runtime-env.md, "Exclusion cases worth testing").
+pub const RAY_EXCLUSION_TREE: &[&str] = &[
+    "test1",
+    "test2",
+    "test3",
+    "tmp_dir/test_1",
+    "tmp_dir/test_2",
+    "tmp_dir/test_3",
+    "tmp_dir/sub_dir/test_1",
+    "tmp_dir/sub_dir/test_2",
+    "cache/test_1",
+    "tmp_dir/cache/test_1",
+    "another_dir/cache/test_1",
+];
