@@ -9,12 +9,14 @@
 //!
 //! Without `pre-commit` (PyPI) or `git` on PATH the tests print why and pass.
 
+mod common;
+use common::TempDir;
+
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const ENVC: &str = env!("CARGO_BIN_EXE_envc");
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -41,27 +43,6 @@ base_imge: anyscale/ray:2.9.0-py310
 debian_packages:
   - vim
 ";
-
-/// A directory removed (with everything in it) when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("envc-{tag}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// True when `program --version` runs.
 fn tool_available(program: &str) -> bool {
@@ -225,7 +206,7 @@ fn manifest_defines_both_hooks_alike() {
         "pre-commit",
         ["validate-manifest", ".pre-commit-hooks.yaml"],
         Path::new(MANIFEST_DIR),
-        &home.0,
+        home.path(),
     );
 }
 
@@ -255,8 +236,8 @@ fn precommit_runs_shipped_hook_and_blocks_invalid_specs() {
     assert_eq!(entry, format!("{} check", shell_word(ENVC)));
 
     let tmp = TempDir::new("precommit");
-    let home = tmp.0.join("home");
-    let repo = tmp.0.join("repo");
+    let home = tmp.path().join("home");
+    let repo = tmp.path().join("repo");
     fs::create_dir_all(&home).unwrap();
     fs::create_dir_all(&repo).unwrap();
 

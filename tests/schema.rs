@@ -9,11 +9,13 @@
 //! why and pass (CI installs them: `pip install jsonschema pyyaml`). Without the corpus of real
 //! specs (`../shared/corpus/real-specs`), the corpus tests print why and pass.
 
+mod common;
+use common::TempDir;
+
 use serde_json::{json, Value};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 const ENVC: &str = env!("CARGO_BIN_EXE_envc");
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
@@ -185,27 +187,6 @@ fn validate(docs: &[(String, String)]) -> Option<Vec<Outcome>> {
 
 fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// A directory removed (with everything in it) when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("envc-{tag}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 /// `envc check` on `yaml` (as `name.yaml` in `dir`): exit code and stderr.
@@ -499,7 +480,7 @@ fn schema_rejects_invalid_documents() {
     let tmp = TempDir::new("schema-invalid");
     let mut failures = Vec::new();
     for (name, yaml, code) in INVALID {
-        let (status, stderr) = envc_check(&tmp.0, name, yaml);
+        let (status, stderr) = envc_check(tmp.path(), name, yaml);
         if status != 1 || !stderr.contains(&format!("error[{code}]")) {
             failures.push(format!(
                 "{name}: envc check exited {status}, expected 1 with error[{code}]:\n{stderr}"
@@ -567,7 +548,7 @@ fn schema_accepts_valid_documents_in_less_common_shapes() {
     let tmp = TempDir::new("schema-valid");
     let mut failures = Vec::new();
     for (name, yaml) in VALID {
-        let (status, stderr) = envc_check(&tmp.0, name, yaml);
+        let (status, stderr) = envc_check(tmp.path(), name, yaml);
         if status != 0 {
             failures.push(format!(
                 "{name}: envc check exited {status}, expected 0:\n{stderr}"
