@@ -100,9 +100,24 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         (_, Some(dir)) => {
             let store = Store::open_or_create(dir)?;
             let mut blob = store.blob_writer()?;
-            let written = layer::write(entries, &options, &mut blob)?;
-            blob.finish()?;
-            written
+            if let Compression::None = options.compression {
+                // Uncompressed into the store: the blob's digest is the diff_id, so the
+                // layer is hashed once (by the blob writer), as `envc bake` does.
+                let (size, entries) = layer::write_uncompressed_unhashed(entries, 0, &mut blob)?;
+                let (digest, _) = blob.finish()?;
+                layer::Written {
+                    diff_id: digest,
+                    digest,
+                    size,
+                    media_type: envc::oci::MEDIA_TYPE_LAYER,
+                    uncompressed_size: size,
+                    entries,
+                }
+            } else {
+                let written = layer::write(entries, &options, &mut blob)?;
+                blob.finish()?;
+                written
+            }
         }
         (Some(path), None) => {
             let mut file = std::fs::File::create(path)?;

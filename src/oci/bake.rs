@@ -316,18 +316,27 @@ fn code_layer(
         ),
     };
     let mut blob = store.blob_writer().map_err(Error::from)?;
-    let written = layer::write(
-        entries,
-        &layer::Options {
-            mtime: options.epoch,
-            compression,
-            threads: 0,
-            block_size: image::BLOCK_SIZE,
-        },
-        &mut blob,
-    )
-    .map_err(Error::from)?;
-    let (digest, size) = blob.finish().map_err(Error::from)?;
+    let (diff_id, digest, size) = if let Compression::None = compression {
+        // The blob's digest is the diff_id: hash the layer once, in the blob writer.
+        layer::write_uncompressed_unhashed(entries, options.epoch, &mut blob)
+            .map_err(Error::from)?;
+        let (digest, size) = blob.finish().map_err(Error::from)?;
+        (digest, digest, size)
+    } else {
+        let written = layer::write(
+            entries,
+            &layer::Options {
+                mtime: options.epoch,
+                compression,
+                threads: 0,
+                block_size: image::BLOCK_SIZE,
+            },
+            &mut blob,
+        )
+        .map_err(Error::from)?;
+        let (digest, size) = blob.finish().map_err(Error::from)?;
+        (written.diff_id, digest, size)
+    };
     let desc = Descriptor {
         media_type: media_type.into(),
         digest,
@@ -336,7 +345,7 @@ fn code_layer(
         platform: None,
     };
     store
-        .cache_layer(&written.diff_id, options.compression.name(), &desc)
+        .cache_layer(&diff_id, options.compression.name(), &desc)
         .map_err(Error::from)?;
-    Ok((desc, written.diff_id))
+    Ok((desc, diff_id))
 }

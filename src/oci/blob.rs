@@ -1,6 +1,8 @@
 //! Content-addressed blobs: writing them atomically and checking them while they stream.
 //!
-//! `BlobWriter` hashes every byte while writing it into a temp file under `envc/tmp`;
+//! `BlobWriter` hashes every byte while writing it into a temp file under `envc/tmp` (large
+//! blobs in 4 MiB blocks through a small pipeline: one thread hashes, one writes with
+//! `O_DIRECT`, so the disk works while the caller produces the next block);
 //! `finish` fsyncs and renames the file to `blobs/sha256/<hex>` (or drops it when the store
 //! already holds that content), so a blob at its final path is always complete. A dropped,
 //! unfinished writer removes its temp file. `scan_layer` reads a layer blob once, streaming:
@@ -12,15 +14,203 @@ use super::store::Error;
 use crate::digest::Digest;
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Buffer size for blob writes and layer reads (large: layers are big and sequential).
 const BUF: usize = 1 << 20;
 
+/// Blocks of this size are written by a writer thread with `O_DIRECT`, so the disk works while
+/// the caller produces the next block instead of all at once in the final fsync (a 1 GiB
+/// layer's fsync alone took 0.7–4.5 s here; direct writes of the same bytes 0.4–0.9 s).
+const DIRECT_BLOCK: usize = 4 << 20;
+/// Alignment `O_DIRECT` needs for buffers, offsets and lengths.
+const DIRECT_ALIGN: usize = 4096;
+/// Blocks in flight between the caller and the writer thread (bounds memory: 3 × 4 MiB).
+const DIRECT_BUFFERS: usize = 4;
+
+/// A block buffer whose usable part starts on a [`DIRECT_ALIGN`] boundary (the heap buffer of
+/// a `Vec` does not move when the `Vec` does).
+struct Aligned {
+    raw: Vec<u8>,
+    off: usize,
+}
+
+impl Aligned {
+    fn new() -> Aligned {
+        let raw = vec![0u8; DIRECT_BLOCK + DIRECT_ALIGN];
+        let off = raw.as_ptr().align_offset(DIRECT_ALIGN);
+        Aligned { raw, off }
+    }
+
+    fn block(&self) -> &[u8] {
+        &self.raw[self.off..self.off + DIRECT_BLOCK]
+    }
+
+    fn block_mut(&mut self) -> &mut [u8] {
+        &mut self.raw[self.off..self.off + DIRECT_BLOCK]
+    }
+}
+
+type Job = (Aligned, u64);
+
+/// Full blocks go to a writer thread (opened with `O_DIRECT` where the filesystem allows it,
+/// plain writes otherwise); the partial last block is written through the ordinary handle when
+/// the blob is finished. Small blobs never start the thread.
+struct Blocks {
+    cur: Aligned,
+    fill: usize,
+    /// File offset of `cur`.
+    pos: u64,
+    spare: Vec<Aligned>,
+    allocated: usize,
+    worker: Option<Worker>,
+}
+
+/// The block pipeline's ends: blocks go in, free buffers come back, the hash comes out.
+struct Worker {
+    blocks: std::sync::mpsc::SyncSender<Job>,
+    free: std::sync::mpsc::Receiver<Aligned>,
+    done: std::thread::JoinHandle<io::Result<Sha256>>,
+}
+
+impl Blocks {
+    fn new() -> Blocks {
+        Blocks {
+            cur: Aligned::new(),
+            fill: 0,
+            pos: 0,
+            spare: Vec::new(),
+            allocated: 1,
+            worker: None,
+        }
+    }
+
+    fn start_worker(&mut self, path: &Path) -> io::Result<()> {
+        use std::os::unix::fs::{FileExt, OpenOptionsExt};
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true);
+        #[cfg(target_os = "linux")]
+        options.custom_flags(libc::O_DIRECT);
+        // Filesystems without O_DIRECT (tmpfs) refuse it: write through the page cache then.
+        let file = options
+            .open(path)
+            .or_else(|_| std::fs::OpenOptions::new().write(true).open(path))?;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(DIRECT_BUFFERS);
+        let (to_writer, writer_rx) = std::sync::mpsc::sync_channel::<Job>(DIRECT_BUFFERS);
+        let (back_tx, back_rx) = std::sync::mpsc::channel::<Aligned>();
+        // Two stages beside the caller's thread: one hashes each block (in order), one writes
+        // it. The digest is still computed from exactly the bytes written, and neither the
+        // hashing nor the disk holds up the caller while it produces the next block.
+        let writer = std::thread::spawn(move || -> io::Result<()> {
+            for (buf, pos) in writer_rx {
+                file.write_all_at(buf.block(), pos)?;
+                // The caller may be gone after an error of its own: nothing to return then.
+                let _ = back_tx.send(buf);
+            }
+            Ok(())
+        });
+        let handle = std::thread::spawn(move || -> io::Result<Sha256> {
+            let mut hasher = Sha256::new();
+            for job in rx {
+                hasher.update(job.0.block());
+                if to_writer.send(job).is_err() {
+                    break; // the writer failed: its error is reported below
+                }
+            }
+            drop(to_writer);
+            writer
+                .join()
+                .map_err(|_| io::Error::other("the blob writer thread panicked"))??;
+            Ok(hasher)
+        });
+        self.worker = Some(Worker {
+            blocks: tx,
+            free: back_rx,
+            done: handle,
+        });
+        Ok(())
+    }
+
+    /// Hands the full current block to the writer and takes a free buffer.
+    fn ship(&mut self, path: &Path) -> io::Result<()> {
+        if self.worker.is_none() {
+            self.start_worker(path)?;
+        }
+        let Some(Worker {
+            blocks: tx,
+            free: back,
+            ..
+        }) = &self.worker
+        else {
+            return Err(io::Error::other("blob writer thread missing"));
+        };
+        while let Ok(b) = back.try_recv() {
+            self.spare.push(b);
+        }
+        let next = match self.spare.pop() {
+            Some(b) => b,
+            None if self.allocated < DIRECT_BUFFERS + 1 => {
+                self.allocated += 1;
+                Aligned::new()
+            }
+            None => back
+                .recv()
+                .map_err(|_| io::Error::other("the blob writer thread stopped"))?,
+        };
+        let full = std::mem::replace(&mut self.cur, next);
+        if tx.send((full, self.pos)).is_err() {
+            return Err(self
+                .join()
+                .err()
+                .unwrap_or_else(|| io::Error::other("the blob writer thread stopped")));
+        }
+        self.pos += DIRECT_BLOCK as u64;
+        self.fill = 0;
+        Ok(())
+    }
+
+    fn write(&mut self, path: &Path, mut data: &[u8]) -> io::Result<()> {
+        while !data.is_empty() {
+            let n = (DIRECT_BLOCK - self.fill).min(data.len());
+            self.cur.block_mut()[self.fill..self.fill + n].copy_from_slice(&data[..n]);
+            self.fill += n;
+            data = &data[n..];
+            if self.fill == DIRECT_BLOCK {
+                self.ship(path)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the writer thread: the hash of the blocks it wrote, or its first error.
+    fn join(&mut self) -> io::Result<Sha256> {
+        match self.worker.take() {
+            Some(Worker { blocks, done, .. }) => {
+                drop(blocks);
+                done.join()
+                    .map_err(|_| io::Error::other("the blob writer thread panicked"))?
+            }
+            None => Ok(Sha256::new()),
+        }
+    }
+
+    /// Writes everything out (full blocks by the thread, the tail through `file`) and returns
+    /// the sha256 of all of it.
+    fn finish(&mut self, file: &File) -> io::Result<Sha256> {
+        use std::os::unix::fs::FileExt;
+        let mut hasher = self.join()?;
+        let tail = &self.cur.block()[..self.fill];
+        file.write_all_at(tail, self.pos)?;
+        hasher.update(tail);
+        Ok(hasher)
+    }
+}
+
 /// A temp file that becomes a blob: bytes go in unhashed, the caller names the digest.
 pub(crate) struct TempBlob {
-    out: BufWriter<tempfile::NamedTempFile>,
+    file: tempfile::NamedTempFile,
+    blocks: Blocks,
     tmp_dir: PathBuf,
     blobs_dir: PathBuf,
 }
@@ -28,7 +218,7 @@ pub(crate) struct TempBlob {
 impl std::fmt::Debug for TempBlob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TempBlob")
-            .field("path", &self.out.get_ref().path())
+            .field("path", &self.file.path())
             .finish()
     }
 }
@@ -40,24 +230,33 @@ impl TempBlob {
             .tempfile_in(tmp_dir)
             .map_err(|e| Error::io(tmp_dir, e))?;
         Ok(TempBlob {
-            out: BufWriter::with_capacity(BUF, file),
+            file,
+            blocks: Blocks::new(),
             tmp_dir: tmp_dir.to_path_buf(),
             blobs_dir: blobs_dir.to_path_buf(),
         })
     }
 
-    /// Flushes, fsyncs and renames the temp file to `blobs/sha256/<hex of digest>`; when that
-    /// path already exists the temp file is dropped instead (same digest, same content).
-    pub(crate) fn persist(self, digest: &Digest) -> Result<(), Error> {
+    /// Writes out, fsyncs and renames the temp file to `blobs/sha256/<hex of digest>`; when
+    /// that path already exists the temp file is dropped instead (same digest, same content).
+    pub(crate) fn persist(mut self, digest: &Digest) -> Result<(), Error> {
+        self.write_out()?;
+        self.rename(digest)
+    }
+
+    /// Writes everything to the file; returns the sha256 of what was written.
+    fn write_out(&mut self) -> Result<Sha256, Error> {
+        self.blocks
+            .finish(self.file.as_file())
+            .map_err(|e| Error::io(&self.tmp_dir, e))
+    }
+
+    fn rename(self, digest: &Digest) -> Result<(), Error> {
         let final_path = self.blobs_dir.join(digest.hex());
-        let tmp_dir = self.tmp_dir.clone();
-        let file = self
-            .out
-            .into_inner()
-            .map_err(|e| Error::io(&tmp_dir, e.into_error()))?;
         if final_path.is_file() {
             return Ok(()); // `file` is dropped and removed
         }
+        let file = self.file;
         file.as_file()
             .sync_all()
             .map_err(|e| Error::io(file.path(), e))?;
@@ -67,12 +266,21 @@ impl TempBlob {
     }
 }
 
+impl Drop for Blocks {
+    fn drop(&mut self) {
+        // An unfinished blob: stop the writer before its temp file is removed.
+        let _ = self.join();
+    }
+}
+
 impl Write for TempBlob {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.out.write(buf)
+        let path = self.file.path().to_path_buf();
+        self.blocks.write(&path, buf)?;
+        Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+        Ok(())
     }
 }
 
@@ -80,7 +288,6 @@ impl Write for TempBlob {
 /// `blobs/sha256/<hex>` atomically. Obtain one with `Store::blob_writer`.
 pub struct BlobWriter {
     temp: TempBlob,
-    hasher: Sha256,
     size: u64,
 }
 
@@ -88,7 +295,6 @@ impl BlobWriter {
     pub(crate) fn new(tmp_dir: &Path, blobs_dir: &Path) -> Result<BlobWriter, Error> {
         Ok(BlobWriter {
             temp: TempBlob::new(tmp_dir, blobs_dir)?,
-            hasher: Sha256::new(),
             size: 0,
         })
     }
@@ -100,9 +306,11 @@ impl BlobWriter {
 
     /// Fsyncs and renames the blob into place; returns its digest and size. If the store
     /// already has a blob with this digest, the temp file is dropped.
-    pub fn finish(self) -> Result<(Digest, u64), Error> {
-        let digest = Digest::from_bytes(self.hasher.finalize().into());
-        self.temp.persist(&digest)?;
+    pub fn finish(mut self) -> Result<(Digest, u64), Error> {
+        // The sha256 of exactly the bytes written, computed as they were written.
+        let hasher = self.temp.write_out()?;
+        let digest = Digest::from_bytes(hasher.finalize().into());
+        self.temp.rename(&digest)?;
         Ok((digest, self.size))
     }
 }
@@ -110,15 +318,8 @@ impl BlobWriter {
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.temp.write(buf)?;
-        self.hasher.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)
-    }
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.temp.out.write_all(buf)?;
-        self.hasher.update(buf);
-        self.size += buf.len() as u64;
-        Ok(())
     }
     fn flush(&mut self) -> io::Result<()> {
         self.temp.flush()
@@ -190,7 +391,7 @@ impl<R: Read> Read for Source<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.reader.read(buf)?;
         if let Some(t) = &mut self.tee {
-            if let Err(e) = t.out.write_all(&buf[..n]) {
+            if let Err(e) = t.write_all(&buf[..n]) {
                 self.tee_error = Some(io::Error::new(e.kind(), e.to_string()));
                 return Err(e);
             }
@@ -339,7 +540,7 @@ pub(crate) fn scan_layer<R: Read>(
 
 fn tee_error(tee: &Option<TempBlob>, e: io::Error) -> Error {
     match tee {
-        Some(t) => Error::io(t.out.get_ref().path(), e),
+        Some(t) => Error::io(t.file.path(), e),
         None => Error::io(Path::new("envc/tmp"), e),
     }
 }
@@ -392,6 +593,37 @@ mod tests {
         std::fs::create_dir_all(&tmp).unwrap();
         std::fs::create_dir_all(&blobs).unwrap();
         (t, tmp, blobs)
+    }
+
+    #[test]
+    fn large_blobs_go_through_the_block_pipeline_intact() {
+        let (_t, tmp, blobs) = dirs();
+        // Several full blocks plus an unaligned tail, written in odd-sized pieces.
+        let len = 2 * DIRECT_BLOCK + DIRECT_BLOCK / 3 + 4095;
+        let mut x: u32 = 1;
+        let data: Vec<u8> = (0..len)
+            .map(|_| {
+                x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                (x >> 24) as u8
+            })
+            .collect();
+        let mut w = BlobWriter::new(&tmp, &blobs).unwrap();
+        for piece in data.chunks(1_000_003) {
+            w.write_all(piece).unwrap();
+        }
+        let (digest, size) = w.finish().unwrap();
+        assert_eq!((digest, size), (Digest::of(&data), len as u64));
+        assert_eq!(std::fs::read(blobs.join(digest.hex())).unwrap(), data);
+        assert_eq!(
+            std::fs::read_dir(&tmp).unwrap().count(),
+            0,
+            "no temp file left"
+        );
+        // An unfinished large writer leaves nothing behind either.
+        let mut w = BlobWriter::new(&tmp, &blobs).unwrap();
+        w.write_all(&data).unwrap();
+        drop(w);
+        assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
     }
 
     #[test]

@@ -559,6 +559,43 @@ fn emit<W: Write>(items: &[Item], mtime: u64, w: &mut W) -> Result<(), Error> {
     Ok(())
 }
 
+/// Counts the bytes that pass through.
+struct Counting<'a, W: Write> {
+    out: &'a mut W,
+    n: u64,
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(data)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Writes the uncompressed layer (the same bytes [`write`] writes with `Compression::None`)
+/// without hashing it, for a destination that hashes what it is given — a store blob, whose
+/// digest is then the diff_id — so a large layer is hashed once, not twice. Returns the size
+/// and the number of entries.
+pub fn write_uncompressed_unhashed(
+    entries: Vec<Entry>,
+    mtime: u64,
+    mut out: impl Write,
+) -> Result<(u64, usize), Error> {
+    let items = plan(entries)?;
+    let mut counted = Counting {
+        out: &mut out,
+        n: 0,
+    };
+    emit(&items, mtime, &mut counted)?;
+    let n = counted.n;
+    out.flush()?;
+    Ok((n, items.len()))
+}
+
 /// Writes the layer to `out`, streaming: memory does not grow with the layer (file contents
 /// are copied in 1 MiB chunks; gzip keeps at most `2 × threads` blocks in flight). Entries
 /// are validated, whiteouts expanded, missing parent directories added (0755, uid 0, gid 0)
@@ -1323,5 +1360,39 @@ mod tests {
         assert_eq!(n[1], "opt/app/");
         assert!(entries_from_dir(&root.join("c"), "", 0, 0).is_err());
         assert!(entries_from_dir(root, "/abs", 0, 0).is_err());
+    }
+
+    #[test]
+    fn unhashed_uncompressed_writes_the_same_bytes() {
+        let entries = || {
+            vec![
+                Entry {
+                    path: "a/b.txt".into(),
+                    kind: EntryKind::File(FileSource::Bytes(b"hello".to_vec())),
+                    mode: 0o644,
+                    uid: 1000,
+                    gid: 100,
+                },
+                Entry {
+                    path: "a/link".into(),
+                    kind: EntryKind::Symlink("b.txt".into()),
+                    mode: 0o777,
+                    uid: 0,
+                    gid: 0,
+                },
+            ]
+        };
+        let options = Options {
+            mtime: 7,
+            compression: Compression::None,
+            threads: 1,
+            block_size: 1 << 20,
+        };
+        let mut hashed = Vec::new();
+        let w = write(entries(), &options, &mut hashed).unwrap();
+        let mut plain = Vec::new();
+        let (size, count) = write_uncompressed_unhashed(entries(), 7, &mut plain).unwrap();
+        assert_eq!(plain, hashed);
+        assert_eq!((size, count), (w.size, w.entries));
     }
 }
