@@ -13,9 +13,8 @@ use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-/// Annotations on revision entries (besides the ones `image::assemble` sets).
-pub const ANNOTATION_ROLLBACK_TO: &str = "dev.envc.rollback-to";
-pub const ANNOTATION_ROLLED_BACK_FROM: &str = "dev.envc.rolled-back-from";
+use crate::oci::store::{ANNOTATION_PARENT, ANNOTATION_ROLLBACK_TO, ANNOTATION_ROLLED_BACK_FROM};
+
 /// The `--template` inputs a revision was rendered with (JSON).
 pub const ANNOTATION_PROVENANCE: &str = "dev.envc.provenance";
 
@@ -171,7 +170,7 @@ fn revision_json(r: &Revision) -> Value {
         "spec_digest": annotation(&r.manifest, image::LABEL_SPEC_DIGEST),
         "base": annotation(&r.manifest, image::ANNOTATION_BASE_NAME),
         "base_digest": annotation(&r.manifest, image::ANNOTATION_BASE_DIGEST),
-        "parent": annotation(&r.manifest, "dev.envc.parent"),
+        "parent": annotation(&r.manifest, ANNOTATION_PARENT),
         "rollback_to": annotation(&r.manifest, ANNOTATION_ROLLBACK_TO),
         "rolled_back_from": annotation(&r.manifest, ANNOTATION_ROLLED_BACK_FROM),
         "provenance": annotation(&r.manifest, ANNOTATION_PROVENANCE)
@@ -481,7 +480,7 @@ pub fn show(
         ("spec digest", image::LABEL_SPEC_DIGEST),
         ("base", image::ANNOTATION_BASE_NAME),
         ("base digest", image::ANNOTATION_BASE_DIGEST),
-        ("parent", "dev.envc.parent"),
+        ("parent", ANNOTATION_PARENT),
         ("rollback to", ANNOTATION_ROLLBACK_TO),
         ("rolled back from", ANNOTATION_ROLLED_BACK_FROM),
         ("provenance", ANNOTATION_PROVENANCE),

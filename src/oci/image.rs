@@ -23,10 +23,10 @@ pub const PLAN_PATH: &str = ".envc/plan.json";
 pub const GZIP_LEVEL: u32 = 6;
 pub const BLOCK_SIZE: usize = 1 << 20;
 /// Labels and annotations envc sets.
-pub const LABEL_SPEC_DIGEST: &str = "dev.envc.spec.digest";
+/// The spec digest: an image label and an index annotation (one name, defined by the store).
+pub use super::store::ANNOTATION_SPEC_DIGEST as LABEL_SPEC_DIGEST;
+pub use super::store::{ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME};
 pub const LABEL_VERSION: &str = "dev.envc.version";
-pub const ANNOTATION_BASE_NAME: &str = "org.opencontainers.image.base.name";
-pub const ANNOTATION_BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
 pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
 
 /// The base an image is assembled on (imported into the store beforehand).
