@@ -80,6 +80,18 @@ impl Location {
     }
 }
 
+/// What `Cx::packages` found.
+enum Packages<'n> {
+    /// The packages, and the requirements file they came from.
+    Read(Vec<String>, Option<PathBuf>),
+    /// An error was already reported (a requirements file that cannot be read).
+    Reported,
+    /// A list entry that is not a string.
+    BadEntry(&'n Node),
+    /// Neither a string nor a list.
+    WrongType,
+}
+
 /// The `pip` field, normalised.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PipSpec {
@@ -701,13 +713,16 @@ impl Cx<'_> {
 
     fn pip(&mut self, node: &Node) -> Option<PipSpec> {
         let mut spec = PipSpec::default();
-        match &node.kind {
-            Kind::Scalar { value, .. } if res(node) == Resolved::Str => {
-                spec.packages = self.requirements(node, value)?;
-                spec.requirements_file = Some(self.cwd.join(value));
-            }
-            Kind::Seq(items) => {
-                if let Some(bad) = items.iter().find(|i| str_value(i).is_none()) {
+        if let Kind::Map(_) = node.kind {
+            spec = self.pip_map(node)?;
+        } else {
+            match self.packages(node) {
+                Packages::Read(packages, file) => {
+                    spec.packages = packages;
+                    spec.requirements_file = file;
+                }
+                Packages::Reported => return None,
+                Packages::BadEntry(bad) => {
                     self.error(
                         codes::RTE_PIP,
                         bad.span,
@@ -722,25 +737,20 @@ impl Cx<'_> {
                     );
                     return None;
                 }
-                spec.packages = items
-                    .iter()
-                    .filter_map(|i| str_value(i).map(String::from))
-                    .collect();
-            }
-            Kind::Map(_) => spec = self.pip_map(node)?,
-            Kind::Scalar { .. } => {
-                self.error(
-                    codes::RTE_PIP,
-                    node.span,
-                    format!(
-                        "runtime_env['pip'] must be of type str or List[str], got {}",
-                        py_type(node)
-                    ),
-                    "give a list of requirements (`[\"requests==2.31.0\"]`) or the path of a \
+                Packages::WrongType => {
+                    self.error(
+                        codes::RTE_PIP,
+                        node.span,
+                        format!(
+                            "runtime_env['pip'] must be of type str or List[str], got {}",
+                            py_type(node)
+                        ),
+                        "give a list of requirements (`[\"requests==2.31.0\"]`) or the path of a \
                      requirements file"
-                        .into(),
-                );
-                return None;
+                            .into(),
+                    );
+                    return None;
+                }
             }
         }
         spec.packages = dedup(&spec.packages);
@@ -825,30 +835,25 @@ impl Cx<'_> {
             );
             return None;
         };
-        match &p.kind {
-            Kind::Scalar { value, .. } if res(p) == Resolved::Str => {
-                spec.packages = self.requirements(p, value)?;
-                spec.requirements_file = Some(self.cwd.join(value));
+        match self.packages(p) {
+            Packages::Read(packages, file) => {
+                spec.packages = packages;
+                spec.requirements_file = file;
             }
-            Kind::Seq(items) => {
-                if let Some(bad) = items.iter().find(|i| str_value(i).is_none()) {
-                    self.error(
-                        codes::RTE_PIP,
-                        bad.span,
-                        format!(
-                            "runtime_env['pip']['packages'] entries must be strings, got {}",
-                            py_type(bad)
-                        ),
-                        "quote the requirement".into(),
-                    );
-                    return None;
-                }
-                spec.packages = items
-                    .iter()
-                    .filter_map(|i| str_value(i).map(String::from))
-                    .collect();
+            Packages::Reported => return None,
+            Packages::BadEntry(bad) => {
+                self.error(
+                    codes::RTE_PIP,
+                    bad.span,
+                    format!(
+                        "runtime_env['pip']['packages'] entries must be strings, got {}",
+                        py_type(bad)
+                    ),
+                    "quote the requirement".into(),
+                );
+                return None;
             }
-            _ => {
+            Packages::WrongType => {
                 self.error(
                     codes::RTE_PIP,
                     p.span,
@@ -862,6 +867,30 @@ impl Cx<'_> {
             }
         }
         Some(spec)
+    }
+
+    /// A pip package list as both `pip` and `pip.packages` accept it: the path of a
+    /// requirements file, or a list of strings. The callers word the wrong shapes themselves.
+    fn packages<'n>(&mut self, node: &'n Node) -> Packages<'n> {
+        match &node.kind {
+            Kind::Scalar { value, .. } if res(node) == Resolved::Str => {
+                match self.requirements(node, value) {
+                    Some(packages) => Packages::Read(packages, Some(self.cwd.join(value))),
+                    None => Packages::Reported,
+                }
+            }
+            Kind::Seq(items) => match items.iter().find(|i| str_value(i).is_none()) {
+                Some(bad) => Packages::BadEntry(bad),
+                None => Packages::Read(
+                    items
+                        .iter()
+                        .filter_map(|i| str_value(i).map(String::from))
+                        .collect(),
+                    None,
+                ),
+            },
+            _ => Packages::WrongType,
+        }
     }
 
     /// A requirements file, read as Ray reads it: `read_text().strip().split("\n")`.
