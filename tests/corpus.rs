@@ -359,12 +359,7 @@ fn accepted_specs_compile_to_dockerfiles_that_buildkit_parses_and_hadolint_passe
         }
     }
 
-    if !failures.is_empty() {
-        println!("{} failure(s):", failures.len());
-        for f in &failures {
-            println!("- {f}");
-        }
-    }
+    print_failures(&failures);
     assert!(
         failures.is_empty(),
         "{} failure(s) over {} accepted specs; see above",
@@ -527,15 +522,20 @@ fn templated_originals_get_the_same_verdict_and_digest() {
         names.len()
     );
 
-    if !failures.is_empty() {
-        println!("{} failure(s):", failures.len());
-        for f in &failures {
-            println!("- {f}");
-        }
-    }
+    print_failures(&failures);
     assert!(
         failures.is_empty(),
         "{} failure(s); see above",
         failures.len()
     );
+}
+
+/// Lists every failure before the assertion that reports their count.
+fn print_failures(failures: &[String]) {
+    if !failures.is_empty() {
+        println!("{} failure(s):", failures.len());
+        for f in failures {
+            println!("- {f}");
+        }
+    }
 }
