@@ -163,10 +163,30 @@ probably meant as `anyscale/ray:1.3.0-gpu` (or `ray-ml`).";
 "`ray_version` is the Ray version installed in a BYOD image: `X.Y.Z`, `X.Y.ZrcN` or `nightly`.
 Quote it so YAML keeps it a string (`ray_version: \"2.9.0\"`).";
 
+    IMAGE_FACTS = "E045", "a step that needs facts envc does not know about the base image",
+"Debian, conda and pip packages and post-build commands run as the base image's user, with its pip
+and conda. envc knows these facts for the ray family (`anyscale/ray`, `anyscale/ray-ml`,
+`anyscale/ray-llm`, `rayproject/ray`, `rayproject/ray-ml`: user `ray`, uid 1000, gid 100, home
+`/home/ray`, conda at `/home/ray/anaconda3`). For any other base allowed in envc.toml, state them:
+
+    [[image]]
+    match = \"ubuntu\"            # a repository pattern, as in `[base-image] allow`
+    user = \"root\"
+    uid = 0
+    gid = 0
+    home = \"/root\"
+    pip = \"/usr/bin/pip3\"       # for `python.pip_packages` (default: CONDA-PREFIX/bin/pip)
+    conda-prefix = \"/opt/conda\" # for `python.conda_packages`
+
+The first `[[image]]` whose pattern matches wins, and it overrides the built-in ray facts. A spec
+with only `env_vars` needs no facts.";
+
     CONFIG = "E050", "an invalid `envc.toml`",
 "The project configuration is TOML. It knows `[base-image]` (`allow`, a list of repository
 patterns such as `rayproject/*`; `mirror`, a registry host used in generated `FROM` lines for
-Docker Hub images) and `[warnings]` (`deny`, a boolean; `ignore`, a list of warning codes).";
+Docker Hub images), `[[image]]` (facts about bases outside the ray family: `match`, `user`,
+`uid`, `gid`, `home`, `pip`, `conda-prefix`; see `envc explain E045`) and `[warnings]` (`deny`, a
+boolean; `ignore`, a list of warning codes).";
 
     UNQUOTED_INTEGER = "W001", "an unquoted integer environment value",
 "`HF_HUB_ENABLE_HF_TRANSFER: 1` is a YAML integer, not a string. envc accepts a plain decimal

@@ -1,9 +1,11 @@
-//! The project configuration, `envc.toml`: the base-image policy and warning settings.
+//! The project configuration, `envc.toml`: the base-image policy, facts about bases outside the
+//! ray family (`[[image]]`) and warning settings.
 //! Found by walking up from the spec's directory (or given with `--config`); its errors are
 //! diagnostics located in the TOML file, like the spec's.
 
 use crate::codes;
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::plan::ImageFacts;
 use crate::source::{SourceFile, Span};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +19,22 @@ struct Raw {
     base_image: RawPolicy,
     #[serde(default)]
     warnings: RawWarnings,
+    #[serde(default)]
+    image: Vec<RawImage>,
+}
+
+/// `[[image]]`: what the generated steps need to know about bases matching `match`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawImage {
+    #[serde(rename = "match")]
+    pattern: toml::Spanned<String>,
+    user: toml::Spanned<String>,
+    uid: u32,
+    gid: u32,
+    home: toml::Spanned<String>,
+    pip: Option<toml::Spanned<String>>,
+    conda_prefix: Option<toml::Spanned<String>>,
 }
 
 #[derive(Debug, serde::Deserialize, Default)]
@@ -74,6 +92,18 @@ pub struct Config {
     pub mirror: Option<String>,
     pub deny_warnings: bool,
     pub ignore: Vec<codes::Code>,
+    /// `[[image]]` facts, in file order (the first matching pattern wins).
+    pub images: Vec<(RepoPattern, ImageFacts)>,
+}
+
+impl Config {
+    /// The facts `envc.toml` states for this base image, if any.
+    pub fn image_facts(&self, registry: Option<&str>, repository: &str) -> Option<&ImageFacts> {
+        self.images
+            .iter()
+            .find(|(p, _)| p.matches(registry, repository))
+            .map(|(_, f)| f)
+    }
 }
 
 /// Finds `envc.toml` in `dir` or its ancestors.
@@ -141,6 +171,29 @@ pub fn parse(file: Arc<SourceFile>, path: Option<PathBuf>) -> Result<Config, Vec
                 .help("write a host such as `mirror.example.com` or `mirror.example.com:5000/dockerhub`");
         }
     }
+    for raw_image in raw.image {
+        if let Some(facts) = image_facts(&raw_image, &mut diags) {
+            if pattern.is_match(raw_image.pattern.get_ref()) {
+                config
+                    .images
+                    .push((RepoPattern(raw_image.pattern.into_inner()), facts));
+            } else {
+                let span = raw_image.pattern.span();
+                diags
+                    .error(
+                        codes::CONFIG,
+                        Span::new(span.start, span.end),
+                        format!(
+                            "`{}` is not a repository pattern",
+                            raw_image.pattern.get_ref()
+                        ),
+                    )
+                    .help(
+                        "write `*`, `PREFIX/*` or a repository such as `nvidia/cuda` (lower case)",
+                    );
+            }
+        }
+    }
     for c in raw.warnings.ignore {
         let span = Span::new(c.span().start, c.span().end);
         match codes::lookup(c.get_ref()) {
@@ -172,6 +225,59 @@ pub fn parse(file: Arc<SourceFile>, path: Option<PathBuf>) -> Result<Config, Vec
     }
 }
 
+/// Checks one `[[image]]` table. Its strings land unquoted in Dockerfiles (`USER`, the pip and
+/// conda commands, cache-mount targets), so they are held to a strict grammar here.
+fn image_facts(raw: &RawImage, diags: &mut Diagnostics) -> Option<ImageFacts> {
+    static USER: std::sync::OnceLock<regex_lite::Regex> = std::sync::OnceLock::new();
+    static PATH: std::sync::OnceLock<regex_lite::Regex> = std::sync::OnceLock::new();
+    let user_re = USER
+        .get_or_init(|| regex_lite::Regex::new(r"^[a-z_][a-z0-9_-]{0,31}$").expect("static regex"));
+    let path_re = PATH.get_or_init(|| {
+        regex_lite::Regex::new(r"^(/[A-Za-z0-9_+-][A-Za-z0-9._+-]*)+$").expect("static regex")
+    });
+    let mut ok = true;
+    let mut check = |v: &toml::Spanned<String>, re: &regex_lite::Regex, what: &str, help: &str| {
+        if !re.is_match(v.get_ref()) {
+            ok = false;
+            let span = v.span();
+            diags
+                .error(
+                    codes::CONFIG,
+                    Span::new(span.start, span.end),
+                    format!("`{}` is not {what}", v.get_ref().escape_debug()),
+                )
+                .help(help.to_string());
+        }
+    };
+    check(
+        &raw.user,
+        user_re,
+        "a user name",
+        "write the image user's login name, such as `root` or `ray`",
+    );
+    let path_help = "write an absolute path of plain components, such as `/opt/conda`";
+    check(&raw.home, path_re, "an absolute path", path_help);
+    if let Some(p) = &raw.pip {
+        check(
+            p,
+            path_re,
+            "an absolute path",
+            "write the pip executable's absolute path, such as `/usr/bin/pip3`",
+        );
+    }
+    if let Some(p) = &raw.conda_prefix {
+        check(p, path_re, "an absolute path", path_help);
+    }
+    ok.then(|| ImageFacts {
+        user: raw.user.get_ref().clone(),
+        uid: raw.uid,
+        gid: raw.gid,
+        home: raw.home.get_ref().clone(),
+        conda_prefix: raw.conda_prefix.as_ref().map(|p| p.get_ref().clone()),
+        pip: raw.pip.as_ref().map(|p| p.get_ref().clone()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,6 +299,26 @@ mod tests {
         assert_eq!(e[0].code, codes::CONFIG);
         assert!(e[0].span.is_some());
         assert!(cfg("[warnings]\nignore = [\"E010\"]\n").is_err());
+    }
+
+    #[test]
+    fn image_facts_are_parsed_and_checked() {
+        let c = cfg("[[image]]\nmatch = \"ubuntu\"\nuser = \"root\"\nuid = 0\ngid = 0\nhome = \"/root\"\npip = \"/usr/bin/pip3\"\n").unwrap();
+        let f = c.image_facts(None, "ubuntu").unwrap();
+        assert_eq!(
+            (f.uid, f.pip().as_deref(), f.conda()),
+            (0, Some("/usr/bin/pip3"), None)
+        );
+        assert!(c.image_facts(None, "debian").is_none());
+        // Strings that would land unquoted in a Dockerfile are refused, located.
+        let text = "[[image]]\nmatch = \"ubuntu\"\nuser = \"root\"\nuid = 0\ngid = 0\nhome = \"/root\"\npip = \"/usr/bin/pip3 && curl x\"\n";
+        let e = cfg(text).unwrap_err();
+        assert_eq!(
+            e[0].span.unwrap().start,
+            text.find("\"/usr/bin/pip3 &&").unwrap()
+        );
+        assert!(cfg("[[image]]\nmatch = \"ubuntu\"\nuser = \"root\"\nuid = 0\ngid = 0\nhome = \"/root\"\nshell = \"sh\"\n").is_err());
+        assert!(cfg("[[image]]\nmatch = \"ubuntu\"\nuser = \"root\"\n").is_err());
     }
 
     #[test]

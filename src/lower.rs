@@ -5,7 +5,7 @@
 //! change to pip packages leaves the apt step's cache valid.
 
 use crate::image::RayVersion;
-use crate::plan::{Base, EnvVar, Form, ImageFacts, Plan, Step, SCHEMA};
+use crate::plan::{Base, EnvVar, Form, Plan, Step, SCHEMA};
 use crate::validate::{ValidByod, ValidStandard, Validated};
 
 pub fn lower(v: &Validated) -> Plan {
@@ -28,8 +28,8 @@ fn env_step(env: &[(crate::envvar::EnvName, crate::envvar::EnvValue)]) -> Option
 }
 
 fn standard(s: &ValidStandard) -> Plan {
-    let facts = ImageFacts::ray_family();
-    let uid = facts.uid;
+    // Without facts there is no step that runs as the image user (validation refuses them).
+    let uid = s.facts.as_ref().map_or(0, |f| f.uid);
     let mut steps: Vec<Step> = env_step(&s.env).into_iter().collect();
     if !s.debian.is_empty() {
         steps.push(Step::Debian {
@@ -75,7 +75,7 @@ fn standard(s: &ValidStandard) -> Plan {
             accelerator: tag.and_then(|t| t.accelerator.clone()),
             registry_login_secret: None,
         },
-        image: Some(facts),
+        image: s.facts.clone(),
         steps,
     }
 }

@@ -15,8 +15,9 @@ pub struct Plan {
     pub schema: &'static str,
     pub form: Form,
     pub base: Base,
-    /// The user and paths the steps run with; `None` for BYOD images, whose user envc does not
-    /// know (and which get no build steps that need one).
+    /// The user and paths the steps run with; `None` when envc does not know them (BYOD
+    /// images, bases outside the ray family with no `[[image]]` facts), and then the plan has
+    /// no step that needs them (validation refuses such specs).
     pub image: Option<ImageFacts>,
     pub steps: Vec<Step>,
 }
@@ -44,26 +45,47 @@ pub struct Base {
     pub registry_login_secret: Option<String>,
 }
 
-/// Facts about images of the ray family that the steps rely on.
-#[derive(Debug, Clone, serde::Serialize)]
+/// What the steps need to know about the base image: the user they run as and where pip and
+/// conda live. Built in for the ray family; stated in `envc.toml` (`[[image]]`) for other bases.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ImageFacts {
     pub user: String,
     pub uid: u32,
     pub gid: u32,
     pub home: String,
-    pub conda_prefix: String,
+    /// The conda installation (`PREFIX/bin/conda`); absent when the image has none. Absent
+    /// fields are left out of the JSON, so the ray family's plan (and digest) is what it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conda_prefix: Option<String>,
+    /// The pip that installs `python.pip_packages`, when it is not `CONDA_PREFIX/bin/pip`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pip: Option<String>,
 }
 
 impl ImageFacts {
-    /// anyscale/ray, ray-ml and ray-llm: user `ray` (1000:100), conda at `~/anaconda3`.
+    /// anyscale/ray, ray-ml and ray-llm (and rayproject's images, built from the same
+    /// Dockerfiles): user `ray` (1000:100), conda at `~/anaconda3`.
     pub fn ray_family() -> ImageFacts {
         ImageFacts {
             user: "ray".into(),
             uid: 1000,
             gid: 100,
             home: "/home/ray".into(),
-            conda_prefix: "/home/ray/anaconda3".into(),
+            conda_prefix: Some("/home/ray/anaconda3".into()),
+            pip: None,
         }
+    }
+
+    /// The conda executable, if the image has conda.
+    pub fn conda(&self) -> Option<String> {
+        self.conda_prefix.as_ref().map(|p| format!("{p}/bin/conda"))
+    }
+
+    /// The pip executable: the stated one, else conda's.
+    pub fn pip(&self) -> Option<String> {
+        self.pip
+            .clone()
+            .or_else(|| self.conda_prefix.as_ref().map(|p| format!("{p}/bin/pip")))
     }
 }
 

@@ -9,6 +9,7 @@ use crate::diag::Diagnostics;
 use crate::envvar::{EnvName, EnvValue};
 use crate::image::{self, AnyscaleTag, ImageRef, TagError, TagStatus};
 use crate::package::{self, CondaSpec, DebianPackage, EntryError, PipRequirement};
+use crate::plan::ImageFacts;
 use crate::spec::{Byod, EnvEntry, Spanned, Spec, Standard};
 use crate::yaml::Resolved;
 use std::str::FromStr;
@@ -39,6 +40,8 @@ pub struct ValidStandard {
     pub conda: Vec<CondaSpec>,
     pub pip: Vec<PipRequirement>,
     pub post_build: Vec<Command>,
+    /// The base image's user and tools; `None` only when no step needs them.
+    pub facts: Option<ImageFacts>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,14 +54,14 @@ pub struct ValidByod {
 
 #[derive(Debug, Clone)]
 pub enum Validated {
-    Standard(ValidStandard),
+    Standard(Box<ValidStandard>),
     Byod(ValidByod),
 }
 
 /// Checks `spec`; returns `None` when any error was reported.
 pub fn validate(spec: &Spec, config: &Config, diags: &mut Diagnostics) -> Option<Validated> {
     let v = match spec {
-        Spec::Standard(s) => standard(s, config, diags).map(Validated::Standard),
+        Spec::Standard(s) => standard(s, config, diags).map(|s| Validated::Standard(Box::new(s))),
         Spec::Byod(b) => byod(b, diags).map(Validated::Byod),
     };
     if diags.has_errors() {
@@ -99,14 +102,95 @@ fn standard(s: &Standard, config: &Config, diags: &mut Diagnostics) -> Option<Va
         .iter()
         .filter_map(|c| command(c, diags))
         .collect();
+    let base = base?;
+    let facts = image_facts(&base, s, config, diags);
     Some(ValidStandard {
-        base: base?,
+        base,
+        facts,
         env,
         debian,
         conda,
         pip,
         post_build,
     })
+}
+
+/// The facts the steps run with: `envc.toml`'s `[[image]]` for the base, else the ray family's
+/// for its images. A step that needs a fact envc does not know is refused at its first entry,
+/// rather than guessed (a ray user and pip on an `ubuntu` base build the wrong image).
+fn image_facts(
+    base: &BaseImage,
+    s: &Standard,
+    config: &Config,
+    diags: &mut Diagnostics,
+) -> Option<ImageFacts> {
+    let r = &base.reference;
+    let facts = config
+        .image_facts(r.registry.as_deref(), &r.repository)
+        .cloned()
+        .or_else(|| {
+            (image::is_anyscale_repository(&r.repository)
+                || matches!(
+                    r.repository.as_str(),
+                    "rayproject/ray" | "rayproject/ray-ml"
+                ))
+            .then(ImageFacts::ray_family)
+        });
+    let repo = &r.repository;
+    let table = format!(
+        "add `[[image]]` to envc.toml with `match = \"{repo}\"`, `user`, `uid`, `gid` and `home`"
+    );
+    let Some(facts) = facts else {
+        let needs = [
+            (
+                s.debian_packages.first(),
+                "Debian packages run as root and then return to the image's user",
+            ),
+            (
+                s.conda_packages.first(),
+                "conda packages need the image's user and conda prefix",
+            ),
+            (
+                s.pip_packages.first(),
+                "pip packages need the image's user and pip",
+            ),
+            (
+                s.post_build_cmds.first(),
+                "post-build commands run as the image's user",
+            ),
+        ];
+        for (first, why) in needs {
+            if let Some(first) = first {
+                diags
+                    .error(
+                        codes::IMAGE_FACTS,
+                        first.span,
+                        format!("envc does not know the user of `{}`: {why}", r),
+                    )
+                    .help(format!("{table} (and `pip` or `conda-prefix` for Python packages); see `envc explain E045`"));
+            }
+        }
+        return None;
+    };
+    if let (Some(first), None) = (s.conda_packages.first(), facts.conda()) {
+        diags
+            .error(
+                codes::IMAGE_FACTS,
+                first.span,
+                format!("the `[[image]]` facts for `{r}` name no conda installation"),
+            )
+            .help("add `conda-prefix = \"/opt/conda\"` (the image's conda prefix) to that `[[image]]` table in envc.toml");
+    }
+    if let (Some(first), None) = (s.pip_packages.first(), facts.pip()) {
+        diags
+            .error(
+                codes::IMAGE_FACTS,
+                first.span,
+                format!("the `[[image]]` facts for `{r}` name no pip"),
+            )
+            .help("add `pip = \"/usr/bin/pip3\"` (the image's pip) or `conda-prefix` to that `[[image]]` table in envc.toml");
+    }
+    Some(facts)
 }
 
 fn command(c: &Spanned<String>, diags: &mut Diagnostics) -> Option<Command> {

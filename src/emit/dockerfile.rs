@@ -39,6 +39,8 @@ pub struct Options {
 pub enum Error {
     #[error("the Dockerfile template failed: {0:#}")]
     Template(#[from] minijinja::Error),
+    #[error("{0}")]
+    Facts(String),
 }
 
 /// Reads `DIR/Dockerfile.j2` for `--templates DIR`.
@@ -181,10 +183,9 @@ fn from_line(reference: &str, mirror: Option<&str>) -> String {
 /// Renders the Dockerfile for `plan`.
 pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
     let facts = plan.image.as_ref();
-    let conda_prefix = facts.map_or("/home/ray/anaconda3", |f| f.conda_prefix.as_str());
-    let (uid, gid, home) = facts.map_or((1000, 100, "/home/ray"), |f| {
-        (f.uid, f.gid, f.home.as_str())
-    });
+    let (uid, gid, home) = facts.map_or((0, 0, "/root"), |f| (f.uid, f.gid, f.home.as_str()));
+    // A plan that needs a fact it does not carry was not made by `lower` from a valid spec.
+    let missing = |what: &str| Error::Facts(format!("the plan has {what} steps but no {what}"));
     let mut current_uid: Option<u32> = None;
     let mut steps = Vec::new();
     let mut uses_heredoc = false;
@@ -237,14 +238,16 @@ pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
             Step::Conda { packages, .. } => {
                 ctx.kind = "conda";
                 ctx.packages = packages.iter().map(|p| shell_quote(p.as_str())).collect();
-                ctx.conda = format!("{conda_prefix}/bin/conda");
-                ctx.mounts = cache(&format!("{conda_prefix}/pkgs"), true);
+                let prefix = facts.and_then(|f| f.conda_prefix.as_deref());
+                let prefix = prefix.ok_or_else(|| missing("conda"))?;
+                ctx.conda = format!("{prefix}/bin/conda");
+                ctx.mounts = cache(&format!("{prefix}/pkgs"), true);
                 ctx.clean = !options.cache_mounts;
             }
             Step::Pip { packages, .. } => {
                 ctx.kind = "pip";
                 ctx.packages = packages.iter().map(|p| shell_quote(p.as_str())).collect();
-                ctx.pip = format!("{conda_prefix}/bin/pip");
+                ctx.pip = facts.and_then(|f| f.pip()).ok_or_else(|| missing("pip"))?;
                 ctx.mounts = cache(&format!("{home}/.cache/pip"), true);
                 ctx.no_cache = !options.cache_mounts;
             }
@@ -277,7 +280,8 @@ pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
     }
     let needs_shell = plan.steps.iter().any(|s| !matches!(s, Step::Env { .. }));
     // The image ends as its user, never as root (a Debian-only spec would otherwise).
-    let final_user = (current_uid == Some(0) && facts.is_some()).then(|| uid.to_string());
+    let final_user =
+        (current_uid == Some(0) && facts.is_some() && uid != 0).then(|| uid.to_string());
     let context = Context {
         version: env!("CARGO_PKG_VERSION"),
         digest: plan.digest().to_string(),
