@@ -58,6 +58,11 @@ reads the YAML. The template may use `env` (the process environment plus `--var 
 the variables given with `--var`. A value that is not defined is an error unless the template
 gives a default: `{{ env[\"RAY_IMAGE\"] | default(\"anyscale/ray:2.9.0-py310\") }}`.";
 
+    UNREADABLE = "E005", "the file cannot be read",
+"The file (or the `envc.toml` that governs it) does not exist, is a directory, or cannot be read
+(permissions). `envc check` reports this for that file and still checks the others; it then exits
+with 2, an I/O error, rather than 1.";
+
     UNKNOWN_KEY = "E010", "a key envc does not know",
 "Every key of the spec is checked: a misspelt key would otherwise be silently ignored and the
 environment built without it. The standard form knows `base_image`, `env_vars`,

@@ -226,7 +226,7 @@ fn revisions_rollback_list_show_diff_and_not_found_messages() {
         &store,
         &["diff", &format!("{name}:1"), &format!("{name}:2")],
     )
-    .ok();
+    .no();
     assert!(
         d.stdout.contains("GREETING") && d.stdout.contains("hello") && d.stdout.contains("goodbye"),
         "diff :1 :2 reports the env change: {d}"
@@ -241,8 +241,9 @@ fn revisions_rollback_list_show_diff_and_not_found_messages() {
             "json",
         ],
     )
-    .ok()
+    .no()
     .json();
+    assert_eq!(dj["differ"], true, "{dj:#}");
     let text = dj.to_string();
     assert!(
         text.contains("GREETING") && text.contains("goodbye"),
@@ -265,6 +266,7 @@ fn revisions_rollback_list_show_diff_and_not_found_messages() {
     )
     .ok()
     .json();
+    assert_eq!(same["differ"], false, "{same:#}");
     assert!(
         !same.to_string().contains("GREETING"),
         "diff :2 v2.yaml: {same:#}"
@@ -273,7 +275,7 @@ fn revisions_rollback_list_show_diff_and_not_found_messages() {
         &store,
         &["diff", &format!("{name}:2"), spec1.to_str().unwrap()],
     )
-    .ok();
+    .no();
     assert!(
         other.stdout.contains("GREETING") && other.stdout.contains("hello"),
         "diff :2 v1.yaml: {other}"

@@ -332,6 +332,9 @@ fn compile_file(
     })
 }
 
+/// Checks every file, whatever happens to one of them: a file (or its `envc.toml`) that cannot
+/// be read is reported as an E005 diagnostic for that file, and the rest are still checked, so
+/// CI sees every spec's findings. Exit 2 if any file could not be read, else 1 if any is invalid.
 fn check(
     printer: &Printer,
     files: &[PathBuf],
@@ -340,9 +343,22 @@ fn check(
 ) -> Result<u8, Error> {
     let mut all = Vec::new();
     let mut failed = false;
+    let mut unreadable = false;
     let mut configs = Configs::default();
     for path in files {
-        let c = compile_file(path, input, printer, &mut configs)?;
+        let c = match compile_file(path, input, printer, &mut configs) {
+            Ok(c) => c,
+            Err(Error::Read { path, source }) => {
+                unreadable = true;
+                let file = Arc::new(SourceFile::new(path, String::new()));
+                let mut d = crate::diag::Diagnostics::new(file);
+                d.file_error(codes::UNREADABLE, format!("cannot read the file: {source}"))
+                    .help("check that the path exists and is a readable file");
+                all.extend(d.into_vec());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         match c.outcome {
             Ok(compiled) => {
                 failed |= c.deny && !compiled.warnings.is_empty();
@@ -363,7 +379,13 @@ fn check(
         Format::Json => printer.data(&render::json(&all, files.len()))?,
         Format::Human => printer.diagnostics(&all),
     }
-    Ok(if failed { EXIT_NO } else { EXIT_OK })
+    Ok(if unreadable {
+        EXIT_ERROR
+    } else if failed {
+        EXIT_NO
+    } else {
+        EXIT_OK
+    })
 }
 
 /// Compiles one spec for `dockerfile`/`plan`, printing diagnostics; `None` means exit 1.

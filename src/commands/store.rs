@@ -2,7 +2,7 @@
 //! and `resolve`. Each turns arguments into library calls on [`Store`] and
 //! [`image`](crate::oci::image), and prints through the [`Printer`].
 
-use super::{compile_one, Error, Printer, EXIT_NO, EXIT_OK};
+use super::{compile_one, Error, Printer, EXIT_ERROR, EXIT_NO, EXIT_OK};
 use crate::address::{Address, EnvName, Identifier};
 use crate::cli::{CompressionArg, ExportArg, Format, InputArgs, StoreArgs};
 use crate::diff::{self, Change, PlanDiff};
@@ -372,11 +372,29 @@ pub fn diff(
     format: Format,
     store_args: &StoreArgs,
 ) -> Result<u8, Error> {
-    let (Some(a), Some(b)) = (side(printer, a, store_args)?, side(printer, b, store_args)?) else {
-        return Ok(EXIT_NO);
+    // diff(1)'s contract, so CI can ask "does this change alter the image?": 0 equal,
+    // 1 different, 2 trouble (a side that cannot be read, resolved or compiled).
+    let sides = side(printer, a, store_args).and_then(|a| Ok((a, side(printer, b, store_args)?)));
+    let (a, b) = match sides {
+        Ok((Some(a), Some(b))) => (a, b),
+        Ok(_) => return Ok(EXIT_ERROR),
+        Err(e) => {
+            printer.error(&e.to_string());
+            return Ok(EXIT_ERROR);
+        }
     };
     let d = diff::diff(&a.plan, &b.plan);
     let layers_known = !a.layers.is_empty() && !b.layers.is_empty();
+    let layers_differ = layers_known
+        && a.layers
+            .iter()
+            .map(|l| &l.digest)
+            .ne(b.layers.iter().map(|l| &l.digest));
+    let code = if d.is_empty() && !layers_differ {
+        EXIT_OK
+    } else {
+        EXIT_NO
+    };
     if format == Format::Json {
         let layer_json = |s: &Side| {
             s.layers
@@ -385,7 +403,7 @@ pub fn diff(
                 .collect::<Vec<_>>()
         };
         let doc = json!({
-            "a": a.label, "b": b.label, "changes": d,
+            "a": a.label, "b": b.label, "changes": d, "differ": code == EXIT_NO,
             "layers": layers_known.then(|| json!({"a": layer_json(&a), "b": layer_json(&b)})),
         });
         return printer
@@ -393,7 +411,7 @@ pub fn diff(
                 "{}\n",
                 serde_json::to_string_pretty(&doc).unwrap_or_default()
             ))
-            .map(|()| EXIT_OK);
+            .map(|()| code);
     }
     let mut out = format!("--- {}\n+++ {}\n", a.label, b.label);
     render_diff(&mut out, &d);
@@ -415,11 +433,11 @@ pub fn diff(
             let _ = writeln!(out, "  + {} ({} bytes)", l.digest, l.size);
         }
     }
-    if d.is_empty() && !layers_known {
+    if code == EXIT_OK {
         out.push_str("no differences\n");
     }
     printer.data(&out)?;
-    Ok(EXIT_OK)
+    Ok(code)
 }
 
 fn render_diff(out: &mut String, d: &PlanDiff) {

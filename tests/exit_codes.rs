@@ -1,0 +1,132 @@
+//! The exit codes CI scripts branch on: `envc check` over many files when one cannot be read,
+//! and `envc diff`, which follows diff(1) (0 equal, 1 different, 2 trouble).
+
+mod common;
+
+use common::{envc, envc_run, run, write_spec, TempDir};
+
+const GOOD: &str = "base_image: anyscale/ray:2.9.0-py310\nenv_vars:\n  A: \"1\"\n";
+const OTHER: &str = "base_image: anyscale/ray:2.9.0-py310\nenv_vars:\n  A: \"2\"\n";
+const BAD: &str = "base_image: anyscale/ray:2.9.0-py310\nbase_imge: x\n";
+
+#[test]
+fn check_reports_an_unreadable_file_and_keeps_checking_the_rest() {
+    let t = TempDir::new("check-io");
+    let good = write_spec(t.path(), "good.yaml", GOOD);
+    let missing = t.join("missing.yaml");
+    let bad = write_spec(t.path(), "bad.yaml", BAD);
+    let r = envc_run([
+        "check".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        good.as_os_str(),
+        missing.as_os_str(),
+        bad.as_os_str(),
+    ])
+    .code(2);
+    let doc = r.json();
+    assert_eq!(doc["summary"]["files"], 3, "{r}");
+    assert_eq!(doc["summary"]["errors"], 2, "{r}");
+    let diags = doc["diagnostics"].as_array().unwrap();
+    let io = diags.iter().find(|d| d["code"] == "E005").expect("E005");
+    assert_eq!(io["file"], missing.display().to_string());
+    assert!(io["line"].is_null() && io["start"].is_null(), "{io}");
+    assert!(
+        io["message"].as_str().unwrap().contains("cannot read"),
+        "{io}"
+    );
+    // The spec after the unreadable one is still checked.
+    let e010 = diags.iter().find(|d| d["code"] == "E010").expect("E010");
+    assert_eq!(e010["file"], bad.display().to_string());
+    assert_eq!(e010["line"], 2);
+
+    // Human form: the same findings on stderr, in order.
+    let r = envc_run([
+        "check".as_ref(),
+        good.as_os_str(),
+        missing.as_os_str(),
+        bad.as_os_str(),
+    ])
+    .code(2);
+    let io_at = r
+        .stderr
+        .find(&format!(
+            "{}: error[E005]: cannot read the file",
+            missing.display()
+        ))
+        .unwrap_or_else(|| panic!("{r}"));
+    let bad_at = r
+        .stderr
+        .find(&format!("{}:2:1: error[E010]", bad.display()))
+        .unwrap_or_else(|| panic!("{r}"));
+    assert!(io_at < bad_at, "{r}");
+
+    // Without I/O trouble, an invalid spec is 1 and all-good is 0.
+    envc_run(["check".as_ref(), good.as_os_str(), bad.as_os_str()]).no();
+    envc_run(["check".as_ref(), good.as_os_str()]).ok();
+}
+
+#[test]
+fn check_reports_an_unreadable_configuration_for_each_spec() {
+    let t = TempDir::new("check-config-io");
+    let one = write_spec(t.path(), "one.yaml", GOOD);
+    let two = write_spec(t.path(), "two.yaml", BAD);
+    let config = t.join("missing.toml");
+    let r = envc_run([
+        "check".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        one.as_os_str(),
+        two.as_os_str(),
+    ])
+    .code(2);
+    let doc = r.json();
+    let io: Vec<_> = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["code"] == "E005")
+        .collect();
+    assert_eq!(io.len(), 2, "each spec governed by it says so: {r}");
+    assert!(
+        io.iter().all(|d| d["file"] == config.display().to_string()),
+        "{r}"
+    );
+}
+
+#[test]
+fn diff_exits_like_diff() {
+    let t = TempDir::new("diff-exit");
+    let a = write_spec(t.path(), "a.yaml", GOOD);
+    let same = write_spec(t.path(), "same.yaml", &format!("# a comment\n{GOOD}"));
+    let b = write_spec(t.path(), "b.yaml", OTHER);
+    let bad = write_spec(t.path(), "bad.yaml", BAD);
+    let store = t.join("store");
+    let diff = |x: &std::path::Path, y: &std::path::Path, json: bool| {
+        let mut c = envc();
+        c.arg("diff").arg(x).arg(y).arg("--store").arg(&store);
+        if json {
+            c.args(["--format", "json"]);
+        }
+        run(&mut c)
+    };
+    let r = diff(&a, &same, false).ok();
+    assert!(r.stdout.contains("no differences"), "{r}");
+    assert_eq!(diff(&a, &same, true).ok().json()["differ"], false);
+    let r = diff(&a, &b, false).no();
+    assert!(r.stdout.contains("A"), "{r}");
+    assert_eq!(diff(&a, &b, true).no().json()["differ"], true);
+    // Trouble is 2, never 1 (which now means "different"): an invalid spec, a missing revision.
+    let r = diff(&a, &bad, false).code(2);
+    assert!(r.stderr.contains("E010"), "{r}");
+    let r = run(envc()
+        .arg("diff")
+        .arg(&a)
+        .arg("nope:3")
+        .arg("--store")
+        .arg(&store))
+    .code(2);
+    assert!(r.stdout.is_empty(), "{r}");
+}
