@@ -140,38 +140,6 @@ impl EnvValue {
         s
     }
 
-    /// The body of a Dockerfile `ENV K="…"`: `\`, `"` and literal `$` escaped, references kept.
-    ///
-    /// A literal `\` right before a `"` or at the end of the value is written outside the
-    /// quotes (`"C:"\\""`): BuildKit reads both spellings the same, but hadolint cannot parse
-    /// `\\"` inside a quoted word and would stop linting the file.
-    pub fn dockerfile_quoted(&self) -> String {
-        let mut s = String::new();
-        for (i, seg) in self.segments.iter().enumerate() {
-            match seg {
-                Segment::Literal(l) => {
-                    let at_end = i + 1 == self.segments.len();
-                    let mut chars = l.chars().peekable();
-                    while let Some(c) = chars.next() {
-                        let next = chars.peek().copied();
-                        if c == '\\' && (next == Some('"') || (next.is_none() && at_end)) {
-                            s.push_str("\"\\\\\"");
-                            continue;
-                        }
-                        if matches!(c, '\\' | '"' | '$') {
-                            s.push('\\');
-                        }
-                        s.push(c);
-                    }
-                }
-                Segment::Ref(n) => {
-                    let _ = write!(s, "${{{}}}", n.0);
-                }
-            }
-        }
-        s
-    }
-
     /// Expands references with `lookup` (unset → empty), as a Dockerfile build does.
     pub fn expand<'a>(&self, lookup: impl Fn(&str) -> Option<&'a str>) -> String {
         let mut s = String::new();
@@ -209,7 +177,6 @@ mod tests {
     fn references_and_literals() {
         let v = EnvValue::parse("/opt/x/bin:$PATH").unwrap();
         assert_eq!(v.canonical(), "/opt/x/bin:${PATH}");
-        assert_eq!(v.dockerfile_quoted(), "/opt/x/bin:${PATH}");
         assert_eq!(
             EnvValue::parse("/opt/x/bin:${PATH}").unwrap(),
             v,
@@ -217,13 +184,7 @@ mod tests {
         );
         let v = EnvValue::parse(r#"5$$ "q" \n"#).unwrap();
         assert_eq!(v.canonical(), r#"5$$ "q" \n"#);
-        assert_eq!(v.dockerfile_quoted(), r#"5\$ \"q\" \\n"#);
         assert_eq!(v.expand(|_| None), r#"5$ "q" \n"#);
-        // A backslash before a quote or at the end is written outside the quotes.
-        let v = EnvValue::parse(r#"C:\"#).unwrap();
-        assert_eq!(v.dockerfile_quoted(), r#"C:"\\""#);
-        let v = EnvValue::parse(r#"q\"x"#).unwrap();
-        assert_eq!(v.dockerfile_quoted(), r#"q"\\"\"x"#);
         let v = EnvValue::parse("$A$B-x").unwrap();
         assert_eq!(v.expand(|n| if n == "A" { Some("1") } else { None }), "1-x");
         assert_eq!(v.references().count(), 2);

@@ -1,7 +1,7 @@
 //! The Dockerfile backend: plan → template context → minijinja → text.
 //!
 //! Every user string reaches the template already escaped for where it lands: env values by
-//! [`EnvValue::dockerfile_quoted`], package entries POSIX single-quoted, exec forms serialised
+//! [`env_quoted`], package entries POSIX single-quoted, exec forms serialised
 //! by `serde_json` (so a newline is the two characters `\n`, never a line break). The template
 //! runs with strict undefined variables and no auto-escaping.
 //!
@@ -13,7 +13,7 @@
 //! buildah/podman of any version, kaniko). `--heredoc` writes multi-line commands as BuildKit
 //! heredocs instead, with a delimiter that does not occur as a line of the body.
 
-use crate::envvar::EnvValue;
+use crate::envvar::{EnvValue, Segment};
 use crate::package::shell_quote;
 use crate::plan::{Plan, Step};
 use serde::Serialize;
@@ -134,6 +134,58 @@ fn json_array(items: &[&str]) -> String {
     String::from_utf8(buf).unwrap_or_default()
 }
 
+/// The body of `ENV K="…"` for `value` — the one escaping rule for env values, which BuildKit,
+/// buildah and hadolint all read as the same string.
+///
+/// References are written `${NAME}` (braced: BuildKit's `$NAME` would also take a following
+/// letter such as `é` into the name). Inside the quotes `"` and a literal `$` are escaped as
+/// `\"` and `\$`. A run of literal backslashes directly before a `"` or at the end of the
+/// value is written outside the quotes: close the quote, `\\` per backslash, reopen
+/// (`C:\` → `"C:"\\""`). BuildKit and buildah read an escaped backslash alike inside and
+/// outside quotes, but hadolint cannot parse one followed by a `"` inside a quoted word (and
+/// then lints nothing in the file); elsewhere inside the quotes it reads `\\` fine.
+pub(crate) fn env_quoted(value: &EnvValue) -> String {
+    let mut s = String::new();
+    let segments = value.segments();
+    for (i, seg) in segments.iter().enumerate() {
+        let text = match seg {
+            Segment::Ref(n) => {
+                s.push_str(&format!("${{{}}}", n.as_str()));
+                continue;
+            }
+            Segment::Literal(l) => l,
+        };
+        // A literal is never followed by another literal; after it comes a reference
+        // (`$`) or the closing quote.
+        let before_quote_at_end = i + 1 == segments.len();
+        let chars: Vec<char> = text.chars().collect();
+        let mut k = 0;
+        while k < chars.len() {
+            let c = chars[k];
+            if c == '\\' {
+                let run = chars[k..].iter().take_while(|&&c| c == '\\').count();
+                let next = chars.get(k + run);
+                let before_quote = next == Some(&'"') || (next.is_none() && before_quote_at_end);
+                if before_quote {
+                    s.push('"');
+                    s.push_str(&"\\\\".repeat(run));
+                    s.push('"');
+                } else {
+                    s.push_str(&"\\\\".repeat(run));
+                }
+                k += run;
+                continue;
+            }
+            if matches!(c, '"' | '$') {
+                s.push('\\');
+            }
+            s.push(c);
+            k += 1;
+        }
+    }
+    s
+}
+
 /// Whether a one-line command can be written as `RUN cmd` and mean exactly `cmd`.
 fn shell_form_safe(cmd: &str) -> bool {
     !cmd.contains(['\n', '\r'])
@@ -226,7 +278,7 @@ pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
                     .iter()
                     .map(|v| VarCtx {
                         name: v.name.as_str().to_string(),
-                        value: EnvValue::dockerfile_quoted(&v.value),
+                        value: env_quoted(&v.value),
                     })
                     .collect();
             }
@@ -308,6 +360,28 @@ pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn quoted(raw: &str) -> String {
+        env_quoted(&EnvValue::parse(raw).unwrap())
+    }
+
+    #[test]
+    fn env_values_escape_quotes_dollars_and_keep_references() {
+        assert_eq!(quoted("/opt/x/bin:$PATH"), "/opt/x/bin:${PATH}");
+        assert_eq!(quoted(r#"5$$ "q" \n"#), r#"5\$ \"q\" \\n"#);
+        assert_eq!(quoted(r#"C:\Users\ray"#), r#"C:\\Users\\ray"#);
+    }
+
+    #[test]
+    fn issue_7_backslash_runs_before_a_quote_are_written_outside_it() {
+        // `SEP: '\\'` used to become `ENV SEP="\\"\\""`, which hadolint cannot parse.
+        assert_eq!(quoted(r#"\\"#), r#""\\\\""#);
+        assert_eq!(quoted(r#"C:\"#), r#"C:"\\""#);
+        assert_eq!(quoted(r#"q\"x"#), r#"q"\\"\"x"#);
+        assert_eq!(quoted(r#"q\\"x"#), r#"q"\\\\"\"x"#);
+        // Before a reference the run stays inside: `\\$` is not followed by a quote.
+        assert_eq!(quoted(r#"\\$A\"#), r#"\\\\${A}"\\""#);
+    }
 
     #[test]
     fn shell_form_rules() {
