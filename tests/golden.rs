@@ -165,6 +165,19 @@ fn goldens_parse_with_buildkit_and_pass_hadolint() {
         if got != want {
             failures.push(format!("{name}: instructions {got:?}, expected {want:?}"));
         }
+        // A heredoc RUN must be nothing but its heredoc, so BuildKit passes the script to the
+        // SHELL as an argument (never on a shell's stdin, issue 6), and must not start with
+        // `#!` (BuildKit would run it with that interpreter instead).
+        for i in entry["instructions"].as_array().unwrap() {
+            let Some(doc) = i["heredocs"].as_array().and_then(|h| h.first()) else {
+                continue;
+            };
+            let marker = format!("<<'{}'", doc["name"].as_str().unwrap());
+            let content = doc["content"].as_str().unwrap();
+            if i["value"] != serde_json::json!([marker]) || content.starts_with("#!") {
+                failures.push(format!("{name}: heredoc RUN {}", i["original"]));
+            }
+        }
         for finding in entry["hadolint"].as_array().unwrap() {
             if finding["level"] == "error" {
                 failures.push(format!("{name}: hadolint {finding}"));

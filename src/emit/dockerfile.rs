@@ -11,7 +11,8 @@
 //! `[` (an exec form) — is written in exec form, `RUN ["/bin/bash", "-e", "-o", "pipefail",
 //! "-c", "…"]`, which every builder understands (BuildKit, docker's legacy builder,
 //! buildah/podman of any version, kaniko). `--heredoc` writes multi-line commands as BuildKit
-//! heredocs instead, with a delimiter that does not occur as a line of the body.
+//! heredocs instead (`RUN <<'ENVC_EOF'`: the script is an argument of the shell, never its
+//! stdin), with a delimiter that does not occur as a line of the body.
 
 use crate::envvar::{EnvValue, Segment};
 use crate::package::shell_quote;
@@ -85,10 +86,12 @@ struct VarCtx {
 
 #[derive(Serialize)]
 struct HeredocCtx {
-    shell: String,
     delimiter: String,
     body: String,
 }
+
+/// The options of [`EXEC_SHELL`] as the first line of a heredoc script.
+const HEREDOC_PRELUDE: &str = "set -e -o pipefail";
 
 const SHELL: [&str; 4] = ["/bin/bash", "-o", "pipefail", "-c"];
 const EXEC_SHELL: [&str; 5] = ["/bin/bash", "-e", "-o", "pipefail", "-c"];
@@ -198,6 +201,19 @@ fn shell_form_safe(cmd: &str) -> bool {
 fn uses_sudo(cmd: &str) -> bool {
     cmd.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '/'))
         .any(|w| w == "sudo" || w.ends_with("/sudo"))
+}
+
+/// The script of `RUN <<'DELIM'` for a multi-line command: what the exec form runs, as one
+/// argument of the `SHELL`, never on a shell's stdin.
+///
+/// BuildKit (dockerfile2llb `dispatchRun`) runs a `RUN` whose whole command is one heredoc as
+/// `SHELL + [script]`, so the script's stdin stays the build's — unlike `RUN bash <<EOF`,
+/// which feeds the script to bash's stdin, where a `cat` or `read` in it swallows the lines
+/// after it. A script starting with `#!` would instead be executed as a file by that
+/// interpreter: the prelude (the exec form's `-e -o pipefail`; the SHELL has no `-e`) comes
+/// first, so a `#!` line stays the comment it is to `bash -c`.
+fn heredoc_body(command: &str) -> String {
+    format!("{HEREDOC_PRELUDE}\n{}", command.trim_end_matches('\n'))
 }
 
 /// A delimiter that is not a line of `body`: among `lines + 1` candidates one is always free.
@@ -311,14 +327,10 @@ pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
                 }
                 let multiline = command.contains('\n');
                 if options.heredoc && multiline {
-                    let body = command.trim_end_matches('\n').to_string();
+                    let body = heredoc_body(command);
                     let delimiter = delimiter(&body);
                     uses_heredoc = true;
-                    ctx.heredoc = Some(HeredocCtx {
-                        shell: "/bin/bash -e -o pipefail".into(),
-                        delimiter,
-                        body,
-                    });
+                    ctx.heredoc = Some(HeredocCtx { delimiter, body });
                 } else if shell_form_safe(command) {
                     ctx.instruction = command.to_string();
                 } else {
