@@ -28,7 +28,7 @@ pub const TEMPLATE_NAME: &str = "Dockerfile.j2";
 pub struct Options {
     /// Write multi-line post-build commands as BuildKit heredocs.
     pub heredoc: bool,
-    /// Add BuildKit cache mounts for apt, conda and pip.
+    /// Add BuildKit cache mounts for apt, conda and pip (see [`APT_CACHE`]).
     pub cache_mounts: bool,
     /// Registry host for Docker Hub base images (from envc.toml).
     pub mirror: Option<String>,
@@ -69,6 +69,14 @@ struct StepCtx {
     vars: Vec<VarCtx>,
     packages: Vec<String>,
     mounts: String,
+    /// Commands before `apt-get update` (creating the cache's directories).
+    apt_prepare: String,
+    /// ` -o …` options of both `apt-get` commands.
+    apt_options: String,
+    /// ` -o …` options of `apt-get install` only.
+    apt_install_options: String,
+    /// `VAR=value ` for the `conda install` command.
+    conda_env: String,
     clean: bool,
     no_cache: bool,
     conda: String,
@@ -92,6 +100,19 @@ struct HeredocCtx {
 
 /// The options of [`EXEC_SHELL`] as the first line of a heredoc script.
 const HEREDOC_PRELUDE: &str = "set -e -o pipefail";
+
+/// `--cache-mounts`: where apt keeps downloaded debs and package lists between builds.
+///
+/// The cache is mounted at a path no image has (BuildKit removes the empty mount point after
+/// the step) and apt is pointed at it with `-o`, for that step only: nothing of the base is
+/// hidden, and the step leaves exactly what it leaves without the option (the same
+/// `rm -rf /var/lib/apt/lists/*` runs). Debian's and Ubuntu's `docker-clean` (in every
+/// Anyscale base) deletes `/var/cache/apt/archives/*.deb` after each dpkg run and after
+/// `update` — a cache mounted at `/var/cache/apt` kept nothing; the globs do not reach here.
+pub const APT_CACHE: &str = "/var/cache/envc-apt";
+/// `--cache-mounts`: conda's first package directory for the `conda install` step (the image's
+/// own `pkgs` stays second, so packages the base already has are still linked from there).
+pub const CONDA_CACHE: &str = "/var/cache/envc-conda";
 
 const SHELL: [&str; 4] = ["/bin/bash", "-o", "pipefail", "-c"];
 const EXEC_SHELL: [&str; 5] = ["/bin/bash", "-e", "-o", "pipefail", "-c"];
@@ -301,7 +322,17 @@ pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
             Step::Debian { packages, .. } => {
                 ctx.kind = "debian";
                 ctx.packages = packages.iter().map(|p| shell_quote(p.as_str())).collect();
-                ctx.mounts = cache("/var/cache/apt", false);
+                ctx.mounts = cache(APT_CACHE, false);
+                if options.cache_mounts {
+                    ctx.apt_prepare = format!(
+                        "mkdir -p {APT_CACHE}/archives/partial {APT_CACHE}/lists/partial \\\n && "
+                    );
+                    ctx.apt_options = format!(
+                        " -o Dir::Cache={APT_CACHE}/ -o Dir::State::Lists={APT_CACHE}/lists/"
+                    );
+                    // apt-get keeps debs by default; a base may have turned that off.
+                    ctx.apt_install_options = " -o APT::Keep-Downloaded-Packages=true".into();
+                }
             }
             Step::Conda { packages, .. } => {
                 ctx.kind = "conda";
@@ -309,8 +340,14 @@ pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
                 let prefix = facts.and_then(|f| f.conda_prefix.as_deref());
                 let prefix = prefix.ok_or_else(|| missing("conda"))?;
                 ctx.conda = format!("{prefix}/bin/conda");
-                ctx.mounts = cache(&format!("{prefix}/pkgs"), true);
-                ctx.clean = !options.cache_mounts;
+                // Not a mount over `{prefix}/pkgs`: that would hide the base's packages.
+                ctx.mounts = cache(CONDA_CACHE, true);
+                if options.cache_mounts {
+                    ctx.conda_env = format!("CONDA_PKGS_DIRS={CONDA_CACHE},{prefix}/pkgs ");
+                }
+                // Cleans the image's package directory, with or without the cache (which
+                // `conda clean` does not see: CONDA_PKGS_DIRS is set for the install only).
+                ctx.clean = true;
             }
             Step::Pip { packages, .. } => {
                 ctx.kind = "pip";
