@@ -34,6 +34,10 @@ const TOKENS: &[Tok] = &[
     Tok::Lit("😀", "😀"),
     Tok::Lit("a", "a"),
     Tok::Lit("Z", "Z"),
+    // Special elsewhere in a Dockerfile: a heredoc, a comment, a key/value separator.
+    Tok::Lit("<<", "<<"),
+    Tok::Lit("#", "#"),
+    Tok::Lit("=", "="),
     Tok::Ref("R1", false),
     Tok::Ref("R2", true),
     Tok::Ref("UNSET_Z", false),
@@ -118,7 +122,7 @@ fn cases() -> Vec<Case> {
         defined.push((c.name.clone(), c.want.clone()));
         out.push(c);
     }
-    let mut shapes: Vec<Vec<Tok>> = Vec::new();
+    let mut shapes: Vec<Vec<Tok>> = vec![vec![]];
     for &t in TOKENS {
         shapes.push(vec![t]);
         shapes.push(vec![t, t]);
@@ -177,12 +181,30 @@ fn words(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn scratch(label: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("env-quoting-{label}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A directory under `target/tmp`, removed when dropped (also when the test panics).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(label: &str) -> Scratch {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("env-quoting-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn which(tool: &str) -> bool {
@@ -194,7 +216,7 @@ fn which(tool: &str) -> bool {
 fn buildkit_reads_every_env_value_as_meant() {
     let cases = cases();
     let text = dockerfile(&cases);
-    let dir = scratch("buildkit");
+    let dir = Scratch::new("buildkit");
     let file = dir.join("Dockerfile");
     std::fs::write(&file, &text).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/envcheck.py");
@@ -237,7 +259,6 @@ fn buildkit_reads_every_env_value_as_meant() {
             ));
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         bad.is_empty(),
         "{} of {} values:\n{}",
@@ -255,7 +276,7 @@ fn hadolint_parses_every_env_value() {
     }
     let cases = cases();
     let text = dockerfile(&cases);
-    let dir = scratch("hadolint");
+    let dir = Scratch::new("hadolint");
     let file = dir.join("Dockerfile");
     std::fs::write(&file, &text).unwrap();
     let out = Command::new("hadolint")
@@ -263,7 +284,6 @@ fn hadolint_parses_every_env_value() {
         .arg(&file)
         .output()
         .unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "hadolint printed no JSON ({e}): {}",
@@ -289,7 +309,7 @@ fn buildah_reads_every_env_value_as_meant() {
         return;
     }
     let cases = cases();
-    let dir = scratch("buildah");
+    let dir = Scratch::new("buildah");
     std::fs::write(dir.join("Dockerfile"), dockerfile(&cases)).unwrap();
     // Own config and storage (real-engines.md); vfs: FROM scratch plus ENV mounts nothing.
     std::fs::write(
@@ -332,7 +352,6 @@ fn buildah_reads_every_env_value_as_meant() {
         .env("CONTAINERS_STORAGE_CONF", dir.join("storage.conf"))
         .args(["rmi", "--all", "--force"])
         .output();
-    let _ = std::fs::remove_dir_all(&dir);
     let got: std::collections::HashMap<&str, &str> =
         env.iter().filter_map(|kv| kv.split_once('=')).collect();
     let bad: Vec<String> = cases

@@ -59,12 +59,23 @@ const CASES: &[(&str, &str, bool, &str)] = &[
     ),
 ];
 
-fn scratch(label: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("heredoc-{label}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A directory under `target/tmp`, removed when dropped (also when the test panics).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(label: &str) -> Scratch {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("heredoc-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn render(heredoc: bool) -> String {
@@ -150,9 +161,9 @@ fn execute(dir: &Path, run: &serde_json::Value, stdin: &str, n: usize) -> (bool,
 
 #[test]
 fn issue_6_heredoc_scripts_keep_the_builds_stdin_and_mean_what_the_exec_form_means() {
-    let dir = scratch("run");
-    let (Some(exec), Some(heredoc)) = (runs(&dir, &render(false)), runs(&dir, &render(true)))
-    else {
+    let dir = Scratch::new("run");
+    let dir: &Path = &dir.0;
+    let (Some(exec), Some(heredoc)) = (runs(dir, &render(false)), runs(dir, &render(true))) else {
         return;
     };
     assert_eq!(exec.len(), CASES.len());
@@ -167,14 +178,13 @@ fn issue_6_heredoc_scripts_keep_the_builds_stdin_and_mean_what_the_exec_form_mea
         );
         assert_eq!(h["heredoc"], true, "{cmd:?} is a heredoc with --heredoc");
         let want = (*ok, wrote.to_string());
-        let by_exec = execute(&dir, e, stdin, 2 * i);
-        let by_heredoc = execute(&dir, h, stdin, 2 * i + 1);
+        let by_exec = execute(dir, e, stdin, 2 * i);
+        let by_heredoc = execute(dir, h, stdin, 2 * i + 1);
         if by_exec != want || by_heredoc != want {
             bad.push(format!(
                 "{cmd:?}: want {want:?}, exec form {by_exec:?}, heredoc {by_heredoc:?} ({h})"
             ));
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
