@@ -71,7 +71,7 @@ pub enum Command {
         /// Write multi-line post-build commands as heredocs (needs BuildKit; not buildah < 1.35 or kaniko).
         #[arg(long)]
         heredoc: bool,
-        /// Cache apt's debs and lists, conda's and pip's downloads in BuildKit cache mounts outside the image's directories (needs BuildKit).
+        /// Keep apt's debs and lists, conda's packages and pip's cache in BuildKit cache mounts between builds, never in the image (needs BuildKit).
         #[arg(long)]
         cache_mounts: bool,
         /// Use DIR/Dockerfile.j2 instead of the embedded template.
