@@ -348,9 +348,14 @@ pub struct InputArgs {
     /// Render the file as a Jinja template first (`env` = the process environment).
     #[arg(long)]
     pub template: bool,
-    /// Add a template value, visible as `KEY` and `env["KEY"]` (implies nothing without --template).
+    /// Add a template value, visible as `KEY` and `env["KEY"]` (implies nothing without
+    /// --template). Provenance records its name, never its value.
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
+    /// Like --var, but the value is public: provenance records it (for values that help
+    /// reproduce a build, such as an image tag; never for secrets).
+    #[arg(long = "public-var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub public_vars: Vec<(String, String)>,
     /// Use this envc.toml instead of searching upwards from the spec's directory.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -287,11 +287,11 @@ fn templates_render_with_env_and_vars_and_keep_provenance_out_of_the_digest() {
         .env("UNRELATED_SECRET", "hunter2")
         .env_remove("RAY_IMAGE"));
     let doc: serde_json::Value = serde_json::from_slice(&prov.stdout).unwrap();
-    assert_eq!(
-        doc["provenance"]["env"]["RAY_IMAGE"],
-        serde_json::Value::Null
-    );
-    assert_eq!(doc["provenance"]["env"]["STAMP"], "20230101");
+    assert_eq!(doc["provenance"]["env"]["RAY_IMAGE"], "unset");
+    // A `--var` is named, its value is not recorded (`--public-var` would record it).
+    assert_eq!(doc["provenance"]["env"]["STAMP"], "set");
+    assert_eq!(doc["provenance"]["vars"], serde_json::json!(["STAMP"]));
+    assert!(!doc["provenance"].to_string().contains("20230101"));
     assert!(!text(&prov.stdout).contains("hunter2"));
     // An undefined value without a default is a located error.
     let out = run(envc()

@@ -1389,7 +1389,8 @@ fn template_provenance_is_recorded_outside_the_digest() {
     let show = envc_store(&store, &["show", "tpl", "--format", "json"])
         .ok()
         .json();
-    assert_eq!(show["provenance"]["env"]["STAMP"], "7", "{show}");
+    // The name and that it was set, never the value.
+    assert_eq!(show["provenance"]["env"]["STAMP"], "set", "{show}");
     // Rendered twin (no template): the same image, so no new revision.
     let twin = write_spec(
         tmp.path(),
@@ -1398,4 +1399,100 @@ fn template_provenance_is_recorded_outside_the_digest() {
     );
     let again = line_of(&build(&store, &twin, "tpl", &[]).ok());
     assert!(again.unchanged && again.digest == first.digest, "{again:?}");
+}
+
+/// A template that only tests a secret (`{% if env["HF_TOKEN"] %}`) must not copy its value
+/// anywhere: not into the store's files, `show`, `list --format json`, `plan --provenance` or an
+/// export. Nor a `--var` value, unless given with `--public-var`.
+#[test]
+fn template_secrets_never_reach_the_store_or_its_outputs() {
+    let Some(layout) = base(None) else { return };
+    let tmp = TempDir::new("secret");
+    let store = tmp.join("store");
+    let token = "hf_TOKENVALUE_9f8e7d6c5b4a";
+    let private = "PRIVATEVAR_1a2b3c4d";
+    let spec = write_spec(
+        tmp.path(),
+        "app_config.yaml",
+        "docker_image: localhost/busybox:1\nray_version: \"2.9.0\"\nenv_vars:\n  \
+         HAS_TOKEN: \"{% if env[\"HF_TOKEN\"] %}yes{% else %}no{% endif %}\"\n  \
+         LEN: \"{{ KEY | length }}\"\n  TAG: \"{{ TAG }}\"\n",
+    );
+    let b = base_arg(&layout);
+    let key = format!("KEY={private}");
+    let inputs = ["--template", "--var", &key, "--public-var", "TAG=v1.2"];
+    let built = run(envc()
+        .arg("build")
+        .args(inputs)
+        .arg(&spec)
+        .args([os("--name"), os("sec"), os("--store")])
+        .arg(&store)
+        .args([os("--base"), &b])
+        .env("HF_TOKEN", token))
+    .ok();
+    let l = line_of(&built);
+    let plan = run(envc()
+        .args(["plan", "--provenance"])
+        .args(inputs)
+        .arg(&spec)
+        .env("HF_TOKEN", token))
+    .ok();
+    let show = envc_store(&store, &["show", "sec"]).ok();
+    let show_json = envc_store(&store, &["show", "sec", "--format", "json"]).ok();
+    let list = envc_store(&store, &["list", "--format", "json"]).ok();
+    let mut outputs = vec![
+        ("build", format!("{}{}", built.stdout, built.stderr)),
+        ("plan --provenance", plan.stdout.clone()),
+        ("show", show.stdout),
+        ("show --format json", show_json.stdout.clone()),
+        ("list --format json", list.stdout),
+    ];
+    for format in ["oci-archive", "docker-archive"] {
+        let out = tmp.join(format!("{format}.tar"));
+        envc_store(
+            &store,
+            &["export", "sec", "--format", format, "-o", out.to_str().unwrap()],
+        )
+        .ok();
+        outputs.push((format, String::from_utf8_lossy(&fs::read(&out).unwrap()).into()));
+    }
+    for entry in walk(&store) {
+        if entry.is_file() {
+            let bytes = fs::read(&entry).unwrap();
+            let what: &str = entry.display().to_string().leak();
+            outputs.push((what, String::from_utf8_lossy(&bytes).into()));
+        }
+    }
+    for (what, text) in &outputs {
+        assert!(!text.contains(token), "{what} holds the token's value");
+        assert!(!text.contains(private), "{what} holds a --var value");
+    }
+    // What is recorded: names, set or not, and the public value.
+    let doc: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let expected = serde_json::json!({
+        "template": spec.display().to_string(),
+        "env": {"HF_TOKEN": "set"},
+        "vars": ["KEY", "TAG"],
+        "public_vars": {"TAG": "v1.2"},
+    });
+    assert_eq!(doc["provenance"], expected);
+    assert_eq!(show_json.json()["provenance"], expected);
+    assert_eq!(l.rev, 1);
+}
+
+/// Every path under `dir` (files and directories).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
 }

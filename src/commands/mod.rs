@@ -295,7 +295,13 @@ fn options(input: &InputArgs) -> CompileOptions {
             process_env: std::env::vars_os()
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
                 .collect(),
-            vars: input.vars.iter().cloned().collect::<BTreeMap<_, _>>(),
+            vars: input
+                .vars
+                .iter()
+                .chain(&input.public_vars)
+                .cloned()
+                .collect::<BTreeMap<_, _>>(),
+            public_vars: input.public_vars.iter().map(|(k, _)| k.clone()).collect(),
         }),
     }
 }

@@ -128,6 +128,7 @@ fn check(
         let input = InputArgs {
             template: false,
             vars: Vec::new(),
+            public_vars: Vec::new(),
             config: None,
             deny_warnings: false,
         };

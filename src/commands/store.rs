@@ -174,7 +174,7 @@ fn revision_json(r: &Revision) -> Value {
         "rollback_to": annotation(&r.manifest, ANNOTATION_ROLLBACK_TO),
         "rolled_back_from": annotation(&r.manifest, ANNOTATION_ROLLED_BACK_FROM),
         "provenance": annotation(&r.manifest, ANNOTATION_PROVENANCE)
-            .and_then(|p| serde_json::from_str::<Value>(p).ok()),
+            .map(crate::template::redact_recorded),
     })
 }
 
@@ -347,6 +347,7 @@ fn side(printer: &Printer, arg: &str, store_args: &StoreArgs) -> Result<Option<S
         let input = InputArgs {
             template: false,
             vars: Vec::new(),
+            public_vars: Vec::new(),
             config: None,
             deny_warnings: false,
         };
@@ -483,11 +484,14 @@ pub fn show(
         ("parent", ANNOTATION_PARENT),
         ("rollback to", ANNOTATION_ROLLBACK_TO),
         ("rolled back from", ANNOTATION_ROLLED_BACK_FROM),
-        ("provenance", ANNOTATION_PROVENANCE),
     ] {
         if let Some(v) = annotation(&r.manifest, key) {
             let _ = writeln!(out, "  {label:<12} {v}");
         }
+    }
+    if let Some(p) = annotation(&r.manifest, ANNOTATION_PROVENANCE) {
+        let shown = crate::template::redact_recorded(p);
+        let _ = writeln!(out, "  {:<12} {shown}", "provenance");
     }
     let _ = writeln!(out, "  layers:");
     for l in &layers {
@@ -544,7 +548,11 @@ pub fn export(
     store_args: &StoreArgs,
 ) -> Result<u8, Error> {
     let store = open(store_args)?;
-    let r = store.resolve(&identifier(reference)?)?;
+    let mut r = store.resolve(&identifier(reference)?)?;
+    // An export carries the index entry's annotations: never a value an older envc recorded.
+    if let Some(p) = r.manifest.annotations.get_mut(ANNOTATION_PROVENANCE) {
+        *p = crate::template::redact_recorded(p).to_string();
+    }
     let f = match format {
         ExportArg::OciArchive => ExportFormat::OciArchive,
         ExportArg::DockerArchive => ExportFormat::DockerArchive,
