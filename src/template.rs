@@ -227,7 +227,10 @@ mod tests {
         let (out, prov) = render(&f, env, &vars, &public).unwrap();
         assert_eq!(out, "a: 1\nb: ray:2k3y-value\n");
         let text = serde_json::to_string(&prov).unwrap();
-        assert!(!text.contains("hf_s3cr3t") && !text.contains("k3y-value"), "{text}");
+        assert!(
+            !text.contains("hf_s3cr3t") && !text.contains("k3y-value"),
+            "{text}"
+        );
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&text).unwrap(),
             serde_json::json!({"template": "t.yaml", "env": {"HF_TOKEN": "set"},

@@ -460,3 +460,32 @@ fn a_closed_stdout_is_not_an_error() {
         text(&out.stderr)
     );
 }
+
+/// `-o` into a directory that does not exist names that directory (not a random temp file) and
+/// exits 2, for every command that writes a file.
+#[test]
+fn output_into_a_missing_directory_names_the_directory() {
+    let t = TempDir::new("missing-dir");
+    let spec = t.write("env.yaml", "base_image: anyscale/ray:2.9.0-py310\n");
+    let pkg = t.0.join("pkg");
+    std::fs::create_dir(&pkg).unwrap();
+    std::fs::write(pkg.join("a.py"), "").unwrap();
+    let missing = t.0.join("nope");
+    let out = missing.join("out");
+    for args in [
+        vec!["dockerfile".to_string(), spec.display().to_string()],
+        vec!["package".to_string(), pkg.display().to_string()],
+    ] {
+        let r = run(envc().args(&args).arg("-o").arg(&out));
+        let err = text(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "the directory `{}` does not exist",
+                missing.display()
+            )),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains(".envc-"), "{args:?} names a temp file: {err}");
+    }
+}

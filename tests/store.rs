@@ -1451,10 +1451,20 @@ fn template_secrets_never_reach_the_store_or_its_outputs() {
         let out = tmp.join(format!("{format}.tar"));
         envc_store(
             &store,
-            &["export", "sec", "--format", format, "-o", out.to_str().unwrap()],
+            &[
+                "export",
+                "sec",
+                "--format",
+                format,
+                "-o",
+                out.to_str().unwrap(),
+            ],
         )
         .ok();
-        outputs.push((format, String::from_utf8_lossy(&fs::read(&out).unwrap()).into()));
+        outputs.push((
+            format,
+            String::from_utf8_lossy(&fs::read(&out).unwrap()).into(),
+        ));
     }
     for entry in walk(&store) {
         if entry.is_file() {
@@ -1495,4 +1505,143 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out.sort();
     out
+}
+
+/// `envc ARGS…` under `umask MASK` (set by a shell: std has no safe pre-exec umask).
+fn envc_umask(mask: u32, args: &[&OsStr]) -> Run {
+    run(Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask {mask:03o} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_envc"))
+        .args(args)
+        .env_remove("ENVC_STORE")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null()))
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// Every file envc writes is 0666 & ~umask and every directory 0777 & ~umask (another uid —
+/// a builder, rootless podman, a teammate sharing the store — must be able to read them);
+/// replacing a file keeps its mode; `-o` through a symlink writes the link's target.
+#[test]
+fn written_files_follow_the_umask_keep_modes_and_follow_symlinks() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(layout) = base(None) else { return };
+    let b = base_arg(&layout);
+    for mask in [0o022, 0o077] {
+        let tmp = TempDir::new("umask");
+        let store = tmp.join("store");
+        let spec = write_spec(tmp.path(), "env.yaml", &byod_spec(&[("A", "b")]));
+        let work = tmp.join("work");
+        fs::create_dir(&work).unwrap();
+        fs::write(work.join("main.py"), "print(1)\n").unwrap();
+        let st = store.as_os_str();
+        envc_umask(
+            mask,
+            &[
+                os("build"),
+                spec.as_os_str(),
+                os("--name"),
+                os("m"),
+                os("--store"),
+                st,
+                os("--base"),
+                &b,
+            ],
+        )
+        .ok();
+        let outputs = [
+            (
+                "oci.tar",
+                vec!["export", "m:1", "--format", "oci-archive", "-o"],
+            ),
+            (
+                "docker.tar",
+                vec!["export", "m:1", "--format", "docker-archive", "-o"],
+            ),
+            (
+                "Dockerfile",
+                vec!["dockerfile", spec.to_str().unwrap(), "-o"],
+            ),
+            ("app.zip", vec!["package", work.to_str().unwrap(), "-o"]),
+        ];
+        let write = |args: &[&str], out: &Path| {
+            let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+            all.push(out.as_os_str());
+            all.extend([os("--store"), st]);
+            if args[0] != "export" {
+                all.truncate(all.len() - 2);
+            }
+            envc_umask(mask, &all).ok();
+        };
+        for (file, args) in &outputs {
+            write(args, &tmp.join(file));
+        }
+        let want_file = 0o666 & !mask;
+        let want_dir = 0o777 & !mask;
+        let mut checked = 0;
+        for p in walk(&store)
+            .into_iter()
+            .chain(outputs.iter().map(|(f, _)| tmp.join(f)))
+        {
+            let want = if p.is_dir() { want_dir } else { want_file };
+            assert_eq!(mode(&p), want, "{} under umask {mask:03o}", p.display());
+            checked += 1;
+        }
+        assert_eq!(mode(&store), want_dir);
+        assert!(checked > 10, "{checked}");
+
+        // Replacing keeps the mode: every -o output and the store's index.json.
+        for (file, args) in &outputs {
+            let p = tmp.join(file);
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+            write(args, &p);
+            assert_eq!(mode(&p), 0o640, "{file} rewritten under umask {mask:03o}");
+        }
+        let index = store.join("index.json");
+        fs::set_permissions(&index, fs::Permissions::from_mode(0o640)).unwrap();
+        let spec2 = write_spec(tmp.path(), "env2.yaml", &byod_spec(&[("A", "c")]));
+        envc_umask(
+            mask,
+            &[
+                os("build"),
+                spec2.as_os_str(),
+                os("--name"),
+                os("m"),
+                os("--store"),
+                st,
+            ],
+        )
+        .ok();
+        assert_eq!(list_json(&store, "m").len(), 2);
+        assert_eq!(mode(&index), 0o640);
+
+        // -o through a symlink (relative, into another directory) writes the target.
+        let real = tmp.join("real");
+        fs::create_dir(&real).unwrap();
+        for (file, args) in &outputs {
+            let link = tmp.join(format!("link-{file}"));
+            std::os::unix::fs::symlink(format!("real/{file}"), &link).unwrap();
+            write(args, &link);
+            assert!(
+                fs::symlink_metadata(&link)
+                    .unwrap()
+                    .file_type()
+                    .is_symlink(),
+                "{file}: the link was replaced"
+            );
+            assert!(fs::metadata(real.join(file)).unwrap().len() > 0, "{file}");
+            assert_eq!(mode(&real.join(file)), want_file, "{file}");
+        }
+        assert!(fs::read_dir(&tmp.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".envc-")));
+    }
 }

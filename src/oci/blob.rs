@@ -227,6 +227,7 @@ impl TempBlob {
     pub(crate) fn new(tmp_dir: &Path, blobs_dir: &Path) -> Result<TempBlob, Error> {
         let file = tempfile::Builder::new()
             .prefix("blob-")
+            .permissions(new_file_permissions())
             .tempfile_in(tmp_dir)
             .map_err(|e| Error::io(tmp_dir, e))?;
         Ok(TempBlob {
@@ -333,6 +334,142 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
         .map_err(|e| Error::io(dir, e))
 }
 
+// ---------------------------------------------------------------------------------------------
+// Files others read: modes, symlinked destinations, atomic replacement
+
+/// Permissions every file envc creates is opened with: 0666, which the kernel masks with the
+/// umask as it creates the file. Passing the mode to `open` instead of reading the umask
+/// (`umask(2)` can only be read by changing it) has no race with other threads.
+pub(crate) fn new_file_permissions() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o666)
+}
+
+/// Directories likewise: 0777 masked by the umask.
+pub(crate) fn new_dir_permissions() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o777)
+}
+
+/// The file writing `dest` must replace: `dest` itself, or, when `dest` is a symlink, the file
+/// its chain of links names (which need not exist yet), so that the link stays a link.
+pub fn resolve_destination(dest: &Path) -> io::Result<PathBuf> {
+    let mut p = dest.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&p)?;
+                p = match p.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(io::Error::other(format!(
+        "too many levels of symbolic links at `{}`",
+        dest.display()
+    )))
+}
+
+/// A temp file in `dir` that is to replace `dest` (already resolved): created 0666 & ~umask,
+/// or given `dest`'s permission bits when `dest` exists, so replacing a file keeps its mode.
+/// A missing `dir` is reported as such, not as the temp file's name.
+pub(crate) fn temp_file_for(
+    dir: &Path,
+    prefix: &str,
+    dest: &Path,
+) -> io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("`{}` is not a directory", dir.display()),
+            ))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("the directory `{}` does not exist", dir.display()),
+            ))
+        }
+        Err(e) => return Err(e),
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix(prefix)
+        .permissions(new_file_permissions())
+        .tempfile_in(dir)
+        .map_err(|e| {
+            // tempfile appends the random temp name; the directory is what the user needs.
+            let inner = e
+                .get_ref()
+                .and_then(|r| std::error::Error::source(r))
+                .map_or_else(|| e.to_string(), ToString::to_string);
+            io::Error::new(
+                e.kind(),
+                format!("cannot create a file in `{}`: {inner}", dir.display()),
+            )
+        })?;
+    if let Ok(old) = std::fs::metadata(dest) {
+        if old.is_file() {
+            let mode = old.permissions().mode() & 0o777;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
+    }
+    Ok(tmp)
+}
+
+/// A file written beside its destination and renamed over it on [`commit`](Self::commit): a
+/// reader never sees it half-written, a failure (or a drop) leaves nothing behind, its mode
+/// follows [`temp_file_for`] and a symlink at the destination writes the link's target.
+pub struct AtomicFile {
+    tmp: tempfile::NamedTempFile,
+    dest: PathBuf,
+}
+
+impl AtomicFile {
+    pub fn create(dest: &Path) -> io::Result<AtomicFile> {
+        let dest = resolve_destination(dest)?;
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = temp_file_for(&dir, ".envc-", &dest)?;
+        Ok(AtomicFile { tmp, dest })
+    }
+
+    /// The temp file's path (for errors while writing).
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    pub fn as_file(&self) -> &File {
+        self.tmp.as_file()
+    }
+
+    /// fsync, rename over the destination, fsync the directory.
+    pub fn commit(self) -> io::Result<()> {
+        self.tmp.as_file().sync_all()?;
+        let dir = self.dest.parent().map(Path::to_path_buf);
+        self.tmp.persist(&self.dest).map_err(|e| e.error)?;
+        let dir = dir.filter(|d| !d.as_os_str().is_empty());
+        File::open(dir.as_deref().unwrap_or(Path::new(".")))?.sync_all()
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tmp.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.tmp.flush()
+    }
+}
+
 /// A reader that hashes and counts what passes through it and remembers the first error it
 /// passed on (so a caller can tell which stage of a pipeline failed).
 pub(crate) struct HashingReader<R> {
@@ -356,6 +493,19 @@ impl<R: Read> HashingReader<R> {
         self.hasher
             .take()
             .map(|h| Digest::from_bytes(h.finalize().into()))
+    }
+
+    /// After reading a whole stored blob: an error unless it had `digest` and `size`.
+    pub(crate) fn check(&mut self, digest: &Digest, size: u64, path: &Path) -> Result<(), Error> {
+        let found = self.digest().unwrap_or_else(|| Digest::of(b""));
+        if found != *digest || self.size != size {
+            return Err(Error::CorruptBlob {
+                digest: *digest,
+                found,
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(())
     }
 }
 

@@ -85,6 +85,16 @@ pub enum Error {
         expected: u64,
         found: u64,
     },
+    #[error(
+        "blob {digest} in the store is corrupt: its content has digest {found} ({}); \
+         run `envc verify`",
+        path.display()
+    )]
+    CorruptBlob {
+        digest: Digest,
+        found: Digest,
+        path: PathBuf,
+    },
     #[error("blob {digest} is missing ({})", path.display())]
     MissingBlob { digest: Digest, path: PathBuf },
     #[error("{what} has media type `{media_type}`, which envc does not accept")]
@@ -514,10 +524,10 @@ impl Store {
         let bytes = read_small(&path, d)?;
         let found = Digest::of(&bytes);
         if found != *d {
-            return Err(Error::DigestMismatch {
-                what: format!("blob {}", path.display()),
-                expected: *d,
+            return Err(Error::CorruptBlob {
+                digest: *d,
                 found,
+                path,
             });
         }
         Ok(bytes)
@@ -564,10 +574,8 @@ impl Store {
     fn write_file_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), Error> {
         let tmp_dir = self.tmp_dir();
         fs::create_dir_all(&tmp_dir).map_err(|e| Error::io(&tmp_dir, e))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix("file-")
-            .tempfile_in(&tmp_dir)
-            .map_err(|e| Error::io(&tmp_dir, e))?;
+        let mut tmp =
+            blob::temp_file_for(&tmp_dir, "file-", path).map_err(|e| Error::io(&tmp_dir, e))?;
         tmp.write_all(bytes)
             .and_then(|()| tmp.as_file().sync_all())
             .map_err(|e| Error::io(tmp.path(), e))?;
@@ -1296,23 +1304,21 @@ impl Store {
                 .collect::<Vec<_>>(),
         }]);
 
-        let dir = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let tmp = tempfile::Builder::new()
-            .prefix(".envc-export-")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io(dir, e))?;
+        let tmp = blob::AtomicFile::create(out).map_err(|e| Error::io(out, e))?;
         let tmp_path = tmp.path().to_path_buf();
         let io_err = |e: io::Error| Error::io(&tmp_path, e);
         let mut builder = tar::Builder::new(BufWriter::with_capacity(1 << 20, tmp));
         append_dir(&mut builder, "blobs/").map_err(io_err)?;
         append_dir(&mut builder, "blobs/sha256/").map_err(io_err)?;
         for (hex, d) in &blobs {
+            // Hashed on the way out: a corrupt blob fails the export (the temp file is dropped)
+            // instead of being copied.
             let path = self.blob_path(&d.digest);
             let f = File::open(&path).map_err(|e| Error::io(&path, e))?;
-            append_file(&mut builder, &format!("blobs/sha256/{hex}"), d.size, f).map_err(io_err)?;
+            let mut r = blob::HashingReader::new(f, true);
+            append_file(&mut builder, &format!("blobs/sha256/{hex}"), d.size, &mut r)
+                .map_err(io_err)?;
+            r.check(&d.digest, d.size, &path)?;
         }
         let index_bytes = canonical_json(&index);
         append_file(
@@ -1331,9 +1337,7 @@ impl Store {
             .map_err(io_err)?;
         let w = builder.into_inner().map_err(io_err)?;
         let tmp = w.into_inner().map_err(|e| io_err(e.into_error()))?;
-        tmp.as_file().sync_all().map_err(io_err)?;
-        tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
-        blob::sync_dir(dir)
+        tmp.commit().map_err(|e| Error::io(out, e))
     }
 }
 
@@ -1489,16 +1493,13 @@ fn create_layout(root: &Path) -> Result<(), Error> {
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    // 0777 & ~umask, like every directory envc creates (tempfile's default is 0700).
     let tmp = tempfile::Builder::new()
         .prefix(".envc-store-")
+        .permissions(blob::new_dir_permissions())
         .tempdir_in(&parent)
         .map_err(|e| Error::io(&parent, e))?;
     populate_layout(tmp.path())?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))
-            .map_err(|e| Error::io(tmp.path(), e))?;
-    }
     match fs::rename(tmp.path(), root) {
         Ok(()) => {
             let _ = tmp.keep();
