@@ -1638,10 +1638,156 @@ fn written_files_follow_the_umask_keep_modes_and_follow_symlinks() {
             assert!(fs::metadata(real.join(file)).unwrap().len() > 0, "{file}");
             assert_eq!(mode(&real.join(file)), want_file, "{file}");
         }
-        assert!(fs::read_dir(&tmp.path()).unwrap().all(|e| !e
+        assert!(fs::read_dir(tmp.path()).unwrap().all(|e| !e
             .unwrap()
             .file_name()
             .to_string_lossy()
             .starts_with(".envc-")));
     }
+}
+
+/// Flips one byte in the middle of a stored blob (keeping its size and mode); returns the
+/// original bytes.
+fn flip(store: &Path, digest: &str) -> Vec<u8> {
+    let path = store
+        .join("blobs/sha256")
+        .join(digest.strip_prefix("sha256:").unwrap());
+    let original = fs::read(&path).unwrap();
+    let mut bad = original.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x01;
+    fs::write(&path, &bad).unwrap();
+    original
+}
+
+fn unflip(store: &Path, digest: &str, original: &[u8]) {
+    let path = store
+        .join("blobs/sha256")
+        .join(digest.strip_prefix("sha256:").unwrap());
+    fs::write(path, original).unwrap();
+}
+
+/// A failure that names the corrupt blob and `envc verify`, exits 1 and changes nothing.
+fn refused_corrupt(r: Run, digest: &str, what: &str, store: &Path, index: &[u8]) {
+    let r = r.no();
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    assert!(
+        r.stderr.contains(hex) && r.stderr.contains("envc verify"),
+        "{what}: does not name blob {digest} and `envc verify`: {r}"
+    );
+    assert_eq!(fs::read(store.join("index.json")).unwrap(), index, "{what}");
+}
+
+/// Every blob envc copies out (export), reuses (rebuild, rollback, a stored base) or builds on
+/// (bake) is checked against its digest: one flipped byte in a layer, a config or a manifest
+/// is an error naming the blob and `envc verify`, and nothing is written.
+#[test]
+fn a_corrupt_blob_is_never_exported_reused_or_built_on() {
+    let Some(layout) = base(None) else { return };
+    let tmp = TempDir::new("corrupt");
+    let store = tmp.join("store");
+    let spec1 = write_spec(tmp.path(), "one.yaml", &byod_spec(&[("A", "b")]));
+    let spec2 = write_spec(tmp.path(), "two.yaml", &byod_spec(&[("A", "c")]));
+    let spec3 = write_spec(tmp.path(), "three.yaml", &byod_spec(&[("A", "d")]));
+    let env = tmp.join("runtime_env.yaml");
+    fs::write(&env, "env_vars:\n  X: \"1\"\n").unwrap();
+    let first = line_of(&build_on(&store, &spec1, "m", &layout).ok());
+    line_of(&build(&store, &spec2, "m", &[]).ok());
+    let manifest = read_json_blob(&store, &first.digest);
+    let layers = manifest["layers"].as_array().unwrap();
+    let layer = |i: usize| layers[i]["digest"].as_str().unwrap().to_string();
+    let base_config = {
+        let entries = index_json(&store)["manifests"].as_array().unwrap().clone();
+        let base = entries
+            .iter()
+            .find(|e| {
+                e["annotations"]["org.opencontainers.image.ref.name"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("envc.base/"))
+            })
+            .unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        read_json_blob(&store, &base)["config"]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let targets = [
+        ("manifest", first.digest.clone()),
+        (
+            "config",
+            manifest["config"]["digest"].as_str().unwrap().into(),
+        ),
+        ("metadata layer", layer(layers.len() - 1)),
+        ("base layer", layer(0)),
+        ("base config", base_config),
+    ];
+    let st = store.to_str().unwrap();
+    for (what, digest) in &targets {
+        let index = fs::read(store.join("index.json")).unwrap();
+        let original = flip(&store, digest);
+        let in_export = *what != "base config";
+        for format in ["oci-archive", "docker-archive"] {
+            let out = tmp.join(format!("{format}.tar"));
+            let r = envc_store(
+                &store,
+                &[
+                    "export",
+                    "m:1",
+                    "--format",
+                    format,
+                    "-o",
+                    out.to_str().unwrap(),
+                ],
+            );
+            if in_export {
+                refused_corrupt(
+                    r,
+                    digest,
+                    &format!("{what}: export {format}"),
+                    &store,
+                    &index,
+                );
+                assert!(!out.exists(), "{what}: {format} export left behind");
+            } else {
+                r.ok();
+                fs::remove_file(&out).unwrap();
+            }
+        }
+        assert!(fs::read_dir(tmp.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".envc-")));
+        if in_export {
+            // A rebuild of revision 1's spec (latest is 2): it would record revision 3 on it.
+            let r = build(&store, &spec1, "m", &[]);
+            refused_corrupt(r, digest, &format!("{what}: rebuild"), &store, &index);
+            let r = envc_store(&store, &["rollback", "m", "--to", "1"]);
+            refused_corrupt(r, digest, &format!("{what}: rollback"), &store, &index);
+            let r = run(envc()
+                .arg("bake")
+                .arg(&env)
+                .args(["--name", "job", "--from", "m:1", "--store", st]));
+            refused_corrupt(r, digest, &format!("{what}: bake"), &store, &index);
+        }
+        if what.starts_with("base") {
+            // A new spec on the stored base.
+            let r = build(&store, &spec3, "n", &[]);
+            refused_corrupt(
+                r,
+                digest,
+                &format!("{what}: build on the base"),
+                &store,
+                &index,
+            );
+        }
+        unflip(&store, digest, &original);
+        verify_ok(&store);
+    }
+    // With every blob sound again, all of it works.
+    line_of(&build(&store, &spec3, "n", &[]).ok());
+    line_of(&envc_store(&store, &["rollback", "m", "--to", "1"]).ok());
 }

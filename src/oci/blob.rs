@@ -263,7 +263,12 @@ impl TempBlob {
             .map_err(|e| Error::io(file.path(), e))?;
         file.persist(&final_path)
             .map_err(|e| Error::io(&final_path, e.error))?;
-        sync_dir(&self.blobs_dir)
+        sync_dir(&self.blobs_dir)?;
+        // Its content was hashed on the way in: remember the file as checked.
+        if let Some(envc) = self.tmp_dir.parent() {
+            record_checked(&envc.join("checked"), digest, &final_path);
+        }
+        Ok(())
     }
 }
 
@@ -332,6 +337,99 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(dir, e))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checked blobs: layers reused without reading them
+
+/// What a blob file looked like when envc last hashed it (`envc/checked/<hex>`): inode, size,
+/// mtime and ctime, and when that was recorded. A revision refers to base layers without
+/// reading them (a no-op rebuild reads only JSON); such a layer is trusted only while its file
+/// is unchanged since it was hashed, and is hashed again otherwise. Any write to the file
+/// changes its ctime, which no user can set back. As with git's racily clean index entries, a
+/// record taken within [`RACY`] of the file's last change proves nothing (a write in the same
+/// clock tick keeps the ctime), so such a file is hashed again once, then recorded for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+const RACY: i64 = 2;
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    m.is_file().then(|| FileStamp {
+        ino: m.ino(),
+        size: m.len(),
+        mtime: (m.mtime(), m.mtime_nsec()),
+        ctime: (m.ctime(), m.ctime_nsec()),
+    })
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Records that `blob` (just hashed and found to be `digest`) is sound. A cache: failing to
+/// write it only means hashing the blob again later.
+pub(crate) fn record_checked(checked_dir: &Path, digest: &Digest, blob: &Path) {
+    let Some(s) = stamp(blob) else { return };
+    let text = format!(
+        "{} {} {} {} {} {} {}\n",
+        s.ino,
+        s.size,
+        s.mtime.0,
+        s.mtime.1,
+        s.ctime.0,
+        s.ctime.1,
+        now_secs()
+    );
+    let _ = std::fs::create_dir_all(checked_dir);
+    let _ = std::fs::write(checked_dir.join(digest.hex()), text);
+}
+
+/// Whether `blob` is unchanged since it was recorded as checked (and the record is not racy).
+pub(crate) fn still_checked(checked_dir: &Path, digest: &Digest, blob: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(checked_dir.join(digest.hex())) else {
+        return false;
+    };
+    let n: Vec<i64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [ino, size, ms, mn, cs, cn, at] = n[..] else {
+        return false;
+    };
+    let recorded = FileStamp {
+        ino: ino as u64,
+        size: size as u64,
+        mtime: (ms, mn),
+        ctime: (cs, cn),
+    };
+    stamp(blob) == Some(recorded) && at - cs >= RACY
+}
+
+/// Hashes a stored blob while streaming it: an error unless it is `digest`, `size` bytes.
+pub(crate) fn hash_stored(path: &Path, digest: &Digest, size: u64) -> Result<(), Error> {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::MissingBlob {
+                digest: *digest,
+                path: path.to_path_buf(),
+            })
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut r = HashingReader::new(std::io::BufReader::with_capacity(BUF, f), true);
+    io::copy(&mut r, &mut io::sink()).map_err(|e| Error::io(path, e))?;
+    r.check(digest, size, path)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -448,6 +448,10 @@ impl Store {
         self.root.join("envc").join("tmp")
     }
 
+    fn checked_dir(&self) -> PathBuf {
+        self.root.join("envc").join("checked")
+    }
+
     fn diffids_dir(&self) -> PathBuf {
         self.root.join("envc").join("diffids")
     }
@@ -498,10 +502,21 @@ impl Store {
         BlobWriter::new(&self.tmp_dir(), &self.blobs_dir())
     }
 
-    /// Writes a small blob (JSON) atomically.
+    /// Writes a small blob (JSON, a metadata layer) atomically. A blob already stored under
+    /// this digest is reused only if it holds these bytes; otherwise it is corrupt, and that is
+    /// an error (run `envc verify`) rather than a revision that points at it.
     pub fn write_blob(&self, bytes: &[u8]) -> Result<(Digest, u64), Error> {
         let digest = Digest::of(bytes);
         if self.has_blob(&digest) {
+            let path = self.blob_path(&digest);
+            let stored = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            if stored != bytes {
+                return Err(Error::CorruptBlob {
+                    digest,
+                    found: Digest::of(&stored),
+                    path,
+                });
+            }
             return Ok((digest, bytes.len() as u64));
         }
         let mut w = self.blob_writer()?;
@@ -675,8 +690,8 @@ impl Store {
         })
     }
 
-    /// Cheap presence check before committing: the manifest (read and verified), its config
-    /// and layers (stat only).
+    /// Before committing: the manifest and its config are read and hashed (they are small and
+    /// a revision is built on them), the layers checked by [`Store::check_layer`].
     fn check_image_blobs(&self, manifest: &Descriptor) -> Result<(), Error> {
         let bytes = self.read_json_blob(&manifest.digest)?;
         if bytes.len() as u64 != manifest.size {
@@ -686,15 +701,49 @@ impl Store {
                 found: bytes.len() as u64,
             });
         }
-        for child in children(&bytes, &format!("manifest {}", manifest.digest))? {
-            if !self.has_blob(&child.digest) {
-                return Err(Error::MissingBlob {
-                    digest: child.digest,
-                    path: self.blob_path(&child.digest),
-                });
-            }
+        let parsed = ParsedManifest::parse(&bytes, &format!("manifest {}", manifest.digest))?;
+        let config = self.read_json_blob(&parsed.config.digest)?;
+        if config.len() as u64 != parsed.config.size {
+            return Err(Error::SizeMismatch {
+                what: format!("config {}", parsed.config.digest),
+                expected: parsed.config.size,
+                found: config.len() as u64,
+            });
+        }
+        for layer in &parsed.layers {
+            self.check_layer(layer)?;
         }
         Ok(())
+    }
+
+    /// A stored layer a new revision refers to without reading it: present, of its size, and
+    /// either unchanged since envc last hashed it (`envc/checked/`) or hashed now.
+    pub fn check_layer(&self, layer: &Descriptor) -> Result<(), Error> {
+        let path = self.blob_path(&layer.digest);
+        match fs::metadata(&path) {
+            Ok(m) if m.is_file() && m.len() == layer.size => {
+                let checked = self.checked_dir();
+                if !blob::still_checked(&checked, &layer.digest, &path) {
+                    blob::hash_stored(&path, &layer.digest, layer.size)?;
+                    blob::record_checked(&checked, &layer.digest, &path);
+                }
+                Ok(())
+            }
+            Ok(m) => Err(Error::SizeMismatch {
+                what: format!(
+                    "blob {} ({}); run `envc verify`",
+                    layer.digest,
+                    path.display()
+                ),
+                expected: layer.size,
+                found: m.len(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::MissingBlob {
+                digest: layer.digest,
+                path,
+            }),
+            Err(e) => Err(Error::io(&path, e)),
+        }
     }
 
     /// Every imported base, by ref.
@@ -919,17 +968,18 @@ impl Store {
         else {
             return Ok(None);
         };
-        if !self.has_blob(&entry.digest) {
-            return Ok(None);
-        }
-        let Ok(bytes) = self.read_json_blob(&entry.digest) else {
-            return Ok(None);
+        // A missing blob means "import it again"; a corrupt one is an error, never a silent
+        // fallback that would leave it in place.
+        let bytes = match self.read_json_blob(&entry.digest) {
+            Err(Error::MissingBlob { .. }) => return Ok(None),
+            r => r?,
         };
         let Ok(parsed) = ParsedManifest::parse(&bytes, "manifest") else {
             return Ok(None);
         };
-        let Ok(config_bytes) = self.read_json_blob(&parsed.config.digest) else {
-            return Ok(None);
+        let config_bytes = match self.read_json_blob(&parsed.config.digest) {
+            Err(Error::MissingBlob { .. }) => return Ok(None),
+            r => r?,
         };
         if !parsed.layers.iter().all(|l| {
             fs::metadata(self.blob_path(&l.digest)).is_ok_and(|m| m.is_file() && m.len() == l.size)
@@ -1169,6 +1219,7 @@ impl Store {
                         .push(format!("{what}: blob has digest {}", scan.digest));
                     return None;
                 }
+                blob::record_checked(&self.checked_dir(), &layer.digest, &path);
                 Some(scan)
             }
             Err(e) => {
@@ -1251,6 +1302,17 @@ impl Store {
                 .is_some_and(|d| self.has_blob(&d.digest));
             if !keep {
                 fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+            }
+        }
+        // Checked-blob records whose blob is gone.
+        let checked = self.checked_dir();
+        if let Ok(entries) = fs::read_dir(&checked) {
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io(&checked, e))?;
+                if !self.blobs_dir().join(entry.file_name()).is_file() {
+                    let path = entry.path();
+                    fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                }
             }
         }
         drop(lock);
@@ -2192,7 +2254,11 @@ mod tests {
 
         fs::write(s.blob_path(&d), b"[]").unwrap();
         let err = s.read_json_blob(&d).unwrap_err();
-        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        assert!(matches!(err, Error::CorruptBlob { .. }), "{err}");
+        assert!(err.to_string().contains("envc verify"), "{err}");
+        // Writing the same content again does not paper over the corrupt blob.
+        let err = s.write_blob(b"{}").unwrap_err();
+        assert!(matches!(err, Error::CorruptBlob { .. }), "{err}");
         let missing = Digest::of(b"nothing");
         assert!(matches!(
             s.read_json_blob(&missing),
