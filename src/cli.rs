@@ -108,8 +108,10 @@ timestamp (default 0).")]
         /// The environment's name: lower case, `[a-z0-9]+([._-][a-z0-9]+)*`.
         #[arg(long)]
         name: String,
-        /// The base image's content: `DIR[:REF]` (an OCI layout) or `oci-archive:FILE`. Not
-        /// needed once the base named by the spec has been imported into the store.
+        /// The base image's content: `oci:DIR[:REF]` (an OCI layout; REF is everything after
+        /// the first `:` after DIR, so `oci:./store:app:2` works), `oci-archive:FILE[:REF]`, or
+        /// `DIR[:REF]` (split after the prefix that is an existing directory). Not needed once
+        /// the base named by the spec has been imported into the store.
         #[arg(long, value_name = "SOURCE")]
         base: Option<String>,
         /// Layer compression in the store.
@@ -166,9 +168,10 @@ sees them. pip and conda entries are not installed by baking."
         after_help = "Example: envc diff my-env:3 env.yaml    (what a pull request would change)"
     )]
     Diff {
-        /// `NAME[:REV]` or a spec file.
+        /// `NAME:REV` (always a stored revision), `NAME` (the latest revision, unless a
+        /// file of that name exists), or a spec file: a path with a `/` (`./app:2`) or `-`.
         a: String,
-        /// `NAME[:REV]` or a spec file.
+        /// As A.
         b: String,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,

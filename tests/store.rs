@@ -1791,3 +1791,86 @@ fn a_corrupt_blob_is_never_exported_reused_or_built_on() {
     line_of(&build(&store, &spec3, "n", &[]).ok());
     line_of(&envc_store(&store, &["rollback", "m", "--to", "1"]).ok());
 }
+
+/// `--base` and `diff` arguments have one reading each: `oci:DIR:REF` and `DIR:REF` name refs
+/// containing `:` (envc's own `app:2`), a missing archive is an I/O error (exit 2) that calls
+/// it an archive, a missing spec file is named as a file, and `NAME:REV` is a revision even
+/// when a file of that name exists (which a note points out).
+#[test]
+fn base_and_revision_arguments_have_one_meaning() {
+    let Some(layout) = base(None) else { return };
+    let tmp = TempDir::new("grammar");
+    let store = tmp.join("store");
+    let one = write_spec(tmp.path(), "one.yaml", &byod_spec(&[("A", "one")]));
+    let two = write_spec(tmp.path(), "two.yaml", &byod_spec(&[("A", "two")]));
+    line_of(&build_on(&store, &one, "app", &layout).ok());
+    let app2 = line_of(&build(&store, &two, "app", &[]).ok());
+
+    // The store is a layout whose refs are `app:1`, `app:2`: name one as a base, both ways.
+    let other = tmp.join("other");
+    let spec = write_spec(tmp.path(), "three.yaml", &byod_spec(&[("B", "x")]));
+    for arg in [
+        format!("oci:{}:app:2", store.display()),
+        format!("{}:app:2", store.display()),
+    ] {
+        let r = build(&other, &spec, "on-app", &[os("--base"), os(&arg)]).ok();
+        line_of(&r);
+        let show = envc_store(&other, &["show", "on-app", "--format", "json"])
+            .ok()
+            .json();
+        assert_eq!(show["base_digest"], app2.digest.as_str(), "{arg}: {show}");
+    }
+
+    // Missing sources: I/O errors (exit 2), named for what they are.
+    let r = build(
+        &other,
+        &spec,
+        "x",
+        &[os("--base"), os("oci-archive:missing.tar")],
+    )
+    .code(2);
+    assert!(
+        r.stderr.contains("missing.tar") && r.stderr.contains("oci-archive"),
+        "{r}"
+    );
+    assert!(
+        !r.stderr.contains("layout"),
+        "an archive called a layout: {r}"
+    );
+    let nope = tmp.join("nope");
+    let nope_ref = format!("{}:1", nope.display());
+    let r = build(&other, &spec, "x", &[os("--base"), os(&nope_ref)]).code(2);
+    assert!(r.stderr.contains(&format!("`{}`", nope.display())), "{r}");
+    let r = build(&other, &spec, "x", &[os("--base"), os("oci:")]).code(2);
+    assert!(r.stderr.contains("oci-archive:FILE[:REF]"), "{r}");
+
+    let diff = |args: &[&str]| {
+        run(envc()
+            .arg("diff")
+            .args(args)
+            .arg("--store")
+            .arg(&store)
+            .current_dir(tmp.path()))
+    };
+    // A missing spec file is reported as a missing file, with the accepted forms.
+    let r = diff(&["app:1", "nope.yaml"]).code(2);
+    assert!(r.stderr.contains("no file `nope.yaml` exists"), "{r}");
+    assert!(
+        r.stderr.contains("./env.yaml") && r.stderr.contains("NAME:REV"),
+        "{r}"
+    );
+    assert!(!r.stderr.contains("not found"), "{r}");
+
+    // A file named `app:2` does not take the place of revision app:2, and says so.
+    let stored = diff(&["app:1", "app:2"]).ok();
+    assert!(stored.stderr.is_empty(), "{stored}");
+    fs::write(tmp.join("app:2"), byod_spec(&[("A", "file")])).unwrap();
+    let r = diff(&["app:1", "app:2"]).ok();
+    assert_eq!(r.stdout, stored.stdout);
+    assert!(r.stderr.contains("./app:2"), "no note about the file: {r}");
+    let r = diff(&["app:1", "./app:2"]).ok();
+    assert!(r.stdout.contains("file"), "{r}");
+    // A bare word that is a file is the file; with a stored environment of that name, a note.
+    let r = diff(&["app:1", "one.yaml"]).ok();
+    assert!(r.stderr.is_empty(), "{r}");
+}

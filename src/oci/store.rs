@@ -73,6 +73,8 @@ pub enum Error {
     },
     #[error("{} is not an OCI image layout: {reason}", path.display())]
     NotALayout { path: PathBuf, reason: String },
+    #[error("{} is not an oci-archive: {reason}", path.display())]
+    NotAnArchive { path: PathBuf, reason: String },
     #[error("{what}: wrong digest: the descriptor says {expected}, the content is {found}")]
     DigestMismatch {
         what: String,
@@ -181,6 +183,13 @@ fn not_a_layout(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
+fn not_an_archive(path: &Path, reason: impl Into<String>) -> Error {
+    Error::NotAnArchive {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Public types
 
@@ -228,8 +237,21 @@ pub enum BaseSource {
         dir: PathBuf,
         reference: Option<String>,
     },
-    /// An oci-archive: an uncompressed tar of a layout (its index must name exactly one image).
-    Archive(PathBuf),
+    /// An oci-archive: an uncompressed tar of a layout; `reference` as for `Layout`.
+    Archive {
+        path: PathBuf,
+        reference: Option<String>,
+    },
+}
+
+impl BaseSource {
+    /// The archive at `path`, whose index names exactly one image.
+    pub fn archive(path: PathBuf) -> BaseSource {
+        BaseSource::Archive {
+            path,
+            reference: None,
+        }
+    }
 }
 
 /// A base in the store, ready for image assembly.
@@ -776,11 +798,11 @@ impl Store {
     pub fn import_base(&self, source: &BaseSource, base_name: &str) -> Result<ImportedBase, Error> {
         let src = Source::new(source)?;
         let index_bytes = src.read_whole("index.json", MAX_JSON)?;
-        let index =
-            parse_index(&index_bytes, "index.json").map_err(|r| not_a_layout(src.path(), r))?;
+        let index = parse_index(&index_bytes, "index.json").map_err(|r| src.invalid(r))?;
         let reference = match source {
-            BaseSource::Layout { reference, .. } => reference.as_deref(),
-            BaseSource::Archive(_) => None,
+            BaseSource::Layout { reference, .. } | BaseSource::Archive { reference, .. } => {
+                reference.as_deref()
+            }
         };
         let mut chosen = pick_manifest(&src, &index, reference)?;
         if is_index_type(&chosen.media_type) {
@@ -1723,19 +1745,28 @@ impl Source {
     fn new(source: &BaseSource) -> Result<Source, Error> {
         let src = match source {
             BaseSource::Layout { dir, .. } => {
-                if !dir.is_dir() {
-                    return Err(not_a_layout(
-                        dir,
-                        if dir.exists() {
-                            "it is not a directory (for an archive use oci-archive:FILE)"
-                        } else {
-                            "it does not exist"
-                        },
-                    ));
+                match fs::metadata(dir) {
+                    Ok(m) if m.is_dir() => {}
+                    Ok(_) => {
+                        return Err(not_a_layout(
+                            dir,
+                            "it is not a directory (for an archive use oci-archive:FILE)",
+                        ))
+                    }
+                    // An I/O error (exit 2), naming what was looked for.
+                    Err(e) => {
+                        return Err(Error::io(
+                            dir,
+                            io::Error::new(
+                                e.kind(),
+                                format!("cannot read this OCI layout directory: {e}"),
+                            ),
+                        ))
+                    }
                 }
                 Source::Dir(dir.clone())
             }
-            BaseSource::Archive(path) => Source::Archive {
+            BaseSource::Archive { path, .. } => Source::Archive {
                 path: path.clone(),
                 files: index_archive(path)?,
             },
@@ -1743,12 +1774,20 @@ impl Source {
         let layout = match src.read_whole("oci-layout", 4096) {
             Ok(b) => b,
             Err(Error::MissingBlob { .. }) => {
-                return Err(not_a_layout(src.path(), "it has no `oci-layout` file"))
+                return Err(src.invalid("it has no `oci-layout` file"))
             }
             Err(e) => return Err(e),
         };
-        check_layout_file(&layout).map_err(|r| not_a_layout(src.path(), r))?;
+        check_layout_file(&layout).map_err(|r| src.invalid(r))?;
         Ok(src)
+    }
+
+    /// "not an OCI image layout" or "not an oci-archive", as the source is.
+    fn invalid(&self, reason: impl Into<String>) -> Error {
+        match self {
+            Source::Dir(p) => not_a_layout(p, reason),
+            Source::Archive { path, .. } => not_an_archive(path, reason),
+        }
     }
 
     fn path(&self) -> &Path {
@@ -1804,7 +1843,7 @@ impl Source {
         let (mut r, len) = match self.open(rel, &missing_digest) {
             Ok(x) => x,
             Err(Error::MissingBlob { .. }) if rel == "index.json" => {
-                return Err(not_a_layout(self.path(), "it has no `index.json`"))
+                return Err(self.invalid("it has no `index.json`"))
             }
             Err(e) => return Err(e),
         };
@@ -1852,26 +1891,29 @@ impl Source {
 fn index_archive(path: &Path) -> Result<HashMap<String, (u64, u64)>, Error> {
     let mut f = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(not_a_layout(path, "it does not exist"))
+        // An I/O error (exit 2), naming what was looked for.
+        Err(e) => {
+            return Err(Error::io(
+                path,
+                io::Error::new(e.kind(), format!("cannot read this oci-archive: {e}")),
+            ))
         }
-        Err(e) => return Err(Error::io(path, e)),
     };
     if f.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(not_a_layout(
+        return Err(not_an_archive(
             path,
             "it is a directory, not an archive (give the directory itself as the base)",
         ));
     }
     let mut magic = [0u8; 2];
     if f.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b] {
-        return Err(not_a_layout(
+        return Err(not_an_archive(
             path,
             "it is gzip-compressed; an oci-archive is a plain tar (gunzip it first)",
         ));
     }
     f.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
-    let not_tar = |e: io::Error| not_a_layout(path, format!("it is not a tar archive: {e}"));
+    let not_tar = |e: io::Error| not_an_archive(path, format!("it is not a tar archive: {e}"));
     let mut archive = tar::Archive::new(&f);
     let mut files = HashMap::new();
     for entry in archive.entries_with_seek().map_err(not_tar)? {
@@ -1905,7 +1947,7 @@ fn index_archive(path: &Path) -> Result<HashMap<String, (u64, u64)>, Error> {
         }
     }
     if files.is_empty() {
-        return Err(not_a_layout(path, "the archive holds no files"));
+        return Err(not_an_archive(path, "the archive holds no files"));
     }
     Ok(files)
 }
@@ -1954,7 +1996,7 @@ fn pick_manifest(
             [] => Err(src.base_error("its index.json lists no images")),
             [(_, one)] => Ok(one.clone()),
             several => Err(src.base_error(format!(
-                "its index.json lists {} images; name one as DIR:REF{}",
+                "its index.json lists {} images; name one as oci:DIR:REF or oci-archive:FILE:REF{}",
                 several.len(),
                 available_refs(&refs())
             ))),
@@ -2664,11 +2706,20 @@ mod tests {
         let err = s
             .import_base(&layout_source(&t.path().join("absent")), "b")
             .unwrap_err();
-        assert!(matches!(err, Error::NotALayout { .. }), "{err}");
+        // A missing base is an I/O error (exit 2), not a refused layout.
+        assert!(
+            matches!(&err, Error::Io { source, .. } if source.kind() == io::ErrorKind::NotFound),
+            "{err}"
+        );
         let err = s
-            .import_base(&BaseSource::Archive(t.path().join("case1/index.json")), "b")
+            .import_base(&BaseSource::archive(t.path().join("absent.tar")), "b")
             .unwrap_err();
-        assert!(matches!(err, Error::NotALayout { .. }), "{err}");
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert!(err.to_string().contains("oci-archive"), "{err}");
+        let err = s
+            .import_base(&BaseSource::archive(t.path().join("case1/index.json")), "b")
+            .unwrap_err();
+        assert!(matches!(err, Error::NotAnArchive { .. }), "{err}");
         assert_eq!(fs::read(s.index_path()).unwrap(), index_before);
         // What a failed import left behind is unreachable: gc takes it, verify passes.
         s.gc().unwrap();
@@ -2763,11 +2814,11 @@ mod tests {
         drop(builder);
         let (_ts2, s2) = new_store();
         let b = s2
-            .import_base(&BaseSource::Archive(archive.clone()), "archived")
+            .import_base(&BaseSource::archive(archive.clone()), "archived")
             .unwrap();
         assert_eq!((b.manifest.digest, b.reused), (manifest, false));
         assert!(
-            s2.import_base(&BaseSource::Archive(archive.clone()), "archived")
+            s2.import_base(&BaseSource::archive(archive.clone()), "archived")
                 .unwrap()
                 .reused
         );
@@ -2791,7 +2842,7 @@ mod tests {
             builder.finish().unwrap();
             drop(builder);
             let err = s2
-                .import_base(&BaseSource::Archive(path), "bad")
+                .import_base(&BaseSource::archive(path), "bad")
                 .unwrap_err();
             assert!(
                 matches!(&err, Error::UnsafeArchive { path, .. } if path == bad),
@@ -2801,7 +2852,7 @@ mod tests {
         let gz_path = t.path().join("base.tar.gz");
         fs::write(&gz_path, gzip(&fs::read(&archive).unwrap())).unwrap();
         let err = s2
-            .import_base(&BaseSource::Archive(gz_path), "gz")
+            .import_base(&BaseSource::archive(gz_path), "gz")
             .unwrap_err();
         assert!(err.to_string().contains("gzip-compressed"), "{err}");
         assert_eq!(fs::read(s2.index_path()).unwrap(), index_before);
@@ -2996,7 +3047,7 @@ mod tests {
             // The archive is a layout envc (and so other tools) can read back.
             let (_t2, s2) = new_store();
             let b = s2
-                .import_base(&BaseSource::Archive(a.clone()), "env:2")
+                .import_base(&BaseSource::archive(a.clone()), "env:2")
                 .unwrap();
             assert_eq!(b.manifest.digest, m.digest);
         }
