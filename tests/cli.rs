@@ -487,5 +487,13 @@ fn output_into_a_missing_directory_names_the_directory() {
             "{args:?}: {err}"
         );
         assert!(!err.contains(".envc-"), "{args:?} names a temp file: {err}");
+        // An existing directory as the output: refused as such, nothing written beside it.
+        let r = run(envc().args(&args).arg("-o").arg(&pkg));
+        let err = text(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("is a directory"), "{args:?}: {err}");
+        assert!(std::fs::read_dir(&t.0)
+            .unwrap()
+            .all(|e| !e.unwrap().file_name().to_string_lossy().starts_with(".envc-")));
     }
 }

@@ -532,6 +532,12 @@ pub struct AtomicFile {
 impl AtomicFile {
     pub fn create(dest: &Path) -> io::Result<AtomicFile> {
         let dest = resolve_destination(dest)?;
+        if dest.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                format!("`{}` is a directory", dest.display()),
+            ));
+        }
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),

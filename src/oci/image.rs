@@ -175,6 +175,8 @@ pub(crate) fn metadata_layer(
     let plain = layer::write(entries(), &layer_options(Compression::None), &mut tar)?;
     let kind = options.compression.name();
     if let Some(found) = store.cached_layer(&plain.diff_id, kind) {
+        // The cache maps a diff_id to a blob; the blob itself is checked before it is reused.
+        store.check_cached_layer(&found, &plain.diff_id)?;
         return Ok((found, plain.diff_id));
     }
     let (bytes, media_type) = match options.compression {

@@ -5,8 +5,10 @@
 //! `envc/` (a name OCI tools ignore): `envc/lock` (serialises `index.json` mutations),
 //! `envc/gc.lock` (writers hold it shared, `gc` exclusive, so gc never deletes the blobs of a
 //! build in progress), `envc/tmp/` (temp files), `envc/diffids/<diff_id hex>.<compression>`
-//! (diff_id → stored blob descriptor, so a rebuild never recompresses a layer it has) and
-//! `envc/bases/<sha256 of a base name>` (which base manifest that name was last imported as).
+//! (diff_id → stored blob descriptor, so a rebuild never recompresses a layer it has),
+//! `envc/bases/<sha256 of a base name>` (which base manifest that name was last imported as) and
+//! `envc/checked/<hex>` (a blob file's inode, size and times when envc last hashed it: a layer a
+//! revision refers to without reading it is hashed again unless its file is unchanged).
 //!
 //! A revision is one `index.json` entry whose `org.opencontainers.image.ref.name` is
 //! `NAME:REV`; a base is an entry named `envc.base/sha256-<manifest hex>` (names have no `/`,
@@ -766,6 +768,47 @@ impl Store {
             }),
             Err(e) => Err(Error::io(&path, e)),
         }
+    }
+
+    /// Reads a stored layer once, checking its digest, size and that it decompresses to
+    /// `diff_id` (for small layers found through the diff_id cache, which is only a cache).
+    pub(crate) fn check_cached_layer(
+        &self,
+        layer: &Descriptor,
+        diff_id: &Digest,
+    ) -> Result<(), Error> {
+        let path = self.blob_path(&layer.digest);
+        let compression =
+            layer_compression(&layer.media_type).ok_or_else(|| Error::UnknownMediaType {
+                what: format!("layer {}", layer.digest),
+                media_type: layer.media_type.clone(),
+            })?;
+        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let scan = match blob::scan_layer(file, compression, &layer.digest, &path, None) {
+            Ok((scan, _)) => scan,
+            Err(e @ Error::Io { .. }) => return Err(e),
+            // Not a sound layer: if its bytes are not its digest, name it as a corrupt blob.
+            Err(e) => {
+                return Err(blob::hash_stored(&path, &layer.digest, layer.size)
+                    .err()
+                    .unwrap_or(e))
+            }
+        };
+        if scan.digest != layer.digest || scan.size != layer.size {
+            return Err(Error::CorruptBlob {
+                digest: layer.digest,
+                found: scan.digest,
+                path,
+            });
+        }
+        if scan.diff_id != *diff_id {
+            return Err(Error::DiffIdMismatch {
+                layer: layer.digest,
+                expected: *diff_id,
+                found: scan.diff_id,
+            });
+        }
+        Ok(())
     }
 
     /// Every imported base, by ref.
@@ -2326,6 +2369,29 @@ mod tests {
         // A cache entry whose blob is gone is no answer.
         fs::remove_file(s.blob_path(&d)).unwrap();
         assert_eq!(s.cached_layer(&diff, "gzip"), None);
+    }
+
+    #[test]
+    fn a_cached_layer_is_checked_before_reuse() {
+        let (_t, s) = new_store();
+        let tar = tar_of(&[("a", b"1")]);
+        let other = tar_of(&[("b", b"2")]);
+        let (layer, diff_id) = (desc(MEDIA_TYPE_LAYER, &tar), Digest::of(&tar));
+        s.write_blob(&tar).unwrap();
+        s.write_blob(&other).unwrap();
+        s.check_cached_layer(&layer, &diff_id).unwrap();
+        // A cache entry naming another (sound) blob: its content is not this diff_id.
+        let wrong = desc(MEDIA_TYPE_LAYER, &other);
+        let err = s.check_cached_layer(&wrong, &diff_id).unwrap_err();
+        assert!(matches!(err, Error::DiffIdMismatch { .. }), "{err}");
+        // One flipped byte: the blob is named as corrupt.
+        let mut bad = tar.clone();
+        bad[0] ^= 1;
+        fs::write(s.blob_path(&layer.digest), &bad).unwrap();
+        let err = s.check_cached_layer(&layer, &diff_id).unwrap_err();
+        assert!(matches!(err, Error::CorruptBlob { .. }), "{err}");
+        let err = s.check_layer(&layer).unwrap_err();
+        assert!(matches!(err, Error::CorruptBlob { .. }), "{err}");
     }
 
     // ----- revisions -----
