@@ -492,8 +492,10 @@ fn output_into_a_missing_directory_names_the_directory() {
         let err = text(&r.stderr);
         assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains("is a directory"), "{args:?}: {err}");
-        assert!(std::fs::read_dir(&t.0)
+        assert!(std::fs::read_dir(&t.0).unwrap().all(|e| !e
             .unwrap()
-            .all(|e| !e.unwrap().file_name().to_string_lossy().starts_with(".envc-")));
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".envc-")));
     }
 }

@@ -1874,3 +1874,29 @@ fn base_and_revision_arguments_have_one_meaning() {
     let r = diff(&["app:1", "one.yaml"]).ok();
     assert!(r.stderr.is_empty(), "{r}");
 }
+
+/// Once a layer's record is trusted (taken well after its last change), a rebuild does not
+/// read it; a later write to the blob is still caught, by its ctime.
+#[test]
+fn a_layer_changed_after_it_was_trusted_is_hashed_and_refused() {
+    let Some(layout) = base(None) else { return };
+    let tmp = TempDir::new("trusted");
+    let store = tmp.join("store");
+    let spec1 = write_spec(tmp.path(), "one.yaml", &byod_spec(&[("A", "b")]));
+    let spec2 = write_spec(tmp.path(), "two.yaml", &byod_spec(&[("A", "c")]));
+    let first = line_of(&build_on(&store, &spec1, "t", &layout).ok());
+    thread::sleep(Duration::from_millis(2100));
+    // This rebuild hashes the layers once more and records them for good.
+    assert!(line_of(&build(&store, &spec1, "t", &[]).ok()).unchanged);
+    let manifest = read_json_blob(&store, &first.digest);
+    let base_layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hex = base_layer.strip_prefix("sha256:").unwrap();
+    assert!(store.join("envc/checked").join(hex).is_file());
+    let index = fs::read(store.join("index.json")).unwrap();
+    flip(&store, &base_layer);
+    let r = build(&store, &spec2, "t", &[]);
+    refused_corrupt(r, &base_layer, "build after the record", &store, &index);
+}

@@ -850,6 +850,38 @@ mod tests {
     }
 
     #[test]
+    fn a_checked_record_holds_only_while_the_file_is_unchanged() {
+        let (t, _tmp, blobs) = dirs();
+        let checked = t.path().join("checked");
+        let path = blobs.join("b");
+        std::fs::write(&path, b"layer bytes").unwrap();
+        let d = Digest::of(b"layer bytes");
+        hash_stored(&path, &d, 11).unwrap();
+        record_checked(&checked, &d, &path);
+        // Taken in the same second as the file's last change: racy, proves nothing yet.
+        assert!(!still_checked(&checked, &d, &path));
+        // The same record taken later (as the next reuse would take it) is trusted.
+        let text = std::fs::read_to_string(checked.join(d.hex())).unwrap();
+        let mut w: Vec<i64> = text
+            .split_whitespace()
+            .map(|w| w.parse().unwrap())
+            .collect();
+        w[6] = w[4] + RACY;
+        let later: Vec<String> = w.iter().map(i64::to_string).collect();
+        std::fs::write(checked.join(d.hex()), later.join(" ")).unwrap();
+        assert!(still_checked(&checked, &d, &path));
+        // Any write changes the ctime (and a replacement the inode): hash again.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, b"layer bytez").unwrap();
+        assert!(!still_checked(&checked, &d, &path));
+        assert!(matches!(
+            hash_stored(&path, &d, 11),
+            Err(Error::CorruptBlob { .. })
+        ));
+        assert!(!still_checked(&checked, &Digest::of(b"other"), &path));
+    }
+
+    #[test]
     fn large_blobs_go_through_the_block_pipeline_intact() {
         let (_t, tmp, blobs) = dirs();
         // Several full blocks plus an unaligned tail, written in odd-sized pieces.
