@@ -1667,15 +1667,40 @@ fn unflip(store: &Path, digest: &str, original: &[u8]) {
     fs::write(path, original).unwrap();
 }
 
-/// A failure that names the corrupt blob and `envc verify`, exits 1 and changes nothing.
-fn refused_corrupt(r: Run, digest: &str, what: &str, store: &Path, index: &[u8]) {
+/// A failure that names the corrupt blob and `envc verify`, exits 1 and changes nothing: the
+/// same index, no new blob.
+fn refused_corrupt(r: Run, digest: &str, what: &str, store: &Path, before: &Before) {
     let r = r.no();
+    assert_eq!(
+        blob_names(store),
+        before.blobs,
+        "{what}: blobs were written"
+    );
     let hex = digest.strip_prefix("sha256:").unwrap();
     assert!(
         r.stderr.contains(hex) && r.stderr.contains("envc verify"),
         "{what}: does not name blob {digest} and `envc verify`: {r}"
     );
-    assert_eq!(fs::read(store.join("index.json")).unwrap(), index, "{what}");
+    assert_eq!(
+        fs::read(store.join("index.json")).unwrap(),
+        before.index,
+        "{what}"
+    );
+}
+
+/// A store's index and blob names, to compare after a refused command.
+struct Before {
+    index: Vec<u8>,
+    blobs: BTreeSet<String>,
+}
+
+impl Before {
+    fn of(store: &Path) -> Before {
+        Before {
+            index: fs::read(store.join("index.json")).unwrap(),
+            blobs: blob_names(store),
+        }
+    }
 }
 
 /// Every blob envc copies out (export), reuses (rebuild, rollback, a stored base) or builds on
@@ -1726,7 +1751,7 @@ fn a_corrupt_blob_is_never_exported_reused_or_built_on() {
     ];
     let st = store.to_str().unwrap();
     for (what, digest) in &targets {
-        let index = fs::read(store.join("index.json")).unwrap();
+        let before = Before::of(&store);
         let original = flip(&store, digest);
         let in_export = *what != "base config";
         for format in ["oci-archive", "docker-archive"] {
@@ -1748,7 +1773,7 @@ fn a_corrupt_blob_is_never_exported_reused_or_built_on() {
                     digest,
                     &format!("{what}: export {format}"),
                     &store,
-                    &index,
+                    &before,
                 );
                 assert!(!out.exists(), "{what}: {format} export left behind");
             } else {
@@ -1764,14 +1789,14 @@ fn a_corrupt_blob_is_never_exported_reused_or_built_on() {
         if in_export {
             // A rebuild of revision 1's spec (latest is 2): it would record revision 3 on it.
             let r = build(&store, &spec1, "m", &[]);
-            refused_corrupt(r, digest, &format!("{what}: rebuild"), &store, &index);
+            refused_corrupt(r, digest, &format!("{what}: rebuild"), &store, &before);
             let r = envc_store(&store, &["rollback", "m", "--to", "1"]);
-            refused_corrupt(r, digest, &format!("{what}: rollback"), &store, &index);
+            refused_corrupt(r, digest, &format!("{what}: rollback"), &store, &before);
             let r = run(envc()
                 .arg("bake")
                 .arg(&env)
                 .args(["--name", "job", "--from", "m:1", "--store", st]));
-            refused_corrupt(r, digest, &format!("{what}: bake"), &store, &index);
+            refused_corrupt(r, digest, &format!("{what}: bake"), &store, &before);
         }
         if what.starts_with("base") {
             // A new spec on the stored base.
@@ -1781,7 +1806,7 @@ fn a_corrupt_blob_is_never_exported_reused_or_built_on() {
                 digest,
                 &format!("{what}: build on the base"),
                 &store,
-                &index,
+                &before,
             );
         }
         unflip(&store, digest, &original);
@@ -1895,8 +1920,8 @@ fn a_layer_changed_after_it_was_trusted_is_hashed_and_refused() {
         .to_string();
     let hex = base_layer.strip_prefix("sha256:").unwrap();
     assert!(store.join("envc/checked").join(hex).is_file());
-    let index = fs::read(store.join("index.json")).unwrap();
+    let before = Before::of(&store);
     flip(&store, &base_layer);
     let r = build(&store, &spec2, "t", &[]);
-    refused_corrupt(r, &base_layer, "build after the record", &store, &index);
+    refused_corrupt(r, &base_layer, "build after the record", &store, &before);
 }

@@ -169,6 +169,11 @@ pub fn build(
             imported.manifest.digest
         ));
     }
+    // The base's layers are checked before anything is written, so a corrupt one leaves no
+    // blob behind.
+    for layer in &imported.layers {
+        store.check_layer(layer)?;
+    }
     let base = Base {
         name: base_name,
         manifest: imported.manifest.clone(),
@@ -272,6 +277,10 @@ pub fn bake(
         layers: manifest_layers(&store, &from_rev)?,
     };
     let plan = image::read_plan(&store, &from_rev.manifest.digest)?;
+    // Checked before anything is written: a corrupt layer leaves no blob behind.
+    for layer in &base.layers {
+        store.check_layer(layer)?;
+    }
     let options = image::Options {
         epoch,
         compression: match compression {

@@ -319,6 +319,8 @@ pub struct Store {
     root: PathBuf,
     /// `envc/gc.lock`, held shared from the first write on, so `gc` waits for this writer.
     writing: Mutex<Option<File>>,
+    /// Layers [`Store::check_layer`] has already found sound through this handle.
+    layers_checked: Mutex<BTreeSet<Digest>>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -433,6 +435,7 @@ impl Store {
         Ok(Store {
             root: root.to_path_buf(),
             writing: Mutex::new(None),
+            layers_checked: Mutex::new(BTreeSet::new()),
         })
     }
 
@@ -746,11 +749,19 @@ impl Store {
         let path = self.blob_path(&layer.digest);
         match fs::metadata(&path) {
             Ok(m) if m.is_file() && m.len() == layer.size => {
+                let mut done = self
+                    .layers_checked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if done.contains(&layer.digest) {
+                    return Ok(()); // checked before this build wrote anything; once is enough
+                }
                 let checked = self.checked_dir();
                 if !blob::still_checked(&checked, &layer.digest, &path) {
                     blob::hash_stored(&path, &layer.digest, layer.size)?;
                     blob::record_checked(&checked, &layer.digest, &path);
                 }
+                done.insert(layer.digest);
                 Ok(())
             }
             Ok(m) => Err(Error::SizeMismatch {
