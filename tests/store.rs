@@ -1488,6 +1488,53 @@ fn template_secrets_never_reach_the_store_or_its_outputs() {
     assert_eq!(doc["provenance"], expected);
     assert_eq!(show_json.json()["provenance"], expected);
     assert_eq!(l.rev, 1);
+
+    // A revision recorded by an older envc holds the values in index.json (immutable, so they
+    // stay there); show, list and export print and write only the names.
+    let mut index = index_json(&store);
+    let old = serde_json::json!({"template": "t.yaml", "env": {"HF_TOKEN": token},
+        "vars": {"KEY": private}});
+    index["manifests"][1]["annotations"]["dev.envc.provenance"] = old.to_string().into();
+    fs::write(
+        store.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    let mut shown = vec![
+        envc_store(&store, &["show", "sec"]).ok().stdout,
+        envc_store(&store, &["show", "sec", "--format", "json"])
+            .ok()
+            .stdout,
+        envc_store(&store, &["list", "--format", "json"])
+            .ok()
+            .stdout,
+    ];
+    let out = tmp.join("old.tar");
+    envc_store(
+        &store,
+        &[
+            "export",
+            "sec",
+            "--format",
+            "oci-archive",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    shown.push(String::from_utf8_lossy(&fs::read(&out).unwrap()).into());
+    for text in &shown {
+        assert!(!text.contains(token) && !text.contains(private), "{text}");
+    }
+    let show = envc_store(&store, &["show", "sec", "--format", "json"])
+        .ok()
+        .json();
+    assert_eq!(show["provenance"]["env"]["HF_TOKEN"], "set", "{show}");
+    assert_eq!(
+        show["provenance"]["vars"],
+        serde_json::json!(["KEY"]),
+        "{show}"
+    );
 }
 
 /// Every path under `dir` (files and directories).
