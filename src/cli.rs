@@ -108,8 +108,10 @@ timestamp (default 0).")]
         /// The environment's name: lower case, `[a-z0-9]+([._-][a-z0-9]+)*`.
         #[arg(long)]
         name: String,
-        /// The base image's content: `DIR[:REF]` (an OCI layout) or `oci-archive:FILE`. Not
-        /// needed once the base named by the spec has been imported into the store.
+        /// The base image's content: `oci:DIR[:REF]` (an OCI layout; REF is everything after
+        /// the first `:` after DIR, so `oci:./store:app:2` works), `oci-archive:FILE[:REF]`, or
+        /// `DIR[:REF]` (split after the prefix that is an existing directory). Not needed once
+        /// the base named by the spec has been imported into the store.
         #[arg(long, value_name = "SOURCE")]
         base: Option<String>,
         /// Layer compression in the store.
@@ -166,9 +168,10 @@ sees them. pip and conda entries are not installed by baking."
         after_help = "Example: envc diff my-env:3 env.yaml    (what a pull request would change)"
     )]
     Diff {
-        /// `NAME[:REV]` or a spec file.
+        /// `NAME:REV` (always a stored revision), `NAME` (the latest revision, unless a
+        /// file of that name exists), or a spec file: a path with a `/` (`./app:2`) or `-`.
         a: String,
-        /// `NAME[:REV]` or a spec file.
+        /// As A.
         b: String,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
@@ -348,9 +351,14 @@ pub struct InputArgs {
     /// Render the file as a Jinja template first (`env` = the process environment).
     #[arg(long)]
     pub template: bool,
-    /// Add a template value, visible as `KEY` and `env["KEY"]` (implies nothing without --template).
+    /// Add a template value, visible as `KEY` and `env["KEY"]` (implies nothing without
+    /// --template). Provenance records its name, never its value.
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,
+    /// Like --var, but the value is public: provenance records it (for values that help
+    /// reproduce a build, such as an image tag; never for secrets).
+    #[arg(long = "public-var", value_name = "KEY=VALUE", value_parser = parse_var)]
+    pub public_vars: Vec<(String, String)>,
     /// Use this envc.toml instead of searching upwards from the spec's directory.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,

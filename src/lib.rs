@@ -49,6 +49,8 @@ pub struct CompileOptions {
 pub struct TemplateInputs {
     pub process_env: BTreeMap<String, String>,
     pub vars: BTreeMap<String, String>,
+    /// The `vars` whose values may be recorded in provenance (`--public-var`).
+    pub public_vars: std::collections::BTreeSet<String>,
 }
 
 /// A successfully compiled spec.
@@ -88,7 +90,12 @@ pub fn compile(name: &str, bytes: &[u8], config: &Config, options: &CompileOptio
     let mut file = Arc::new(SourceFile::new(name, text));
     let mut provenance = None;
     if let Some(inputs) = &options.template {
-        let (rendered, prov) = template::render(&file, inputs.process_env.clone(), &inputs.vars)?;
+        let (rendered, prov) = template::render(
+            &file,
+            inputs.process_env.clone(),
+            &inputs.vars,
+            &inputs.public_vars,
+        )?;
         // Positions in the rendered text are reported against the template's name when the
         // rendering kept every line where it was (the usual `{{ … }}` substitution); otherwise
         // they are marked as positions in the rendered text.

@@ -2,32 +2,45 @@
 //! YAML before parsing. `env` is the process environment plus `--var` values; `--var` values are
 //! also top-level variables. Undefined values are errors unless the template gives a default.
 //! What the template read is returned as [`Provenance`] — recorded beside the plan, never in
-//! the spec digest (a templated spec and its rendered twin are the same environment) — and only
-//! the variables actually read are recorded, so unrelated secrets in the environment never leak.
+//! the spec digest (a templated spec and its rendered twin are the same environment). It holds
+//! names, never values: a template that tests `env["HF_TOKEN"]` must not copy the token into a
+//! store, an export or a CI log. Only the environment variables actually read are named, each
+//! as `set` or `unset`; `--var` values are recorded only for keys given with `--public-var`.
 
 use crate::codes;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::source::{SourceFile, Span};
 use minijinja::value::{Object, Value};
 use minijinja::{Environment, UndefinedBehavior};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-/// The template inputs a rendering used.
+/// The template inputs a rendering used: names, and values only where the user made them
+/// public.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Provenance {
     /// The template file.
     pub template: String,
-    /// Each `env[...]` key the template read, with its value (`null` when unset).
-    pub env: BTreeMap<String, Option<String>>,
-    /// The `--var` values given.
-    pub vars: BTreeMap<String, String>,
+    /// Each `env[...]` key the template read, and whether it had a value.
+    pub env: BTreeMap<String, EnvRead>,
+    /// The names of the `--var`s given (public or not).
+    pub vars: BTreeSet<String>,
+    /// The values of the `--public-var`s given.
+    pub public_vars: BTreeMap<String, String>,
+}
+
+/// What reading one `env[...]` key found (never the value itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnvRead {
+    Set,
+    Unset,
 }
 
 #[derive(Debug)]
 struct EnvObject {
     values: BTreeMap<String, String>,
-    read: Mutex<BTreeMap<String, Option<String>>>,
+    read: Mutex<BTreeMap<String, EnvRead>>,
 }
 
 impl Object for EnvObject {
@@ -35,17 +48,24 @@ impl Object for EnvObject {
         let key = key.as_str()?;
         let v = self.values.get(key).cloned();
         if let Ok(mut read) = self.read.lock() {
-            read.insert(key.to_string(), v.clone());
+            let found = if v.is_some() {
+                EnvRead::Set
+            } else {
+                EnvRead::Unset
+            };
+            read.insert(key.to_string(), found);
         }
         v.map(Value::from)
     }
 }
 
-/// Renders `file` with `process_env` and `vars`. Errors are located in the template.
+/// Renders `file` with `process_env` and `vars`; the values of the keys in `public` are
+/// recorded in the provenance. Errors are located in the template.
 pub fn render(
     file: &Arc<SourceFile>,
     process_env: BTreeMap<String, String>,
     vars: &BTreeMap<String, String>,
+    public: &BTreeSet<String>,
 ) -> Result<(String, Provenance), Vec<Diagnostic>> {
     let mut env = Environment::new(); // Jinja2's builtin filters and tests (`default`, …)
     env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -80,7 +100,12 @@ pub fn render(
                 Provenance {
                     template: file.name.clone(),
                     env: read,
-                    vars: vars.clone(),
+                    vars: vars.keys().cloned().collect(),
+                    public_vars: vars
+                        .iter()
+                        .filter(|(k, _)| public.contains(*k))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
                 },
             ))
         }
@@ -113,6 +138,51 @@ pub fn render(
     }
 }
 
+/// A recorded provenance annotation (`dev.envc.provenance`) as envc shows and exports it: the
+/// form above, whatever wrote it. Revisions recorded before provenance held names only carry
+/// `env` and `--var` values (`{"env": {"K": "value"|null}, "vars": {"K": "value"}}`); the store
+/// is immutable, so those bytes stay in its `index.json`, but no value leaves it again.
+pub fn redact_recorded(text: &str) -> serde_json::Value {
+    use serde_json::{json, Map, Value as Json};
+    let v: Json = serde_json::from_str(text).unwrap_or(Json::Null);
+    let env: Map<String, Json> = v
+        .get("env")
+        .and_then(Json::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, x)| {
+                    let set = !(x.is_null() || x.as_str() == Some("unset"));
+                    (k.clone(), json!(if set { "set" } else { "unset" }))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let vars: BTreeSet<String> = match v.get("vars") {
+        Some(Json::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        Some(Json::Object(m)) => m.keys().cloned().collect(),
+        _ => BTreeSet::new(),
+    };
+    let public: Map<String, Json> = v
+        .get("public_vars")
+        .and_then(Json::as_object)
+        .map(|m| {
+            m.iter()
+                .filter(|(_, x)| x.is_string())
+                .map(|(k, x)| (k.clone(), x.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "template": v.get("template").and_then(Json::as_str).unwrap_or_default(),
+        "env": env,
+        "vars": vars,
+        "public_vars": public,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,7 +193,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        render(&f, env, &BTreeMap::new())
+        render(&f, env, &BTreeMap::new(), &BTreeSet::new())
     }
 
     #[test]
@@ -131,14 +201,57 @@ mod tests {
         let t = "base_image: {{ env[\"RAY_IMAGE\"] | default(\"anyscale/ray:nightly-py37\") }}\n";
         let (out, prov) = run(t, &[]).unwrap();
         assert_eq!(out, "base_image: anyscale/ray:nightly-py37\n");
-        assert_eq!(prov.env.get("RAY_IMAGE"), Some(&None));
+        assert_eq!(prov.env.get("RAY_IMAGE"), Some(&EnvRead::Unset));
         let (out, prov) = run(
             t,
             &[("RAY_IMAGE", "anyscale/ray:2.9.0-py310"), ("SECRET", "x")],
         )
         .unwrap();
         assert_eq!(out, "base_image: anyscale/ray:2.9.0-py310\n");
+        assert_eq!(prov.env.get("RAY_IMAGE"), Some(&EnvRead::Set));
         assert!(!prov.env.contains_key("SECRET"));
+    }
+
+    #[test]
+    fn provenance_names_inputs_and_holds_only_public_values() {
+        let f = Arc::new(SourceFile::new(
+            "t.yaml",
+            "a: {% if env[\"HF_TOKEN\"] %}1{% endif %}\nb: {{ IMAGE }}{{ KEY }}\n",
+        ));
+        let env = BTreeMap::from([("HF_TOKEN".to_string(), "hf_s3cr3t".to_string())]);
+        let vars = BTreeMap::from([
+            ("IMAGE".to_string(), "ray:2".to_string()),
+            ("KEY".to_string(), "k3y-value".to_string()),
+        ]);
+        let public = BTreeSet::from(["IMAGE".to_string()]);
+        let (out, prov) = render(&f, env, &vars, &public).unwrap();
+        assert_eq!(out, "a: 1\nb: ray:2k3y-value\n");
+        let text = serde_json::to_string(&prov).unwrap();
+        assert!(
+            !text.contains("hf_s3cr3t") && !text.contains("k3y-value"),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            serde_json::json!({"template": "t.yaml", "env": {"HF_TOKEN": "set"},
+                "vars": ["IMAGE", "KEY"], "public_vars": {"IMAGE": "ray:2"}})
+        );
+        // What envc shows of it is the same document.
+        assert_eq!(
+            redact_recorded(&text),
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        );
+    }
+
+    #[test]
+    fn values_recorded_by_older_envc_are_not_shown() {
+        let old = r#"{"template":"t.yaml","env":{"HF_TOKEN":"hf_s3cr3t","NOPE":null},"vars":{"KEY":"k3y"}}"#;
+        let shown = redact_recorded(old);
+        assert_eq!(
+            shown,
+            serde_json::json!({"template": "t.yaml", "env": {"HF_TOKEN": "set", "NOPE": "unset"},
+                "vars": ["KEY"], "public_vars": {}})
+        );
     }
 
     #[test]

@@ -287,11 +287,11 @@ fn templates_render_with_env_and_vars_and_keep_provenance_out_of_the_digest() {
         .env("UNRELATED_SECRET", "hunter2")
         .env_remove("RAY_IMAGE"));
     let doc: serde_json::Value = serde_json::from_slice(&prov.stdout).unwrap();
-    assert_eq!(
-        doc["provenance"]["env"]["RAY_IMAGE"],
-        serde_json::Value::Null
-    );
-    assert_eq!(doc["provenance"]["env"]["STAMP"], "20230101");
+    assert_eq!(doc["provenance"]["env"]["RAY_IMAGE"], "unset");
+    // A `--var` is named, its value is not recorded (`--public-var` would record it).
+    assert_eq!(doc["provenance"]["env"]["STAMP"], "set");
+    assert_eq!(doc["provenance"]["vars"], serde_json::json!(["STAMP"]));
+    assert!(!doc["provenance"].to_string().contains("20230101"));
     assert!(!text(&prov.stdout).contains("hunter2"));
     // An undefined value without a default is a located error.
     let out = run(envc()
@@ -459,4 +459,43 @@ fn a_closed_stdout_is_not_an_error() {
         out.status,
         text(&out.stderr)
     );
+}
+
+/// `-o` into a directory that does not exist names that directory (not a random temp file) and
+/// exits 2, for every command that writes a file.
+#[test]
+fn output_into_a_missing_directory_names_the_directory() {
+    let t = TempDir::new("missing-dir");
+    let spec = t.write("env.yaml", "base_image: anyscale/ray:2.9.0-py310\n");
+    let pkg = t.0.join("pkg");
+    std::fs::create_dir(&pkg).unwrap();
+    std::fs::write(pkg.join("a.py"), "").unwrap();
+    let missing = t.0.join("nope");
+    let out = missing.join("out");
+    for args in [
+        vec!["dockerfile".to_string(), spec.display().to_string()],
+        vec!["package".to_string(), pkg.display().to_string()],
+    ] {
+        let r = run(envc().args(&args).arg("-o").arg(&out));
+        let err = text(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!(
+                "the directory `{}` does not exist",
+                missing.display()
+            )),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains(".envc-"), "{args:?} names a temp file: {err}");
+        // An existing directory as the output: refused as such, nothing written beside it.
+        let r = run(envc().args(&args).arg("-o").arg(&pkg));
+        let err = text(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("is a directory"), "{args:?}: {err}");
+        assert!(std::fs::read_dir(&t.0).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".envc-")));
+    }
 }

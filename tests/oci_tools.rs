@@ -384,3 +384,43 @@ fn podman_runs_every_image_and_loads_the_exports() {
         run(podman(&podman_dir).args(["rmi", "--all", "--force"])).ok();
     }
 }
+
+/// A store and an export written under umask 022 are readable by another uid: skopeo run as
+/// `nobody` inspects the revision in the store (`oci:STORE:NAME:REV`) and the exported archive.
+#[test]
+fn another_uid_reads_the_store_and_the_export() {
+    if !available(
+        "skopeo as another uid",
+        missing_tools(&["skopeo", "setpriv"])
+            .or_else(|| (!is_root()).then(|| "not root: cannot switch uid".to_string())),
+    ) {
+        return;
+    }
+    let tmp = TempDir::new("other-uid");
+    let store = tmp.join("store");
+    let Some(images) = build_images(&store) else {
+        return;
+    };
+    let reference = images[0].line.reference();
+    let export = tmp.join("export.tar");
+    // Written under umask 022, whatever this process's is.
+    let r = run(Command::new("sh")
+        .arg("-c")
+        .arg("umask 022 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_envc"))
+        .args(["export", &reference, "--format", "oci-archive", "-o"])
+        .arg(&export)
+        .arg("--store")
+        .arg(&store));
+    assert_eq!(r.code, Some(0), "{r}");
+    for target in [
+        format!("oci:{}:{reference}", store.display()),
+        format!("oci-archive:{}", export.display()),
+    ] {
+        let r = run(Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .args(["skopeo", "inspect", "--config", &target])
+            .env("HOME", "/tmp"));
+        assert_eq!(r.code, Some(0), "nobody cannot read {target}: {r}");
+    }
+}

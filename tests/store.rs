@@ -1391,7 +1391,8 @@ fn template_provenance_is_recorded_outside_the_digest() {
     let show = envc_store(&store, &["show", "tpl", "--format", "json"])
         .ok()
         .json();
-    assert_eq!(show["provenance"]["env"]["STAMP"], "7", "{show}");
+    // The name and that it was set, never the value.
+    assert_eq!(show["provenance"]["env"]["STAMP"], "set", "{show}");
     // Rendered twin (no template): the same image, so no new revision.
     let twin = write_spec(
         tmp.path(),
@@ -1400,4 +1401,576 @@ fn template_provenance_is_recorded_outside_the_digest() {
     );
     let again = line_of(&build(&store, &twin, "tpl", &[]).ok());
     assert!(again.unchanged && again.digest == first.digest, "{again:?}");
+}
+
+/// A template that only tests a secret (`{% if env["HF_TOKEN"] %}`) must not copy its value
+/// anywhere: not into the store's files, `show`, `list --format json`, `plan --provenance` or an
+/// export. Nor a `--var` value, unless given with `--public-var`.
+#[test]
+fn template_secrets_never_reach_the_store_or_its_outputs() {
+    let Some(layout) = base(None) else { return };
+    let tmp = TempDir::new("secret");
+    let store = tmp.join("store");
+    let token = "hf_TOKENVALUE_9f8e7d6c5b4a";
+    let private = "PRIVATEVAR_1a2b3c4d";
+    let spec = write_spec(
+        tmp.path(),
+        "app_config.yaml",
+        "docker_image: localhost/busybox:1\nray_version: \"2.9.0\"\nenv_vars:\n  \
+         HAS_TOKEN: \"{% if env[\"HF_TOKEN\"] %}yes{% else %}no{% endif %}\"\n  \
+         LEN: \"{{ KEY | length }}\"\n  TAG: \"{{ TAG }}\"\n",
+    );
+    let b = base_arg(&layout);
+    let key = format!("KEY={private}");
+    let inputs = ["--template", "--var", &key, "--public-var", "TAG=v1.2"];
+    let built = run(envc()
+        .arg("build")
+        .args(inputs)
+        .arg(&spec)
+        .args([os("--name"), os("sec"), os("--store")])
+        .arg(&store)
+        .args([os("--base"), &b])
+        .env("HF_TOKEN", token))
+    .ok();
+    let l = line_of(&built);
+    let plan = run(envc()
+        .args(["plan", "--provenance"])
+        .args(inputs)
+        .arg(&spec)
+        .env("HF_TOKEN", token))
+    .ok();
+    let show = envc_store(&store, &["show", "sec"]).ok();
+    let show_json = envc_store(&store, &["show", "sec", "--format", "json"]).ok();
+    let list = envc_store(&store, &["list", "--format", "json"]).ok();
+    let mut outputs = vec![
+        ("build", format!("{}{}", built.stdout, built.stderr)),
+        ("plan --provenance", plan.stdout.clone()),
+        ("show", show.stdout),
+        ("show --format json", show_json.stdout.clone()),
+        ("list --format json", list.stdout),
+    ];
+    for format in ["oci-archive", "docker-archive"] {
+        let out = tmp.join(format!("{format}.tar"));
+        envc_store(
+            &store,
+            &[
+                "export",
+                "sec",
+                "--format",
+                format,
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        )
+        .ok();
+        outputs.push((
+            format,
+            String::from_utf8_lossy(&fs::read(&out).unwrap()).into(),
+        ));
+    }
+    for entry in walk(&store) {
+        if entry.is_file() {
+            let bytes = fs::read(&entry).unwrap();
+            let what: &str = entry.display().to_string().leak();
+            outputs.push((what, String::from_utf8_lossy(&bytes).into()));
+        }
+    }
+    for (what, text) in &outputs {
+        assert!(!text.contains(token), "{what} holds the token's value");
+        assert!(!text.contains(private), "{what} holds a --var value");
+    }
+    // What is recorded: names, set or not, and the public value.
+    let doc: Value = serde_json::from_str(&plan.stdout).unwrap();
+    let expected = serde_json::json!({
+        "template": spec.display().to_string(),
+        "env": {"HF_TOKEN": "set"},
+        "vars": ["KEY", "TAG"],
+        "public_vars": {"TAG": "v1.2"},
+    });
+    assert_eq!(doc["provenance"], expected);
+    assert_eq!(show_json.json()["provenance"], expected);
+    assert_eq!(l.rev, 1);
+
+    // A revision recorded by an older envc holds the values in index.json (immutable, so they
+    // stay there); show, list and export print and write only the names.
+    let mut index = index_json(&store);
+    let old = serde_json::json!({"template": "t.yaml", "env": {"HF_TOKEN": token},
+        "vars": {"KEY": private}});
+    index["manifests"][1]["annotations"]["dev.envc.provenance"] = old.to_string().into();
+    fs::write(
+        store.join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    let mut shown = vec![
+        envc_store(&store, &["show", "sec"]).ok().stdout,
+        envc_store(&store, &["show", "sec", "--format", "json"])
+            .ok()
+            .stdout,
+        envc_store(&store, &["list", "--format", "json"])
+            .ok()
+            .stdout,
+    ];
+    let out = tmp.join("old.tar");
+    envc_store(
+        &store,
+        &[
+            "export",
+            "sec",
+            "--format",
+            "oci-archive",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    shown.push(String::from_utf8_lossy(&fs::read(&out).unwrap()).into());
+    for text in &shown {
+        assert!(!text.contains(token) && !text.contains(private), "{text}");
+    }
+    let show = envc_store(&store, &["show", "sec", "--format", "json"])
+        .ok()
+        .json();
+    assert_eq!(show["provenance"]["env"]["HF_TOKEN"], "set", "{show}");
+    assert_eq!(
+        show["provenance"]["vars"],
+        serde_json::json!(["KEY"]),
+        "{show}"
+    );
+}
+
+/// Every path under `dir` (files and directories).
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `envc ARGS…` under `umask MASK` (set by a shell: std has no safe pre-exec umask).
+fn envc_umask(mask: u32, args: &[&OsStr]) -> Run {
+    run(Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask {mask:03o} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_envc"))
+        .args(args)
+        .env_remove("ENVC_STORE")
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null()))
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// Every file envc writes is 0666 & ~umask and every directory 0777 & ~umask (another uid —
+/// a builder, rootless podman, a teammate sharing the store — must be able to read them);
+/// replacing a file keeps its mode; `-o` through a symlink writes the link's target.
+#[test]
+fn written_files_follow_the_umask_keep_modes_and_follow_symlinks() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(layout) = base(None) else { return };
+    let b = base_arg(&layout);
+    for mask in [0o022, 0o077] {
+        let tmp = TempDir::new("umask");
+        let store = tmp.join("store");
+        let spec = write_spec(tmp.path(), "env.yaml", &byod_spec(&[("A", "b")]));
+        let work = tmp.join("work");
+        fs::create_dir(&work).unwrap();
+        fs::write(work.join("main.py"), "print(1)\n").unwrap();
+        let st = store.as_os_str();
+        envc_umask(
+            mask,
+            &[
+                os("build"),
+                spec.as_os_str(),
+                os("--name"),
+                os("m"),
+                os("--store"),
+                st,
+                os("--base"),
+                &b,
+            ],
+        )
+        .ok();
+        let outputs = [
+            (
+                "oci.tar",
+                vec!["export", "m:1", "--format", "oci-archive", "-o"],
+            ),
+            (
+                "docker.tar",
+                vec!["export", "m:1", "--format", "docker-archive", "-o"],
+            ),
+            (
+                "Dockerfile",
+                vec!["dockerfile", spec.to_str().unwrap(), "-o"],
+            ),
+            ("app.zip", vec!["package", work.to_str().unwrap(), "-o"]),
+        ];
+        let write = |args: &[&str], out: &Path| {
+            let mut all: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+            all.push(out.as_os_str());
+            all.extend([os("--store"), st]);
+            if args[0] != "export" {
+                all.truncate(all.len() - 2);
+            }
+            envc_umask(mask, &all).ok();
+        };
+        for (file, args) in &outputs {
+            write(args, &tmp.join(file));
+        }
+        let want_file = 0o666 & !mask;
+        let want_dir = 0o777 & !mask;
+        let mut checked = 0;
+        for p in walk(&store)
+            .into_iter()
+            .chain(outputs.iter().map(|(f, _)| tmp.join(f)))
+        {
+            let want = if p.is_dir() { want_dir } else { want_file };
+            assert_eq!(mode(&p), want, "{} under umask {mask:03o}", p.display());
+            checked += 1;
+        }
+        assert_eq!(mode(&store), want_dir);
+        assert!(checked > 10, "{checked}");
+
+        // Replacing keeps the mode: every -o output and the store's index.json.
+        for (file, args) in &outputs {
+            let p = tmp.join(file);
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+            write(args, &p);
+            assert_eq!(mode(&p), 0o640, "{file} rewritten under umask {mask:03o}");
+        }
+        let index = store.join("index.json");
+        fs::set_permissions(&index, fs::Permissions::from_mode(0o640)).unwrap();
+        let spec2 = write_spec(tmp.path(), "env2.yaml", &byod_spec(&[("A", "c")]));
+        envc_umask(
+            mask,
+            &[
+                os("build"),
+                spec2.as_os_str(),
+                os("--name"),
+                os("m"),
+                os("--store"),
+                st,
+            ],
+        )
+        .ok();
+        assert_eq!(list_json(&store, "m").len(), 2);
+        assert_eq!(mode(&index), 0o640);
+
+        // -o through a symlink (relative, into another directory) writes the target.
+        let real = tmp.join("real");
+        fs::create_dir(&real).unwrap();
+        for (file, args) in &outputs {
+            let link = tmp.join(format!("link-{file}"));
+            std::os::unix::fs::symlink(format!("real/{file}"), &link).unwrap();
+            write(args, &link);
+            assert!(
+                fs::symlink_metadata(&link)
+                    .unwrap()
+                    .file_type()
+                    .is_symlink(),
+                "{file}: the link was replaced"
+            );
+            assert!(fs::metadata(real.join(file)).unwrap().len() > 0, "{file}");
+            assert_eq!(mode(&real.join(file)), want_file, "{file}");
+        }
+        assert!(fs::read_dir(tmp.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".envc-")));
+    }
+}
+
+/// Flips one byte in the middle of a stored blob (keeping its size and mode); returns the
+/// original bytes.
+fn flip(store: &Path, digest: &str) -> Vec<u8> {
+    let path = store
+        .join("blobs/sha256")
+        .join(digest.strip_prefix("sha256:").unwrap());
+    let original = fs::read(&path).unwrap();
+    let mut bad = original.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x01;
+    fs::write(&path, &bad).unwrap();
+    original
+}
+
+fn unflip(store: &Path, digest: &str, original: &[u8]) {
+    let path = store
+        .join("blobs/sha256")
+        .join(digest.strip_prefix("sha256:").unwrap());
+    fs::write(path, original).unwrap();
+}
+
+/// A failure that names the corrupt blob and `envc verify`, exits 1 and changes nothing: the
+/// same index, no new blob.
+fn refused_corrupt(r: Run, digest: &str, what: &str, store: &Path, before: &Before) {
+    let r = r.no();
+    assert_eq!(
+        blob_names(store),
+        before.blobs,
+        "{what}: blobs were written"
+    );
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    assert!(
+        r.stderr.contains(hex) && r.stderr.contains("envc verify"),
+        "{what}: does not name blob {digest} and `envc verify`: {r}"
+    );
+    assert_eq!(
+        fs::read(store.join("index.json")).unwrap(),
+        before.index,
+        "{what}"
+    );
+}
+
+/// A store's index and blob names, to compare after a refused command.
+struct Before {
+    index: Vec<u8>,
+    blobs: BTreeSet<String>,
+}
+
+impl Before {
+    fn of(store: &Path) -> Before {
+        Before {
+            index: fs::read(store.join("index.json")).unwrap(),
+            blobs: blob_names(store),
+        }
+    }
+}
+
+/// Every blob envc copies out (export), reuses (rebuild, rollback, a stored base) or builds on
+/// (bake) is checked against its digest: one flipped byte in a layer, a config or a manifest
+/// is an error naming the blob and `envc verify`, and nothing is written.
+#[test]
+fn a_corrupt_blob_is_never_exported_reused_or_built_on() {
+    let Some(layout) = base(None) else { return };
+    let tmp = TempDir::new("corrupt");
+    let store = tmp.join("store");
+    let spec1 = write_spec(tmp.path(), "one.yaml", &byod_spec(&[("A", "b")]));
+    let spec2 = write_spec(tmp.path(), "two.yaml", &byod_spec(&[("A", "c")]));
+    let spec3 = write_spec(tmp.path(), "three.yaml", &byod_spec(&[("A", "d")]));
+    let env = tmp.join("runtime_env.yaml");
+    fs::write(&env, "env_vars:\n  X: \"1\"\n").unwrap();
+    let first = line_of(&build_on(&store, &spec1, "m", &layout).ok());
+    line_of(&build(&store, &spec2, "m", &[]).ok());
+    let manifest = read_json_blob(&store, &first.digest);
+    let layers = manifest["layers"].as_array().unwrap();
+    let layer = |i: usize| layers[i]["digest"].as_str().unwrap().to_string();
+    let base_config = {
+        let entries = index_json(&store)["manifests"].as_array().unwrap().clone();
+        let base = entries
+            .iter()
+            .find(|e| {
+                e["annotations"]["org.opencontainers.image.ref.name"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("envc.base/"))
+            })
+            .unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        read_json_blob(&store, &base)["config"]["digest"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let targets = [
+        ("manifest", first.digest.clone()),
+        (
+            "config",
+            manifest["config"]["digest"].as_str().unwrap().into(),
+        ),
+        ("metadata layer", layer(layers.len() - 1)),
+        ("base layer", layer(0)),
+        ("base config", base_config),
+    ];
+    let st = store.to_str().unwrap();
+    for (what, digest) in &targets {
+        let before = Before::of(&store);
+        let original = flip(&store, digest);
+        let in_export = *what != "base config";
+        for format in ["oci-archive", "docker-archive"] {
+            let out = tmp.join(format!("{format}.tar"));
+            let r = envc_store(
+                &store,
+                &[
+                    "export",
+                    "m:1",
+                    "--format",
+                    format,
+                    "-o",
+                    out.to_str().unwrap(),
+                ],
+            );
+            if in_export {
+                refused_corrupt(
+                    r,
+                    digest,
+                    &format!("{what}: export {format}"),
+                    &store,
+                    &before,
+                );
+                assert!(!out.exists(), "{what}: {format} export left behind");
+            } else {
+                r.ok();
+                fs::remove_file(&out).unwrap();
+            }
+        }
+        assert!(fs::read_dir(tmp.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".envc-")));
+        if in_export {
+            // A rebuild of revision 1's spec (latest is 2): it would record revision 3 on it.
+            let r = build(&store, &spec1, "m", &[]);
+            refused_corrupt(r, digest, &format!("{what}: rebuild"), &store, &before);
+            let r = envc_store(&store, &["rollback", "m", "--to", "1"]);
+            refused_corrupt(r, digest, &format!("{what}: rollback"), &store, &before);
+            let r = run(envc()
+                .arg("bake")
+                .arg(&env)
+                .args(["--name", "job", "--from", "m:1", "--store", st]));
+            refused_corrupt(r, digest, &format!("{what}: bake"), &store, &before);
+        }
+        if what.starts_with("base") {
+            // A new spec on the stored base.
+            let r = build(&store, &spec3, "n", &[]);
+            refused_corrupt(
+                r,
+                digest,
+                &format!("{what}: build on the base"),
+                &store,
+                &before,
+            );
+        }
+        unflip(&store, digest, &original);
+        verify_ok(&store);
+    }
+    // With every blob sound again, all of it works.
+    line_of(&build(&store, &spec3, "n", &[]).ok());
+    line_of(&envc_store(&store, &["rollback", "m", "--to", "1"]).ok());
+}
+
+/// `--base` and `diff` arguments have one reading each: `oci:DIR:REF` and `DIR:REF` name refs
+/// containing `:` (envc's own `app:2`), a missing archive is an I/O error (exit 2) that calls
+/// it an archive, a missing spec file is named as a file, and `NAME:REV` is a revision even
+/// when a file of that name exists (which a note points out).
+#[test]
+fn base_and_revision_arguments_have_one_meaning() {
+    let Some(layout) = base(None) else { return };
+    let tmp = TempDir::new("grammar");
+    let store = tmp.join("store");
+    let one = write_spec(tmp.path(), "one.yaml", &byod_spec(&[("A", "one")]));
+    let two = write_spec(tmp.path(), "two.yaml", &byod_spec(&[("A", "two")]));
+    line_of(&build_on(&store, &one, "app", &layout).ok());
+    let app2 = line_of(&build(&store, &two, "app", &[]).ok());
+
+    // The store is a layout whose refs are `app:1`, `app:2`: name one as a base, both ways.
+    let other = tmp.join("other");
+    let spec = write_spec(tmp.path(), "three.yaml", &byod_spec(&[("B", "x")]));
+    for arg in [
+        format!("oci:{}:app:2", store.display()),
+        format!("{}:app:2", store.display()),
+    ] {
+        let r = build(&other, &spec, "on-app", &[os("--base"), os(&arg)]).ok();
+        line_of(&r);
+        let show = envc_store(&other, &["show", "on-app", "--format", "json"])
+            .ok()
+            .json();
+        assert_eq!(show["base_digest"], app2.digest.as_str(), "{arg}: {show}");
+    }
+
+    // Missing sources: I/O errors (exit 2), named for what they are.
+    let r = build(
+        &other,
+        &spec,
+        "x",
+        &[os("--base"), os("oci-archive:missing.tar")],
+    )
+    .code(2);
+    assert!(
+        r.stderr.contains("missing.tar") && r.stderr.contains("oci-archive"),
+        "{r}"
+    );
+    assert!(
+        !r.stderr.contains("layout"),
+        "an archive called a layout: {r}"
+    );
+    let nope = tmp.join("nope");
+    let nope_ref = format!("{}:1", nope.display());
+    let r = build(&other, &spec, "x", &[os("--base"), os(&nope_ref)]).code(2);
+    assert!(r.stderr.contains(&format!("`{}`", nope.display())), "{r}");
+    let r = build(&other, &spec, "x", &[os("--base"), os("oci:")]).code(2);
+    assert!(r.stderr.contains("oci-archive:FILE[:REF]"), "{r}");
+
+    let diff = |args: &[&str]| {
+        run(envc()
+            .arg("diff")
+            .args(args)
+            .arg("--store")
+            .arg(&store)
+            .current_dir(tmp.path()))
+    };
+    // A missing spec file is reported as a missing file, with the accepted forms.
+    let r = diff(&["app:1", "nope.yaml"]).code(2);
+    assert!(r.stderr.contains("no file `nope.yaml` exists"), "{r}");
+    assert!(
+        r.stderr.contains("./env.yaml") && r.stderr.contains("NAME:REV"),
+        "{r}"
+    );
+    assert!(!r.stderr.contains("not found"), "{r}");
+
+    // A file named `app:2` does not take the place of revision app:2, and says so.
+    let stored = diff(&["app:1", "app:2"]).ok();
+    assert!(stored.stderr.is_empty(), "{stored}");
+    fs::write(tmp.join("app:2"), byod_spec(&[("A", "file")])).unwrap();
+    let r = diff(&["app:1", "app:2"]).ok();
+    assert_eq!(r.stdout, stored.stdout);
+    assert!(r.stderr.contains("./app:2"), "no note about the file: {r}");
+    let r = diff(&["app:1", "./app:2"]).ok();
+    assert!(r.stdout.contains("file"), "{r}");
+    // A bare word that is a file is the file; with a stored environment of that name, a note.
+    let r = diff(&["app:1", "one.yaml"]).ok();
+    assert!(r.stderr.is_empty(), "{r}");
+}
+
+/// Once a layer's record is trusted (taken well after its last change), a rebuild does not
+/// read it; a later write to the blob is still caught, by its ctime.
+#[test]
+fn a_layer_changed_after_it_was_trusted_is_hashed_and_refused() {
+    let Some(layout) = base(None) else { return };
+    let tmp = TempDir::new("trusted");
+    let store = tmp.join("store");
+    let spec1 = write_spec(tmp.path(), "one.yaml", &byod_spec(&[("A", "b")]));
+    let spec2 = write_spec(tmp.path(), "two.yaml", &byod_spec(&[("A", "c")]));
+    let first = line_of(&build_on(&store, &spec1, "t", &layout).ok());
+    thread::sleep(Duration::from_millis(2100));
+    // This rebuild hashes the layers once more and records them for good.
+    assert!(line_of(&build(&store, &spec1, "t", &[]).ok()).unchanged);
+    let manifest = read_json_blob(&store, &first.digest);
+    let base_layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hex = base_layer.strip_prefix("sha256:").unwrap();
+    assert!(store.join("envc/checked").join(hex).is_file());
+    let before = Before::of(&store);
+    flip(&store, &base_layer);
+    let r = build(&store, &spec2, "t", &[]);
+    refused_corrupt(r, &base_layer, "build after the record", &store, &before);
 }

@@ -295,7 +295,13 @@ fn options(input: &InputArgs) -> CompileOptions {
             process_env: std::env::vars_os()
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
                 .collect(),
-            vars: input.vars.iter().cloned().collect::<BTreeMap<_, _>>(),
+            vars: input
+                .vars
+                .iter()
+                .chain(&input.public_vars)
+                .cloned()
+                .collect::<BTreeMap<_, _>>(),
+            public_vars: input.public_vars.iter().map(|(k, _)| k.clone()).collect(),
         }),
     }
 }
@@ -506,22 +512,14 @@ fn explain(printer: &Printer, code: Option<&str>) -> u8 {
 }
 
 /// Writes `bytes` to `path` via a temporary file in the same directory and a rename, so a
-/// reader never sees a half-written file and a failure leaves nothing behind.
+/// reader never sees a half-written file and a failure leaves nothing behind. The file is
+/// 0666 & ~umask (an existing file keeps its mode); a symlink at `path` writes its target.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let err = |source| Error::Write {
         path: path.display().to_string(),
         source,
     };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".envc-")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    let mut file = crate::oci::blob::AtomicFile::create(path).map_err(err)?;
+    file.write_all(bytes).map_err(err)?;
+    file.commit().map_err(err)
 }

@@ -128,6 +128,7 @@ fn check(
         let input = InputArgs {
             template: false,
             vars: Vec::new(),
+            public_vars: Vec::new(),
             config: None,
             deny_warnings: false,
         };
@@ -189,28 +190,14 @@ pub fn package_cmd(
         Some(path) => {
             // Stream the zip into a temp file beside the destination and rename it only on
             // success: nothing half-written is left behind.
-            let dir_of = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let mut tmp = tempfile::Builder::new()
-                .prefix(".envc-")
-                .tempfile_in(dir_of)
-                .map_err(|source| Error::Write {
-                    path: path.display().to_string(),
-                    source,
-                })?;
-            let pkg =
-                package::package_dir(dir, &options, std::io::BufWriter::new(tmp.as_file_mut()))
-                    .map_err(|e| Error::No(e.to_string()))?;
-            tmp.as_file().sync_all().map_err(|source| Error::Write {
+            let write_err = |source| Error::Write {
                 path: path.display().to_string(),
                 source,
-            })?;
-            tmp.persist(path).map_err(|e| Error::Write {
-                path: path.display().to_string(),
-                source: e.error,
-            })?;
+            };
+            let mut tmp = crate::oci::blob::AtomicFile::create(path).map_err(write_err)?;
+            let pkg = package::package_dir(dir, &options, std::io::BufWriter::new(&mut tmp))
+                .map_err(|e| Error::No(e.to_string()))?;
+            tmp.commit().map_err(write_err)?;
             pkg
         }
         None => package::package_dir(dir, &options, std::io::sink())

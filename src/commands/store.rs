@@ -48,28 +48,67 @@ fn identifier(reference: &str) -> Result<Identifier, Error> {
     Identifier::parse(reference).map_err(|e| Error::No(e.to_string()))
 }
 
-/// `DIR[:REF]` or `oci-archive:FILE`.
-fn base_source(arg: &str) -> BaseSource {
-    if let Some(file) = arg.strip_prefix("oci-archive:") {
-        return BaseSource::Archive(PathBuf::from(file));
-    }
-    if Path::new(arg).exists() {
-        return BaseSource::Layout {
-            dir: PathBuf::from(arg),
-            reference: None,
+/// The `--base` grammar, as skopeo's transports: `oci:DIR[:REF]` (an OCI layout) and
+/// `oci-archive:FILE[:REF]`, where the path ends at the first `:` and REF is everything after
+/// it (so `oci:./store:app:2` names `app:2`, envc's own ref names); and, without a transport,
+/// `DIR[:REF]`, split after whichever prefix is an existing directory (exactly one must be).
+fn base_source(arg: &str) -> Result<BaseSource, Error> {
+    let forms = "a base is `oci:DIR[:REF]` or `DIR[:REF]` (an OCI layout) or \
+                 `oci-archive:FILE[:REF]`";
+    let split = |rest: &str, what: &str| -> Result<(PathBuf, Option<String>), Error> {
+        let (path, reference) = match rest.split_once(':') {
+            Some((p, r)) => (p, Some(r.to_string())),
+            None => (rest, None),
         };
-    }
-    match arg.rsplit_once(':') {
-        Some((dir, reference)) if !reference.contains('/') && !dir.is_empty() => {
-            BaseSource::Layout {
-                dir: PathBuf::from(dir),
-                reference: Some(reference.to_string()),
-            }
+        if path.is_empty() || reference.as_deref() == Some("") {
+            return Err(Error::Usage(format!(
+                "`--base {arg}`: the {what} or the ref after `:` is empty; {forms}"
+            )));
         }
-        _ => BaseSource::Layout {
+        Ok((PathBuf::from(path), reference))
+    };
+    if let Some(rest) = arg.strip_prefix("oci-archive:") {
+        let (path, reference) = split(rest, "archive")?;
+        return Ok(BaseSource::Archive { path, reference });
+    }
+    if let Some(rest) = arg.strip_prefix("oci:") {
+        let (dir, reference) = split(rest, "directory")?;
+        return Ok(BaseSource::Layout { dir, reference });
+    }
+    let mut found: Vec<(&str, Option<&str>)> = Vec::new();
+    if Path::new(arg).is_dir() {
+        found.push((arg, None));
+    }
+    for (i, _) in arg.match_indices(':') {
+        let (dir, reference) = (&arg[..i], &arg[i + 1..]);
+        if !dir.is_empty() && !reference.is_empty() && Path::new(dir).is_dir() {
+            found.push((dir, Some(reference)));
+        }
+    }
+    match found.as_slice() {
+        [(dir, reference)] => Ok(BaseSource::Layout {
+            dir: PathBuf::from(dir),
+            reference: reference.map(str::to_string),
+        }),
+        [] if Path::new(arg).exists() => Ok(BaseSource::Layout {
             dir: PathBuf::from(arg),
             reference: None,
-        },
+        }), // not a directory: the import says so (and suggests oci-archive:)
+        [] => Err(Error::Read {
+            path: arg.split(':').next().unwrap_or(arg).to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no such OCI layout directory (from `--base {arg}`; {forms})"),
+            ),
+        }),
+        several => Err(Error::Usage(format!(
+            "`--base {arg}` is ambiguous: {} are all directories; write `oci:DIR:REF`",
+            several
+                .iter()
+                .map(|(d, _)| format!("`{d}`"))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        ))),
     }
 }
 
@@ -110,11 +149,11 @@ pub fn build(
     let store = Store::open_or_create(&store_dir(store_args))?;
     let base_name = plan.base.reference.clone();
     let imported = match base {
-        Some(arg) => store.import_base(&base_source(arg), &base_name)?,
+        Some(arg) => store.import_base(&base_source(arg)?, &base_name)?,
         None => store.stored_base(&base_name)?.ok_or_else(|| {
             Error::Usage(format!(
                 "the base image `{base_name}` is not in the store: supply its content with \
-                 `--base DIR[:REF]` (an OCI layout) or `--base oci-archive:FILE` \
+                 `--base oci:DIR[:REF]` (an OCI layout) or `--base oci-archive:FILE[:REF]` \
                  (envc does not pull from registries yet)"
             ))
         })?,
@@ -129,6 +168,11 @@ pub fn build(
             "imported base `{base_name}` ({})",
             imported.manifest.digest
         ));
+    }
+    // The base's layers are checked before anything is written, so a corrupt one leaves no
+    // blob behind.
+    for layer in &imported.layers {
+        store.check_layer(layer)?;
     }
     let base = Base {
         name: base_name,
@@ -174,7 +218,7 @@ fn revision_json(r: &Revision) -> Value {
         "rollback_to": annotation(&r.manifest, ANNOTATION_ROLLBACK_TO),
         "rolled_back_from": annotation(&r.manifest, ANNOTATION_ROLLED_BACK_FROM),
         "provenance": annotation(&r.manifest, ANNOTATION_PROVENANCE)
-            .and_then(|p| serde_json::from_str::<Value>(p).ok()),
+            .map(crate::template::redact_recorded),
     })
 }
 
@@ -233,6 +277,10 @@ pub fn bake(
         layers: manifest_layers(&store, &from_rev)?,
     };
     let plan = image::read_plan(&store, &from_rev.manifest.digest)?;
+    // Checked before anything is written: a corrupt layer leaves no blob behind.
+    for layer in &base.layers {
+        store.check_layer(layer)?;
+    }
     let options = image::Options {
         epoch,
         compression: match compression {
@@ -341,28 +389,79 @@ fn manifest_layers(store: &Store, r: &Revision) -> Result<Vec<Descriptor>, Error
         .unwrap_or_default())
 }
 
+/// How `diff` reads an argument: `-` and anything with a `/` is a spec file; `NAME:REV` is
+/// always a stored revision (a file of that name is `./NAME:REV`); a bare word is the spec file
+/// of that name when one exists, else the latest revision of the environment of that name. The
+/// reading not taken is never silent: a note names it.
 fn side(printer: &Printer, arg: &str, store_args: &StoreArgs) -> Result<Option<Side>, Error> {
+    const FORMS: &str = "a spec file is a path such as `./env.yaml` (or `-`, standard input); \
+                         a stored revision is `NAME` (the latest) or `NAME:REV`";
     let path = Path::new(arg);
-    if path.is_file() || arg == "-" {
+    let id = if arg == "-" || arg.contains('/') {
+        None
+    } else {
+        Identifier::parse(arg).ok()
+    };
+    let spec_file = || -> Result<Option<Side>, Error> {
         let input = InputArgs {
             template: false,
             vars: Vec::new(),
+            public_vars: Vec::new(),
             config: None,
             deny_warnings: false,
         };
-        return Ok(compile_one(printer, path, &input)?.map(|(c, _)| Side {
+        Ok(compile_one(printer, path, &input)?.map(|(c, _)| Side {
             label: arg.to_string(),
             plan: serde_json::from_str(&c.plan.canonical_json()).unwrap_or_default(),
             layers: Vec::new(),
-        }));
+        }))
+    };
+    let Some(id) = id else {
+        if arg != "-" && !arg.contains('/') && !path.exists() {
+            return Err(Error::Usage(format!(
+                "`{arg}`: no such spec file, and not a revision name; {FORMS}"
+            )));
+        }
+        return spec_file();
+    };
+    if id.revision.is_some() {
+        if path.exists() {
+            printer.note(&format!(
+                "`{arg}` is read as the stored revision {arg}, not as the file `{arg}` (write \
+                 `./{arg}` for the file)"
+            ));
+        }
+    } else if path.is_file() {
+        if open(store_args)
+            .and_then(|s| Ok(s.revisions(Some(&id.name))?))
+            .is_ok_and(|r| !r.is_empty())
+        {
+            printer.note(&format!(
+                "`{arg}` is read as the spec file `{arg}`, not as the stored environment \
+                 {arg} (write `{arg}:REV` for a revision)"
+            ));
+        }
+        return spec_file();
     }
-    let store = open(store_args)?;
-    let r = store.resolve(&identifier(arg)?)?;
-    Ok(Some(Side {
-        label: format!("{}:{}", r.name, r.revision),
-        plan: image::read_plan(&store, &r.manifest.digest)?,
-        layers: manifest_layers(&store, &r)?,
-    }))
+    let stored = || -> Result<Side, Error> {
+        let store = open(store_args)?;
+        let r = store.resolve(&id)?;
+        Ok(Side {
+            label: format!("{}:{}", r.name, r.revision),
+            plan: image::read_plan(&store, &r.manifest.digest)?,
+            layers: manifest_layers(&store, &r)?,
+        })
+    };
+    match stored() {
+        Err(Error::Store(
+            crate::oci::store::Error::NameNotFound { .. }
+            | crate::oci::store::Error::NotALayout { .. },
+        )) if id.revision.is_none() => Err(Error::Usage(format!(
+            "`{arg}` is neither a spec file (no file `{arg}` exists) nor a cluster environment \
+             in the store; {FORMS}"
+        ))),
+        r => r.map(Some),
+    }
 }
 
 pub fn diff(
@@ -501,11 +600,14 @@ pub fn show(
         ("parent", ANNOTATION_PARENT),
         ("rollback to", ANNOTATION_ROLLBACK_TO),
         ("rolled back from", ANNOTATION_ROLLED_BACK_FROM),
-        ("provenance", ANNOTATION_PROVENANCE),
     ] {
         if let Some(v) = annotation(&r.manifest, key) {
             let _ = writeln!(out, "  {label:<12} {v}");
         }
+    }
+    if let Some(p) = annotation(&r.manifest, ANNOTATION_PROVENANCE) {
+        let shown = crate::template::redact_recorded(p);
+        let _ = writeln!(out, "  {:<12} {shown}", "provenance");
     }
     let _ = writeln!(out, "  layers:");
     for l in &layers {
@@ -562,7 +664,11 @@ pub fn export(
     store_args: &StoreArgs,
 ) -> Result<u8, Error> {
     let store = open(store_args)?;
-    let r = store.resolve(&identifier(reference)?)?;
+    let mut r = store.resolve(&identifier(reference)?)?;
+    // An export carries the index entry's annotations: never a value an older envc recorded.
+    if let Some(p) = r.manifest.annotations.get_mut(ANNOTATION_PROVENANCE) {
+        *p = crate::template::redact_recorded(p).to_string();
+    }
     let f = match format {
         ExportArg::OciArchive => ExportFormat::OciArchive,
         ExportArg::DockerArchive => ExportFormat::DockerArchive,

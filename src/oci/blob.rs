@@ -227,6 +227,7 @@ impl TempBlob {
     pub(crate) fn new(tmp_dir: &Path, blobs_dir: &Path) -> Result<TempBlob, Error> {
         let file = tempfile::Builder::new()
             .prefix("blob-")
+            .permissions(new_file_permissions())
             .tempfile_in(tmp_dir)
             .map_err(|e| Error::io(tmp_dir, e))?;
         Ok(TempBlob {
@@ -262,7 +263,12 @@ impl TempBlob {
             .map_err(|e| Error::io(file.path(), e))?;
         file.persist(&final_path)
             .map_err(|e| Error::io(&final_path, e.error))?;
-        sync_dir(&self.blobs_dir)
+        sync_dir(&self.blobs_dir)?;
+        // Its content was hashed on the way in: remember the file as checked.
+        if let Some(envc) = self.tmp_dir.parent() {
+            record_checked(&envc.join("checked"), digest, &final_path);
+        }
+        Ok(())
     }
 }
 
@@ -333,6 +339,241 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
         .map_err(|e| Error::io(dir, e))
 }
 
+// ---------------------------------------------------------------------------------------------
+// Checked blobs: layers reused without reading them
+
+/// What a blob file looked like when envc last hashed it (`envc/checked/<hex>`): inode, size,
+/// mtime and ctime, and when that was recorded. A revision refers to base layers without
+/// reading them (a no-op rebuild reads only JSON); such a layer is trusted only while its file
+/// is unchanged since it was hashed, and is hashed again otherwise. Any write to the file
+/// changes its ctime, which no user can set back. As with git's racily clean index entries, a
+/// record taken within [`RACY`] of the file's last change proves nothing (a write in the same
+/// clock tick keeps the ctime), so such a file is hashed again once, then recorded for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+const RACY: i64 = 2;
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    m.is_file().then(|| FileStamp {
+        ino: m.ino(),
+        size: m.len(),
+        mtime: (m.mtime(), m.mtime_nsec()),
+        ctime: (m.ctime(), m.ctime_nsec()),
+    })
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Records that `blob` (just hashed and found to be `digest`) is sound. A cache: failing to
+/// write it only means hashing the blob again later.
+pub(crate) fn record_checked(checked_dir: &Path, digest: &Digest, blob: &Path) {
+    let Some(s) = stamp(blob) else { return };
+    let text = format!(
+        "{} {} {} {} {} {} {}\n",
+        s.ino,
+        s.size,
+        s.mtime.0,
+        s.mtime.1,
+        s.ctime.0,
+        s.ctime.1,
+        now_secs()
+    );
+    let _ = std::fs::create_dir_all(checked_dir);
+    let _ = std::fs::write(checked_dir.join(digest.hex()), text);
+}
+
+/// Whether `blob` is unchanged since it was recorded as checked (and the record is not racy).
+pub(crate) fn still_checked(checked_dir: &Path, digest: &Digest, blob: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(checked_dir.join(digest.hex())) else {
+        return false;
+    };
+    let n: Vec<i64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [ino, size, ms, mn, cs, cn, at] = n[..] else {
+        return false;
+    };
+    let recorded = FileStamp {
+        ino: ino as u64,
+        size: size as u64,
+        mtime: (ms, mn),
+        ctime: (cs, cn),
+    };
+    stamp(blob) == Some(recorded) && at - cs >= RACY
+}
+
+/// Hashes a stored blob while streaming it: an error unless it is `digest`, `size` bytes.
+pub(crate) fn hash_stored(path: &Path, digest: &Digest, size: u64) -> Result<(), Error> {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(Error::MissingBlob {
+                digest: *digest,
+                path: path.to_path_buf(),
+            })
+        }
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut r = HashingReader::new(std::io::BufReader::with_capacity(BUF, f), true);
+    io::copy(&mut r, &mut io::sink()).map_err(|e| Error::io(path, e))?;
+    r.check(digest, size, path)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files others read: modes, symlinked destinations, atomic replacement
+
+/// Permissions every file envc creates is opened with: 0666, which the kernel masks with the
+/// umask as it creates the file. Passing the mode to `open` instead of reading the umask
+/// (`umask(2)` can only be read by changing it) has no race with other threads.
+pub(crate) fn new_file_permissions() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o666)
+}
+
+/// Directories likewise: 0777 masked by the umask.
+pub(crate) fn new_dir_permissions() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o777)
+}
+
+/// The file writing `dest` must replace: `dest` itself, or, when `dest` is a symlink, the file
+/// its chain of links names (which need not exist yet), so that the link stays a link.
+pub fn resolve_destination(dest: &Path) -> io::Result<PathBuf> {
+    let mut p = dest.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = std::fs::read_link(&p)?;
+                p = match p.parent() {
+                    Some(dir) if target.is_relative() => dir.join(target),
+                    _ => target,
+                };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(io::Error::other(format!(
+        "too many levels of symbolic links at `{}`",
+        dest.display()
+    )))
+}
+
+/// A temp file in `dir` that is to replace `dest` (already resolved): created 0666 & ~umask,
+/// or given `dest`'s permission bits when `dest` exists, so replacing a file keeps its mode.
+/// A missing `dir` is reported as such, not as the temp file's name.
+pub(crate) fn temp_file_for(
+    dir: &Path,
+    prefix: &str,
+    dest: &Path,
+) -> io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("`{}` is not a directory", dir.display()),
+            ))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("the directory `{}` does not exist", dir.display()),
+            ))
+        }
+        Err(e) => return Err(e),
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix(prefix)
+        .permissions(new_file_permissions())
+        .tempfile_in(dir)
+        .map_err(|e| {
+            // tempfile appends the random temp name; the directory is what the user needs.
+            let inner = e
+                .get_ref()
+                .and_then(|r| std::error::Error::source(r))
+                .map_or_else(|| e.to_string(), ToString::to_string);
+            io::Error::new(
+                e.kind(),
+                format!("cannot create a file in `{}`: {inner}", dir.display()),
+            )
+        })?;
+    if let Ok(old) = std::fs::metadata(dest) {
+        if old.is_file() {
+            let mode = old.permissions().mode() & 0o777;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
+    }
+    Ok(tmp)
+}
+
+/// A file written beside its destination and renamed over it on [`commit`](Self::commit): a
+/// reader never sees it half-written, a failure (or a drop) leaves nothing behind, its mode
+/// follows [`temp_file_for`] and a symlink at the destination writes the link's target.
+pub struct AtomicFile {
+    tmp: tempfile::NamedTempFile,
+    dest: PathBuf,
+}
+
+impl AtomicFile {
+    pub fn create(dest: &Path) -> io::Result<AtomicFile> {
+        let dest = resolve_destination(dest)?;
+        if dest.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::IsADirectory,
+                format!("`{}` is a directory", dest.display()),
+            ));
+        }
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = temp_file_for(&dir, ".envc-", &dest)?;
+        Ok(AtomicFile { tmp, dest })
+    }
+
+    /// The temp file's path (for errors while writing).
+    pub fn path(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    pub fn as_file(&self) -> &File {
+        self.tmp.as_file()
+    }
+
+    /// fsync, rename over the destination, fsync the directory.
+    pub fn commit(self) -> io::Result<()> {
+        self.tmp.as_file().sync_all()?;
+        let dir = self.dest.parent().map(Path::to_path_buf);
+        self.tmp.persist(&self.dest).map_err(|e| e.error)?;
+        let dir = dir.filter(|d| !d.as_os_str().is_empty());
+        File::open(dir.as_deref().unwrap_or(Path::new(".")))?.sync_all()
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tmp.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.tmp.flush()
+    }
+}
+
 /// A reader that hashes and counts what passes through it and remembers the first error it
 /// passed on (so a caller can tell which stage of a pipeline failed).
 pub(crate) struct HashingReader<R> {
@@ -356,6 +597,19 @@ impl<R: Read> HashingReader<R> {
         self.hasher
             .take()
             .map(|h| Digest::from_bytes(h.finalize().into()))
+    }
+
+    /// After reading a whole stored blob: an error unless it had `digest` and `size`.
+    pub(crate) fn check(&mut self, digest: &Digest, size: u64, path: &Path) -> Result<(), Error> {
+        let found = self.digest().unwrap_or_else(|| Digest::of(b""));
+        if found != *digest || self.size != size {
+            return Err(Error::CorruptBlob {
+                digest: *digest,
+                found,
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -593,6 +847,38 @@ mod tests {
         std::fs::create_dir_all(&tmp).unwrap();
         std::fs::create_dir_all(&blobs).unwrap();
         (t, tmp, blobs)
+    }
+
+    #[test]
+    fn a_checked_record_holds_only_while_the_file_is_unchanged() {
+        let (t, _tmp, blobs) = dirs();
+        let checked = t.path().join("checked");
+        let path = blobs.join("b");
+        std::fs::write(&path, b"layer bytes").unwrap();
+        let d = Digest::of(b"layer bytes");
+        hash_stored(&path, &d, 11).unwrap();
+        record_checked(&checked, &d, &path);
+        // Taken in the same second as the file's last change: racy, proves nothing yet.
+        assert!(!still_checked(&checked, &d, &path));
+        // The same record taken later (as the next reuse would take it) is trusted.
+        let text = std::fs::read_to_string(checked.join(d.hex())).unwrap();
+        let mut w: Vec<i64> = text
+            .split_whitespace()
+            .map(|w| w.parse().unwrap())
+            .collect();
+        w[6] = w[4] + RACY;
+        let later: Vec<String> = w.iter().map(i64::to_string).collect();
+        std::fs::write(checked.join(d.hex()), later.join(" ")).unwrap();
+        assert!(still_checked(&checked, &d, &path));
+        // Any write changes the ctime (and a replacement the inode): hash again.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, b"layer bytez").unwrap();
+        assert!(!still_checked(&checked, &d, &path));
+        assert!(matches!(
+            hash_stored(&path, &d, 11),
+            Err(Error::CorruptBlob { .. })
+        ));
+        assert!(!still_checked(&checked, &Digest::of(b"other"), &path));
     }
 
     #[test]

@@ -175,6 +175,8 @@ pub(crate) fn metadata_layer(
     let plain = layer::write(entries(), &layer_options(Compression::None), &mut tar)?;
     let kind = options.compression.name();
     if let Some(found) = store.cached_layer(&plain.diff_id, kind) {
+        // The cache maps a diff_id to a blob; the blob itself is checked before it is reused.
+        store.check_cached_layer(&found, &plain.diff_id)?;
         return Ok((found, plain.diff_id));
     }
     let (bytes, media_type) = match options.compression {
@@ -417,29 +419,48 @@ pub fn read_plan(store: &Store, manifest: &Digest) -> Result<Value, Error> {
     let path = store.blob_path(&last.digest);
     let file = std::fs::File::open(&path)
         .map_err(|e| bad(format!("cannot open {}: {e}", path.display())))?;
-    let reader: Box<dyn std::io::Read> = if last.media_type.ends_with("gzip") {
-        Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
-    } else {
-        Box::new(std::io::BufReader::new(file))
+    // Hashed as it streams; nothing is trusted until the whole blob has matched its digest.
+    let mut hashing = super::blob::HashingReader::new(file, true);
+    let plan = {
+        let buffered = std::io::BufReader::new(&mut hashing);
+        let reader: Box<dyn std::io::Read + '_> = if last.media_type.ends_with("gzip") {
+            Box::new(flate2::read::GzDecoder::new(buffered))
+        } else {
+            Box::new(buffered)
+        };
+        plan_text(reader)
     };
+    // The digest first: a flipped byte is a corrupt blob, whatever the parse made of it.
+    std::io::copy(&mut hashing, &mut std::io::sink())
+        .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
+    hashing.check(&last.digest, last.size, &path)?;
+    match plan.map_err(bad)? {
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|e| bad(format!("/{PLAN_PATH} is not JSON: {e}")))
+        }
+        None => Err(bad(format!(
+            "the image has no /{PLAN_PATH}: it was not built by envc"
+        ))),
+    }
+}
+
+/// The text of `PLAN_PATH` in a metadata layer's tar, if it has one.
+fn plan_text(reader: impl std::io::Read) -> Result<Option<String>, String> {
     let mut archive = tar::Archive::new(reader);
     let entries = archive
         .entries()
-        .map_err(|e| bad(format!("the metadata layer is not a tar: {e}")))?;
+        .map_err(|e| format!("the metadata layer is not a tar: {e}"))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| bad(format!("the metadata layer is not a tar: {e}")))?;
+        let mut entry = entry.map_err(|e| format!("the metadata layer is not a tar: {e}"))?;
         let is_plan = entry
             .path()
             .is_ok_and(|p| p == std::path::Path::new(PLAN_PATH));
         if is_plan {
             let mut text = String::new();
             std::io::Read::read_to_string(&mut entry, &mut text)
-                .map_err(|e| bad(format!("cannot read /{PLAN_PATH}: {e}")))?;
-            return serde_json::from_str(&text)
-                .map_err(|e| bad(format!("/{PLAN_PATH} is not JSON: {e}")));
+                .map_err(|e| format!("cannot read /{PLAN_PATH}: {e}"))?;
+            return Ok(Some(text));
         }
     }
-    Err(bad(format!(
-        "the image has no /{PLAN_PATH}: it was not built by envc"
-    )))
+    Ok(None)
 }

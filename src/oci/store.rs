@@ -5,8 +5,10 @@
 //! `envc/` (a name OCI tools ignore): `envc/lock` (serialises `index.json` mutations),
 //! `envc/gc.lock` (writers hold it shared, `gc` exclusive, so gc never deletes the blobs of a
 //! build in progress), `envc/tmp/` (temp files), `envc/diffids/<diff_id hex>.<compression>`
-//! (diff_id → stored blob descriptor, so a rebuild never recompresses a layer it has) and
-//! `envc/bases/<sha256 of a base name>` (which base manifest that name was last imported as).
+//! (diff_id → stored blob descriptor, so a rebuild never recompresses a layer it has),
+//! `envc/bases/<sha256 of a base name>` (which base manifest that name was last imported as) and
+//! `envc/checked/<hex>` (a blob file's inode, size and times when envc last hashed it: a layer a
+//! revision refers to without reading it is hashed again unless its file is unchanged).
 //!
 //! A revision is one `index.json` entry whose `org.opencontainers.image.ref.name` is
 //! `NAME:REV`; a base is an entry named `envc.base/sha256-<manifest hex>` (names have no `/`,
@@ -73,6 +75,8 @@ pub enum Error {
     },
     #[error("{} is not an OCI image layout: {reason}", path.display())]
     NotALayout { path: PathBuf, reason: String },
+    #[error("{} is not an oci-archive: {reason}", path.display())]
+    NotAnArchive { path: PathBuf, reason: String },
     #[error("{what}: wrong digest: the descriptor says {expected}, the content is {found}")]
     DigestMismatch {
         what: String,
@@ -84,6 +88,16 @@ pub enum Error {
         what: String,
         expected: u64,
         found: u64,
+    },
+    #[error(
+        "blob {digest} in the store is corrupt: its content has digest {found} ({}); \
+         run `envc verify`",
+        path.display()
+    )]
+    CorruptBlob {
+        digest: Digest,
+        found: Digest,
+        path: PathBuf,
     },
     #[error("blob {digest} is missing ({})", path.display())]
     MissingBlob { digest: Digest, path: PathBuf },
@@ -171,6 +185,13 @@ fn not_a_layout(path: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
+fn not_an_archive(path: &Path, reason: impl Into<String>) -> Error {
+    Error::NotAnArchive {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Public types
 
@@ -218,8 +239,21 @@ pub enum BaseSource {
         dir: PathBuf,
         reference: Option<String>,
     },
-    /// An oci-archive: an uncompressed tar of a layout (its index must name exactly one image).
-    Archive(PathBuf),
+    /// An oci-archive: an uncompressed tar of a layout; `reference` as for `Layout`.
+    Archive {
+        path: PathBuf,
+        reference: Option<String>,
+    },
+}
+
+impl BaseSource {
+    /// The archive at `path`, whose index names exactly one image.
+    pub fn archive(path: PathBuf) -> BaseSource {
+        BaseSource::Archive {
+            path,
+            reference: None,
+        }
+    }
 }
 
 /// A base in the store, ready for image assembly.
@@ -285,6 +319,8 @@ pub struct Store {
     root: PathBuf,
     /// `envc/gc.lock`, held shared from the first write on, so `gc` waits for this writer.
     writing: Mutex<Option<File>>,
+    /// Layers [`Store::check_layer`] has already found sound through this handle.
+    layers_checked: Mutex<BTreeSet<Digest>>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -399,6 +435,7 @@ impl Store {
         Ok(Store {
             root: root.to_path_buf(),
             writing: Mutex::new(None),
+            layers_checked: Mutex::new(BTreeSet::new()),
         })
     }
 
@@ -436,6 +473,10 @@ impl Store {
 
     fn tmp_dir(&self) -> PathBuf {
         self.root.join("envc").join("tmp")
+    }
+
+    fn checked_dir(&self) -> PathBuf {
+        self.root.join("envc").join("checked")
     }
 
     fn diffids_dir(&self) -> PathBuf {
@@ -488,10 +529,21 @@ impl Store {
         BlobWriter::new(&self.tmp_dir(), &self.blobs_dir())
     }
 
-    /// Writes a small blob (JSON) atomically.
+    /// Writes a small blob (JSON, a metadata layer) atomically. A blob already stored under
+    /// this digest is reused only if it holds these bytes; otherwise it is corrupt, and that is
+    /// an error (run `envc verify`) rather than a revision that points at it.
     pub fn write_blob(&self, bytes: &[u8]) -> Result<(Digest, u64), Error> {
         let digest = Digest::of(bytes);
         if self.has_blob(&digest) {
+            let path = self.blob_path(&digest);
+            let stored = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            if stored != bytes {
+                return Err(Error::CorruptBlob {
+                    digest,
+                    found: Digest::of(&stored),
+                    path,
+                });
+            }
             return Ok((digest, bytes.len() as u64));
         }
         let mut w = self.blob_writer()?;
@@ -514,10 +566,10 @@ impl Store {
         let bytes = read_small(&path, d)?;
         let found = Digest::of(&bytes);
         if found != *d {
-            return Err(Error::DigestMismatch {
-                what: format!("blob {}", path.display()),
-                expected: *d,
+            return Err(Error::CorruptBlob {
+                digest: *d,
                 found,
+                path,
             });
         }
         Ok(bytes)
@@ -564,10 +616,8 @@ impl Store {
     fn write_file_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), Error> {
         let tmp_dir = self.tmp_dir();
         fs::create_dir_all(&tmp_dir).map_err(|e| Error::io(&tmp_dir, e))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix("file-")
-            .tempfile_in(&tmp_dir)
-            .map_err(|e| Error::io(&tmp_dir, e))?;
+        let mut tmp =
+            blob::temp_file_for(&tmp_dir, "file-", path).map_err(|e| Error::io(&tmp_dir, e))?;
         tmp.write_all(bytes)
             .and_then(|()| tmp.as_file().sync_all())
             .map_err(|e| Error::io(tmp.path(), e))?;
@@ -667,8 +717,8 @@ impl Store {
         })
     }
 
-    /// Cheap presence check before committing: the manifest (read and verified), its config
-    /// and layers (stat only).
+    /// Before committing: the manifest and its config are read and hashed (they are small and
+    /// a revision is built on them), the layers checked by [`Store::check_layer`].
     fn check_image_blobs(&self, manifest: &Descriptor) -> Result<(), Error> {
         let bytes = self.read_json_blob(&manifest.digest)?;
         if bytes.len() as u64 != manifest.size {
@@ -678,13 +728,96 @@ impl Store {
                 found: bytes.len() as u64,
             });
         }
-        for child in children(&bytes, &format!("manifest {}", manifest.digest))? {
-            if !self.has_blob(&child.digest) {
-                return Err(Error::MissingBlob {
-                    digest: child.digest,
-                    path: self.blob_path(&child.digest),
-                });
+        let parsed = ParsedManifest::parse(&bytes, &format!("manifest {}", manifest.digest))?;
+        let config = self.read_json_blob(&parsed.config.digest)?;
+        if config.len() as u64 != parsed.config.size {
+            return Err(Error::SizeMismatch {
+                what: format!("config {}", parsed.config.digest),
+                expected: parsed.config.size,
+                found: config.len() as u64,
+            });
+        }
+        for layer in &parsed.layers {
+            self.check_layer(layer)?;
+        }
+        Ok(())
+    }
+
+    /// A stored layer a new revision refers to without reading it: present, of its size, and
+    /// either unchanged since envc last hashed it (`envc/checked/`) or hashed now.
+    pub fn check_layer(&self, layer: &Descriptor) -> Result<(), Error> {
+        let path = self.blob_path(&layer.digest);
+        match fs::metadata(&path) {
+            Ok(m) if m.is_file() && m.len() == layer.size => {
+                let mut done = self
+                    .layers_checked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if done.contains(&layer.digest) {
+                    return Ok(()); // checked before this build wrote anything; once is enough
+                }
+                let checked = self.checked_dir();
+                if !blob::still_checked(&checked, &layer.digest, &path) {
+                    blob::hash_stored(&path, &layer.digest, layer.size)?;
+                    blob::record_checked(&checked, &layer.digest, &path);
+                }
+                done.insert(layer.digest);
+                Ok(())
             }
+            Ok(m) => Err(Error::SizeMismatch {
+                what: format!(
+                    "blob {} ({}); run `envc verify`",
+                    layer.digest,
+                    path.display()
+                ),
+                expected: layer.size,
+                found: m.len(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::MissingBlob {
+                digest: layer.digest,
+                path,
+            }),
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
+    /// Reads a stored layer once, checking its digest, size and that it decompresses to
+    /// `diff_id` (for small layers found through the diff_id cache, which is only a cache).
+    pub(crate) fn check_cached_layer(
+        &self,
+        layer: &Descriptor,
+        diff_id: &Digest,
+    ) -> Result<(), Error> {
+        let path = self.blob_path(&layer.digest);
+        let compression =
+            layer_compression(&layer.media_type).ok_or_else(|| Error::UnknownMediaType {
+                what: format!("layer {}", layer.digest),
+                media_type: layer.media_type.clone(),
+            })?;
+        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let scan = match blob::scan_layer(file, compression, &layer.digest, &path, None) {
+            Ok((scan, _)) => scan,
+            Err(e @ Error::Io { .. }) => return Err(e),
+            // Not a sound layer: if its bytes are not its digest, name it as a corrupt blob.
+            Err(e) => {
+                return Err(blob::hash_stored(&path, &layer.digest, layer.size)
+                    .err()
+                    .unwrap_or(e))
+            }
+        };
+        if scan.digest != layer.digest || scan.size != layer.size {
+            return Err(Error::CorruptBlob {
+                digest: layer.digest,
+                found: scan.digest,
+                path,
+            });
+        }
+        if scan.diff_id != *diff_id {
+            return Err(Error::DiffIdMismatch {
+                layer: layer.digest,
+                expected: *diff_id,
+                found: scan.diff_id,
+            });
         }
         Ok(())
     }
@@ -719,11 +852,11 @@ impl Store {
     pub fn import_base(&self, source: &BaseSource, base_name: &str) -> Result<ImportedBase, Error> {
         let src = Source::new(source)?;
         let index_bytes = src.read_whole("index.json", MAX_JSON)?;
-        let index =
-            parse_index(&index_bytes, "index.json").map_err(|r| not_a_layout(src.path(), r))?;
+        let index = parse_index(&index_bytes, "index.json").map_err(|r| src.invalid(r))?;
         let reference = match source {
-            BaseSource::Layout { reference, .. } => reference.as_deref(),
-            BaseSource::Archive(_) => None,
+            BaseSource::Layout { reference, .. } | BaseSource::Archive { reference, .. } => {
+                reference.as_deref()
+            }
         };
         let mut chosen = pick_manifest(&src, &index, reference)?;
         if is_index_type(&chosen.media_type) {
@@ -911,17 +1044,18 @@ impl Store {
         else {
             return Ok(None);
         };
-        if !self.has_blob(&entry.digest) {
-            return Ok(None);
-        }
-        let Ok(bytes) = self.read_json_blob(&entry.digest) else {
-            return Ok(None);
+        // A missing blob means "import it again"; a corrupt one is an error, never a silent
+        // fallback that would leave it in place.
+        let bytes = match self.read_json_blob(&entry.digest) {
+            Err(Error::MissingBlob { .. }) => return Ok(None),
+            r => r?,
         };
         let Ok(parsed) = ParsedManifest::parse(&bytes, "manifest") else {
             return Ok(None);
         };
-        let Ok(config_bytes) = self.read_json_blob(&parsed.config.digest) else {
-            return Ok(None);
+        let config_bytes = match self.read_json_blob(&parsed.config.digest) {
+            Err(Error::MissingBlob { .. }) => return Ok(None),
+            r => r?,
         };
         if !parsed.layers.iter().all(|l| {
             fs::metadata(self.blob_path(&l.digest)).is_ok_and(|m| m.is_file() && m.len() == l.size)
@@ -1161,6 +1295,7 @@ impl Store {
                         .push(format!("{what}: blob has digest {}", scan.digest));
                     return None;
                 }
+                blob::record_checked(&self.checked_dir(), &layer.digest, &path);
                 Some(scan)
             }
             Err(e) => {
@@ -1245,6 +1380,17 @@ impl Store {
                 fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
             }
         }
+        // Checked-blob records whose blob is gone.
+        let checked = self.checked_dir();
+        if let Ok(entries) = fs::read_dir(&checked) {
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io(&checked, e))?;
+                if !self.blobs_dir().join(entry.file_name()).is_file() {
+                    let path = entry.path();
+                    fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+                }
+            }
+        }
         drop(lock);
         drop(gc_lock);
         Ok(report)
@@ -1296,23 +1442,21 @@ impl Store {
                 .collect::<Vec<_>>(),
         }]);
 
-        let dir = match out.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let tmp = tempfile::Builder::new()
-            .prefix(".envc-export-")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io(dir, e))?;
+        let tmp = blob::AtomicFile::create(out).map_err(|e| Error::io(out, e))?;
         let tmp_path = tmp.path().to_path_buf();
         let io_err = |e: io::Error| Error::io(&tmp_path, e);
         let mut builder = tar::Builder::new(BufWriter::with_capacity(1 << 20, tmp));
         append_dir(&mut builder, "blobs/").map_err(io_err)?;
         append_dir(&mut builder, "blobs/sha256/").map_err(io_err)?;
         for (hex, d) in &blobs {
+            // Hashed on the way out: a corrupt blob fails the export (the temp file is dropped)
+            // instead of being copied.
             let path = self.blob_path(&d.digest);
             let f = File::open(&path).map_err(|e| Error::io(&path, e))?;
-            append_file(&mut builder, &format!("blobs/sha256/{hex}"), d.size, f).map_err(io_err)?;
+            let mut r = blob::HashingReader::new(f, true);
+            append_file(&mut builder, &format!("blobs/sha256/{hex}"), d.size, &mut r)
+                .map_err(io_err)?;
+            r.check(&d.digest, d.size, &path)?;
         }
         let index_bytes = canonical_json(&index);
         append_file(
@@ -1331,9 +1475,7 @@ impl Store {
             .map_err(io_err)?;
         let w = builder.into_inner().map_err(io_err)?;
         let tmp = w.into_inner().map_err(|e| io_err(e.into_error()))?;
-        tmp.as_file().sync_all().map_err(io_err)?;
-        tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
-        blob::sync_dir(dir)
+        tmp.commit().map_err(|e| Error::io(out, e))
     }
 }
 
@@ -1489,16 +1631,13 @@ fn create_layout(root: &Path) -> Result<(), Error> {
         _ => PathBuf::from("."),
     };
     fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+    // 0777 & ~umask, like every directory envc creates (tempfile's default is 0700).
     let tmp = tempfile::Builder::new()
         .prefix(".envc-store-")
+        .permissions(blob::new_dir_permissions())
         .tempdir_in(&parent)
         .map_err(|e| Error::io(&parent, e))?;
     populate_layout(tmp.path())?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))
-            .map_err(|e| Error::io(tmp.path(), e))?;
-    }
     match fs::rename(tmp.path(), root) {
         Ok(()) => {
             let _ = tmp.keep();
@@ -1660,19 +1799,28 @@ impl Source {
     fn new(source: &BaseSource) -> Result<Source, Error> {
         let src = match source {
             BaseSource::Layout { dir, .. } => {
-                if !dir.is_dir() {
-                    return Err(not_a_layout(
-                        dir,
-                        if dir.exists() {
-                            "it is not a directory (for an archive use oci-archive:FILE)"
-                        } else {
-                            "it does not exist"
-                        },
-                    ));
+                match fs::metadata(dir) {
+                    Ok(m) if m.is_dir() => {}
+                    Ok(_) => {
+                        return Err(not_a_layout(
+                            dir,
+                            "it is not a directory (for an archive use oci-archive:FILE)",
+                        ))
+                    }
+                    // An I/O error (exit 2), naming what was looked for.
+                    Err(e) => {
+                        return Err(Error::io(
+                            dir,
+                            io::Error::new(
+                                e.kind(),
+                                format!("cannot read this OCI layout directory: {e}"),
+                            ),
+                        ))
+                    }
                 }
                 Source::Dir(dir.clone())
             }
-            BaseSource::Archive(path) => Source::Archive {
+            BaseSource::Archive { path, .. } => Source::Archive {
                 path: path.clone(),
                 files: index_archive(path)?,
             },
@@ -1680,12 +1828,20 @@ impl Source {
         let layout = match src.read_whole("oci-layout", 4096) {
             Ok(b) => b,
             Err(Error::MissingBlob { .. }) => {
-                return Err(not_a_layout(src.path(), "it has no `oci-layout` file"))
+                return Err(src.invalid("it has no `oci-layout` file"))
             }
             Err(e) => return Err(e),
         };
-        check_layout_file(&layout).map_err(|r| not_a_layout(src.path(), r))?;
+        check_layout_file(&layout).map_err(|r| src.invalid(r))?;
         Ok(src)
+    }
+
+    /// "not an OCI image layout" or "not an oci-archive", as the source is.
+    fn invalid(&self, reason: impl Into<String>) -> Error {
+        match self {
+            Source::Dir(p) => not_a_layout(p, reason),
+            Source::Archive { path, .. } => not_an_archive(path, reason),
+        }
     }
 
     fn path(&self) -> &Path {
@@ -1741,7 +1897,7 @@ impl Source {
         let (mut r, len) = match self.open(rel, &missing_digest) {
             Ok(x) => x,
             Err(Error::MissingBlob { .. }) if rel == "index.json" => {
-                return Err(not_a_layout(self.path(), "it has no `index.json`"))
+                return Err(self.invalid("it has no `index.json`"))
             }
             Err(e) => return Err(e),
         };
@@ -1789,26 +1945,29 @@ impl Source {
 fn index_archive(path: &Path) -> Result<HashMap<String, (u64, u64)>, Error> {
     let mut f = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(not_a_layout(path, "it does not exist"))
+        // An I/O error (exit 2), naming what was looked for.
+        Err(e) => {
+            return Err(Error::io(
+                path,
+                io::Error::new(e.kind(), format!("cannot read this oci-archive: {e}")),
+            ))
         }
-        Err(e) => return Err(Error::io(path, e)),
     };
     if f.metadata().is_ok_and(|m| m.is_dir()) {
-        return Err(not_a_layout(
+        return Err(not_an_archive(
             path,
             "it is a directory, not an archive (give the directory itself as the base)",
         ));
     }
     let mut magic = [0u8; 2];
     if f.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b] {
-        return Err(not_a_layout(
+        return Err(not_an_archive(
             path,
             "it is gzip-compressed; an oci-archive is a plain tar (gunzip it first)",
         ));
     }
     f.seek(SeekFrom::Start(0)).map_err(|e| Error::io(path, e))?;
-    let not_tar = |e: io::Error| not_a_layout(path, format!("it is not a tar archive: {e}"));
+    let not_tar = |e: io::Error| not_an_archive(path, format!("it is not a tar archive: {e}"));
     let mut archive = tar::Archive::new(&f);
     let mut files = HashMap::new();
     for entry in archive.entries_with_seek().map_err(not_tar)? {
@@ -1842,7 +2001,7 @@ fn index_archive(path: &Path) -> Result<HashMap<String, (u64, u64)>, Error> {
         }
     }
     if files.is_empty() {
-        return Err(not_a_layout(path, "the archive holds no files"));
+        return Err(not_an_archive(path, "the archive holds no files"));
     }
     Ok(files)
 }
@@ -1891,7 +2050,7 @@ fn pick_manifest(
             [] => Err(src.base_error("its index.json lists no images")),
             [(_, one)] => Ok(one.clone()),
             several => Err(src.base_error(format!(
-                "its index.json lists {} images; name one as DIR:REF{}",
+                "its index.json lists {} images; name one as oci:DIR:REF or oci-archive:FILE:REF{}",
                 several.len(),
                 available_refs(&refs())
             ))),
@@ -2191,7 +2350,11 @@ mod tests {
 
         fs::write(s.blob_path(&d), b"[]").unwrap();
         let err = s.read_json_blob(&d).unwrap_err();
-        assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
+        assert!(matches!(err, Error::CorruptBlob { .. }), "{err}");
+        assert!(err.to_string().contains("envc verify"), "{err}");
+        // Writing the same content again does not paper over the corrupt blob.
+        let err = s.write_blob(b"{}").unwrap_err();
+        assert!(matches!(err, Error::CorruptBlob { .. }), "{err}");
         let missing = Digest::of(b"nothing");
         assert!(matches!(
             s.read_json_blob(&missing),
@@ -2217,6 +2380,29 @@ mod tests {
         // A cache entry whose blob is gone is no answer.
         fs::remove_file(s.blob_path(&d)).unwrap();
         assert_eq!(s.cached_layer(&diff, "gzip"), None);
+    }
+
+    #[test]
+    fn a_cached_layer_is_checked_before_reuse() {
+        let (_t, s) = new_store();
+        let tar = tar_of(&[("a", b"1")]);
+        let other = tar_of(&[("b", b"2")]);
+        let (layer, diff_id) = (desc(MEDIA_TYPE_LAYER, &tar), Digest::of(&tar));
+        s.write_blob(&tar).unwrap();
+        s.write_blob(&other).unwrap();
+        s.check_cached_layer(&layer, &diff_id).unwrap();
+        // A cache entry naming another (sound) blob: its content is not this diff_id.
+        let wrong = desc(MEDIA_TYPE_LAYER, &other);
+        let err = s.check_cached_layer(&wrong, &diff_id).unwrap_err();
+        assert!(matches!(err, Error::DiffIdMismatch { .. }), "{err}");
+        // One flipped byte: the blob is named as corrupt.
+        let mut bad = tar.clone();
+        bad[0] ^= 1;
+        fs::write(s.blob_path(&layer.digest), &bad).unwrap();
+        let err = s.check_cached_layer(&layer, &diff_id).unwrap_err();
+        assert!(matches!(err, Error::CorruptBlob { .. }), "{err}");
+        let err = s.check_layer(&layer).unwrap_err();
+        assert!(matches!(err, Error::CorruptBlob { .. }), "{err}");
     }
 
     // ----- revisions -----
@@ -2597,11 +2783,20 @@ mod tests {
         let err = s
             .import_base(&layout_source(&t.path().join("absent")), "b")
             .unwrap_err();
-        assert!(matches!(err, Error::NotALayout { .. }), "{err}");
+        // A missing base is an I/O error (exit 2), not a refused layout.
+        assert!(
+            matches!(&err, Error::Io { source, .. } if source.kind() == io::ErrorKind::NotFound),
+            "{err}"
+        );
         let err = s
-            .import_base(&BaseSource::Archive(t.path().join("case1/index.json")), "b")
+            .import_base(&BaseSource::archive(t.path().join("absent.tar")), "b")
             .unwrap_err();
-        assert!(matches!(err, Error::NotALayout { .. }), "{err}");
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert!(err.to_string().contains("oci-archive"), "{err}");
+        let err = s
+            .import_base(&BaseSource::archive(t.path().join("case1/index.json")), "b")
+            .unwrap_err();
+        assert!(matches!(err, Error::NotAnArchive { .. }), "{err}");
         assert_eq!(fs::read(s.index_path()).unwrap(), index_before);
         // What a failed import left behind is unreachable: gc takes it, verify passes.
         s.gc().unwrap();
@@ -2696,11 +2891,11 @@ mod tests {
         drop(builder);
         let (_ts2, s2) = new_store();
         let b = s2
-            .import_base(&BaseSource::Archive(archive.clone()), "archived")
+            .import_base(&BaseSource::archive(archive.clone()), "archived")
             .unwrap();
         assert_eq!((b.manifest.digest, b.reused), (manifest, false));
         assert!(
-            s2.import_base(&BaseSource::Archive(archive.clone()), "archived")
+            s2.import_base(&BaseSource::archive(archive.clone()), "archived")
                 .unwrap()
                 .reused
         );
@@ -2724,7 +2919,7 @@ mod tests {
             builder.finish().unwrap();
             drop(builder);
             let err = s2
-                .import_base(&BaseSource::Archive(path), "bad")
+                .import_base(&BaseSource::archive(path), "bad")
                 .unwrap_err();
             assert!(
                 matches!(&err, Error::UnsafeArchive { path, .. } if path == bad),
@@ -2734,7 +2929,7 @@ mod tests {
         let gz_path = t.path().join("base.tar.gz");
         fs::write(&gz_path, gzip(&fs::read(&archive).unwrap())).unwrap();
         let err = s2
-            .import_base(&BaseSource::Archive(gz_path), "gz")
+            .import_base(&BaseSource::archive(gz_path), "gz")
             .unwrap_err();
         assert!(err.to_string().contains("gzip-compressed"), "{err}");
         assert_eq!(fs::read(s2.index_path()).unwrap(), index_before);
@@ -2929,7 +3124,7 @@ mod tests {
             // The archive is a layout envc (and so other tools) can read back.
             let (_t2, s2) = new_store();
             let b = s2
-                .import_base(&BaseSource::Archive(a.clone()), "env:2")
+                .import_base(&BaseSource::archive(a.clone()), "env:2")
                 .unwrap();
             assert_eq!(b.manifest.digest, m.digest);
         }
