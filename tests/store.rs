@@ -1936,13 +1936,14 @@ fn base_and_revision_arguments_have_one_meaning() {
     assert!(!r.stderr.contains("not found"), "{r}");
 
     // A file named `app:2` does not take the place of revision app:2, and says so.
-    let stored = diff(&["app:1", "app:2"]).ok();
+    // (They differ, so `diff` exits 1.)
+    let stored = diff(&["app:1", "app:2"]).no();
     assert!(stored.stderr.is_empty(), "{stored}");
     fs::write(tmp.join("app:2"), byod_spec(&[("A", "file")])).unwrap();
-    let r = diff(&["app:1", "app:2"]).ok();
+    let r = diff(&["app:1", "app:2"]).no();
     assert_eq!(r.stdout, stored.stdout);
     assert!(r.stderr.contains("./app:2"), "no note about the file: {r}");
-    let r = diff(&["app:1", "./app:2"]).ok();
+    let r = diff(&["app:1", "./app:2"]).no();
     assert!(r.stdout.contains("file"), "{r}");
     // A bare word that is a file is the file; with a stored environment of that name, a note.
     let r = diff(&["app:1", "one.yaml"]).ok();
