@@ -1975,3 +1975,26 @@ fn a_layer_changed_after_it_was_trusted_is_hashed_and_refused() {
     let r = build(&store, &spec2, "t", &[]);
     refused_corrupt(r, &base_layer, "build after the record", &store, &before);
 }
+
+/// A build that fails before it stores anything leaves no store behind where there was none.
+#[test]
+fn a_failed_build_into_a_new_store_leaves_no_store() {
+    let tmp = TempDir::new("no-store");
+    let spec = write_spec(tmp.path(), "env.yaml", &byod_spec(&[("A", "b")]));
+    let store = tmp.join("new-store");
+    let missing = tmp.join("missing.tar");
+    let r = build(
+        &store,
+        &spec,
+        "x",
+        &[
+            os("--base"),
+            os(&format!("oci-archive:{}", missing.display())),
+        ],
+    )
+    .code(2);
+    assert!(!store.exists(), "a store was left behind: {r}");
+    // Without --base and with nothing stored: refused, and again nothing is left.
+    build(&store, &spec, "x", &[]).code(2);
+    assert!(!store.exists());
+}

@@ -146,7 +146,28 @@ pub fn build(
         }
         .into());
     }
-    let store = Store::open_or_create(&store_dir(store_args))?;
+    let root = store_dir(store_args);
+    let existed = root.exists();
+    let store = Store::open_or_create(&root)?;
+    let result = build_into(printer, &store, &name, &compiled, base, compression, epoch);
+    // A store this command created and that holds nothing (the base could not be read, say)
+    // is removed again, so a failed build leaves the disk as it was.
+    if result.is_err() && !existed && store.is_empty().unwrap_or(false) {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    result
+}
+
+fn build_into(
+    printer: &Printer,
+    store: &Store,
+    name: &EnvName,
+    compiled: &crate::Compiled,
+    base: Option<&str>,
+    compression: CompressionArg,
+    epoch: u64,
+) -> Result<u8, Error> {
+    let plan = &compiled.plan;
     let base_name = plan.base.reference.clone();
     let imported = match base {
         Some(arg) => store.import_base(&base_source(arg)?, &base_name)?,
@@ -187,7 +208,7 @@ pub fn build(
             CompressionArg::None => LayerCompression::None,
         },
     };
-    let mut manifest = image::assemble(&store, plan, &base, &options)?.manifest;
+    let mut manifest = image::assemble(store, plan, &base, &options)?.manifest;
     if let Some(p) = &compiled.provenance {
         // Template inputs: recorded beside the revision, never part of the image's digest.
         let text = serde_json::to_string(p).unwrap_or_default();
@@ -196,9 +217,9 @@ pub fn build(
             .insert(ANNOTATION_PROVENANCE.into(), text);
     }
     let lock = store.lock()?;
-    let commit = store.commit(&lock, &name, manifest)?;
+    let commit = store.commit(&lock, name, manifest)?;
     drop(lock);
-    print_commit(printer, &name, &commit)
+    print_commit(printer, name, &commit)
 }
 
 fn annotation<'a>(d: &'a Descriptor, key: &str) -> Option<&'a str> {

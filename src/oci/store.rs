@@ -645,6 +645,11 @@ impl Store {
         Ok(())
     }
 
+    /// Whether `index.json` names nothing: no revision, no base.
+    pub fn is_empty(&self) -> Result<bool, Error> {
+        Ok(self.read_index()?.entries.is_empty())
+    }
+
     /// Every revision (of `name`, or of all names), sorted by name and number.
     pub fn revisions(&self, name: Option<&EnvName>) -> Result<Vec<Revision>, Error> {
         Ok(revisions_of(&self.read_index()?, name))
