@@ -2,8 +2,8 @@
 //! cached under `target/ray-oracle/` (reused across runs), then compares envc's URI and zip
 //! entry names with Ray's `get_uri_for_directory` and `create_package` on every case of the
 //! reference (`../shared/reference/runtime-env.md`: vectors, exclusion cases, Ray's deviations
-//! from git) and on 30 random trees from a seeded PRNG (nested `.gitignore`s with negations,
-//! unicode names, empty dirs, symlinks inside the root, random excludes). One Python process
+//! from git) and on 60 random trees from a seeded PRNG (nested `.gitignore`s with negations,
+//! unicode names, empty dirs, symlinks inside the root, random excludes, `**` forms). One Python process
 //! (`tests/support/ray-oracle.py`) answers all cases. The test skips, with a printed reason, only
 //! when pip fails for lack of network; any other failure fails it.
 //!
@@ -210,6 +210,52 @@ fn reference_cases(base: &Path) -> Vec<Case> {
         &[],
         &[" b "],
     );
+    // `**` forms where pathspec's regexes and git's rules part (issue 7, item 9).
+    let deep = [
+        ("a/f", ""),
+        ("a/b/f", ""),
+        ("a/b/c/x", ""),
+        ("top", ""),
+        ("x/y", ""),
+        ("d/a/b", ""),
+        ("d/x/z", ""),
+    ];
+    for p in [
+        "a/**/", "**/", "**/**", "**/**/", "**", "**/x", "x/**", "a/**/b", "a/**/x", "!a/**/",
+        "**/a/", "a/**/**", "/**/x",
+    ] {
+        case(p, &deep, &["a/e", "e/a"], &[p]);
+    }
+    case("a + !a/**/", &deep, &["a/e"], &["a", "!a/**/"]);
+    case("** + !x", &deep, &[], &["**", "!x"]);
+    case(
+        "gitignore a/**/ and **/",
+        &[
+            ("d/.gitignore", "a/**/\n**/\n"),
+            ("d/a/f", ""),
+            ("d/a/b/g", ""),
+            ("d/k", ""),
+        ],
+        &["d/a/e"],
+        &[],
+    );
+    let odd = [
+        ("a", ""),
+        ("b", ""),
+        ("-", ""),
+        ("]", ""),
+        ("^", ""),
+        (":]", ""),
+        ("#x", ""),
+        ("!x", ""),
+        ("a*", ""),
+        ("&", ""),
+    ];
+    for p in [
+        "[!a]", "[]-]", "[^a]", "[[:a:]]", "\\#x", "\\!x", "a\\*", "[a&&b]", "x[", " \u{1f}b",
+    ] {
+        case(p, &odd, &[], &[p]);
+    }
     case(
         "gitignore negation under exclude",
         &[("d/.gitignore", "!k\n"), ("d/k", ""), ("d/j", "")],
@@ -258,6 +304,17 @@ const PATTERNS: &[&str] = &[
     "x.*",
     "# comment",
     "",
+    "a/**/",
+    "**/",
+    "**/**",
+    "**",
+    "**/x.log",
+    "build/**",
+    "sub/**/keep",
+    "!**/keep",
+    "!a/**/",
+    "sub/**/",
+    "[!a]*",
 ];
 
 fn random_case(base: &Path, seed: u64) -> Case {
@@ -337,7 +394,7 @@ fn envc_matches_ray_2_40() {
     let Some(py) = ray_python() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let mut cases = reference_cases(tmp.path());
-    for seed in 1..=30 {
+    for seed in 1..=60 {
         cases.push(random_case(tmp.path(), seed));
     }
     let input = serde_json::json!(cases

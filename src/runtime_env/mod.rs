@@ -2,4 +2,5 @@
 
 pub mod merge;
 pub mod package;
+mod pathspec;
 pub mod validate;

@@ -5,11 +5,10 @@
 //! rooted at that directory, which applies to the directory itself (as `.`) and its subtree; the
 //! user's `excludes` are one list rooted at the working dir; a path is skipped when ANY list
 //! matches it, and skipping a directory skips its subtree. Each list is matched like Ray's
-//! vendored `pathspec` 0.8.1 (`gitwildmatch`): lines are `strip()`ped, the last matching pattern
-//! of the list wins, and a pattern matches a path when it matches the path itself (directory
-//! paths carry no trailing slash, so `build/` never matches the directory `build`) or any of its
-//! ancestors taken as a directory (so `["build/", "!build/keep"]` keeps `build/keep`). Each
-//! single pattern is matched with the `ignore` crate's gitignore matcher.
+//! vendored `pathspec` 0.8.1 (`gitwildmatch`, see [`super::pathspec`]): lines are `strip()`ped,
+//! the last matching pattern of the list wins, and a pattern is tested on the path itself, with
+//! no trailing slash for a directory (so `build/` never matches the directory `build`, and
+//! `["build/", "!build/keep"]` keeps `build/keep`).
 //!
 //! Ray's URI: `acc = b"00000000"`, XORed with the first 8 bytes of `H(relpath + content)` for
 //! every visited path (the root as `.`); SHA-1 for Ray 2, MD5 for Ray 1. The zip holds regular
@@ -24,8 +23,8 @@
 //! (what Ray does for an entry it cannot open; Ray would block on a fifo); an unreadable file is
 //! an error (Ray silently hashes its name only, then fails when zipping).
 
+use super::pathspec::PathSpec;
 use crate::digest::Digest;
-use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use sha2::Digest as _;
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -139,51 +138,31 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pattern lists (pathspec 0.8.1 semantics on top of the `ignore` crate's matcher).
+// Pattern lists.
 
 /// One pattern list: a `.gitignore` or the user's excludes, rooted at `base` (relative to the
 /// working dir; empty for the root).
 struct PatternList {
     base: String,
-    /// All patterns together: a quick "does anything match at all" test.
-    all: Gitignore,
-    /// Each pattern alone, in order, to find the last one matching a path or an ancestor.
-    each: Vec<Gitignore>,
+    spec: PathSpec,
 }
 
 impl PatternList {
     fn new(base: &str, lines: &[String], origin: &str) -> Result<PatternList, Error> {
-        let mut all = GitignoreBuilder::new("/");
-        let mut each = Vec::new();
-        for line in lines {
-            // pathspec 0.8.1 strips both ends; `#` comments, empty lines and `/` match nothing.
-            let p = line.trim();
-            if p.is_empty() || p.starts_with('#') || p == "/" {
-                continue;
-            }
-            let bad = |e: ignore::Error| Error::BadPattern {
-                path: origin.to_string(),
-                message: e.to_string(),
-            };
-            let mut one = GitignoreBuilder::new("/");
-            one.add_line(None, p).map_err(bad)?;
-            all.add_line(None, p).map_err(bad)?;
-            each.push(one.build().map_err(bad)?);
-        }
-        let all = all.build().map_err(|e| Error::BadPattern {
+        let spec = PathSpec::from_lines(lines).map_err(|message| Error::BadPattern {
             path: origin.to_string(),
-            message: e.to_string(),
+            message,
         })?;
         Ok(PatternList {
             base: base.to_string(),
-            all,
-            each,
+            spec,
         })
     }
 
-    /// Whether this list excludes `rel` (relative to the working dir; `.` is the root).
+    /// Whether this list excludes `rel` (relative to the working dir; `.` is the root). Only
+    /// the path itself is tested, as Ray does: an excluded directory's subtree is never visited.
     fn excludes(&self, rel: &str) -> bool {
-        if self.each.is_empty() {
+        if self.spec.is_empty() {
             return false;
         }
         let local: &str = if self.base.is_empty() {
@@ -199,33 +178,7 @@ impl PatternList {
                 None => return false,
             }
         };
-        // The path itself (no trailing slash: as a file), then each ancestor as a directory.
-        let ancestors: Vec<&str> = local.match_indices('/').map(|(i, _)| &local[..i]).collect();
-        let any = !self.all.matched(local, false).is_none()
-            || ancestors
-                .iter()
-                .any(|a| !self.all.matched(a, true).is_none());
-        if !any {
-            return false;
-        }
-        for g in self.each.iter().rev() {
-            let m = g.matched(local, false);
-            let m = if m.is_none() {
-                ancestors
-                    .iter()
-                    .map(|a| g.matched(a, true))
-                    .find(|m| !m.is_none())
-                    .unwrap_or(ignore::Match::None)
-            } else {
-                m
-            };
-            match m {
-                ignore::Match::None => continue,
-                ignore::Match::Ignore(_) => return true,
-                ignore::Match::Whitelist(_) => return false,
-            }
-        }
-        false
+        self.spec.match_file(local)
     }
 }
 
