@@ -530,3 +530,84 @@ fn unreadable_file_is_a_clear_error() {
     assert!(err.contains("secret"), "{err}");
     assert!(!out_zip.exists() && !Path::new("/tmp/envc-unreadable-never.zip").exists());
 }
+
+/// Issue 7, item 9: the fields Ray 2.40 refuses together (`pip`/`uv`/`conda`, `image_uri` and
+/// `container` with anything but `config` and `env_vars`), asked of Ray's own `RuntimeEnv`.
+/// envc must refuse exactly those, with the first line of Ray's message.
+#[test]
+fn field_conflicts_match_ray_2_40() {
+    let Some(py) = ray_python() else { return };
+    let cases = [
+        r#"{"pip": ["a"], "uv": ["b"]}"#,
+        r#"{"uv": [], "pip": ["a"]}"#,
+        r#"{"uv": {"packages": ["a"]}, "pip": []}"#,
+        r#"{"pip": [], "conda": "x"}"#,
+        r#"{"uv": ["a"], "conda": "x"}"#,
+        r#"{"uv": null, "pip": ["a"]}"#,
+        r#"{"pip": ["a"], "uv": ["b"], "conda": "x"}"#,
+        r#"{"uv": ["a"], "env_vars": {"A": "1"}}"#,
+        r#"{"image_uri": "r/i:1", "pip": ["a"]}"#,
+        r#"{"image_uri": "r/i:1", "uv": ["a"]}"#,
+        r#"{"image_uri": "r/i:1", "excludes": ["a"]}"#,
+        r#"{"image_uri": "r/i:1", "env_vars": {"A": "1"}, "config": {"eager_install": true}}"#,
+        r#"{"image_uri": "r/i:1", "pip": []}"#,
+        r#"{"image_uri": "", "pip": ["a"]}"#,
+        r#"{"image_uri": "r/i:1", "working_dir": null}"#,
+        r#"{"image_uri": "r/i:1", "foo": null}"#,
+        r#"{"image_uri": "r/i:1", "py_modules": []}"#,
+        r#"{"image_uri": "r/i:1", "working_dir": "s3://b/w.zip"}"#,
+        r#"{"image_uri": "r/i:1", "env_vars": null}"#,
+        r#"{"container": {"image": "x"}, "pip": ["a"]}"#,
+        r#"{"container": {}, "pip": ["a"]}"#,
+        r#"{"container": {"image": "x"}, "image_uri": "r/i:1"}"#,
+        r#"{"container": {"image": "x"}, "env_vars": {"A": "1"}}"#,
+    ];
+    let script = "import json, sys\n\
+                  from ray.runtime_env import RuntimeEnv\n\
+                  out = []\n\
+                  for text in json.load(sys.stdin):\n\
+                  \x20   try:\n\
+                  \x20       RuntimeEnv(**json.loads(text))\n\
+                  \x20       out.append(None)\n\
+                  \x20   except Exception as e:\n\
+                  \x20       out.append(str(e).split('\\n')[0])\n\
+                  json.dump(out, sys.stdout)\n";
+    let mut child = Command::new(&py)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::json!(cases).to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the Ray snippet failed");
+    let ray: Vec<Option<String>> = serde_json::from_slice(&out.stdout).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for (text, ray) in cases.iter().zip(&ray) {
+        let file = tmp.path().join("env.json");
+        fs::write(&file, text).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_envc"))
+            .args(["runtime-env", "check", "--format", "json"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let envc = doc["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["severity"] == "error")
+            .map(|d| d["message"].as_str().unwrap().to_string());
+        if &envc != ray {
+            failures.push(format!("{text}\n  envc {envc:?}\n  ray  {ray:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -208,7 +208,48 @@ fn check_conda_errors_are_rays() {
         1,
         13,
         "E063",
+        "The 'pip' field, 'uv' field, and 'conda' field of runtime_env cannot be specified at the same time.",
+    );
+    check_error(
+        r#"{"pip": ["a"], "conda": "x"}"#,
+        "json",
+        &["--ray", "1"],
+        1,
+        16,
+        "E063",
         "The 'pip' field and 'conda' field of runtime_env cannot both be specified.",
+    );
+}
+
+/// Issue 7, item 9: what Ray 2.40's `RuntimeEnv.__init__` refuses, refused with its words.
+#[test]
+fn regression_issue7_fields_ray_refuses_together() {
+    check_error(
+        "pip: [requests]\nuv: [torch]\n",
+        "yaml",
+        &[],
+        2,
+        1,
+        "E063",
+        "The 'pip' field, 'uv' field, and 'conda' field of runtime_env cannot be specified at the same time.",
+    );
+    check_error(
+        "image_uri: anyscale/ray:2.40.0-py310\npip: [requests]\nenv_vars: {A: '1'}\n",
+        "yaml",
+        &[],
+        2,
+        1,
+        "E068",
+        "The 'image_uri' field currently cannot be used together with other fields of runtime_env. Specified fields: {'pip'}",
+    );
+    check_error(
+        r#"{"container": {"image": "x"}, "working_dir": "s3://b/w.zip"}"#,
+        "json",
+        &[],
+        1,
+        31,
+        "E068",
+        "The 'container' field currently cannot be used together with other fields of runtime_env. Specified fields: {'working_dir'}",
     );
 }
 
