@@ -611,3 +611,84 @@ fn field_conflicts_match_ray_2_40() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Issue 7, item 15: `envc runtime-env uri` against Ray 2.40's `parse_uri` and its
+/// `py_modules` rule (a remote URI must name a `.zip` or a `.whl`), on URIs urlparse splits in
+/// unobvious ways.
+#[test]
+fn remote_uri_names_match_ray_2_40() {
+    let Some(py) = ray_python() else { return };
+    let uris = [
+        "https://x.org/a/pkg-1.0-py3-none-any.whl",
+        "s3://b/w/m.whl?v=2",
+        "https://h/a.whl#frag",
+        "https://h/x.whl/",
+        "gs://b/dir/m-2.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+        "S3://B/x.zip",
+        "s3://b/x.zip;v=1",
+        "https://h/p/x.zip;v=1",
+        "https://h/p;q/x.zip",
+        "s3://b/d.e/f.g.zip?x=1#y",
+        "file:///abs/x.zip",
+        " s3://b/x.zip",
+        "s3://b/x\t.zip",
+        "s3:b/x.zip",
+        "https://u:p@h:8/a+b c.zip",
+        "https://h/a.WHL",
+        "s3://bucket/file.tar",
+        "gs://b/",
+        "ftp://h/x.zip",
+        "https://[::1/x.zip",
+    ];
+    let script = "import json, sys\n\
+                  from ray._private.runtime_env.packaging import Protocol, parse_uri\n\
+                  out = []\n\
+                  for uri in json.load(sys.stdin):\n\
+                  \x20   try:\n\
+                  \x20       protocol, name = parse_uri(uri)\n\
+                  \x20       if not (name.endswith('.zip') or name.endswith('.whl')):\n\
+                  \x20           raise ValueError('Only .zip or .whl files supported for remote URIs.')\n\
+                  \x20       out.append({'name': name})\n\
+                  \x20   except ValueError as e:\n\
+                  \x20       out.append({'error': str(e)})\n\
+                  json.dump(out, sys.stdout)\n";
+    let mut child = Command::new(&py)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::json!(uris).to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the Ray snippet failed");
+    let ray: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut failures = Vec::new();
+    for (uri, ray) in uris.iter().zip(&ray) {
+        let o = Command::new(env!("CARGO_BIN_EXE_envc"))
+            .args(["runtime-env", "uri", uri])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout).trim_end().to_string();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let same = match (ray.get("name"), ray.get("error")) {
+            (Some(name), _) => o.status.success() && stdout == name.as_str().unwrap(),
+            (_, Some(err)) => {
+                !o.status.success()
+                    && stderr.contains(err.as_str().unwrap().split(':').next().unwrap())
+            }
+            _ => false,
+        };
+        if !same {
+            failures.push(format!(
+                "{uri:?}\n  envc {stdout:?} {stderr:?}\n  ray  {ray}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

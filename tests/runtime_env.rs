@@ -596,7 +596,7 @@ fn uri_maps_remote_zips_to_rays_cache_names() {
     let r = common::envc_run(["runtime-env", "uri", "s3://bucket/file.tar"]).no();
     assert!(
         r.stderr
-            .contains("Only .zip files supported for remote URIs."),
+            .contains("Only .zip or .whl files supported for remote URIs."),
         "{r}"
     );
     assert!(r.stdout.is_empty(), "{r}");
@@ -605,6 +605,28 @@ fn uri_maps_remote_zips_to_rays_cache_names() {
     for proto in ["'HTTPS'", "'S3'", "'GS'"] {
         assert!(r.stderr.contains(proto), "{proto} not listed: {r}");
     }
+}
+
+/// Issue 7, item 15: Ray and pip take a wheel in `py_modules`; its cache name is its file name.
+#[test]
+fn regression_issue7_uri_accepts_wheels() {
+    let r = common::envc_run([
+        "runtime-env",
+        "uri",
+        "https://files.example.org/simple/pkg-1.0-py3-none-any.whl",
+    ])
+    .ok();
+    assert_eq!(r.stdout, "pkg-1.0-py3-none-any.whl\n");
+    assert!(r.stderr.contains("py_modules"), "{r}");
+    let r = common::envc_run(["runtime-env", "uri", "s3://b/w/m.whl?v=2"]).ok();
+    assert_eq!(r.stdout, "s3_b_w_m.whl\n");
+    let t = TempDir::new("rte-whl");
+    write(
+        t.path(),
+        "env.json",
+        r#"{"py_modules": ["https://h/p/pkg-1.0-py3-none-any.whl", "https://h/p/m.zip;v=1"]}"#,
+    );
+    envc_in(t.path(), ["runtime-env", "check", "env.json"]).ok();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -686,7 +686,9 @@ impl Cx<'_> {
             return None;
         }
         if scheme != "gcs" {
-            let path = raw.split(['?', '#']).next().unwrap_or(raw);
+            // Ray tests the name its `parse_uri` gives (`;params` of an https path cut, a
+            // wheel's own file name), not the URI's text.
+            let path = super::package::remote_package_name(raw).unwrap_or_default();
             let wheels = py_modules && self.ray == RayGeneration::V2;
             let ok = path.ends_with(".zip") || (wheels && path.ends_with(".whl"));
             if !ok {
