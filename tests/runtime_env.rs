@@ -1037,3 +1037,34 @@ fn package_skips_a_fifo_with_a_note() {
         "{pkg}"
     );
 }
+
+/// Issue 7, item 13: `--max-size` at the boundary. A package of exactly the limit is refused
+/// (Ray's `>=`) with a message that does not say it exceeds itself; one byte more of limit
+/// takes it.
+#[test]
+fn regression_issue7_max_size_boundary() {
+    let t = TempDir::new("pkg-max-size");
+    write(t.path(), "app/f.txt", &"x".repeat(5000));
+    let dir = t.path().join("app");
+    let size = package_json(&dir, &[])["size"].as_u64().unwrap();
+    let limit = |n: u64| format!("--max-size={n}");
+    assert_eq!(
+        package_json(&dir, &[&limit(size + 1)])["size"].as_u64(),
+        Some(size)
+    );
+    let r = run(envc().arg("package").arg(&dir).arg(limit(size))).no();
+    assert!(
+        r.stderr.contains(&format!(
+            "Package size (0.00MiB = {size} bytes) reaches the maximum size of 0.00MiB = {size} bytes (a package must be smaller than the maximum)."
+        )),
+        "{r}"
+    );
+    let r = run(envc().arg("package").arg(&dir).arg(limit(size - 1))).no();
+    assert!(
+        r.stderr.contains(&format!(
+            "{size} bytes) exceeds the maximum size of 0.00MiB = {} bytes.",
+            size - 1
+        )),
+        "{r}"
+    );
+}

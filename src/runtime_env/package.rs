@@ -118,8 +118,10 @@ pub enum Error {
     BadGitignore { path: String },
     #[error("{path}: invalid pattern: {message}")]
     BadPattern { path: String, message: String },
-    #[error("Package size ({}) exceeds the maximum size of {}. You can exclude large files using the 'excludes' option to the runtime_env.", mib(*.size), mib(*.max))]
-    TooLarge { size: u64, max: u64 },
+    /// Ray's rule: a package of `max` bytes or more is refused. `at_least` when `size` is a
+    /// lower bound (from `stat` sizes, or the bytes written so far).
+    #[error("{}", too_large(*.size, *.max, *.at_least))]
+    TooLarge { size: u64, max: u64, at_least: bool },
     #[error("{path}: writing the zip: {message}")]
     Zip { path: String, message: String },
     #[error("{0}")]
@@ -128,6 +130,30 @@ pub enum Error {
 
 fn mib(bytes: u64) -> String {
     format!("{:.2}MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Ray's message, made true at the edges: exact bytes when the two sizes print alike in MiB,
+/// and "reaches" for a package exactly at the limit (Ray refuses it too, saying "exceeds").
+fn too_large(size: u64, max: u64, at_least: bool) -> String {
+    let (s, m) = if mib(size) == mib(max) {
+        (
+            format!("{} = {size} bytes", mib(size)),
+            format!("{} = {max} bytes", mib(max)),
+        )
+    } else {
+        (mib(size), mib(max))
+    };
+    let s = if at_least { format!("at least {s}") } else { s };
+    let verb = if size > max { "exceeds" } else { "reaches" };
+    let rule = if size > max {
+        ""
+    } else {
+        " (a package must be smaller than the maximum)"
+    };
+    format!(
+        "Package size ({s}) {verb} the maximum size of {m}{rule}. You can exclude large files \
+         using the 'excludes' option to the runtime_env."
+    )
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -212,14 +238,15 @@ struct Walker<'a> {
     active: HashSet<PathBuf>,
     entries: Vec<Entry>,
     notes: Vec<String>,
-    /// A running estimate of the zip size, when limiting.
+    /// A lower bound of the zip size, when limiting: never above the real size, so the early
+    /// check refuses only packages that cannot fit.
     projected: u64,
     limit: Option<u64>,
 }
 
-/// Zip overhead of one entry: local header, data descriptor (zip64-sized), central header.
+/// The least zip overhead of one entry: its local and central headers, each with the name.
 fn entry_overhead(name_len: usize) -> u64 {
-    30 + 24 + 46 + 2 * name_len as u64 + 40
+    30 + 46 + 2 * name_len as u64
 }
 
 fn join_rel(parent: &str, name: &str) -> String {
@@ -401,6 +428,7 @@ impl Walker<'_> {
                 return Err(Error::TooLarge {
                     size: self.projected,
                     max,
+                    at_least: true,
                 });
             }
         }
@@ -427,7 +455,8 @@ fn walk<'a>(
         active: HashSet::new(),
         entries: Vec::new(),
         notes: Vec::new(),
-        projected: 22 + 56 + 20,
+        // The end-of-central-directory record.
+        projected: 22,
         limit,
     };
     w.visit(root, ".", Some(root_canon))?;
@@ -606,7 +635,11 @@ pub fn package_dir(
             message: e.to_string(),
         }
     };
-    let too_large = |size: u64| Error::TooLarge { size, max };
+    let too_large = |size: u64, at_least: bool| Error::TooLarge {
+        size,
+        max,
+        at_least,
+    };
 
     let mut acc = *b"00000000";
     let mut files = Vec::new();
@@ -632,7 +665,7 @@ pub fn package_dir(
                 let n = stream_file(&e.abs, &mut h, |chunk| {
                     written += chunk.len() as u64;
                     if written >= max {
-                        return Err(too_large(written));
+                        return Err(too_large(written, true));
                     }
                     zip.write_all(chunk).map_err(io_err(&e.abs))
                 })?;
@@ -654,7 +687,7 @@ pub fn package_dir(
     }
     let tally = zip.finish().map_err(zerr(&root_name))?.into_inner();
     if tally.count >= max {
-        return Err(too_large(tally.count));
+        return Err(too_large(tally.count, false));
     }
     let mut inner = tally.inner;
     inner.flush().map_err(io_err(Path::new("<output>")))?;
@@ -977,7 +1010,67 @@ mod tests {
         let e = package_dir(d.path(), &PackageOptions::default(), Vec::new()).unwrap_err();
         assert!(t.elapsed().as_secs() < 2);
         let msg = e.to_string();
-        assert!(msg.starts_with("Package size (10240.00MiB) exceeds the maximum size of 100.00MiB. You can exclude large files using the 'excludes' option to the runtime_env."), "{msg}");
+        assert!(msg.starts_with("Package size (at least 10240.00MiB) exceeds the maximum size of 100.00MiB. You can exclude large files using the 'excludes' option to the runtime_env."), "{msg}");
+    }
+
+    /// Issue 7, item 13: at the boundary the limit is exact (refused at `size >= max`, Ray's
+    /// rule), the early check never refuses a package that fits, and the message is true.
+    #[test]
+    fn size_limit_is_exact_at_the_boundary() {
+        let many: Vec<(String, String)> = (0..300)
+            .map(|i| (format!("d{}/é{i}.txt", i % 7), "x".repeat(i)))
+            .collect();
+        let many: Vec<(&str, &str)> = many.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        for files in [&[("f", "hello")][..], &[][..], &many[..]] {
+            let d = tree(files);
+            fs::create_dir_all(d.path().join("empty/dir")).unwrap();
+            let with = |max_size| PackageOptions {
+                max_size,
+                ..Default::default()
+            };
+            let size = package_dir(d.path(), &with(u64::MAX), Vec::new())
+                .unwrap()
+                .size;
+            assert_eq!(
+                package_dir(d.path(), &with(size + 1), Vec::new())
+                    .unwrap()
+                    .size,
+                size
+            );
+            let at = package_dir(d.path(), &with(size), Vec::new()).unwrap_err();
+            // Refused early (a lower bound reached the limit) or at the end: either way the
+            // size named is the package's, and it "reaches" the limit.
+            let Error::TooLarge {
+                size: s,
+                max,
+                at_least,
+            } = at
+            else {
+                panic!("{at:?}");
+            };
+            assert_eq!((s, max), (size, size));
+            assert_eq!(
+                too_large(s, max, at_least),
+                format!(
+                    "Package size ({1}{0} = {size} bytes) reaches the maximum size of {0} = {size} \
+                     bytes (a package must be smaller than the maximum). You can exclude large \
+                     files using the 'excludes' option to the runtime_env.",
+                    mib(size),
+                    if at_least { "at least " } else { "" }
+                )
+            );
+            let over = package_dir(d.path(), &with(size - 1), Vec::new()).unwrap_err();
+            assert!(
+                over.to_string().contains(" exceeds the maximum size of "),
+                "{over}"
+            );
+            assert!(!over.to_string().contains("reaches"), "{over}");
+        }
+        assert_eq!(
+            too_large(300 << 20, 100 << 20, false),
+            "Package size (300.00MiB) exceeds the maximum size of 100.00MiB. You can exclude \
+             large files using the 'excludes' option to the runtime_env."
+        );
     }
 
     #[test]
