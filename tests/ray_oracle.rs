@@ -692,3 +692,126 @@ fn remote_uri_names_match_ray_2_40() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Issue 7, item 4: the environment `envc bake` computes for a worker, against Ray 2.40's own
+/// code path: `RuntimeEnv.serialize` → `RuntimeEnvContext(env_vars=…)` →
+/// `set_pythonpath_in_context` for working_dir then py_modules → `update_envs` on a process
+/// environment that is the node's. 300 seeded cases mix `$X`, `${X}`, unset, lower-case, empty,
+/// unterminated and self references, and PYTHONPATH from the node and the runtime env.
+#[test]
+fn worker_env_matches_ray_2_40() {
+    use envc::runtime_env::worker_env::{apply, context_vars, Env, Expansion};
+    use std::collections::BTreeMap;
+    let Some(py) = ray_python() else { return };
+    const KEYS: &[&str] = &["PATH", "HOME", "A", "B", "lower", "PYTHONPATH", "X_1", "E"];
+    const TOKENS: &[&str] = &[
+        "$A",
+        "${A}",
+        "${a}",
+        "$",
+        "${",
+        "}",
+        "${}",
+        "$$",
+        "/x",
+        ":",
+        "é",
+        "${NOPE}",
+        "$NOPE",
+        "${A B}",
+        "$1",
+        "${PATH}",
+        "$PATH",
+        "${PYTHONPATH}",
+        "text",
+        " ",
+        "$lower",
+        "${E}",
+        "$X_1",
+        "${X_1}x",
+        "$B",
+    ];
+    let mut r = Rng(0x5eed_0004);
+    let value = |r: &mut Rng| -> String { (0..r.below(5)).map(|_| r.pick(TOKENS)).collect() };
+    let mut cases = Vec::new();
+    for _ in 0..300 {
+        let mut node: Env = Vec::new();
+        let mut vars: Env = Vec::new();
+        for k in KEYS {
+            match r.below(3) {
+                0 => node.push((k.to_string(), value(&mut r).replace('$', "/"))),
+                1 => vars.push((k.to_string(), value(&mut r))),
+                _ => {}
+            }
+            if r.below(4) == 0 && !vars.iter().any(|(n, _)| n == k) {
+                vars.push((k.to_string(), value(&mut r)));
+            }
+        }
+        let wd = (r.below(2) == 0).then_some("/opt/envc/working_dir");
+        let pm = (r.below(2) == 0).then_some("/opt/envc/py_modules");
+        cases.push((node, vars, wd, pm));
+    }
+    let input = serde_json::json!(cases
+        .iter()
+        .map(|(node, vars, wd, pm)| serde_json::json!({
+            "node": node,
+            "env_vars": vars.iter().cloned().collect::<BTreeMap<_, _>>(),
+            "wd": wd,
+            "pm": pm,
+        }))
+        .collect::<Vec<_>>());
+    let script = "import json, os, sys\n\
+                  from ray.runtime_env import RuntimeEnv\n\
+                  from ray._private.runtime_env.context import RuntimeEnvContext\n\
+                  from ray._private.runtime_env.working_dir import set_pythonpath_in_context\n\
+                  from ray._private.utils import update_envs\n\
+                  out = []\n\
+                  for case in json.load(sys.stdin):\n\
+                  \x20   os.environ.clear()\n\
+                  \x20   os.environ.update(dict(case['node']))\n\
+                  \x20   env = RuntimeEnv.deserialize(RuntimeEnv(env_vars=case['env_vars']).serialize())\n\
+                  \x20   ctx = RuntimeEnvContext(env_vars=env.env_vars())\n\
+                  \x20   for d in (case['wd'], case['pm']):\n\
+                  \x20       if d:\n\
+                  \x20           set_pythonpath_in_context(d, ctx)\n\
+                  \x20   ctx = RuntimeEnvContext.deserialize(ctx.serialize())\n\
+                  \x20   update_envs(ctx.env_vars)\n\
+                  \x20   out.append(dict(os.environ))\n\
+                  json.dump(out, sys.stdout)\n";
+    let mut child = Command::new(&py)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the Ray snippet failed");
+    let ray: Vec<BTreeMap<String, String>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ray.len(), cases.len());
+    let mut failures = Vec::new();
+    for ((node, vars, wd, pm), ray) in cases.iter().zip(&ray) {
+        let ctx = context_vars(node, vars, *wd, *pm);
+        let envc: BTreeMap<String, String> = apply(node, &ctx, Expansion::ExpandVars)
+            .into_iter()
+            .collect();
+        if &envc != ray {
+            failures.push(format!(
+                "node {node:?} env_vars {vars:?} wd {wd:?} pm {pm:?}\n  envc {envc:?}\n  ray  {ray:?}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}

@@ -4,3 +4,4 @@ pub mod merge;
 pub mod package;
 mod pathspec;
 pub mod validate;
+pub mod worker_env;
