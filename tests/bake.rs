@@ -223,6 +223,10 @@ fn bad_runtime_envs_are_refused_and_nothing_is_recorded() {
     );
     write(&p.join("notamap.yaml"), "- a\n");
     write(&p.join("empty.yaml"), "pip: [requests]\n");
+    write(
+        &p.join("image.yaml"),
+        "image_uri: anyscale/ray:2.40.0-py310\nenv_vars: {A: '1'}\n",
+    );
     let index = std::fs::read(store.join("index.json")).unwrap();
     let r = bake(&store, &p, "remote.yaml", "job").no();
     assert!(r.stderr.contains("s3://bucket/code.zip"), "{r}");
@@ -230,6 +234,13 @@ fn bad_runtime_envs_are_refused_and_nothing_is_recorded() {
     assert!(r.stderr.contains("notamap.yaml:1:1"), "{r}");
     let r = bake(&store, &p, "empty.yaml", "job").no();
     assert!(r.stderr.contains("nothing to bake"), "{r}");
+    // Issue 7, item 4: a worker with its own image never sees the baked one.
+    let r = bake(&store, &p, "image.yaml", "job").no();
+    assert!(
+        r.stderr
+            .contains("`image_uri` runs Ray workers in `anyscale/ray:2.40.0-py310`"),
+        "{r}"
+    );
     let r = run(envc()
         .current_dir(&p)
         .args([

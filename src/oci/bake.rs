@@ -49,6 +49,11 @@ pub enum BakeError {
         "nothing to bake: the runtime env has no local `working_dir`, `py_modules` or `env_vars`"
     )]
     Nothing,
+    #[error(
+        "the runtime env's `{field}` runs Ray workers in `{image}`, not in the image baked onto: \
+         bake onto a revision of that image, or leave `{field}` out"
+    )]
+    OtherImage { field: &'static str, image: String },
 }
 
 /// The uid and gid files should belong to: the plan's image user, else the config's numeric
@@ -147,6 +152,27 @@ pub fn bake(
     env: &RuntimeEnv,
     options: &Options,
 ) -> Result<Baked, BakeError> {
+    // A worker of such a runtime env never runs in the baked image.
+    if let Some(c) = env
+        .container
+        .as_ref()
+        .filter(|c| c.as_object().is_some_and(|o| !o.is_empty()))
+    {
+        return Err(BakeError::OtherImage {
+            field: "container",
+            image: c
+                .get("image")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        });
+    }
+    if let Some(i) = env.image_uri.as_ref().filter(|i| !i.is_empty()) {
+        return Err(BakeError::OtherImage {
+            field: "image_uri",
+            image: i.clone(),
+        });
+    }
     let owner = owner(plan, &base.config);
     let mut notes = Vec::new();
     let mut entries = vec![dir("opt", 0, 0), dir("opt/envc", 0, 0)];
