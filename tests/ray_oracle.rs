@@ -1,11 +1,16 @@
-//! Ray itself as the oracle for packaging: installs `ray==2.40.0` from PyPI into a virtualenv
-//! cached under `target/ray-oracle/` (reused across runs), then compares envc's URI and zip
-//! entry names with Ray's `get_uri_for_directory` and `create_package` on every case of the
-//! reference (`../shared/reference/runtime-env.md`: vectors, exclusion cases, Ray's deviations
-//! from git) and on 60 random trees from a seeded PRNG (nested `.gitignore`s with negations,
-//! unicode names, empty dirs, symlinks inside the root, random excludes, `**` forms). One Python process
-//! (`tests/support/ray-oracle.py`) answers all cases. The test skips, with a printed reason, only
-//! when pip fails for lack of network; any other failure fails it.
+//! Ray itself as the oracle: installs `ray==2.40.0` from PyPI into a virtualenv cached under
+//! `target/ray-oracle/` (reused across runs), then asks Ray's own functions.
+//!
+//! Packaging: envc's URI and zip entry names against Ray's `get_uri_for_directory` and
+//! `create_package` on every case of the reference (`../shared/reference/runtime-env.md`:
+//! vectors, exclusion cases, Ray's deviations from git), on the `**`, bracket and escape forms
+//! where pathspec and git part, and on 60 random trees from a seeded PRNG (nested `.gitignore`s
+//! with negations, unicode names, empty dirs, symlinks inside the root, random excludes with
+//! `**` forms). One Python process (`tests/support/ray-oracle.py`) answers all cases.
+//! Also: the fields `RuntimeEnv` refuses together, remote URI cache names (`parse_uri`), and
+//! the environment a worker gets (`update_envs` after `set_pythonpath_in_context`), each from
+//! a short inline Python snippet. A test skips, with a printed reason, only when pip fails for
+//! lack of network; any other failure fails it.
 //!
 //! envc is driven through the library (`envc::runtime_env::package`); when the binary has the
 //! `package` subcommand, its `--format json` output is checked against the library as well.
