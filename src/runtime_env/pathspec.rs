@@ -309,6 +309,9 @@ mod tests {
         assert!(m(&["[^a]"], "a"));
         assert!(m(&["[[:a:]]"], ":]"));
         assert!(m(&["[a&&b]"], "&"));
+        assert!(m(&["[→]"], "→"));
+        assert!(m(&["[%-(]"], "&"));
+        assert!(!m(&["[%-(]"], ")"));
         assert!(m(&["x["], "x["));
         assert!(m(&["\\#x"], "#x"));
         assert!(m(&["\\!x"], "!x"));
