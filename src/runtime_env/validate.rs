@@ -459,10 +459,21 @@ impl Cx<'_> {
                     env.conda = self.conda(v);
                 }
                 // Ray 2.40's `uv` (unknown to Ray 1): counted against `pip` and `conda`, then
-                // kept like any field envc does not validate.
+                // kept unchecked.
                 "uv" if self.ray == RayGeneration::V2 => {
                     keys.push(("uv", knode.span));
-                    self.unknown_field(&mut env, key, knode, v);
+                    self.diags
+                        .warning(
+                            codes::RTE_UNKNOWN_FIELD,
+                            knode.span,
+                            "envc does not check the contents of `uv`: kept and passed on \
+                             unchanged",
+                        )
+                        .help(
+                            "Ray 2.40 takes a list of packages, a requirements file, or a \
+                             mapping of `packages`, `uv_check` and `uv_version`",
+                        );
+                    env.unknown.insert(key, to_value(v));
                 }
                 "env_vars" => env.env_vars = self.env_vars(v),
                 "container" => env.container = self.container(v),
