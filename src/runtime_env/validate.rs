@@ -164,9 +164,9 @@ fn image_conflict(field: &str, mut others: Vec<String>) -> String {
     )
 }
 
-/// Whether `field` (`container` or `image_uri`) has a truthy value: then it takes the worker.
-fn runs_in_image(field: &str, value: Option<&Value>) -> bool {
-    value.is_some_and(truthy) && matches!(field, "container" | "image_uri")
+/// Whether a `container` or `image_uri` value is truthy: then it takes the worker.
+fn runs_in_image(value: Option<&Value>) -> bool {
+    value.is_some_and(truthy)
 }
 
 /// The fields Ray 2.40's `RuntimeEnv.__init__` refuses together, on a runtime env's top-level
@@ -182,7 +182,7 @@ pub fn exclusive_fields(fields: &Map<String, Value>) -> Option<String> {
         return Some(PIP_UV_CONDA.to_string());
     }
     ["container", "image_uri"].into_iter().find_map(|field| {
-        if !runs_in_image(field, fields.get(field)) {
+        if !runs_in_image(fields.get(field)) {
             return None;
         }
         let others: Vec<String> = fields
@@ -515,7 +515,7 @@ impl Cx<'_> {
         let image_uri = env.image_uri.clone().map(Value::String);
         let Some(field) = [("container", container), ("image_uri", image_uri)]
             .into_iter()
-            .find(|(f, v)| runs_in_image(f, v.as_ref()))
+            .find(|(_, v)| runs_in_image(v.as_ref()))
             .map(|(f, _)| f)
         else {
             return;
