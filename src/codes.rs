@@ -225,11 +225,12 @@ local environment file (relative to the current directory) that must exist and b
 other string, the name (or absolute path) of a conda environment that already exists on the
 cluster's nodes.";
 
-    RTE_PIP_AND_CONDA = "E063", "`pip` and `conda` in one runtime environment",
-"Ray refuses a runtime environment with both `pip` and `conda`. Put the pip packages in the conda
-environment instead: a `pip:` list under `dependencies:` of the inline conda mapping. Ray 2 tests
-presence (`{\"pip\": [], \"conda\": \"x\"}` is refused); with `--ray 1` envc follows Ray 1, which
-tested truthiness and accepted that example.";
+    RTE_PIP_AND_CONDA = "E063", "more than one of `pip`, `uv` and `conda` in one runtime environment",
+"Ray refuses a runtime environment with more than one of `pip`, `uv` and `conda` (Ray 1 has no
+`uv`). Put the pip packages in the conda environment instead (a `pip:` list under
+`dependencies:` of the inline conda mapping), or keep one of `pip` and `uv`. Ray 2 tests presence
+(`{\"pip\": [], \"conda\": \"x\"}` is refused); with `--ray 1` envc follows Ray 1, which tested
+truthiness and accepted that example.";
 
     RTE_ENV_VARS = "E064", "an invalid runtime environment `env_vars` field",
 "`env_vars` maps names to string values (`Dict[str, str]`). Ray does not convert numbers or
@@ -254,7 +255,9 @@ directory whose contents become the working directory.";
     RTE_CONFIG = "E068", "an invalid runtime environment `config`, `container` or `image_uri`",
 "`config` is a mapping: `setup_timeout_seconds` an integer greater than zero, or -1 for no timeout
 (default 600); `eager_install` a boolean (default true); `log_files` a list of strings.
-`container` is a mapping and `image_uri` a string.";
+`container` is a mapping and `image_uri` a string. Ray 2 runs the worker in that image, so a
+non-empty `container` or `image_uri` allows no other field but `config` and `env_vars` (not
+`pip`, `working_dir`, `excludes`, …): build those into the image instead.";
 
     RTE_MERGE = "E069", "runtime environments that cannot be merged",
 "A task or actor runtime environment replaces its parent's fields (`env_vars` merge per name, the

@@ -140,7 +140,8 @@ fn bake_lays_out_what_ray_would_upload_and_rebakes_unchanged() {
     );
     run(envc().arg("verify").arg("--store").arg(&store)).ok();
 
-    // podman sees the working dir, PYTHONPATH (working dir first, then the image's) and env.
+    // podman sees the working dir, PYTHONPATH as Ray's plugins build it (working_dir's plugin
+    // runs first, then py_modules', and each appends the node's PYTHONPATH) and env.
     if have("podman") && have("runc") {
         let mut image = std::ffi::OsString::from("oci:");
         image.push(store.as_os_str());
@@ -158,7 +159,7 @@ fn bake_lays_out_what_ray_would_upload_and_rebakes_unchanged() {
             lines,
             [
                 "/opt/envc/working_dir",
-                "PYTHONPATH=/opt/envc/working_dir:/opt/envc/py_modules:/base",
+                "PYTHONPATH=/opt/envc/py_modules:/opt/envc/working_dir:/base:/base",
                 "MODE=prod",
                 "print('changed')"
             ],
@@ -222,6 +223,10 @@ fn bad_runtime_envs_are_refused_and_nothing_is_recorded() {
     );
     write(&p.join("notamap.yaml"), "- a\n");
     write(&p.join("empty.yaml"), "pip: [requests]\n");
+    write(
+        &p.join("image.yaml"),
+        "image_uri: anyscale/ray:2.40.0-py310\nenv_vars: {A: '1'}\n",
+    );
     let index = std::fs::read(store.join("index.json")).unwrap();
     let r = bake(&store, &p, "remote.yaml", "job").no();
     assert!(r.stderr.contains("s3://bucket/code.zip"), "{r}");
@@ -229,6 +234,13 @@ fn bad_runtime_envs_are_refused_and_nothing_is_recorded() {
     assert!(r.stderr.contains("notamap.yaml:1:1"), "{r}");
     let r = bake(&store, &p, "empty.yaml", "job").no();
     assert!(r.stderr.contains("nothing to bake"), "{r}");
+    // Issue 7, item 4: a worker with its own image never sees the baked one.
+    let r = bake(&store, &p, "image.yaml", "job").no();
+    assert!(
+        r.stderr
+            .contains("`image_uri` runs Ray workers in `anyscale/ray:2.40.0-py310`"),
+        "{r}"
+    );
     let r = run(envc()
         .current_dir(&p)
         .args([
@@ -248,4 +260,98 @@ fn bad_runtime_envs_are_refused_and_nothing_is_recorded() {
         "{r}"
     );
     assert_eq!(std::fs::read(store.join("index.json")).unwrap(), index);
+}
+
+/// The image config's `Env` of a stored revision, read from the store's blobs.
+fn config_env(store: &Path, reference: &str) -> Vec<String> {
+    let show = run(envc()
+        .args(["show", reference, "--format", "json", "--store"])
+        .arg(store))
+    .ok()
+    .json();
+    let blob = |digest: &str| -> Value {
+        let path = store
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:"));
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let manifest = blob(show["manifest"].as_str().unwrap());
+    let config = blob(manifest["config"]["digest"].as_str().unwrap());
+    config["config"]["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Issue 7, item 4: Ray expands `$X` and `${X}` in env_vars against the worker's environment
+/// (Ray 2.7+; only a path variable's own `${NAME}` in 2.5 and 2.6; nothing before), so the
+/// baked `Env` holds the expanded values, under the rule of the base's Ray version.
+#[test]
+fn regression_issue7_bake_expands_env_vars_as_the_bases_ray_does() {
+    let tmp = TempDir::new("bake-expand");
+    let Some(store) = cluster(
+        &tmp,
+        "docker_image: localhost/busybox:1\nray_version: \"2.9.0\"\nenv_vars:\n  WHO: ray\n",
+    ) else {
+        return;
+    };
+    let p = tmp.join("project");
+    write(
+        &p.join("runtime_env.yaml"),
+        "env_vars:\n  PATH: \"${PATH}:/opt/extra/bin\"\n  GREETING: \"hi $WHO\"\n  \
+         GONE: \"${NOT_SET}x\"\n  KEPT: \"${not_set}$NOT_SET\"\n  B: \"$A/b\"\n  A: /a\n",
+    );
+    bake(&store, &p, "runtime_env.yaml", "job").ok();
+    let env = config_env(&store, "job:1");
+    let base_path = config_env(&store, "cluster:1")
+        .into_iter()
+        .find_map(|kv| kv.strip_prefix("PATH=").map(str::to_string))
+        .expect("the base sets PATH");
+    for want in [
+        format!("PATH={base_path}:/opt/extra/bin"),
+        "GREETING=hi ray".into(),
+        "GONE=x".into(),
+        "KEPT=${not_set}$NOT_SET".into(),
+        // Sorted order: A is set before B reads it.
+        "A=/a".into(),
+        "B=/a/b".into(),
+    ] {
+        assert!(env.contains(&want), "{want} not in {env:?}");
+    }
+    if have("podman") && have("runc") {
+        // With the literal `${PATH}:…` podman could not even find `sh`.
+        let mut image = std::ffi::OsString::from("oci:");
+        image.push(store.as_os_str());
+        image.push(":job:1");
+        let out = run(podman(&tmp.join("podman"))
+            .args([os("run"), os("--rm"), os("--network"), os("none"), &image])
+            .args(["sh", "-c", "echo $PATH; echo $GREETING"]))
+        .ok();
+        assert_eq!(
+            out.stdout,
+            format!("{base_path}:/opt/extra/bin\nhi ray\n"),
+            "{out}"
+        );
+    }
+
+    // A base of Ray 2.4 sets env_vars literally, and bake says so.
+    let old = TempDir::new("bake-expand-old");
+    let Some(store) = cluster(
+        &old,
+        "docker_image: localhost/busybox:1\nray_version: \"2.4.0\"\n",
+    ) else {
+        return;
+    };
+    let r = bake(&store, &p, "runtime_env.yaml", "job").ok();
+    assert!(
+        r.stderr.contains("Ray 2.4.0 sets env_vars literally"),
+        "{r}"
+    );
+    let env = config_env(&store, "job:1");
+    assert!(
+        env.contains(&"PATH=${PATH}:/opt/extra/bin".to_string()),
+        "{env:?}"
+    );
 }

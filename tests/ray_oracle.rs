@@ -1,11 +1,16 @@
-//! Ray itself as the oracle for packaging: installs `ray==2.40.0` from PyPI into a virtualenv
-//! cached under `target/ray-oracle/` (reused across runs), then compares envc's URI and zip
-//! entry names with Ray's `get_uri_for_directory` and `create_package` on every case of the
-//! reference (`../shared/reference/runtime-env.md`: vectors, exclusion cases, Ray's deviations
-//! from git) and on 30 random trees from a seeded PRNG (nested `.gitignore`s with negations,
-//! unicode names, empty dirs, symlinks inside the root, random excludes). One Python process
-//! (`tests/support/ray-oracle.py`) answers all cases. The test skips, with a printed reason, only
-//! when pip fails for lack of network; any other failure fails it.
+//! Ray itself as the oracle: installs `ray==2.40.0` from PyPI into a virtualenv cached under
+//! `target/ray-oracle/` (reused across runs), then asks Ray's own functions.
+//!
+//! Packaging: envc's URI and zip entry names against Ray's `get_uri_for_directory` and
+//! `create_package` on every case of the reference (`../shared/reference/runtime-env.md`:
+//! vectors, exclusion cases, Ray's deviations from git), on the `**`, bracket and escape forms
+//! where pathspec and git part, and on 60 random trees from a seeded PRNG (nested `.gitignore`s
+//! with negations, unicode names, empty dirs, symlinks inside the root, random excludes with
+//! `**` forms). One Python process (`tests/support/ray-oracle.py`) answers all cases.
+//! Also: the fields `RuntimeEnv` refuses together, remote URI cache names (`parse_uri`), and
+//! the environment a worker gets (`update_envs` after `set_pythonpath_in_context`), each from
+//! a short inline Python snippet. A test skips, with a printed reason, only when pip fails for
+//! lack of network; any other failure fails it.
 //!
 //! envc is driven through the library (`envc::runtime_env::package`); when the binary has the
 //! `package` subcommand, its `--format json` output is checked against the library as well.
@@ -210,6 +215,52 @@ fn reference_cases(base: &Path) -> Vec<Case> {
         &[],
         &[" b "],
     );
+    // `**` forms where pathspec's regexes and git's rules part (issue 7, item 9).
+    let deep = [
+        ("a/f", ""),
+        ("a/b/f", ""),
+        ("a/b/c/x", ""),
+        ("top", ""),
+        ("x/y", ""),
+        ("d/a/b", ""),
+        ("d/x/z", ""),
+    ];
+    for p in [
+        "a/**/", "**/", "**/**", "**/**/", "**", "**/x", "x/**", "a/**/b", "a/**/x", "!a/**/",
+        "**/a/", "a/**/**", "/**/x",
+    ] {
+        case(p, &deep, &["a/e", "e/a"], &[p]);
+    }
+    case("a + !a/**/", &deep, &["a/e"], &["a", "!a/**/"]);
+    case("** + !x", &deep, &[], &["**", "!x"]);
+    case(
+        "gitignore a/**/ and **/",
+        &[
+            ("d/.gitignore", "a/**/\n**/\n"),
+            ("d/a/f", ""),
+            ("d/a/b/g", ""),
+            ("d/k", ""),
+        ],
+        &["d/a/e"],
+        &[],
+    );
+    let odd = [
+        ("a", ""),
+        ("b", ""),
+        ("-", ""),
+        ("]", ""),
+        ("^", ""),
+        (":]", ""),
+        ("#x", ""),
+        ("!x", ""),
+        ("a*", ""),
+        ("&", ""),
+    ];
+    for p in [
+        "[!a]", "[]-]", "[^a]", "[[:a:]]", "\\#x", "\\!x", "a\\*", "[a&&b]", "x[", " \u{1f}b",
+    ] {
+        case(p, &odd, &[], &[p]);
+    }
     case(
         "gitignore negation under exclude",
         &[("d/.gitignore", "!k\n"), ("d/k", ""), ("d/j", "")],
@@ -258,6 +309,17 @@ const PATTERNS: &[&str] = &[
     "x.*",
     "# comment",
     "",
+    "a/**/",
+    "**/",
+    "**/**",
+    "**",
+    "**/x.log",
+    "build/**",
+    "sub/**/keep",
+    "!**/keep",
+    "!a/**/",
+    "sub/**/",
+    "[!a]*",
 ];
 
 fn random_case(base: &Path, seed: u64) -> Case {
@@ -325,6 +387,55 @@ fn random_case(base: &Path, seed: u64) -> Case {
     }
 }
 
+/// One tree of awkward names, and 200 seeded lists of patterns built from glob syntax
+/// fragments: where pathspec's regex construction and Python's `re` decide.
+fn pattern_fuzz_cases(base: &Path) -> Vec<Case> {
+    let dir = base.join("fuzz");
+    for f in [
+        "a",
+        "b",
+        "ab",
+        "a-b",
+        "[x]",
+        "!x",
+        "#x",
+        "^",
+        "a b",
+        "x\\y",
+        "*",
+        "?",
+        "]",
+        "é",
+        "-",
+        "sub/a",
+        "sub/[x]",
+        "sub/deep/b",
+        "sub/deep/ab",
+        "bb/a/x",
+        "c d/c",
+    ] {
+        write(&dir, f, f);
+    }
+    fs::create_dir_all(dir.join("sub/empty")).unwrap();
+    const FRAGMENTS: &[&str] = &[
+        "a", "b", "*", "**", "?", "[", "]", "!", "^", "-", "\\", "/", "#", " ", "x", "sub", "deep",
+        "é", "[!a]", "[a-b]", "[]", "[^", "\\[", "**/", "/**",
+    ];
+    let mut r = Rng(0xf022_0009);
+    (0..200)
+        .map(|i| {
+            let excludes = (0..1 + r.below(3))
+                .map(|_| (0..1 + r.below(4)).map(|_| r.pick(FRAGMENTS)).collect())
+                .collect();
+            Case {
+                label: format!("pattern fuzz {i}"),
+                dir: dir.clone(),
+                excludes,
+            }
+        })
+        .collect()
+}
+
 fn envc_cli_has_package() -> bool {
     Command::new(env!("CARGO_BIN_EXE_envc"))
         .args(["package", "--help"])
@@ -337,9 +448,10 @@ fn envc_matches_ray_2_40() {
     let Some(py) = ray_python() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let mut cases = reference_cases(tmp.path());
-    for seed in 1..=30 {
+    for seed in 1..=60 {
         cases.push(random_case(tmp.path(), seed));
     }
+    cases.extend(pattern_fuzz_cases(tmp.path()));
     let input = serde_json::json!(cases
         .iter()
         .map(|c| serde_json::json!({"dir": c.dir, "excludes": c.excludes}))
@@ -368,13 +480,17 @@ fn envc_matches_ray_2_40() {
     }
     let mut failures = Vec::new();
     for (case, ray) in cases.iter().zip(&ray) {
-        if let Some(e) = ray.get("error") {
-            panic!("{}: Ray failed: {e}", case.label);
-        }
         let opts = PackageOptions {
             excludes: case.excludes.clone(),
             ..Default::default()
         };
+        if let Some(e) = ray.get("error") {
+            // A pattern Python's `re` (or pathspec) refuses: envc must refuse it too.
+            match uri_for_dir(&case.dir, &opts) {
+                Err(envc::runtime_env::package::Error::BadPattern { .. }) => continue,
+                other => panic!("{}: Ray failed ({e}), envc gave {other:?}", case.label),
+            }
+        }
         let uri = uri_for_dir(&case.dir, &opts)
             .unwrap_or_else(|e| panic!("{}: envc failed: {e}", case.label));
         let mut zip = Vec::new();
@@ -472,4 +588,289 @@ fn unreadable_file_is_a_clear_error() {
     assert!(!o.status.success(), "{err}");
     assert!(err.contains("secret"), "{err}");
     assert!(!out_zip.exists() && !Path::new("/tmp/envc-unreadable-never.zip").exists());
+}
+
+/// Issue 7, item 9: the fields Ray 2.40 refuses together (`pip`/`uv`/`conda`, `image_uri` and
+/// `container` with anything but `config` and `env_vars`), asked of Ray's own `RuntimeEnv`.
+/// envc must refuse exactly those, with the first line of Ray's message.
+#[test]
+fn field_conflicts_match_ray_2_40() {
+    let Some(py) = ray_python() else { return };
+    let cases = [
+        r#"{"pip": ["a"], "uv": ["b"]}"#,
+        r#"{"uv": [], "pip": ["a"]}"#,
+        r#"{"uv": {"packages": ["a"]}, "pip": []}"#,
+        r#"{"pip": [], "conda": "x"}"#,
+        r#"{"uv": ["a"], "conda": "x"}"#,
+        r#"{"uv": null, "pip": ["a"]}"#,
+        r#"{"pip": ["a"], "uv": ["b"], "conda": "x"}"#,
+        r#"{"uv": ["a"], "env_vars": {"A": "1"}}"#,
+        r#"{"image_uri": "r/i:1", "pip": ["a"]}"#,
+        r#"{"image_uri": "r/i:1", "uv": ["a"]}"#,
+        r#"{"image_uri": "r/i:1", "excludes": ["a"]}"#,
+        r#"{"image_uri": "r/i:1", "env_vars": {"A": "1"}, "config": {"eager_install": true}}"#,
+        r#"{"image_uri": "r/i:1", "pip": []}"#,
+        r#"{"image_uri": "", "pip": ["a"]}"#,
+        r#"{"image_uri": "r/i:1", "working_dir": null}"#,
+        r#"{"image_uri": "r/i:1", "foo": null}"#,
+        r#"{"image_uri": "r/i:1", "py_modules": []}"#,
+        r#"{"image_uri": "r/i:1", "working_dir": "s3://b/w.zip"}"#,
+        r#"{"image_uri": "r/i:1", "env_vars": null}"#,
+        r#"{"container": {"image": "x"}, "pip": ["a"]}"#,
+        r#"{"container": {}, "pip": ["a"]}"#,
+        r#"{"container": {"image": "x"}, "image_uri": "r/i:1"}"#,
+        r#"{"container": {"image": "x"}, "env_vars": {"A": "1"}}"#,
+    ];
+    let script = "import json, sys\n\
+                  from ray.runtime_env import RuntimeEnv\n\
+                  out = []\n\
+                  for text in json.load(sys.stdin):\n\
+                  \x20   try:\n\
+                  \x20       RuntimeEnv(**json.loads(text))\n\
+                  \x20       out.append(None)\n\
+                  \x20   except Exception as e:\n\
+                  \x20       out.append(str(e).split('\\n')[0])\n\
+                  json.dump(out, sys.stdout)\n";
+    let mut child = Command::new(&py)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::json!(cases).to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the Ray snippet failed");
+    let ray: Vec<Option<String>> = serde_json::from_slice(&out.stdout).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    for (text, ray) in cases.iter().zip(&ray) {
+        let file = tmp.path().join("env.json");
+        fs::write(&file, text).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_envc"))
+            .args(["runtime-env", "check", "--format", "json"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let envc = doc["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["severity"] == "error")
+            .map(|d| d["message"].as_str().unwrap().to_string());
+        if &envc != ray {
+            failures.push(format!("{text}\n  envc {envc:?}\n  ray  {ray:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Issue 7, item 15: `envc runtime-env uri` against Ray 2.40's `parse_uri` and its
+/// `py_modules` rule (a remote URI must name a `.zip` or a `.whl`), on URIs urlparse splits in
+/// unobvious ways.
+#[test]
+fn remote_uri_names_match_ray_2_40() {
+    let Some(py) = ray_python() else { return };
+    let uris = [
+        "https://x.org/a/pkg-1.0-py3-none-any.whl",
+        "s3://b/w/m.whl?v=2",
+        "https://h/a.whl#frag",
+        "https://h/x.whl/",
+        "gs://b/dir/m-2.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+        "S3://B/x.zip",
+        "s3://b/x.zip;v=1",
+        "https://h/p/x.zip;v=1",
+        "https://h/p;q/x.zip",
+        "s3://b/d.e/f.g.zip?x=1#y",
+        "file:///abs/x.zip",
+        " s3://b/x.zip",
+        "s3://b/x\t.zip",
+        "s3:b/x.zip",
+        "https://u:p@h:8/a+b c.zip",
+        "https://h/a.WHL",
+        "s3://bucket/file.tar",
+        "gs://b/",
+        "ftp://h/x.zip",
+        "https://[::1/x.zip",
+    ];
+    let script = "import json, sys\n\
+                  from ray._private.runtime_env.packaging import Protocol, parse_uri\n\
+                  out = []\n\
+                  for uri in json.load(sys.stdin):\n\
+                  \x20   try:\n\
+                  \x20       protocol, name = parse_uri(uri)\n\
+                  \x20       if not (name.endswith('.zip') or name.endswith('.whl')):\n\
+                  \x20           raise ValueError('Only .zip or .whl files supported for remote URIs.')\n\
+                  \x20       out.append({'name': name})\n\
+                  \x20   except ValueError as e:\n\
+                  \x20       out.append({'error': str(e)})\n\
+                  json.dump(out, sys.stdout)\n";
+    let mut child = Command::new(&py)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::json!(uris).to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the Ray snippet failed");
+    let ray: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut failures = Vec::new();
+    for (uri, ray) in uris.iter().zip(&ray) {
+        let o = Command::new(env!("CARGO_BIN_EXE_envc"))
+            .args(["runtime-env", "uri", uri])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout).trim_end().to_string();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        let same = match (ray.get("name"), ray.get("error")) {
+            (Some(name), _) => o.status.success() && stdout == name.as_str().unwrap(),
+            (_, Some(err)) => {
+                !o.status.success()
+                    && stderr.contains(err.as_str().unwrap().split(':').next().unwrap())
+            }
+            _ => false,
+        };
+        if !same {
+            failures.push(format!(
+                "{uri:?}\n  envc {stdout:?} {stderr:?}\n  ray  {ray}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Issue 7, item 4: the environment `envc bake` computes for a worker, against Ray 2.40's own
+/// code path: `RuntimeEnv.serialize` → `RuntimeEnvContext(env_vars=…)` →
+/// `set_pythonpath_in_context` for working_dir then py_modules → `update_envs` on a process
+/// environment that is the node's. 300 seeded cases mix `$X`, `${X}`, unset, lower-case, empty,
+/// unterminated and self references, and PYTHONPATH from the node and the runtime env.
+#[test]
+fn worker_env_matches_ray_2_40() {
+    use envc::runtime_env::worker_env::{apply, context_vars, Env, Expansion};
+    use std::collections::BTreeMap;
+    let Some(py) = ray_python() else { return };
+    const KEYS: &[&str] = &["PATH", "HOME", "A", "B", "lower", "PYTHONPATH", "X_1", "E"];
+    const TOKENS: &[&str] = &[
+        "$A",
+        "${A}",
+        "${a}",
+        "$",
+        "${",
+        "}",
+        "${}",
+        "$$",
+        "/x",
+        ":",
+        "é",
+        "${NOPE}",
+        "$NOPE",
+        "${A B}",
+        "$1",
+        "${PATH}",
+        "$PATH",
+        "${PYTHONPATH}",
+        "text",
+        " ",
+        "$lower",
+        "${E}",
+        "$X_1",
+        "${X_1}x",
+        "$B",
+    ];
+    let mut r = Rng(0x5eed_0004);
+    let value = |r: &mut Rng| -> String { (0..r.below(5)).map(|_| r.pick(TOKENS)).collect() };
+    let mut cases = Vec::new();
+    for _ in 0..300 {
+        let mut node: Env = Vec::new();
+        let mut vars: Env = Vec::new();
+        for k in KEYS {
+            match r.below(3) {
+                0 => node.push((k.to_string(), value(&mut r).replace('$', "/"))),
+                1 => vars.push((k.to_string(), value(&mut r))),
+                _ => {}
+            }
+            if r.below(4) == 0 && !vars.iter().any(|(n, _)| n == k) {
+                vars.push((k.to_string(), value(&mut r)));
+            }
+        }
+        let wd = (r.below(2) == 0).then_some("/opt/envc/working_dir");
+        let pm = (r.below(2) == 0).then_some("/opt/envc/py_modules");
+        cases.push((node, vars, wd, pm));
+    }
+    let input = serde_json::json!(cases
+        .iter()
+        .map(|(node, vars, wd, pm)| serde_json::json!({
+            "node": node,
+            "env_vars": vars.iter().cloned().collect::<BTreeMap<_, _>>(),
+            "wd": wd,
+            "pm": pm,
+        }))
+        .collect::<Vec<_>>());
+    let script = "import json, os, sys\n\
+                  from ray.runtime_env import RuntimeEnv\n\
+                  from ray._private.runtime_env.context import RuntimeEnvContext\n\
+                  from ray._private.runtime_env.working_dir import set_pythonpath_in_context\n\
+                  from ray._private.utils import update_envs\n\
+                  out = []\n\
+                  for case in json.load(sys.stdin):\n\
+                  \x20   os.environ.clear()\n\
+                  \x20   os.environ.update(dict(case['node']))\n\
+                  \x20   env = RuntimeEnv.deserialize(RuntimeEnv(env_vars=case['env_vars']).serialize())\n\
+                  \x20   ctx = RuntimeEnvContext(env_vars=env.env_vars())\n\
+                  \x20   for d in (case['wd'], case['pm']):\n\
+                  \x20       if d:\n\
+                  \x20           set_pythonpath_in_context(d, ctx)\n\
+                  \x20   ctx = RuntimeEnvContext.deserialize(ctx.serialize())\n\
+                  \x20   update_envs(ctx.env_vars)\n\
+                  \x20   out.append(dict(os.environ))\n\
+                  json.dump(out, sys.stdout)\n";
+    let mut child = Command::new(&py)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the Ray snippet failed");
+    let ray: Vec<BTreeMap<String, String>> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ray.len(), cases.len());
+    let mut failures = Vec::new();
+    for ((node, vars, wd, pm), ray) in cases.iter().zip(&ray) {
+        let ctx = context_vars(node, vars, *wd, *pm);
+        let envc: BTreeMap<String, String> = apply(node, &ctx, Expansion::ExpandVars)
+            .into_iter()
+            .collect();
+        if &envc != ray {
+            failures.push(format!(
+                "node {node:?} env_vars {vars:?} wd {wd:?} pm {pm:?}\n  envc {envc:?}\n  ray  {ray:?}"
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

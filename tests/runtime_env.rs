@@ -208,7 +208,48 @@ fn check_conda_errors_are_rays() {
         1,
         13,
         "E063",
+        "The 'pip' field, 'uv' field, and 'conda' field of runtime_env cannot be specified at the same time.",
+    );
+    check_error(
+        r#"{"pip": ["a"], "conda": "x"}"#,
+        "json",
+        &["--ray", "1"],
+        1,
+        16,
+        "E063",
         "The 'pip' field and 'conda' field of runtime_env cannot both be specified.",
+    );
+}
+
+/// Issue 7, item 9: what Ray 2.40's `RuntimeEnv.__init__` refuses, refused with its words.
+#[test]
+fn regression_issue7_fields_ray_refuses_together() {
+    check_error(
+        "pip: [requests]\nuv: [torch]\n",
+        "yaml",
+        &[],
+        2,
+        1,
+        "E063",
+        "The 'pip' field, 'uv' field, and 'conda' field of runtime_env cannot be specified at the same time.",
+    );
+    check_error(
+        "image_uri: anyscale/ray:2.40.0-py310\npip: [requests]\nenv_vars: {A: '1'}\n",
+        "yaml",
+        &[],
+        2,
+        1,
+        "E068",
+        "The 'image_uri' field currently cannot be used together with other fields of runtime_env. Specified fields: {'pip'}",
+    );
+    check_error(
+        r#"{"container": {"image": "x"}, "working_dir": "s3://b/w.zip"}"#,
+        "json",
+        &[],
+        1,
+        31,
+        "E068",
+        "The 'container' field currently cannot be used together with other fields of runtime_env. Specified fields: {'working_dir'}",
     );
 }
 
@@ -555,7 +596,7 @@ fn uri_maps_remote_zips_to_rays_cache_names() {
     let r = common::envc_run(["runtime-env", "uri", "s3://bucket/file.tar"]).no();
     assert!(
         r.stderr
-            .contains("Only .zip files supported for remote URIs."),
+            .contains("Only .zip or .whl files supported for remote URIs."),
         "{r}"
     );
     assert!(r.stdout.is_empty(), "{r}");
@@ -564,6 +605,28 @@ fn uri_maps_remote_zips_to_rays_cache_names() {
     for proto in ["'HTTPS'", "'S3'", "'GS'"] {
         assert!(r.stderr.contains(proto), "{proto} not listed: {r}");
     }
+}
+
+/// Issue 7, item 15: Ray and pip take a wheel in `py_modules`; its cache name is its file name.
+#[test]
+fn regression_issue7_uri_accepts_wheels() {
+    let r = common::envc_run([
+        "runtime-env",
+        "uri",
+        "https://files.example.org/simple/pkg-1.0-py3-none-any.whl",
+    ])
+    .ok();
+    assert_eq!(r.stdout, "pkg-1.0-py3-none-any.whl\n");
+    assert!(r.stderr.contains("py_modules"), "{r}");
+    let r = common::envc_run(["runtime-env", "uri", "s3://b/w/m.whl?v=2"]).ok();
+    assert_eq!(r.stdout, "s3_b_w_m.whl\n");
+    let t = TempDir::new("rte-whl");
+    write(
+        t.path(),
+        "env.json",
+        r#"{"py_modules": ["https://h/p/pkg-1.0-py3-none-any.whl", "https://h/p/m.zip;v=1"]}"#,
+    );
+    envc_in(t.path(), ["runtime-env", "check", "env.json"]).ok();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -972,5 +1035,36 @@ fn package_skips_a_fifo_with_a_note() {
             .iter()
             .any(|n| n.as_str().unwrap().contains("pipe")),
         "{pkg}"
+    );
+}
+
+/// Issue 7, item 13: `--max-size` at the boundary. A package of exactly the limit is refused
+/// (Ray's `>=`) with a message that does not say it exceeds itself; one byte more of limit
+/// takes it.
+#[test]
+fn regression_issue7_max_size_boundary() {
+    let t = TempDir::new("pkg-max-size");
+    write(t.path(), "app/f.txt", &"x".repeat(5000));
+    let dir = t.path().join("app");
+    let size = package_json(&dir, &[])["size"].as_u64().unwrap();
+    let limit = |n: u64| format!("--max-size={n}");
+    assert_eq!(
+        package_json(&dir, &[&limit(size + 1)])["size"].as_u64(),
+        Some(size)
+    );
+    let r = run(envc().arg("package").arg(&dir).arg(limit(size))).no();
+    assert!(
+        r.stderr.contains(&format!(
+            "Package size (0.00MiB = {size} bytes) reaches the maximum size of 0.00MiB = {size} bytes (a package must be smaller than the maximum)."
+        )),
+        "{r}"
+    );
+    let r = run(envc().arg("package").arg(&dir).arg(limit(size - 1))).no();
+    assert!(
+        r.stderr.contains(&format!(
+            "{size} bytes) exceeds the maximum size of 0.00MiB = {} bytes.",
+            size - 1
+        )),
+        "{r}"
     );
 }

@@ -109,6 +109,10 @@ pub fn run(printer: &Printer, cmd: RuntimeEnvCommand) -> Result<u8, Error> {
         }
         RuntimeEnvCommand::Uri { uri } => {
             let name = package::remote_cache_name(&uri).map_err(|e| Error::No(e.to_string()))?;
+            if name.ends_with(".whl") {
+                printer
+                    .note("a .whl URI is valid in `py_modules` only (a `working_dir` is a .zip)");
+            }
             printer.data(&format!("{name}\n")).map(|()| EXIT_OK)
         }
     }

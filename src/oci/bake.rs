@@ -1,8 +1,10 @@
 //! Baking a Ray runtime environment into an image: the packaged `working_dir` (exactly the files
 //! Ray would upload, after excludes and `.gitignore`s) becomes one deterministic layer at
 //! [`WORKING_DIR`], owned by the image user; local `py_modules` directories go under
-//! [`PY_MODULES`]; `env_vars` are set; `PYTHONPATH` and `WorkingDir` are what a Ray worker sees
-//! (the working dir first on `PYTHONPATH`, and the worker's current directory). `pip` and
+//! [`PY_MODULES`]; `Env` is what a Ray worker of the runtime env sees on a node with the base's
+//! environment ([`worker_env`]: `env_vars` with `$VAR`s expanded as the base's Ray release
+//! does, `PYTHONPATH` built as Ray's plugins build it), and `WorkingDir` the worker's current
+//! directory. `pip` and
 //! `conda` are not installed by baking: they need a build that runs code (the caller says so).
 //! The code layer depends only on the files, so unchanged code gives the same layer digest.
 
@@ -15,6 +17,7 @@ use super::{Descriptor, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP};
 use crate::digest::Digest;
 use crate::runtime_env::package::{self, PackageOptions};
 use crate::runtime_env::validate::{LocationKind, RuntimeEnv};
+use crate::runtime_env::worker_env::{self, Expansion};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -46,6 +49,11 @@ pub enum BakeError {
         "nothing to bake: the runtime env has no local `working_dir`, `py_modules` or `env_vars`"
     )]
     Nothing,
+    #[error(
+        "the runtime env's `{field}` runs Ray workers in `{image}`, not in the image baked onto: \
+         bake onto a revision of that image, or leave `{field}` out"
+    )]
+    OtherImage { field: &'static str, image: String },
 }
 
 /// The uid and gid files should belong to: the plan's image user, else the config's numeric
@@ -144,10 +152,30 @@ pub fn bake(
     env: &RuntimeEnv,
     options: &Options,
 ) -> Result<Baked, BakeError> {
+    // A worker of such a runtime env never runs in the baked image.
+    if let Some(c) = env
+        .container
+        .as_ref()
+        .filter(|c| c.as_object().is_some_and(|o| !o.is_empty()))
+    {
+        return Err(BakeError::OtherImage {
+            field: "container",
+            image: c
+                .get("image")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        });
+    }
+    if let Some(i) = env.image_uri.as_ref().filter(|i| !i.is_empty()) {
+        return Err(BakeError::OtherImage {
+            field: "image_uri",
+            image: i.clone(),
+        });
+    }
     let owner = owner(plan, &base.config);
     let mut notes = Vec::new();
     let mut entries = vec![dir("opt", 0, 0), dir("opt/envc", 0, 0)];
-    let mut python_path = Vec::new();
     let mut working_dir = None;
     let mut working_dir_uri = None;
     if let Some(loc) = &env.working_dir {
@@ -167,10 +195,10 @@ pub fn bake(
         )?;
         working_dir_uri = Some(uri);
         working_dir = Some(WORKING_DIR.to_string());
-        python_path.push(WORKING_DIR.to_string());
     }
     let modules: Vec<_> = env.py_modules.iter().flatten().collect();
-    if !modules.is_empty() {
+    let has_modules = !modules.is_empty();
+    if has_modules {
         entries.push(dir(&PY_MODULES[1..], owner.0, owner.1));
         for loc in modules {
             let LocationKind::LocalDir(path) = &loc.kind else {
@@ -192,7 +220,6 @@ pub fn bake(
                 &mut notes,
             )?;
         }
-        python_path.push(PY_MODULES.to_string());
     }
     if entries.len() == 2 && env.env_vars.is_empty() {
         return Err(BakeError::Nothing);
@@ -230,44 +257,53 @@ pub fn bake(
         ),
     ));
 
-    // Env: the runtime env's variables (literal, as Ray sets them), then PYTHONPATH with the
-    // working dir first.
-    let mut vars: Vec<(String, String)> = config_env(&base.config)
+    // Env: what a Ray worker of this runtime env sees on a node whose environment is the
+    // base's (PYTHONPATH and `$VAR` expansion as the base's Ray release does them).
+    let node: worker_env::Env = config_env(&base.config)
         .iter()
         .map(|kv| {
             kv.split_once('=')
                 .map_or((kv.clone(), String::new()), |(k, v)| (k.into(), v.into()))
         })
         .collect();
-    fn set(vars: &mut Vec<(String, String)>, k: &str, v: String) {
-        match vars.iter_mut().find(|(n, _)| n == k) {
-            Some(slot) => slot.1 = v,
-            None => vars.push((k.to_string(), v)),
+    let ctx = worker_env::context_vars(
+        &node,
+        &env.env_vars,
+        working_dir.as_deref(),
+        has_modules.then_some(PY_MODULES),
+    );
+    let version = plan
+        .pointer("/base/ray_version")
+        .and_then(serde_json::Value::as_str);
+    let rule = match version.and_then(Expansion::for_ray_version) {
+        Some(rule) => rule,
+        None => {
+            if ctx.iter().any(|(_, v)| v.contains('$')) {
+                notes.push(format!(
+                    "the base's Ray version is {}: `$VAR` in env_vars is expanded as Ray 2.7 \
+                     and later do",
+                    version.map_or("not recorded".to_string(), |v| format!("`{v}`"))
+                ));
+            }
+            Expansion::ExpandVars
+        }
+    };
+    if rule == Expansion::Literal {
+        for (k, v) in &env.env_vars {
+            if v.contains('$') {
+                notes.push(format!(
+                    "Ray {} sets env_vars literally: `{k}` keeps `{v}` as written",
+                    version.unwrap_or_default()
+                ));
+            }
         }
     }
-    for (k, v) in &env.env_vars {
-        set(&mut vars, k, v.clone());
-    }
-    let mut empty_history: Vec<String> = env
-        .env_vars
+    let vars = worker_env::apply(&node, &ctx, rule);
+    let mut empty_history: Vec<String> = ctx
         .iter()
+        .filter_map(|(k, _)| vars.iter().find(|(n, _)| n == k))
         .map(|(k, v)| format!("ENV {k}={v}"))
         .collect();
-    if !python_path.is_empty() {
-        let existing = vars
-            .iter()
-            .find(|(k, _)| k == "PYTHONPATH")
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty());
-        let value = python_path
-            .iter()
-            .cloned()
-            .chain(existing)
-            .collect::<Vec<_>>()
-            .join(":");
-        empty_history.push(format!("ENV PYTHONPATH={value}"));
-        set(&mut vars, "PYTHONPATH", value);
-    }
     if let Some(d) = &working_dir {
         empty_history.push(format!("WORKDIR {d}"));
     }

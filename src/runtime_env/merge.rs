@@ -9,7 +9,7 @@
 //! [`RuntimeEnv::to_value`]. [`isolated_packages`] applies the isolation rule of the chosen Ray
 //! generation to a compiled cluster environment.
 
-use super::validate::{uri_scheme, RayGeneration, RuntimeEnv};
+use super::validate::{exclusive_fields, uri_scheme, RayGeneration, RuntimeEnv};
 use crate::codes::{self, Code};
 use crate::plan::{Plan, Step};
 use serde_json::{Map, Value};
@@ -44,11 +44,9 @@ pub enum MergeError {
         /// Environment variables both set (sorted).
         env_vars: Vec<String>,
     },
-    #[error(
-        "the merged runtime_env would have both 'pip' and 'conda': The 'pip' field and 'conda' \
-         field of runtime_env cannot both be specified."
-    )]
-    PipAndConda,
+    /// The merged environment breaks one of Ray's fields-that-exclude-others rules.
+    #[error("the merged runtime_env is one Ray refuses: {message}")]
+    Exclusive { message: String },
 }
 
 impl MergeError {
@@ -69,9 +67,10 @@ impl MergeError {
             MergeError::Conflict { .. } => {
                 "set each field and environment variable in only one of the two"
             }
-            MergeError::PipAndConda => {
-                "put the pip packages in the conda environment (a `pip:` list under \
-                 `dependencies:`), or give the child a `conda` field instead of `pip`"
+            MergeError::Exclusive { .. } => {
+                "give the merged environment at most one of `pip`, `uv` and `conda` (pip \
+                 packages can go in the conda environment's `pip:` list), and nothing but \
+                 `config` and `env_vars` beside a `container` or `image_uri`"
             }
         }
     }
@@ -176,8 +175,8 @@ pub fn merge_child(parent: &Value, child: &Value) -> Result<Value, MergeError> {
     }
     fields.extend(child_fields);
     vars.extend(child_vars);
-    if fields.contains_key("pip") && fields.contains_key("conda") {
-        return Err(MergeError::PipAndConda);
+    if let Some(message) = exclusive_fields(&fields) {
+        return Err(MergeError::Exclusive { message });
     }
     Ok(join(fields, vars))
 }
@@ -200,8 +199,8 @@ pub fn merge_job(submit: &Value, init: &Value) -> Result<Value, MergeError> {
     }
     fields.extend(init_fields);
     vars.extend(init_vars);
-    if fields.contains_key("pip") && fields.contains_key("conda") {
-        return Err(MergeError::PipAndConda);
+    if let Some(message) = exclusive_fields(&fields) {
+        return Err(MergeError::Exclusive { message });
     }
     Ok(join(fields, vars))
 }
@@ -246,7 +245,7 @@ pub fn isolated_packages(
 
 #[cfg(test)]
 mod tests {
-    use super::super::validate::{parse, Level};
+    use super::super::validate::{parse, Level, PIP_UV_CONDA};
     use super::*;
     use crate::diag::Diagnostics;
     use crate::source::SourceFile;
@@ -305,10 +304,32 @@ mod tests {
         );
         // The parent's own local paths are fine (they belong to the job).
         assert!(merge_child(&json!({"working_dir": "."}), &json!({})).is_ok());
+        let exclusive = |message: &str| {
+            Err(MergeError::Exclusive {
+                message: message.into(),
+            })
+        };
         assert_eq!(
             merge_child(&json!({"conda": "x"}), &json!({"pip": ["a"]})),
-            Err(MergeError::PipAndConda)
+            exclusive(PIP_UV_CONDA)
         );
+        // Issue 7, item 9: the other fields Ray refuses together, after merging too.
+        assert_eq!(
+            merge_child(&json!({"pip": ["a"]}), &json!({"uv": ["b"]})),
+            exclusive(PIP_UV_CONDA)
+        );
+        assert_eq!(
+            merge_job(&json!({"image_uri": "r/i:1"}), &json!({"pip": ["a"]})),
+            exclusive(
+                "The 'image_uri' field currently cannot be used together with other fields of \
+                 runtime_env. Specified fields: {'pip'}"
+            )
+        );
+        assert!(merge_child(
+            &json!({"image_uri": "r/i:1"}),
+            &json!({"env_vars": {"A": "1"}, "config": {"eager_install": true}})
+        )
+        .is_ok());
         assert_eq!(
             merge_child(&json!([]), &json!({})),
             Err(MergeError::NotAMap {

@@ -2,4 +2,6 @@
 
 pub mod merge;
 pub mod package;
+mod pathspec;
 pub mod validate;
+pub mod worker_env;

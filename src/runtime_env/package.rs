@@ -5,11 +5,10 @@
 //! rooted at that directory, which applies to the directory itself (as `.`) and its subtree; the
 //! user's `excludes` are one list rooted at the working dir; a path is skipped when ANY list
 //! matches it, and skipping a directory skips its subtree. Each list is matched like Ray's
-//! vendored `pathspec` 0.8.1 (`gitwildmatch`): lines are `strip()`ped, the last matching pattern
-//! of the list wins, and a pattern matches a path when it matches the path itself (directory
-//! paths carry no trailing slash, so `build/` never matches the directory `build`) or any of its
-//! ancestors taken as a directory (so `["build/", "!build/keep"]` keeps `build/keep`). Each
-//! single pattern is matched with the `ignore` crate's gitignore matcher.
+//! vendored `pathspec` 0.8.1 (`gitwildmatch`, see [`super::pathspec`]): lines are `strip()`ped,
+//! the last matching pattern of the list wins, and a pattern is tested on the path itself, with
+//! no trailing slash for a directory (so `build/` never matches the directory `build`, and
+//! `["build/", "!build/keep"]` keeps `build/keep`).
 //!
 //! Ray's URI: `acc = b"00000000"`, XORed with the first 8 bytes of `H(relpath + content)` for
 //! every visited path (the root as `.`); SHA-1 for Ray 2, MD5 for Ray 1. The zip holds regular
@@ -24,8 +23,8 @@
 //! (what Ray does for an entry it cannot open; Ray would block on a fifo); an unreadable file is
 //! an error (Ray silently hashes its name only, then fails when zipping).
 
+use super::pathspec::PathSpec;
 use crate::digest::Digest;
-use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use sha2::Digest as _;
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -119,8 +118,10 @@ pub enum Error {
     BadGitignore { path: String },
     #[error("{path}: invalid pattern: {message}")]
     BadPattern { path: String, message: String },
-    #[error("Package size ({}) exceeds the maximum size of {}. You can exclude large files using the 'excludes' option to the runtime_env.", mib(*.size), mib(*.max))]
-    TooLarge { size: u64, max: u64 },
+    /// Ray's rule: a package of `max` bytes or more is refused. `at_least` when `size` is a
+    /// lower bound (from `stat` sizes, or the bytes written so far).
+    #[error("{}", too_large(*.size, *.max, *.at_least))]
+    TooLarge { size: u64, max: u64, at_least: bool },
     #[error("{path}: writing the zip: {message}")]
     Zip { path: String, message: String },
     #[error("{0}")]
@@ -131,6 +132,30 @@ fn mib(bytes: u64) -> String {
     format!("{:.2}MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+/// Ray's message, made true at the edges: exact bytes when the two sizes print alike in MiB,
+/// and "reaches" for a package exactly at the limit (Ray refuses it too, saying "exceeds").
+fn too_large(size: u64, max: u64, at_least: bool) -> String {
+    let (s, m) = if mib(size) == mib(max) {
+        (
+            format!("{} = {size} bytes", mib(size)),
+            format!("{} = {max} bytes", mib(max)),
+        )
+    } else {
+        (mib(size), mib(max))
+    };
+    let s = if at_least { format!("at least {s}") } else { s };
+    let verb = if size > max { "exceeds" } else { "reaches" };
+    let rule = if size > max {
+        ""
+    } else {
+        " (a package must be smaller than the maximum)"
+    };
+    format!(
+        "Package size ({s}) {verb} the maximum size of {m}{rule}. You can exclude large files \
+         using the 'excludes' option to the runtime_env."
+    )
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: path.to_string_lossy().into_owned(),
@@ -139,51 +164,31 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pattern lists (pathspec 0.8.1 semantics on top of the `ignore` crate's matcher).
+// Pattern lists.
 
 /// One pattern list: a `.gitignore` or the user's excludes, rooted at `base` (relative to the
 /// working dir; empty for the root).
 struct PatternList {
     base: String,
-    /// All patterns together: a quick "does anything match at all" test.
-    all: Gitignore,
-    /// Each pattern alone, in order, to find the last one matching a path or an ancestor.
-    each: Vec<Gitignore>,
+    spec: PathSpec,
 }
 
 impl PatternList {
     fn new(base: &str, lines: &[String], origin: &str) -> Result<PatternList, Error> {
-        let mut all = GitignoreBuilder::new("/");
-        let mut each = Vec::new();
-        for line in lines {
-            // pathspec 0.8.1 strips both ends; `#` comments, empty lines and `/` match nothing.
-            let p = line.trim();
-            if p.is_empty() || p.starts_with('#') || p == "/" {
-                continue;
-            }
-            let bad = |e: ignore::Error| Error::BadPattern {
-                path: origin.to_string(),
-                message: e.to_string(),
-            };
-            let mut one = GitignoreBuilder::new("/");
-            one.add_line(None, p).map_err(bad)?;
-            all.add_line(None, p).map_err(bad)?;
-            each.push(one.build().map_err(bad)?);
-        }
-        let all = all.build().map_err(|e| Error::BadPattern {
+        let spec = PathSpec::from_lines(lines).map_err(|message| Error::BadPattern {
             path: origin.to_string(),
-            message: e.to_string(),
+            message,
         })?;
         Ok(PatternList {
             base: base.to_string(),
-            all,
-            each,
+            spec,
         })
     }
 
-    /// Whether this list excludes `rel` (relative to the working dir; `.` is the root).
+    /// Whether this list excludes `rel` (relative to the working dir; `.` is the root). Only
+    /// the path itself is tested, as Ray does: an excluded directory's subtree is never visited.
     fn excludes(&self, rel: &str) -> bool {
-        if self.each.is_empty() {
+        if self.spec.is_empty() {
             return false;
         }
         let local: &str = if self.base.is_empty() {
@@ -199,33 +204,7 @@ impl PatternList {
                 None => return false,
             }
         };
-        // The path itself (no trailing slash: as a file), then each ancestor as a directory.
-        let ancestors: Vec<&str> = local.match_indices('/').map(|(i, _)| &local[..i]).collect();
-        let any = !self.all.matched(local, false).is_none()
-            || ancestors
-                .iter()
-                .any(|a| !self.all.matched(a, true).is_none());
-        if !any {
-            return false;
-        }
-        for g in self.each.iter().rev() {
-            let m = g.matched(local, false);
-            let m = if m.is_none() {
-                ancestors
-                    .iter()
-                    .map(|a| g.matched(a, true))
-                    .find(|m| !m.is_none())
-                    .unwrap_or(ignore::Match::None)
-            } else {
-                m
-            };
-            match m {
-                ignore::Match::None => continue,
-                ignore::Match::Ignore(_) => return true,
-                ignore::Match::Whitelist(_) => return false,
-            }
-        }
-        false
+        self.spec.match_file(local)
     }
 }
 
@@ -259,14 +238,15 @@ struct Walker<'a> {
     active: HashSet<PathBuf>,
     entries: Vec<Entry>,
     notes: Vec<String>,
-    /// A running estimate of the zip size, when limiting.
+    /// A lower bound of the zip size, when limiting: never above the real size, so the early
+    /// check refuses only packages that cannot fit.
     projected: u64,
     limit: Option<u64>,
 }
 
-/// Zip overhead of one entry: local header, data descriptor (zip64-sized), central header.
+/// The least zip overhead of one entry: its local and central headers, each with the name.
 fn entry_overhead(name_len: usize) -> u64 {
-    30 + 24 + 46 + 2 * name_len as u64 + 40
+    30 + 46 + 2 * name_len as u64
 }
 
 fn join_rel(parent: &str, name: &str) -> String {
@@ -448,6 +428,7 @@ impl Walker<'_> {
                 return Err(Error::TooLarge {
                     size: self.projected,
                     max,
+                    at_least: true,
                 });
             }
         }
@@ -474,7 +455,8 @@ fn walk<'a>(
         active: HashSet::new(),
         entries: Vec::new(),
         notes: Vec::new(),
-        projected: 22 + 56 + 20,
+        // The end-of-central-directory record.
+        projected: 22,
         limit,
     };
     w.visit(root, ".", Some(root_canon))?;
@@ -653,7 +635,11 @@ pub fn package_dir(
             message: e.to_string(),
         }
     };
-    let too_large = |size: u64| Error::TooLarge { size, max };
+    let too_large = |size: u64, at_least: bool| Error::TooLarge {
+        size,
+        max,
+        at_least,
+    };
 
     let mut acc = *b"00000000";
     let mut files = Vec::new();
@@ -679,7 +665,7 @@ pub fn package_dir(
                 let n = stream_file(&e.abs, &mut h, |chunk| {
                     written += chunk.len() as u64;
                     if written >= max {
-                        return Err(too_large(written));
+                        return Err(too_large(written, true));
                     }
                     zip.write_all(chunk).map_err(io_err(&e.abs))
                 })?;
@@ -701,7 +687,7 @@ pub fn package_dir(
     }
     let tally = zip.finish().map_err(zerr(&root_name))?.into_inner();
     if tally.count >= max {
-        return Err(too_large(tally.count));
+        return Err(too_large(tally.count, false));
     }
     let mut inner = tally.inner;
     inner.flush().map_err(io_err(Path::new("<output>")))?;
@@ -731,13 +717,88 @@ pub fn uri_for_zip_file(path: &Path) -> Result<String, Error> {
     Ok(format!("gcs://_ray_pkg_{hex}.zip"))
 }
 
-/// Ray's local cache name for a remote `working_dir` URI (`parse_uri`):
-/// `s3://bucket/dir/file.zip` → `s3_bucket_dir_file.zip`. The scheme must be one of Ray 2's
-/// remote protocols and the URI must end in `.zip`.
+/// Python's `urllib.parse.urlparse(uri)`: scheme (lower case), netloc and path, as Python 3.11
+/// splits them (leading C0 controls and spaces stripped, tabs and newlines removed; `;params`
+/// cut from the last path segment only for schemes that use them, such as `https`).
+fn urlparse(uri: &str) -> Result<(String, String, String), Error> {
+    let url: String = uri
+        .trim_start_matches(|c: char| c <= ' ')
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\r' | '\n'))
+        .collect();
+    let mut scheme = String::new();
+    let mut rest = url.as_str();
+    if let Some(i) = url.find(':') {
+        let head = &url[..i];
+        let scheme_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.');
+        if i > 0
+            && url.starts_with(|c: char| c.is_ascii_alphabetic())
+            && head.chars().all(scheme_char)
+        {
+            scheme = head.to_ascii_lowercase();
+            rest = &url[i + 1..];
+        }
+    }
+    let mut netloc = "";
+    if let Some(after) = rest.strip_prefix("//") {
+        let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+        netloc = &after[..end];
+        rest = &after[end..];
+        if netloc.contains('[') != netloc.contains(']') {
+            return Err(Error::Uri("Invalid IPv6 URL".to_string()));
+        }
+    }
+    let mut path = rest.split('#').next().unwrap_or("");
+    path = path.split('?').next().unwrap_or("");
+    const USES_PARAMS: &[&str] = &[
+        "", "ftp", "hdl", "prospero", "http", "imap", "https", "shttp", "rtsp", "rtspu", "sip",
+        "sips", "mms", "sftp", "tel",
+    ];
+    if USES_PARAMS.contains(&scheme.as_str()) {
+        let from = path.rfind('/').unwrap_or(0);
+        if let Some(i) = path[from..].find(';') {
+            path = &path[..from + i];
+        }
+    }
+    Ok((scheme, netloc.to_string(), path.to_string()))
+}
+
+/// The name part of Ray's `parse_uri` for a URI with a remote protocol (the suffix unchecked).
+pub(crate) fn remote_package_name(uri: &str) -> Result<String, Error> {
+    let (scheme, netloc, path) = urlparse(uri)?;
+    Ok(if uri.ends_with(".whl") {
+        // Ray tests and splits the URI as given, not the parsed path.
+        uri.rsplit('/').next().unwrap_or(uri).to_string()
+    } else {
+        let mut name = format!("{scheme}_{netloc}{path}");
+        for c in ['/', ':', '@', '+', ' '] {
+            name = name.replace(c, "_");
+        }
+        let dots = name.matches('.').count();
+        let mut seen = 0;
+        name.chars()
+            .map(|c| {
+                if c == '.' {
+                    seen += 1;
+                    if seen < dots {
+                        return '_';
+                    }
+                }
+                c
+            })
+            .collect()
+    })
+}
+
+/// Ray's local cache name for a remote `working_dir` or `py_modules` URI (Ray 2.40's
+/// `parse_uri`): `s3://bucket/dir/file.zip` → `s3_bucket_dir_file.zip`; a URI ending in `.whl`
+/// keeps its file name (`…/pkg-1.0-py3-none-any.whl` → `pkg-1.0-py3-none-any.whl`), as pip
+/// needs the wheel's name. The scheme must be one of Ray 2's remote protocols and the name must
+/// end in `.zip` or `.whl` (Ray's `py_modules` rule; a `working_dir` takes only `.zip`).
 pub fn remote_cache_name(uri: &str) -> Result<String, Error> {
-    let (scheme, rest) = uri.split_once("://").unwrap_or(("", uri));
+    let (scheme, _, _) = urlparse(uri)?;
     const PROTOCOLS: &str = "['GCS', 'CONDA', 'PIP', 'UV', 'HTTPS', 'S3', 'GS', 'FILE']";
-    match scheme {
+    match scheme.as_str() {
         "s3" | "gs" | "https" | "file" => {}
         "gcs" | "conda" | "pip" | "uv" => {
             return Err(Error::Uri(format!(
@@ -750,31 +811,12 @@ pub fn remote_cache_name(uri: &str) -> Result<String, Error> {
             )))
         }
     }
-    // urlparse: netloc up to the first '/', path up to '?' or '#'.
-    let rest = rest.split(['?', '#']).next().unwrap_or("");
-    if !rest.ends_with(".zip") {
+    let name = remote_package_name(uri)?;
+    if !name.ends_with(".zip") && !name.ends_with(".whl") {
         return Err(Error::Uri(
-            "Only .zip files supported for remote URIs.".to_string(),
+            "Only .zip or .whl files supported for remote URIs.".to_string(),
         ));
     }
-    let mut name = format!("{scheme}_{rest}");
-    for c in ['/', ':', '@', '+', ' '] {
-        name = name.replace(c, "_");
-    }
-    let dots = name.matches('.').count();
-    let mut seen = 0;
-    let name: String = name
-        .chars()
-        .map(|c| {
-            if c == '.' {
-                seen += 1;
-                if seen < dots {
-                    return '_';
-                }
-            }
-            c
-        })
-        .collect();
     Ok(name)
 }
 
@@ -968,7 +1010,67 @@ mod tests {
         let e = package_dir(d.path(), &PackageOptions::default(), Vec::new()).unwrap_err();
         assert!(t.elapsed().as_secs() < 2);
         let msg = e.to_string();
-        assert!(msg.starts_with("Package size (10240.00MiB) exceeds the maximum size of 100.00MiB. You can exclude large files using the 'excludes' option to the runtime_env."), "{msg}");
+        assert!(msg.starts_with("Package size (at least 10240.00MiB) exceeds the maximum size of 100.00MiB. You can exclude large files using the 'excludes' option to the runtime_env."), "{msg}");
+    }
+
+    /// Issue 7, item 13: at the boundary the limit is exact (refused at `size >= max`, Ray's
+    /// rule), the early check never refuses a package that fits, and the message is true.
+    #[test]
+    fn size_limit_is_exact_at_the_boundary() {
+        let many: Vec<(String, String)> = (0..300)
+            .map(|i| (format!("d{}/é{i}.txt", i % 7), "x".repeat(i)))
+            .collect();
+        let many: Vec<(&str, &str)> = many.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        for files in [&[("f", "hello")][..], &[][..], &many[..]] {
+            let d = tree(files);
+            fs::create_dir_all(d.path().join("empty/dir")).unwrap();
+            let with = |max_size| PackageOptions {
+                max_size,
+                ..Default::default()
+            };
+            let size = package_dir(d.path(), &with(u64::MAX), Vec::new())
+                .unwrap()
+                .size;
+            assert_eq!(
+                package_dir(d.path(), &with(size + 1), Vec::new())
+                    .unwrap()
+                    .size,
+                size
+            );
+            let at = package_dir(d.path(), &with(size), Vec::new()).unwrap_err();
+            // Refused early (a lower bound reached the limit) or at the end: either way the
+            // size named is the package's, and it "reaches" the limit.
+            let Error::TooLarge {
+                size: s,
+                max,
+                at_least,
+            } = at
+            else {
+                panic!("{at:?}");
+            };
+            assert_eq!((s, max), (size, size));
+            assert_eq!(
+                too_large(s, max, at_least),
+                format!(
+                    "Package size ({1}{0} = {size} bytes) reaches the maximum size of {0} = {size} \
+                     bytes (a package must be smaller than the maximum). You can exclude large \
+                     files using the 'excludes' option to the runtime_env.",
+                    mib(size),
+                    if at_least { "at least " } else { "" }
+                )
+            );
+            let over = package_dir(d.path(), &with(size - 1), Vec::new()).unwrap_err();
+            assert!(
+                over.to_string().contains(" exceeds the maximum size of "),
+                "{over}"
+            );
+            assert!(!over.to_string().contains("reaches"), "{over}");
+        }
+        assert_eq!(
+            too_large(300 << 20, 100 << 20, false),
+            "Package size (300.00MiB) exceeds the maximum size of 100.00MiB. You can exclude \
+             large files using the 'excludes' option to the runtime_env."
+        );
     }
 
     #[test]
@@ -1091,8 +1193,24 @@ mod tests {
             remote_cache_name("s3://bucket/dir/file.tar")
                 .unwrap_err()
                 .to_string(),
-            "Only .zip files supported for remote URIs."
+            "Only .zip or .whl files supported for remote URIs."
         );
+        // Issue 7, item 15: a wheel keeps its file name (Ray's parse_uri).
+        assert_eq!(
+            remote_cache_name("https://x.org/a/pkg-1.0-py3-none-any.whl").unwrap(),
+            "pkg-1.0-py3-none-any.whl"
+        );
+        assert_eq!(
+            remote_cache_name("s3://b/w/m.whl?v=1").unwrap(),
+            "s3_b_w_m.whl"
+        );
+        // urlparse: the scheme in any case, `;params` only for https.
+        assert_eq!(remote_cache_name("S3://B/x.zip").unwrap(), "s3_B_x.zip");
+        assert_eq!(
+            remote_cache_name("https://h/p/x.zip;v=1").unwrap(),
+            "https_h_p_x.zip"
+        );
+        assert!(remote_cache_name("s3://b/x.zip;v=1").is_err());
         assert!(remote_cache_name("ftp://x/y.zip")
             .unwrap_err()
             .to_string()

@@ -149,6 +149,72 @@ pub struct RuntimeEnv {
     pub spans: BTreeMap<String, Span>,
 }
 
+/// Ray 2.40's message when more than one of `pip`, `uv` and `conda` is given (its first line).
+pub const PIP_UV_CONDA: &str = "The 'pip' field, 'uv' field, and 'conda' field of runtime_env \
+     cannot be specified at the same time.";
+
+/// Ray 2.40's message for `container` or `image_uri` given with `others` (Python reprs).
+fn image_conflict(field: &str, mut others: Vec<String>) -> String {
+    // Ray prints a Python set (its order varies between runs); envc sorts it.
+    others.sort();
+    format!(
+        "The '{field}' field currently cannot be used together with other fields of \
+         runtime_env. Specified fields: {{{}}}",
+        others.join(", ")
+    )
+}
+
+/// Whether a `container` or `image_uri` value is truthy: then it takes the worker.
+fn runs_in_image(value: Option<&Value>) -> bool {
+    value.is_some_and(truthy)
+}
+
+/// The fields Ray 2.40's `RuntimeEnv.__init__` refuses together, on a runtime env's top-level
+/// JSON (for merged environments): Ray's message for the first rule broken.
+pub fn exclusive_fields(fields: &Map<String, Value>) -> Option<String> {
+    let installers = ["pip", "uv", "conda"];
+    if installers
+        .iter()
+        .filter(|k| fields.contains_key(**k))
+        .count()
+        > 1
+    {
+        return Some(PIP_UV_CONDA.to_string());
+    }
+    ["container", "image_uri"].into_iter().find_map(|field| {
+        if !runs_in_image(fields.get(field)) {
+            return None;
+        }
+        let others: Vec<String> = fields
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "config" | "env_vars") && *k != field)
+            .map(|k| py_str_repr(k))
+            .collect();
+        (!others.is_empty()).then(|| image_conflict(field, others))
+    })
+}
+
+/// What Ray says to do when `pip` meets `conda`.
+const CONDA_PIP_HELP: &str = "To use pip with conda, please only set the 'conda' field, and \
+     specify your pip dependencies within the conda YAML config dict (a `pip:` list under \
+     `dependencies:`)";
+
+/// Ray 2.40's `RuntimeEnv.__init__` parameters: a `None` given to one of them is dropped.
+const RAY_NAMED_FIELDS: &[&str] = &[
+    "py_modules",
+    "working_dir",
+    "pip",
+    "conda",
+    "container",
+    "env_vars",
+    "worker_process_setup_hook",
+    "nsight",
+    "config",
+    "mpi",
+    "image_uri",
+    "uv",
+];
+
 const KNOWN: &[&str] = &[
     "working_dir",
     "py_modules",
@@ -367,7 +433,14 @@ impl Cx<'_> {
         }
         let mut env = RuntimeEnv::default();
         let mut keys: Vec<(&str, Span)> = Vec::new();
+        // Every field Ray's `RuntimeEnv` ends up holding, for the fields-that-exclude-others
+        // rules: Ray drops a `None` given to one of its named parameters, but keeps a `None`
+        // plugin field (it arrives in `**kwargs`).
+        let mut given: Vec<(String, Span)> = Vec::new();
         for (key, knode, v) in self.entries(root) {
+            if !v.is_null() || !RAY_NAMED_FIELDS.contains(&key.as_str()) {
+                given.push((key.clone(), knode.span));
+            }
             // Ray skips fields whose value is `None`.
             if v.is_null() {
                 continue;
@@ -385,49 +458,114 @@ impl Cx<'_> {
                     keys.push(("conda", knode.span));
                     env.conda = self.conda(v);
                 }
-                "env_vars" => env.env_vars = self.env_vars(v),
-                "container" => env.container = self.container(v),
-                "image_uri" => env.image_uri = self.image_uri(v),
-                "config" => env.config = self.config(v),
-                _ => {
-                    let help = match crate::spec::suggest(&key, KNOWN) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => format!(
-                            "if `{key}` is a runtime-env plugin's field, ignore this warning; \
-                             known fields are {}",
-                            KNOWN.join(", ")
-                        ),
-                    };
+                // Ray 2.40's `uv` (unknown to Ray 1): counted against `pip` and `conda`, then
+                // kept unchecked.
+                "uv" if self.ray == RayGeneration::V2 => {
+                    keys.push(("uv", knode.span));
                     self.diags
                         .warning(
                             codes::RTE_UNKNOWN_FIELD,
                             knode.span,
-                            format!(
-                                "unknown runtime_env field `{key}`: kept and passed on unchanged"
-                            ),
+                            "envc does not check the contents of `uv`: kept and passed on \
+                             unchanged",
                         )
-                        .help(help);
+                        .help(
+                            "Ray 2.40 takes a list of packages, a requirements file, or a \
+                             mapping of `packages`, `uv_check` and `uv_version`",
+                        );
                     env.unknown.insert(key, to_value(v));
                 }
+                "env_vars" => env.env_vars = self.env_vars(v),
+                "container" => env.container = self.container(v),
+                "image_uri" => env.image_uri = self.image_uri(v),
+                "config" => env.config = self.config(v),
+                _ => self.unknown_field(&mut env, key, knode, v),
             }
         }
         self.pip_and_conda(&env, &keys);
+        if self.ray == RayGeneration::V2 {
+            self.exclusive_images(&env, &given);
+        }
         Some(env)
     }
 
-    fn pip_and_conda(&mut self, env: &RuntimeEnv, keys: &[(&str, Span)]) {
-        let both = match self.ray {
-            // Ray 2 tests presence.
-            RayGeneration::V2 => keys.len() == 2,
-            // Ray 1 tests truthiness.
-            RayGeneration::V1 => {
-                env.pip.as_ref().is_some_and(|p| !p.packages.is_empty())
-                    && env.conda.as_ref().is_some_and(|c| match c {
-                        Conda::Inline(v) | Conda::File { content: v, .. } => truthy(v),
-                        Conda::Name(n) => !n.is_empty(),
-                    })
-            }
+    fn unknown_field(&mut self, env: &mut RuntimeEnv, key: String, knode: &Node, v: &Node) {
+        let help = match crate::spec::suggest(&key, KNOWN) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!(
+                "if `{key}` is a runtime-env plugin's field, ignore this warning; \
+                 known fields are {}",
+                KNOWN.join(", ")
+            ),
         };
+        self.diags
+            .warning(
+                codes::RTE_UNKNOWN_FIELD,
+                knode.span,
+                format!("unknown runtime_env field `{key}`: kept and passed on unchanged"),
+            )
+            .help(help);
+        env.unknown.insert(key, to_value(v));
+    }
+
+    /// Ray 2.40's `RuntimeEnv.__init__`: a truthy `container`, else a truthy `image_uri`, runs
+    /// the worker in that image, so no other field but `config` and `env_vars` may be given.
+    fn exclusive_images(&mut self, env: &RuntimeEnv, given: &[(String, Span)]) {
+        let container = env.container.clone();
+        let image_uri = env.image_uri.clone().map(Value::String);
+        let Some(field) = [("container", container), ("image_uri", image_uri)]
+            .into_iter()
+            .find(|(_, v)| runs_in_image(v.as_ref()))
+            .map(|(f, _)| f)
+        else {
+            return;
+        };
+        let others: Vec<&(String, Span)> = given
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "config" | "env_vars") && k != field)
+            .collect();
+        let Some((_, at)) = others.first() else {
+            return;
+        };
+        let names = others.iter().map(|(k, _)| py_str_repr(k)).collect();
+        self.failed = true;
+        self.diags
+            .error(codes::RTE_CONFIG, *at, image_conflict(field, names))
+            .label(format!("not allowed with `{field}`"))
+            .help(format!(
+                "the worker runs in the `{field}` image: install packages and code into that \
+                 image (for example with `envc build` and `envc bake`), and keep only \
+                 `{field}`, `config` and `env_vars` here"
+            ));
+    }
+
+    fn pip_and_conda(&mut self, env: &RuntimeEnv, keys: &[(&str, Span)]) {
+        if self.ray == RayGeneration::V2 {
+            // Ray 2.40 tests presence of `pip`, `uv` and `conda`: at most one of them.
+            if keys.len() < 2 {
+                return;
+            }
+            let (second, at) = keys[1];
+            let help = if keys.iter().any(|(k, _)| *k == "conda") {
+                CONDA_PIP_HELP.to_string()
+            } else {
+                "keep one installer: `uv` (its packages are installed with uv pip) or `pip`, \
+                 with every package in that one list"
+                    .to_string()
+            };
+            self.failed = true;
+            self.diags
+                .error(codes::RTE_PIP_AND_CONDA, at, PIP_UV_CONDA)
+                .label(format!("`{second}` after `{}`", keys[0].0))
+                .help(help);
+            return;
+        }
+        // Ray 1 tests the truthiness of `pip` and `conda` (it has no `uv`).
+        let both = env.pip.as_ref().is_some_and(|p| !p.packages.is_empty())
+            && env.conda.as_ref().is_some_and(|c| match c {
+                Conda::Inline(v) | Conda::File { content: v, .. } => truthy(v),
+                Conda::Name(n) => !n.is_empty(),
+            });
         if both {
             let (_, at) = keys[keys.len() - 1];
             self.failed = true;
@@ -438,11 +576,7 @@ impl Cx<'_> {
                     "The 'pip' field and 'conda' field of runtime_env cannot both be specified.",
                 )
                 .label("the second of the two")
-                .help(
-                    "To use pip with conda, please only set the 'conda' field, and specify your \
-                     pip dependencies within the conda YAML config dict (a `pip:` list under \
-                     `dependencies:`)",
-                );
+                .help(CONDA_PIP_HELP);
         }
     }
 
@@ -563,7 +697,9 @@ impl Cx<'_> {
             return None;
         }
         if scheme != "gcs" {
-            let path = raw.split(['?', '#']).next().unwrap_or(raw);
+            // Ray tests the name its `parse_uri` gives (`;params` of an https path cut, a
+            // wheel's own file name), not the URI's text.
+            let path = super::package::remote_package_name(raw).unwrap_or_default();
             let wheels = py_modules && self.ray == RayGeneration::V2;
             let ok = path.ends_with(".zip") || (wheels && path.ends_with(".whl"));
             if !ok {
@@ -1586,21 +1722,107 @@ mod tests {
         let text = r#"{"pip": [], "conda": "x"}"#;
         let (code, msg, line, col) = error_with(text, Level::Job, RayGeneration::V2);
         assert_eq!(code, codes::RTE_PIP_AND_CONDA);
-        assert_eq!(
-            msg,
-            "The 'pip' field and 'conda' field of runtime_env cannot both be specified."
-        );
+        assert_eq!(msg, PIP_UV_CONDA);
         assert_eq!((line, col), (1, 13));
         let (env, diags) = run_in(Path::new("/"), text, Level::Job, RayGeneration::V1);
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(env.unwrap().canonical_json(), r#"{"conda":"x"}"#);
         let both = r#"{"pip": ["a"], "conda": "x"}"#;
         assert_eq!(
-            error_with(both, Level::Job, RayGeneration::V1).0,
-            codes::RTE_PIP_AND_CONDA
+            error_with(both, Level::Job, RayGeneration::V1),
+            (
+                codes::RTE_PIP_AND_CONDA,
+                "The 'pip' field and 'conda' field of runtime_env cannot both be specified.".into(),
+                1,
+                16
+            )
         );
         // A null field is absent (Ray skips `None`).
         assert!(ok(r#"{"pip": null, "conda": "x"}"#).pip.is_none());
+    }
+
+    /// Issue 7, item 9: Ray 2.40 refuses these (messages from `RuntimeEnv.__init__`).
+    #[test]
+    fn fields_ray_refuses_together() {
+        // `uv` counts like `pip` and `conda`, by presence; a null is absent.
+        for text in [
+            r#"{"pip": ["a"], "uv": ["b"]}"#,
+            r#"{"uv": [], "pip": ["a"]}"#,
+            r#"{"uv": "req.txt", "conda": "x"}"#,
+        ] {
+            let (code, msg, _, _) = error(text);
+            assert_eq!(
+                (code, msg.as_str()),
+                (codes::RTE_PIP_AND_CONDA, PIP_UV_CONDA),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            error(r#"{"pip": ["a"], "uv": ["b"]}"#),
+            (codes::RTE_PIP_AND_CONDA, PIP_UV_CONDA.into(), 1, 16)
+        );
+        let (env, diags) = run(r#"{"uv": null, "pip": ["a"]}"#);
+        assert!(env.is_some() && diags.is_empty(), "{diags:?}");
+        // Ray 1 has no `uv`: a plugin field, warned about and kept.
+        let (env, diags) = run_in(
+            Path::new("/"),
+            r#"{"pip": ["a"], "uv": ["b"]}"#,
+            Level::Job,
+            RayGeneration::V1,
+        );
+        assert!(env.is_some(), "{diags:?}");
+        assert_eq!(
+            diags.iter().map(|d| d.code).collect::<Vec<_>>(),
+            [codes::RTE_UNKNOWN_FIELD]
+        );
+
+        // A truthy `image_uri` or `container` allows only `config` and `env_vars` besides.
+        let image = "The 'image_uri' field currently cannot be used together with other fields \
+                     of runtime_env. Specified fields: ";
+        for (text, fields, col) in [
+            (r#"{"image_uri": "r/i:1", "pip": ["a"]}"#, "{'pip'}", 24),
+            (r#"{"image_uri": "r/i:1", "pip": []}"#, "{'pip'}", 24),
+            (
+                r#"{"image_uri": "r/i:1", "py_modules": []}"#,
+                "{'py_modules'}",
+                24,
+            ),
+            (
+                r#"{"working_dir": "s3://b/w.zip", "image_uri": "r/i:1", "excludes": ["x"]}"#,
+                "{'excludes', 'working_dir'}",
+                2,
+            ),
+            // A null plugin field stays in Ray's kwargs.
+            (r#"{"image_uri": "r/i:1", "foo": null}"#, "{'foo'}", 24),
+        ] {
+            assert_eq!(
+                error(text),
+                (codes::RTE_CONFIG, format!("{image}{fields}"), 1, col),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            error(r#"{"container": {"image": "x"}, "image_uri": "r/i:1"}"#).1,
+            "The 'container' field currently cannot be used together with other fields of \
+             runtime_env. Specified fields: {'image_uri'}"
+        );
+        for text in [
+            r#"{"image_uri": "r/i:1", "env_vars": {"A": "1"}, "config": {"eager_install": true}}"#,
+            r#"{"image_uri": "r/i:1", "working_dir": null}"#,
+            r#"{"image_uri": "", "pip": ["a"]}"#,
+            r#"{"container": {}, "pip": ["a"]}"#,
+        ] {
+            let (env, diags) = run(text);
+            assert!(env.is_some(), "{text}: {diags:?}");
+        }
+        // Ray 1 has neither rule.
+        let (env, _) = run_in(
+            Path::new("/"),
+            r#"{"image_uri": "r/i:1", "pip": ["a"]}"#,
+            Level::Job,
+            RayGeneration::V1,
+        );
+        assert!(env.is_some());
     }
 
     #[test]
@@ -1881,11 +2103,15 @@ mod tests {
         assert_eq!(a.canonical_json(), c.canonical_json());
         assert_eq!(ok("{}").canonical_json(), "{}");
         let d = ok(
-            r#"{"pip": {"packages": ["a"], "pip_version": "==23.1"}, "image_uri": "r/i:1", "config": {"eager_install": true}}"#,
+            r#"{"pip": {"packages": ["a"], "pip_version": "==23.1"}, "config": {"eager_install": true}}"#,
         );
         assert_eq!(
             d.canonical_json(),
-            r#"{"config":{"eager_install":true},"image_uri":"r/i:1","pip":{"packages":["a"],"pip_version":"==23.1"}}"#
+            r#"{"config":{"eager_install":true},"pip":{"packages":["a"],"pip_version":"==23.1"}}"#
+        );
+        assert_eq!(
+            ok(r#"{"image_uri": "r/i:1", "env_vars": {"A": "1"}}"#).canonical_json(),
+            r#"{"env_vars":{"A":"1"},"image_uri":"r/i:1"}"#
         );
     }
 
