@@ -114,21 +114,29 @@ Dockerfile and shell give it different meanings. Write `$$` for a literal `$`.";
 whitespace. Remove the empty item.";
 
     DEBIAN_PACKAGE = "E030", "a Debian package entry that is not a package name",
-"Entries of `debian_packages` are Debian package names (lower case letters, digits, `+`, `-` and
-`.`, at least two characters, starting with a letter or digit), optionally with `=VERSION`,
-`/RELEASE` or `:ARCH`. A trailing `-` asks apt-get to remove the package, so it is refused. Put
-anything else (options, URLs, shell) in `post_build_cmds`.";
+"Entries of `debian_packages` are what `apt-get install` reads as an install: a Debian package
+name (lower case letters, digits, `+`, `-` and `.`, at least two characters, starting with a
+letter or digit), optionally `:ARCH`, then optionally `=VERSION` (a version dpkg accepts) or
+`/RELEASE` (`libc6:amd64=2.36-9`, `python3/bookworm-backports`). apt-get reads a trailing `-`
+after any of these as \"remove\" (`vim-`, `sudo:amd64-`, `sudo=1.9-1-`), so it is refused; a
+trailing `+` means \"install\" and is accepted. apt-get does not read both a version and a
+release, nor an architecture after them. Put anything else (options, URLs, shell) in
+`post_build_cmds`.";
 
     PIP_REQUIREMENT = "E031", "a pip entry that is not a requirement",
 "Entries of `python.pip_packages` are PEP 508 requirements (`requests[security]>=2.8,<3`,
-`name @ https://…`) or the URL forms pip accepts and real specs use
-(`git+https://github.com/org/repo@ref#egg=name`, a URL ending in `.whl`). pip options such as
+`name @ https://…`, `foo===1.0-custom` for PEP 440 arbitrary equality) or the bare URL forms
+pip accepts: a VCS URL with a scheme pip knows (`git+https`, `git+ssh`, `git+git`, `git+file`,
+`hg+…`, `svn+…`, `bzr+…`; `git+https://github.com/org/repo@ref#egg=name`) or an `http`, `https`,
+`file` or `ftp` URL of an archive (`.whl`, `.tar.gz`, `.zip`, …). pip options such as
 `-r requirements.txt` or `--extra-index-url` belong in `post_build_cmds`.";
 
     CONDA_SPEC = "E032", "a conda entry that is not a MatchSpec",
-"Entries of `python.conda_packages` are conda MatchSpecs: `[channel[/subdir]::]name[ version[ build]]`
-or `name[version='>=1.2']`. Note that `numpy=1.11` means 1.11.* and `numpy==1.11` means exactly
-1.11.0.";
+"Entries of `python.conda_packages` are conda MatchSpecs as conda reads them:
+`[channel[/subdir]::]name[ version[ build]]`, `name=version=build` (`numpy=1.26=py310_0`),
+`python=3.10.*` or `name[version='>=1.2']`. envc uses rattler's MatchSpec parser in its lenient
+mode, its model of conda's own reading. Note that `numpy=1.11` means 1.11.* and `numpy==1.11`
+means exactly 1.11.0.";
 
     LEADING_DASH = "E033", "an entry that starts with `-`",
 "A package entry that starts with `-` would be read as an option by apt-get, pip or conda (option

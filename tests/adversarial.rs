@@ -389,6 +389,24 @@ fn cases() -> Vec<Case> {
         ("redirect", "'vim>/etc/passwd'", &["E030"]),
         ("glob", "'vim*'", &["E030"]),
         ("tab", "\"vim\\tcurl\"", &["E030", "E022"]),
+        // apt-get strips a trailing `-` after the arch, version or release too: a removal.
+        ("arch_trailing_dash_remove", "sudo:amd64-", &["E030"]),
+        (
+            "version_trailing_dash_remove",
+            "sudo=1.9.13p3-1+deb12u4-",
+            &["E030"],
+        ),
+        ("release_trailing_dash_remove", "sudo/bookworm-", &["E030"]),
+        (
+            "version_and_release",
+            "sudo=1.9.13p3-1+deb12u4/bookworm",
+            &["E030"],
+        ),
+        (
+            "arch_after_version",
+            "'sudo=1.9.13p3-1+deb12u4:amd64'",
+            &["E030"],
+        ),
     ] {
         v.push(case(
             &format!("debian_{name}"),
@@ -400,7 +418,8 @@ fn cases() -> Vec<Case> {
         "debian_valid_odd_forms",
         format!(
             "{HEAD}debian_packages:\n  - libstdc++6\n  - vim=2:8.1.2269-1ubuntu5\n  - g++\n  \
-             - python3.11/bookworm\n  - libc6:amd64\n"
+             - python3.11/bookworm\n  - libc6:amd64\n  - sudo:amd64=1.9.13p3-1+deb12u4\n  \
+             - curl:amd64/bookworm\n  - less+\n"
         ),
         Expect::Render(with(
             std_prefix(),
@@ -412,6 +431,9 @@ fn cases() -> Vec<Case> {
                     "g++",
                     "python3.11/bookworm",
                     "libc6:amd64",
+                    "sudo:amd64=1.9.13p3-1+deb12u4",
+                    "curl:amd64/bookworm",
+                    "less+",
                 ]),
                 Ins::User(s("1000")),
             ],
@@ -444,7 +466,8 @@ fn cases() -> Vec<Case> {
         format!(
             "{HEAD}python:\n  pip_packages:\n    - 'requests[security]>=2.8.1,==2.8.*; python_version<\"3.7\"'\n    \
              - six>1\n    - 'pkg @ https://example.com/pkg-1.0-py3-none-any.whl'\n    \
-             - \"tomli; python_version < '3.11'\"\n"
+             - \"tomli; python_version < '3.11'\"\n    - foo===weird\n    \
+             - git+git://github.com/org/repo.git@v1#egg=repo\n"
         ),
         Expect::Render(with(
             std_prefix(),
@@ -455,6 +478,8 @@ fn cases() -> Vec<Case> {
                     "six>1",
                     "pkg @ https://example.com/pkg-1.0-py3-none-any.whl",
                     "tomli; python_version < '3.11'",
+                    "foo===weird",
+                    "git+git://github.com/org/repo.git@v1#egg=repo",
                 ]),
             ],
         )),
@@ -478,7 +503,9 @@ fn cases() -> Vec<Case> {
         "conda_valid_quoting_forms",
         format!(
             "{HEAD}python:\n  conda_packages:\n    - conda-forge::numpy>=1.2\n    \
-             - \"numpy[version='>=1.2']\"\n    - numpy 1.11.* py_0\n"
+             - \"numpy[version='>=1.2']\"\n    - numpy 1.11.* py_0\n    \
+             - numpy=1.26=py310_0\n    - pytorch=2.1.0=py3.10_cuda11.8_cudnn8.7.0_0\n    \
+             - numpy=1.26=*_0\n    - python=3.10.*\n"
         ),
         Expect::Render(with(
             std_prefix(),
@@ -488,6 +515,10 @@ fn cases() -> Vec<Case> {
                     "conda-forge::numpy>=1.2",
                     "numpy[version='>=1.2']",
                     "numpy 1.11.* py_0",
+                    "numpy=1.26=py310_0",
+                    "pytorch=2.1.0=py3.10_cuda11.8_cudnn8.7.0_0",
+                    "numpy=1.26=*_0",
+                    "python=3.10.*",
                 ]),
             ],
         )),
