@@ -43,10 +43,13 @@ If the file is a Jinja template (it contains `{{ … }}` or `{% … %}` outside 
 `--template` so envc renders it before reading it as YAML.";
 
     YAML_LIMIT = "E002", "the file exceeds a safety limit (size, nesting depth or alias expansion)",
-"envc refuses inputs that could exhaust memory or time: a spec larger than 1 MiB, nesting deeper
-than 64 levels, or YAML aliases that would expand to more than 10,000 nodes (the \"billion
-laughs\" attack). A real cluster-environment spec is a few kilobytes and a few levels deep; if yours
-is not, split it or drop the aliases.";
+"envc refuses inputs that could exhaust memory or time. Two limits bound the document's size: at
+most 8 MiB (8,388,608 bytes) and at most 200,000 YAML nodes (a scalar, list or mapping is one
+node; an `env_vars` entry is two), which a 20,000-entry spec meets with room to spare. Nesting
+may be at most 64 levels deep. Separately, YAML aliases (`*name`) may add at most 10,000 nodes in
+all by expanding (the \"billion laughs\" attack: ten nested aliases of ten would make 10^10
+nodes); the aliases a real spec uses add a few dozen. The
+message says which limit was hit and, for the size, how large the file is.";
 
     ENCODING = "E003", "the file is not UTF-8 text",
 "Specs must be UTF-8. The message gives the byte offset of the first invalid sequence. Re-save the
@@ -284,5 +287,34 @@ mod tests {
             assert!(readme.contains(&row), "README.md lacks the row {row}");
         }
         assert!(lookup("E999").is_none());
+    }
+
+    /// `envc explain E002` and the README state the limits `yaml` enforces.
+    #[test]
+    fn limits_text_matches_the_limits() {
+        use crate::yaml::{MAX_ALIAS_NODES, MAX_BYTES, MAX_DEPTH, MAX_NODES};
+        fn thousands(n: usize) -> String {
+            let d = n.to_string();
+            let mut out = String::new();
+            for (i, c) in d.chars().enumerate() {
+                if i > 0 && (d.len() - i).is_multiple_of(3) {
+                    out.push(',');
+                }
+                out.push(c);
+            }
+            out
+        }
+        let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let e002 = flat(lookup("E002").unwrap().explanation);
+        let readme = flat(include_str!("../README.md"));
+        for fact in [
+            format!("{} MiB ({} bytes)", MAX_BYTES >> 20, thousands(MAX_BYTES)),
+            format!("{} YAML nodes", thousands(MAX_NODES)),
+            format!("{MAX_DEPTH} levels"),
+            format!("at most {} nodes", thousands(MAX_ALIAS_NODES)),
+        ] {
+            assert!(e002.contains(&fact), "E002 lacks {fact:?}");
+            assert!(readme.contains(&fact), "README lacks {fact:?}");
+        }
     }
 }

@@ -460,3 +460,33 @@ fn a_closed_stdout_is_not_an_error() {
         text(&out.stderr)
     );
 }
+
+/// The size error names the file's real size (the reader once passed the YAML layer a stand-in
+/// one byte over the limit), and a 20,000-entry spec with no alias in sight is not refused.
+#[test]
+fn size_limits_report_the_real_size_and_admit_large_specs() {
+    let t = TempDir::new("limits");
+    let mut big = String::from("base_image: anyscale/ray:2.9.0-py310\n");
+    let line = format!("# {}\n", "x".repeat(97));
+    while big.len() < 9_000_000 {
+        big.push_str(&line);
+    }
+    big.push_str("# 39 more bytes to make the size odd...\n");
+    let path = t.write("big.yaml", &big);
+    let out = run(envc().args(["check", "--color", "never"]).arg(&path));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("error[E002]"), "{err}");
+    assert!(
+        err.contains(&format!("the file is {} bytes", big.len())),
+        "{err}"
+    );
+
+    let mut spec = String::from("base_image: anyscale/ray:2.9.0-py310\npost_build_cmds:\n");
+    for i in 0..20_000 {
+        spec.push_str(&format!("  - echo step-{i} >> /tmp/steps.log\n"));
+    }
+    let path = t.write("large.yaml", &spec);
+    let out = run(envc().arg("check").arg(&path));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
