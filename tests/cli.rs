@@ -490,3 +490,18 @@ fn size_limits_report_the_real_size_and_admit_large_specs() {
     let out = run(envc().arg("check").arg(&path));
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+/// A Debian entry's error points at the part apt-get would misread.
+#[test]
+fn debian_removal_suffix_is_located() {
+    let t = TempDir::new("debian");
+    let path = t.write(
+        "apt.yaml",
+        "base_image: anyscale/ray:2.9.0-py310\ndebian_packages:\n  - sudo:amd64-\n",
+    );
+    let out = run(envc().args(["check", "--color", "never"]).arg(&path));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("apt.yaml:3:15: error[E030]"), "{err}");
+    assert!(err.contains("remove `sudo:amd64`"), "{err}");
+}
