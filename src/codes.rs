@@ -46,9 +46,9 @@ If the file is a Jinja template (it contains `{{ … }}` or `{% … %}` outside 
 "envc refuses inputs that could exhaust memory or time. Two limits bound the document's size: at
 most 8 MiB (8,388,608 bytes) and at most 200,000 YAML nodes (a scalar, list or mapping is one
 node; an `env_vars` entry is two), which a 20,000-entry spec meets with room to spare. Nesting
-may be at most 64 levels deep. Separately, YAML aliases (`*name`) may add at most 10,000 nodes in
-all by expanding (the \"billion laughs\" attack: ten nested aliases of ten would make 10^10
-nodes); the aliases a real spec uses add a few dozen. The
+may be at most 64 levels deep. Separately, YAML aliases (`*name`, including merge keys
+`<<: *name`) may add at most 10,000 nodes in all by expanding (the \"billion laughs\" attack: ten
+nested aliases of ten would make 10^10 nodes); the aliases a real spec uses add a few dozen. The
 message says which limit was hit and, for the size, how large the file is.";
 
     ENCODING = "E003", "the file is not UTF-8 text",
@@ -65,7 +65,9 @@ gives a default: `{{ env[\"RAY_IMAGE\"] | default(\"anyscale/ray:2.9.0-py310\") 
 "Every key of the spec is checked: a misspelt key would otherwise be silently ignored and the
 environment built without it. The standard form knows `base_image`, `env_vars`,
 `debian_packages`, `python` (with `pip_packages` and `conda_packages`) and `post_build_cmds`; the
-BYOD form knows `docker_image`, `ray_version`, `env_vars` and `registry_login_secret`.
+BYOD form knows `docker_image`, `ray_version`, `env_vars` and `registry_login_secret`. A
+top-level key that starts with `x-` is an extension field that envc ignores: the place for a YAML
+anchor the spec aliases (`x-common: &common {…}`).
 
 Some keys belong to other Anyscale files: `aws`, `gcp`, `head_node_type` and `worker_node_types`
 are compute configuration; `working_dir`, `pip` and `conda` at the top level are a Ray runtime

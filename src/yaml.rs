@@ -6,7 +6,8 @@
 //! owns: caps on the document's size ([`MAX_BYTES`], [`MAX_NODES`]) and nesting depth, and a
 //! separate budget for alias expansion (a "billion laughs" file is rejected once aliases have
 //! produced [`MAX_ALIAS_NODES`] nodes, not after exhausting memory). Mapping keys are kept in
-//! source order with duplicates intact; the spec parser decides what a duplicate means.
+//! source order with duplicates intact; the spec parser decides what a duplicate means. YAML 1.1
+//! merge keys (`<<: *a`, `<<: [*a, *b]`) are applied here, as PyYAML's `safe_load` applies them.
 
 use crate::source::{CharToByte, Span};
 use saphyr_parser::{Event, Parser, ScalarStyle};
@@ -326,13 +327,14 @@ pub fn parse(text: &str) -> Result<Option<Node>, Error> {
                     items,
                     ..
                 }) => {
+                    // The end is the last value as written (merged values lie elsewhere).
                     let end = items
                         .last()
                         .map_or(span.end, |(_, v)| v.span.end.max(start));
                     Some((
                         Node {
                             span: Span::new(start, end),
-                            kind: Kind::Map(items),
+                            kind: Kind::Map(merge(items)?),
                         },
                         anchor,
                     ))
@@ -361,6 +363,91 @@ pub fn parse(text: &str) -> Result<Option<Node>, Error> {
         }
     }
     Ok(root)
+}
+
+fn is_merge_key(k: &Node) -> bool {
+    matches!(&k.kind, Kind::Scalar { value, style: Style::Plain } if value == "<<")
+}
+
+const MERGE_HELP: &str =
+    "`<<` merges a mapping (`<<: *common`) or a list of mappings (`<<: [*a, *b]`)";
+
+/// Applies YAML 1.1 merge keys (<https://yaml.org/type/merge.html>) to one mapping's items, as
+/// PyYAML's `flatten_mapping` does: the merged pairs come first (from a list, earlier mappings
+/// override later ones), then the mapping's own pairs, and a key keeps its first position and
+/// takes its last value. Merged keys therefore never count as duplicates, while two of the
+/// mapping's own pairs with one key stay for the spec's duplicate check. Mappings being merged
+/// were flattened when they were built. Merged nodes keep their spans: at the anchor's text.
+fn merge(items: Vec<(Node, Node)>) -> Result<Vec<(Node, Node)>, Error> {
+    if !items.iter().any(|(k, _)| is_merge_key(k)) {
+        return Ok(items);
+    }
+    let mut merged: Vec<(Node, Node)> = Vec::new();
+    let mut own = Vec::new();
+    let mut seen_merge: Option<Span> = None;
+    for (k, v) in items {
+        if !is_merge_key(&k) {
+            own.push((k, v));
+            continue;
+        }
+        if seen_merge.is_some() {
+            return Err(err(
+                k.span,
+                "a second merge key `<<` in one mapping; merge several mappings with one list: `<<: [*a, *b]`",
+            ));
+        }
+        seen_merge = Some(k.span);
+        match v.kind {
+            Kind::Map(m) => merged.extend(m),
+            Kind::Seq(list) => {
+                let mut maps = Vec::with_capacity(list.len());
+                for n in list {
+                    match n.kind {
+                        Kind::Map(m) => maps.push(m),
+                        _ => {
+                            return Err(err(
+                                n.span,
+                                format!("a merge key's list holds {}, not a mapping; {MERGE_HELP}", n.type_name()),
+                            ))
+                        }
+                    }
+                }
+                merged.extend(maps.into_iter().rev().flatten());
+            }
+            _ => {
+                return Err(err(
+                    v.span,
+                    format!(
+                        "the merge key `<<` is given {}; {MERGE_HELP}. To use `<<` as an ordinary key, quote it: `\"<<\"`",
+                        v.type_name()
+                    ),
+                ))
+            }
+        }
+    }
+    let name = |n: &Node| match &n.kind {
+        Kind::Scalar { value, .. } => Some(value.clone()),
+        _ => None,
+    };
+    let mut out: Vec<(Node, Node)> = Vec::with_capacity(merged.len() + own.len());
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for (k, v) in merged {
+        match name(&k) {
+            Some(n) if at.contains_key(&n) => out[at[&n]] = (k, v),
+            Some(n) => {
+                at.insert(n, out.len());
+                out.push((k, v));
+            }
+            None => out.push((k, v)),
+        }
+    }
+    for (k, v) in own {
+        match name(&k).and_then(|n| at.remove(&n)) {
+            Some(i) => out[i] = (k, v),
+            None => out.push((k, v)),
+        }
+    }
+    Ok(out)
 }
 
 fn check_tag(tag: &saphyr_parser::Tag, span: Span, scalar: bool) -> Result<(), Error> {
@@ -446,6 +533,122 @@ mod tests {
         }
         let big = "a".repeat(MAX_BYTES + 1);
         assert!(parse(&big).unwrap_err().limit);
+    }
+
+    /// The tree as JSON, mappings as `[[key, value], …]` in order, scalars as strings.
+    fn to_json(n: &Node) -> serde_json::Value {
+        match &n.kind {
+            Kind::Scalar { value, .. } => value.clone().into(),
+            Kind::Seq(v) => v.iter().map(to_json).collect(),
+            Kind::Map(v) => v
+                .iter()
+                .map(|(k, v)| serde_json::json!([to_json(k), to_json(v)]))
+                .collect(),
+        }
+    }
+
+    /// Documents with merge keys, and what PyYAML's `safe_load` makes of them (checked below
+    /// against PyYAML itself when python3 has it).
+    const MERGES: &[(&str, &str)] = &[
+        (
+            "c: &c {A: a, B: b}\ne: {<<: *c, B: two}\n",
+            r#"[["c",[["A","a"],["B","b"]]],["e",[["A","a"],["B","two"]]]]"#,
+        ),
+        (
+            "a: &a {X: a1, Y: a2}\nb: &b {X: b1, Z: b3}\ne:\n  W: w\n  <<: [*a, *b]\n",
+            r#"[["a",[["X","a1"],["Y","a2"]]],["b",[["X","b1"],["Z","b3"]]],["e",[["X","a1"],["Z","b3"],["Y","a2"],["W","w"]]]]"#,
+        ),
+        (
+            "e:\n  <<: {K: merged, L: l}\n  K: own\n",
+            r#"[["e",[["K","own"],["L","l"]]]]"#,
+        ),
+        (
+            "x-base: &base {A: base, B: base}\nx-mid: &mid\n  <<: *base\n  B: mid\ne:\n  <<: *mid\n  C: own\n",
+            r#"[["x-base",[["A","base"],["B","base"]]],["x-mid",[["A","base"],["B","mid"]]],["e",[["A","base"],["B","mid"],["C","own"]]]]"#,
+        ),
+        (
+            "e: {\"<<\": literal}\n",
+            r#"[["e",[["<<","literal"]]]]"#,
+        ),
+    ];
+
+    #[test]
+    fn merge_keys_as_pyyaml_reads_them() {
+        for (doc, want) in MERGES {
+            let got = to_json(&parse(doc).unwrap().unwrap());
+            let want: serde_json::Value = serde_json::from_str(want).unwrap();
+            assert_eq!(got, want, "{doc}");
+        }
+        // Spans of merged values are at the anchor's text; an own key's at its own.
+        let doc = "c: &c {A: a, B: b}\ne: {<<: *c, B: two}\n";
+        let root = parse(doc).unwrap().unwrap();
+        let Kind::Map(top) = &root.kind else { panic!() };
+        let Kind::Map(e) = &top[1].1.kind else {
+            panic!()
+        };
+        assert_eq!(&doc[e[0].1.span.start..e[0].1.span.end], "a");
+        assert_eq!(e[0].1.span.start, doc.find("a,").unwrap());
+        assert_eq!(&doc[e[1].1.span.start..e[1].1.span.end], "two");
+        // Two own keys stay duplicated for the spec's E011; merged ones never are duplicates.
+        let root = parse("c: &c {A: a}\ne: {<<: *c, B: 1, B: 2}\n")
+            .unwrap()
+            .unwrap();
+        let Kind::Map(top) = &root.kind else { panic!() };
+        let Kind::Map(e) = &top[1].1.kind else {
+            panic!()
+        };
+        assert_eq!(e.len(), 3);
+    }
+
+    #[test]
+    fn merge_keys_match_pyyaml() {
+        let script = "import sys, json, yaml\n\
+            def j(v):\n\
+            \x20   if isinstance(v, dict): return [[j(k), j(x)] for k, x in v.items()]\n\
+            \x20   if isinstance(v, list): return [j(x) for x in v]\n\
+            \x20   return v\n\
+            for doc in json.load(sys.stdin): print(json.dumps(j(yaml.safe_load(doc))))\n";
+        let docs: Vec<&str> = MERGES.iter().map(|(d, _)| *d).collect();
+        let child = std::process::Command::new("python3")
+            .args(["-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn();
+        let Ok(mut child) = child else {
+            eprintln!("skipping: python3 not found");
+            return;
+        };
+        use std::io::Write as _;
+        let input = serde_json::to_vec(&docs).unwrap();
+        child.stdin.take().unwrap().write_all(&input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        if !out.status.success() {
+            eprintln!(
+                "skipping: python3 has no PyYAML ({})",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        }
+        let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
+        assert_eq!(lines.len(), docs.len());
+        for ((doc, _), line) in MERGES.iter().zip(lines) {
+            let py: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(to_json(&parse(doc).unwrap().unwrap()), py, "{doc}");
+        }
+    }
+
+    #[test]
+    fn bad_merge_values_are_refused_with_the_rewrite() {
+        for (doc, says) in [
+            ("e: {<<: scalar}\n", "quote it"),
+            ("a: &a x\ne: {<<: *a}\n", "a string"),
+            ("a: &a {A: 1}\ne: {<<: [*a, x]}\n", "not a mapping"),
+            ("a: &a {A: 1}\ne:\n  <<: *a\n  <<: *a\n", "`<<: [*a, *b]`"),
+        ] {
+            let e = parse(doc).unwrap_err();
+            assert!(!e.limit && e.message.contains(says), "{doc}: {e:?}");
+            assert!(e.span.end > 0, "{doc}: located");
+        }
     }
 
     /// Plain entries are not aliases: a 20,000-entry spec is well inside the limits.

@@ -736,6 +736,70 @@ fn cases() -> Vec<Case> {
         keys_bomb,
         Expect::Reject(&["E021", "E012", "E002"]),
     ));
+    // Merge keys read as PyYAML reads them; through them, aliases keep their budget.
+    v.push(case(
+        "yaml_merge_key_env_vars",
+        format!(
+            "{HEAD}x-common: &common\n  A: \"1\"\n  B: one\nenv_vars:\n  <<: *common\n  \
+             B: \"2\"\n  C: three\n"
+        ),
+        Expect::Render(with(
+            env_prefix(),
+            vec![env("A", "1"), env("B", "2"), env("C", "three")],
+        )),
+    ));
+    v.push(case(
+        "yaml_extension_key_anchor",
+        format!("x-pkgs: &pkgs [jq, curl]\n{HEAD}debian_packages: *pkgs\n"),
+        Expect::Render(with(
+            std_prefix(),
+            vec![
+                Ins::User(s("root")),
+                apt_words(&["jq", "curl"]),
+                Ins::User(s("1000")),
+            ],
+        )),
+    ));
+    v.push(case(
+        "yaml_merge_key_scalar",
+        format!("{HEAD}env_vars: {{<<: oops}}\n"),
+        Expect::Reject(&["E001"]),
+    ));
+    // Merged keys replace one another, so merging one mapping nine times over, ten levels
+    // deep, stays small: fifteen variables, as PyYAML reads it at three levels (at ten, PyYAML's
+    // flattening takes exponential time).
+    let mut merges = format!("{HEAD}x-0: &m0 {{A: a, B: b, C: c, D: d, E: e, F: f}}\n");
+    for i in 1..10 {
+        let refs = vec![format!("*m{}", i - 1); 9].join(", ");
+        let _ = writeln!(merges, "x-{i}: &m{i} {{<<: [{refs}], K{i}: k}}");
+    }
+    merges.push_str("env_vars: {<<: *m9}\n");
+    let mut want: Vec<Ins> = ["A", "B", "C", "D", "E", "F"]
+        .iter()
+        .map(|n| env(n, &n.to_lowercase()))
+        .collect();
+    want.extend((1..10).map(|i| env(&format!("K{i}"), "k")));
+    v.push(case(
+        "yaml_merge_keys_do_not_multiply",
+        merges,
+        Expect::Render(with(env_prefix(), want)),
+    ));
+    // Aliases beside the merge keys still multiply, and meet the alias budget.
+    let mut merge_bomb = format!("{HEAD}x-0: &m0 {{A: [a, a, a, a, a, a, a, a, a, a]}}\n");
+    for i in 1..10 {
+        let refs = vec![format!("*m{}", i - 1); 10].join(", ");
+        let _ = writeln!(
+            merge_bomb,
+            "x-{i}: &m{i} {{<<: *m{p}, L: [{refs}]}}",
+            p = i - 1
+        );
+    }
+    merge_bomb.push_str("env_vars: {<<: *m9}\n");
+    v.push(case(
+        "yaml_merge_key_alias_bomb",
+        merge_bomb,
+        Expect::Reject(&["E002"]),
+    ));
     let mut nested = format!("{HEAD}env_vars:\n");
     for depth in 1..=100 {
         let _ = writeln!(nested, "{}k{depth}:", "  ".repeat(depth));

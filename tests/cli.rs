@@ -491,6 +491,49 @@ fn size_limits_report_the_real_size_and_admit_large_specs() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
 
+/// Merge keys and `x-` anchors: the spec compiles to what PyYAML's `safe_load` reads; an error
+/// in a merged value points at the anchor's text.
+#[test]
+fn merge_keys_and_extension_anchors() {
+    let t = TempDir::new("merge");
+    let path = t.write(
+        "merge.yaml",
+        "base_image: anyscale/ray:2.9.0-py310\n\
+         x-common: &common\n  A: \"1\"\n  B: one\n\
+         env_vars:\n  <<: *common\n  B: \"2\"\n  C: three\n",
+    );
+    let out = run(envc().args(["dockerfile"]).arg(&path));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let df = text(&out.stdout);
+    let envs: Vec<&str> = df.lines().filter(|l| l.starts_with("ENV ")).collect();
+    assert_eq!(
+        envs,
+        ["ENV A=\"1\"", "ENV B=\"2\"", "ENV C=\"three\""],
+        "{df}"
+    );
+
+    let path = t.write(
+        "bad.yaml",
+        "base_image: anyscale/ray:2.9.0-py310\nx-common: &common\n  DEBUG: yes\nenv_vars: {<<: *common}\n",
+    );
+    let out = run(envc().args(["check", "--color", "never"]).arg(&path));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains(":3:10: error[E021]"), "{err}");
+
+    let path = t.write(
+        "scalar.yaml",
+        "base_image: anyscale/ray:2.9.0-py310\nenv_vars: {<<: oops}\n",
+    );
+    let out = run(envc().args(["check", "--color", "never"]).arg(&path));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("merge key"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// A Debian entry's error points at the part apt-get would misread.
 #[test]
 fn debian_removal_suffix_is_located() {
