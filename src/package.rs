@@ -311,6 +311,15 @@ impl FromStr for PipRequirement {
         if is_pip_url(s) {
             return Ok(PipRequirement(s.to_string()));
         }
+        if let Some(path) = pip_local_archive(s) {
+            let mut err = entry_error(
+                codes::PIP_REQUIREMENT,
+                format!("pip reads `{s}` as the path of a local file, not as a requirement"),
+                Some("name a remote archive by its URL (`https://…/pkg.whl`) or write a requirement such as `pkg==1.0`"),
+            );
+            err.at = Some((0, path.len()));
+            return Err(err);
+        }
         let parse = |t: &str| pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(t);
         let e = match parse(s) {
             Ok(_) => return Ok(PipRequirement(s.to_string())),
@@ -374,6 +383,35 @@ fn with_arbitrary_versions_replaced(s: &str) -> Option<String> {
     Some(out)
 }
 
+/// pip's archive extensions (pip/_internal/utils/filetypes.py).
+const PIP_ARCHIVES: &[&str] = &[
+    ".whl",
+    ".zip",
+    ".tar.gz",
+    ".tgz",
+    ".tar",
+    ".tar.bz2",
+    ".tbz",
+    ".tar.xz",
+    ".txz",
+    ".tlz",
+    ".tar.lz",
+    ".tar.lzma",
+];
+
+/// The path pip would install from when it reads a (non-URL) entry as a local archive, as
+/// pip's `parse_req_from_line` does: markers cut at `;`, a trailing `[extras]` stripped, an
+/// archive extension, and no `@` (which makes it a PEP 508 direct reference).
+fn pip_local_archive(s: &str) -> Option<&str> {
+    let path = s.split(';').next().unwrap_or(s).trim_end();
+    let path = match path.strip_suffix(']').and_then(|p| p.rfind('[')) {
+        Some(i) if i > 0 => &path[..i],
+        _ => path,
+    };
+    let lower = path.to_ascii_lowercase();
+    (!s.contains('@') && PIP_ARCHIVES.iter().any(|ext| lower.ends_with(ext))).then_some(path)
+}
+
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
@@ -398,22 +436,9 @@ fn is_pip_url(s: &str) -> bool {
     let archive = re(&ARCHIVE, &format!(r"^(?i:https?|file|ftp)://{URL_CHARS}"));
     let path = s.split(['#', '?']).next().unwrap_or(s);
     archive.is_match(s)
-        && [
-            ".whl",
-            ".zip",
-            ".tar.gz",
-            ".tgz",
-            ".tar",
-            ".tar.bz2",
-            ".tbz",
-            ".tar.xz",
-            ".txz",
-            ".tlz",
-            ".tar.lz",
-            ".tar.lzma",
-        ]
-        .iter()
-        .any(|ext| path.to_ascii_lowercase().ends_with(ext))
+        && PIP_ARCHIVES
+            .iter()
+            .any(|ext| path.to_ascii_lowercase().ends_with(ext))
 }
 
 /// A conda MatchSpec.
@@ -569,6 +594,8 @@ mod tests {
             "foo===a, >=1",
             "foo (===weird)",
             "foo>=1,===x",
+            "foo.whl-tools",
+            "pkg.zip @ https://example.org/pkg.zip",
             // Every VCS scheme pip registers, and pip's archive extensions.
             "git+git://github.com/org/repo.git@v1#egg=repo",
             "git+ssh://git@github.com/org/repo.git",
@@ -598,6 +625,10 @@ mod tests {
             "git+gopher://example.org/repo",
             "ssh://example.org/pkg.whl",
             "cvs+https://example.org/repo",
+            // pip reads these as local files.
+            "foo.whl",
+            "pkg-1.0.tar.gz",
+            "foo.zip[extra]; python_version > '3'",
         ] {
             assert!(bad.parse::<PipRequirement>().is_err(), "{bad}");
         }

@@ -454,6 +454,8 @@ fn cases() -> Vec<Case> {
         ("backtick", "'six`id`'", &["E031"]),
         ("command_substitution", "'six$(id)'", &["E031"]),
         ("two_words", "'six requests'", &["E031"]),
+        // pip reads a name with an archive extension as a local file.
+        ("local_archive_name", "six.whl", &["E031"]),
     ] {
         v.push(case(
             &format!("pip_{name}"),
