@@ -107,6 +107,7 @@ fn debian_version_error(v: &str) -> Option<&'static str> {
         Some((u, r)) => (u, Some(r)),
         None => (rest, None),
     };
+    // dpkg only warns here, but the archive refuses such versions, so none can be installed.
     if !upstream.starts_with(|c: char| c.is_ascii_digit()) {
         return Some("the upstream version must start with a digit");
     }
@@ -234,38 +235,18 @@ impl FromStr for DebianPackage {
         };
         let value = &selector[1..];
         let value_at = selector_at + 1;
-        if let Some(j) = value
-            .find(['=', '/', ':'].as_slice())
-            .filter(|_| kind == '/')
-        {
-            let (what, help) = if value[j..].starts_with(':') {
-                (
-                    "an architecture after the release",
-                    "write the architecture first: `NAME:ARCH/RELEASE`",
-                )
-            } else {
-                (
-                    "both a release and a version",
-                    "apt-get takes `=VERSION` or `/RELEASE`, not both; keep one",
-                )
-            };
-            return Err(located(
+        let misread = |what: &str, help: &str, j: usize| {
+            located(
                 codes::DEBIAN_PACKAGE,
                 format!("`{s}` gives {what}, which apt-get does not read"),
                 help,
                 (value_at + j, s.len()),
-            ));
-        }
+            )
+        };
+        const ONE_OF: &str = "apt-get takes `=VERSION` or `/RELEASE`, not both; keep one";
         if kind == '=' {
             if let Some(j) = value.find(['/', '=']) {
-                return Err(located(
-                    codes::DEBIAN_PACKAGE,
-                    format!(
-                        "`{s}` gives both a version and a release, which apt-get does not read"
-                    ),
-                    "apt-get takes `=VERSION` or `/RELEASE`, not both; keep one",
-                    (value_at + j, s.len()),
-                ));
+                return Err(misread("both a version and a release", ONE_OF, j));
             }
             if let Some(why) = debian_version_error(value) {
                 let help = if value.contains(':') {
@@ -281,6 +262,13 @@ impl FromStr for DebianPackage {
                 ));
             }
         } else {
+            if let Some(j) = value.find(':') {
+                let help = "write the architecture first: `NAME:ARCH/RELEASE`";
+                return Err(misread("an architecture after the release", help, j));
+            }
+            if let Some(j) = value.find(['/', '=']) {
+                return Err(misread("both a release and a version", ONE_OF, j));
+            }
             let release = value.strip_suffix('+').unwrap_or(value);
             let ok = release.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
                 && release
