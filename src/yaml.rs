@@ -384,19 +384,19 @@ fn merge(items: Vec<(Node, Node)>) -> Result<Vec<(Node, Node)>, Error> {
     }
     let mut merged: Vec<(Node, Node)> = Vec::new();
     let mut own = Vec::new();
-    let mut seen_merge: Option<Span> = None;
+    let mut seen_merge = false;
     for (k, v) in items {
         if !is_merge_key(&k) {
             own.push((k, v));
             continue;
         }
-        if seen_merge.is_some() {
+        if seen_merge {
             return Err(err(
                 k.span,
                 "a second merge key `<<` in one mapping; merge several mappings with one list: `<<: [*a, *b]`",
             ));
         }
-        seen_merge = Some(k.span);
+        seen_merge = true;
         match v.kind {
             Kind::Map(m) => merged.extend(m),
             Kind::Seq(list) => {
