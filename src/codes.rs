@@ -141,7 +141,9 @@ pip accepts: a VCS URL with a scheme pip knows (`git+https`, `git+ssh`, `git+git
 `[channel[/subdir]::]name[ version[ build]]`, `name=version=build` (`numpy=1.26=py310_0`),
 `python=3.10.*` or `name[version='>=1.2']`. envc uses rattler's MatchSpec parser in its lenient
 mode, its model of conda's own reading. Note that `numpy=1.11` means 1.11.* and `numpy==1.11`
-means exactly 1.11.0.";
+means exactly 1.11.0. conda reads an entry ending in `.conda` or `.tar.bz2` as a package file:
+a local path is refused (the image has no such file), and a package-file URL must not stand
+beside MatchSpecs, which `conda install` refuses to mix.";
 
     LEADING_DASH = "E033", "an entry that starts with `-`",
 "A package entry that starts with `-` would be read as an option by apt-get, pip or conda (option

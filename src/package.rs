@@ -434,10 +434,25 @@ fn is_pip_url(s: &str) -> bool {
 #[serde(transparent)]
 pub struct CondaSpec(String);
 
+/// Whether `conda install` reads the entry as a package file rather than a MatchSpec: its
+/// `is_package_file` tests only the ending (`.conda`, `.tar.bz2`), for paths and URLs alike.
+pub fn is_conda_package_file(s: &str) -> bool {
+    s.ends_with(".conda") || s.ends_with(".tar.bz2")
+}
+
 impl FromStr for CondaSpec {
     type Err = EntryError;
     fn from_str(s: &str) -> Result<Self, EntryError> {
         check_common(s, "conda package")?;
+        // rattler reads `numpy-1.26.0-py310_0.tar.bz2` as a package name; conda reads it as a
+        // local file, which the image does not have.
+        if is_conda_package_file(s) && !s.contains("://") {
+            return Err(entry_error(
+                codes::CONDA_SPEC,
+                format!("conda reads `{s}` as the path of a local package file, not a MatchSpec"),
+                Some("name the package (`numpy=1.26=py310_0`) or give the file's URL"),
+            ));
+        }
         // Lenient is rattler's model of how conda itself reads a spec, including the forms
         // conda's docs and users write (`numpy=1.26=py310_0`, `python=3.10.*`) that rattler's
         // Strict grammar refuses; conda is what runs these entries, so its reading decides.
@@ -635,6 +650,7 @@ mod tests {
             "numpy=1.26=*_0",
             "python=3.10.*",
             "numpy 1.26 py310_0",
+            "https://conda.anaconda.org/conda-forge/linux-64/numpy-1.26.0-py310_0.conda",
         ] {
             assert!(ok.parse::<CondaSpec>().is_ok(), "{ok}");
         }
@@ -644,6 +660,8 @@ mod tests {
             "numpy;id",
             "#x",
             "numpy 1.*.2",
+            "numpy-1.26.0-py310_0.tar.bz2",
+            "numpy-1.26.0-py310_0.conda",
         ] {
             assert!(bad.parse::<CondaSpec>().is_err(), "{bad}");
         }

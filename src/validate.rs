@@ -93,6 +93,7 @@ fn standard(s: &Standard, config: &Config, diags: &mut Diagnostics) -> Option<Va
     let env = env_vars(&s.env_vars, diags);
     let debian = entries(&s.debian_packages, diags);
     let conda = entries(&s.conda_packages, diags);
+    conda_files_alone(&s.conda_packages, diags);
     let pip = entries(&s.pip_packages, diags);
     let post_build = s
         .post_build_cmds
@@ -107,6 +108,26 @@ fn standard(s: &Standard, config: &Config, diags: &mut Diagnostics) -> Option<Va
         pip,
         post_build,
     })
+}
+
+/// `conda install` installs package files (URLs ending in `.conda` or `.tar.bz2`) only when
+/// every argument is one; beside a MatchSpec it stops with "cannot mix specifications with
+/// conda package filenames". All conda entries go to one `conda install`.
+fn conda_files_alone(items: &[Spanned<String>], diags: &mut Diagnostics) {
+    let mut files = items
+        .iter()
+        .filter(|c| package::is_conda_package_file(&c.value));
+    if let Some(first) = files.next() {
+        if items.len() > 1 + files.count() {
+            diags
+                .error(
+                    codes::CONDA_SPEC,
+                    first.span,
+                    "a conda package file beside MatchSpecs, which `conda install` refuses to mix",
+                )
+                .help("list only package-file URLs, or name this package as a MatchSpec (`channel::name=VERSION=BUILD`)");
+        }
+    }
 }
 
 fn command(c: &Spanned<String>, diags: &mut Diagnostics) -> Option<Command> {

@@ -494,6 +494,18 @@ fn cases() -> Vec<Case> {
         ("semicolon", "'numpy;id'", &["E032"]),
         ("command_substitution", "'numpy$(id)'", &["E032"]),
         ("backtick", "'numpy`id`'", &["E032"]),
+        // conda reads these as package files: a local one is not in the image, and one URL
+        // beside a MatchSpec makes `conda install` refuse the lot.
+        (
+            "local_package_file",
+            "numpy-1.26.0-py310_0.tar.bz2",
+            &["E032"],
+        ),
+        (
+            "package_file_beside_matchspec",
+            "https://conda.anaconda.org/conda-forge/linux-64/numpy-1.26.0-py310_0.conda\n    - six",
+            &["E032"],
+        ),
     ] {
         v.push(case(
             &format!("conda_{name}"),
@@ -521,6 +533,23 @@ fn cases() -> Vec<Case> {
                     "pytorch=2.1.0=py3.10_cuda11.8_cudnn8.7.0_0",
                     "numpy=1.26=*_0",
                     "python=3.10.*",
+                ]),
+            ],
+        )),
+    ));
+
+    v.push(case(
+        "conda_package_file_urls_alone",
+        format!(
+            "{HEAD}python:\n  conda_packages:\n    \
+             - https://conda.anaconda.org/conda-forge/linux-64/numpy-1.26.0-py310_0.conda\n"
+        ),
+        Expect::Render(with(
+            std_prefix(),
+            vec![
+                Ins::User(s("1000")),
+                conda_words(&[
+                    "https://conda.anaconda.org/conda-forge/linux-64/numpy-1.26.0-py310_0.conda",
                 ]),
             ],
         )),
