@@ -407,6 +407,8 @@ fn cases() -> Vec<Case> {
             "'sudo=1.9.13p3-1+deb12u4:amd64'",
             &["E030"],
         ),
+        // apt-get would read it as a regular expression (525 packages on Debian 12).
+        ("name_ends_with_dot_regex", "sudo.", &["E030"]),
     ] {
         v.push(case(
             &format!("debian_{name}"),
