@@ -125,8 +125,9 @@ letter or digit), optionally `:ARCH`, then optionally `=VERSION` (a version dpkg
 `/RELEASE` (`libc6:amd64=2.36-9`, `python3/bookworm-backports`). apt-get reads a trailing `-`
 after any of these as \"remove\" (`vim-`, `sudo:amd64-`, `sudo=1.9-1-`), so it is refused; a
 trailing `+` means \"install\" and is accepted. apt-get does not read both a version and a
-release, nor an architecture after them. Put anything else (options, URLs, shell) in
-`post_build_cmds`.";
+release, nor an architecture after them; it reads a name no package has as a regular
+expression, so a name ending in `.` (which none has) is refused too. Put anything else (options,
+URLs, shell) in `post_build_cmds`.";
 
     PIP_REQUIREMENT = "E031", "a pip entry that is not a requirement",
 "Entries of `python.pip_packages` are PEP 508 requirements (`requests[security]>=2.8,<3`,
