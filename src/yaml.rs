@@ -570,6 +570,14 @@ mod tests {
             "e: {\"<<\": literal}\n",
             r#"[["e",[["<<","literal"]]]]"#,
         ),
+        (
+            "x-top: &top {base_image: img, env_vars: {A: a}}\n<<: *top\nenv_vars: {B: b}\n",
+            r#"[["base_image","img"],["env_vars",[["B","b"]]],["x-top",[["base_image","img"],["env_vars",[["A","a"]]]]]]"#,
+        ),
+        (
+            "d: &d {k: v}\nl:\n  - <<: *d\n    j: w\n  - {<<: [*d], k: own}\n",
+            r#"[["d",[["k","v"]]],["l",[[["k","v"],["j","w"]],[["k","own"]]]]]"#,
+        ),
     ];
 
     #[test]
