@@ -114,19 +114,19 @@ fn standard(s: &Standard, config: &Config, diags: &mut Diagnostics) -> Option<Va
 /// every argument is one; beside a MatchSpec it stops with "cannot mix specifications with
 /// conda package filenames". All conda entries go to one `conda install`.
 fn conda_files_alone(items: &[Spanned<String>], diags: &mut Diagnostics) {
-    let mut files = items
-        .iter()
-        .filter(|c| package::is_conda_package_file(&c.value));
-    if let Some(first) = files.next() {
-        if items.len() > 1 + files.count() {
-            diags
-                .error(
-                    codes::CONDA_SPEC,
-                    first.span,
-                    "a conda package file beside MatchSpecs, which `conda install` refuses to mix",
-                )
-                .help("list only package-file URLs, or name this package as a MatchSpec (`channel::name=VERSION=BUILD`)");
-        }
+    let is_file = |c: &Spanned<String>| package::is_conda_package_file(&c.value);
+    if !items.iter().any(|c| !is_file(c)) {
+        return;
+    }
+    // A local package file is refused on its own (E032); a URL is refused only here.
+    if let Some(first) = items.iter().find(|c| is_file(c) && c.value.contains("://")) {
+        diags
+            .error(
+                codes::CONDA_SPEC,
+                first.span,
+                "a conda package file beside MatchSpecs, which `conda install` refuses to mix",
+            )
+            .help("list only package-file URLs, or name this package as a MatchSpec (`channel::name=VERSION=BUILD`)");
     }
 }
 
