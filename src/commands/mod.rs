@@ -209,9 +209,9 @@ fn read_input(path: &Path) -> Result<(String, Vec<u8>), Error> {
         return Ok(("<stdin>".into(), buf));
     }
     let name = path.display().to_string();
-    // The whole file, even past the size limit: the limit's error (E002, from the YAML layer)
-    // then states the file's real size. Reading a large file once costs a few milliseconds a
-    // hundred megabytes; a stand-in buffer gave a wrong size.
+    // The whole file, even past the size limit, so the limit's error (E002, from the YAML
+    // layer) states the file's real size; a stand-in buffer gave a wrong one. Reading is cheap
+    // next to parsing, which the YAML layer refuses before starting.
     let bytes = std::fs::read(path).map_err(|source| Error::Read {
         path: name.clone(),
         source,
