@@ -43,10 +43,13 @@ If the file is a Jinja template (it contains `{{ … }}` or `{% … %}` outside 
 `--template` so envc renders it before reading it as YAML.";
 
     YAML_LIMIT = "E002", "the file exceeds a safety limit (size, nesting depth or alias expansion)",
-"envc refuses inputs that could exhaust memory or time: a spec larger than 1 MiB, nesting deeper
-than 64 levels, or YAML aliases that would expand to more than 10,000 nodes (the \"billion
-laughs\" attack). A real cluster-environment spec is a few kilobytes and a few levels deep; if yours
-is not, split it or drop the aliases.";
+"envc refuses inputs that could exhaust memory or time. Two limits bound the document's size: at
+most 8 MiB (8,388,608 bytes) and at most 200,000 YAML nodes (a scalar, list or mapping is one
+node; an `env_vars` entry is two), which a 20,000-entry spec meets with room to spare. Nesting
+may be at most 64 levels deep. Separately, YAML aliases (`*name`, including merge keys
+`<<: *name`) may add at most 10,000 nodes in all by expanding (the \"billion laughs\" attack: ten
+nested aliases of ten would make 10^10 nodes); the aliases a real spec uses add a few dozen. The
+message says which limit was hit and, for the size, how large the file is.";
 
     ENCODING = "E003", "the file is not UTF-8 text",
 "Specs must be UTF-8. The message gives the byte offset of the first invalid sequence. Re-save the
@@ -67,7 +70,9 @@ with 2, an I/O error, rather than 1.";
 "Every key of the spec is checked: a misspelt key would otherwise be silently ignored and the
 environment built without it. The standard form knows `base_image`, `env_vars`,
 `debian_packages`, `python` (with `pip_packages` and `conda_packages`) and `post_build_cmds`; the
-BYOD form knows `docker_image`, `ray_version`, `env_vars` and `registry_login_secret`.
+BYOD form knows `docker_image`, `ray_version`, `env_vars` and `registry_login_secret`. A
+top-level key that starts with `x-` is an extension field that envc ignores: the place for a YAML
+anchor the spec aliases (`x-common: &common {…}`).
 
 Some keys belong to other Anyscale files: `aws`, `gcp`, `head_node_type` and `worker_node_types`
 are compute configuration; `working_dir`, `pip` and `conda` at the top level are a Ray runtime
@@ -119,21 +124,32 @@ Dockerfile and shell give it different meanings. Write `$$` for a literal `$`.";
 whitespace. Remove the empty item.";
 
     DEBIAN_PACKAGE = "E030", "a Debian package entry that is not a package name",
-"Entries of `debian_packages` are Debian package names (lower case letters, digits, `+`, `-` and
-`.`, at least two characters, starting with a letter or digit), optionally with `=VERSION`,
-`/RELEASE` or `:ARCH`. A trailing `-` asks apt-get to remove the package, so it is refused. Put
-anything else (options, URLs, shell) in `post_build_cmds`.";
+"Entries of `debian_packages` are what `apt-get install` reads as an install: a Debian package
+name (lower case letters, digits, `+`, `-` and `.`, at least two characters, starting with a
+letter or digit), optionally `:ARCH`, then optionally `=VERSION` (a version dpkg accepts) or
+`/RELEASE` (`libc6:amd64=2.36-9`, `python3/bookworm-backports`). apt-get reads a trailing `-`
+after any of these as \"remove\" (`vim-`, `sudo:amd64-`, `sudo=1.9-1-`), so it is refused; a
+trailing `+` means \"install\" and is accepted. apt-get does not read both a version and a
+release, nor an architecture after them; it reads a name no package has as a regular
+expression, so a name ending in `.` (which none has) is refused too. Put anything else (options,
+URLs, shell) in `post_build_cmds`.";
 
     PIP_REQUIREMENT = "E031", "a pip entry that is not a requirement",
 "Entries of `python.pip_packages` are PEP 508 requirements (`requests[security]>=2.8,<3`,
-`name @ https://…`) or the URL forms pip accepts and real specs use
-(`git+https://github.com/org/repo@ref#egg=name`, a URL ending in `.whl`). pip options such as
+`name @ https://…`, `foo===1.0-custom` for PEP 440 arbitrary equality) or the bare URL forms
+pip accepts: a VCS URL with a scheme pip knows (`git+https`, `git+ssh`, `git+git`, `git+file`,
+`hg+…`, `svn+…`, `bzr+…`; `git+https://github.com/org/repo@ref#egg=name`) or an `http`, `https`,
+`file` or `ftp` URL of an archive (`.whl`, `.tar.gz`, `.zip`, …). pip options such as
 `-r requirements.txt` or `--extra-index-url` belong in `post_build_cmds`.";
 
     CONDA_SPEC = "E032", "a conda entry that is not a MatchSpec",
-"Entries of `python.conda_packages` are conda MatchSpecs: `[channel[/subdir]::]name[ version[ build]]`
-or `name[version='>=1.2']`. Note that `numpy=1.11` means 1.11.* and `numpy==1.11` means exactly
-1.11.0.";
+"Entries of `python.conda_packages` are conda MatchSpecs as conda reads them:
+`[channel[/subdir]::]name[ version[ build]]`, `name=version=build` (`numpy=1.26=py310_0`),
+`python=3.10.*` or `name[version='>=1.2']`. envc uses rattler's MatchSpec parser in its lenient
+mode, its model of conda's own reading. Note that `numpy=1.11` means 1.11.* and `numpy==1.11`
+means exactly 1.11.0. conda reads an entry ending in `.conda` or `.tar.bz2` as a package file:
+a local path is refused (the image has no such file), and a package-file URL must not stand
+beside MatchSpecs, which `conda install` refuses to mix.";
 
     LEADING_DASH = "E033", "an entry that starts with `-`",
 "A package entry that starts with `-` would be read as an option by apt-get, pip or conda (option
@@ -304,5 +320,34 @@ mod tests {
             assert!(readme.contains(&row), "README.md lacks the row {row}");
         }
         assert!(lookup("E999").is_none());
+    }
+
+    /// `envc explain E002` and the README state the limits `yaml` enforces.
+    #[test]
+    fn limits_text_matches_the_limits() {
+        use crate::yaml::{MAX_ALIAS_NODES, MAX_BYTES, MAX_DEPTH, MAX_NODES};
+        fn thousands(n: usize) -> String {
+            let d = n.to_string();
+            let mut out = String::new();
+            for (i, c) in d.chars().enumerate() {
+                if i > 0 && (d.len() - i).is_multiple_of(3) {
+                    out.push(',');
+                }
+                out.push(c);
+            }
+            out
+        }
+        let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let e002 = flat(lookup("E002").unwrap().explanation);
+        let readme = flat(include_str!("../README.md"));
+        for fact in [
+            format!("{} MiB ({} bytes)", MAX_BYTES >> 20, thousands(MAX_BYTES)),
+            format!("{} YAML nodes", thousands(MAX_NODES)),
+            format!("{MAX_DEPTH} levels"),
+            format!("at most {} nodes", thousands(MAX_ALIAS_NODES)),
+        ] {
+            assert!(e002.contains(&fact), "E002 lacks {fact:?}");
+            assert!(readme.contains(&fact), "README lacks {fact:?}");
+        }
     }
 }

@@ -12,6 +12,10 @@ const SINGLE_LINE: &str = r"^[^\u0000\r\n]+$";
 /// A package entry: a single line that does not start with `-` (E033).
 const PACKAGE: &str = r"^[^\u0000\r\n\-][^\u0000\r\n]*$";
 
+/// A Debian entry: a package entry that does not end with `-`, which apt-get reads as
+/// "remove" (E030).
+const DEBIAN: &str = r"^[^\u0000\r\n\-]([^\u0000\r\n]*[^\u0000\r\n\-])?$";
+
 fn from_json(v: serde_json::Value) -> Schema {
     serde_json::from_value(v).unwrap_or(Schema::Bool(true))
 }
@@ -20,6 +24,13 @@ fn packages(_: &mut SchemaGenerator) -> Schema {
     from_json(serde_json::json!({
         "type": ["array", "null"],
         "items": {"type": "string", "pattern": PACKAGE},
+    }))
+}
+
+fn debian(_: &mut SchemaGenerator) -> Schema {
+    from_json(serde_json::json!({
+        "type": ["array", "null"],
+        "items": {"type": "string", "pattern": DEBIAN},
     }))
 }
 
@@ -73,7 +84,7 @@ struct Standard {
     env_vars: Option<BTreeMap<String, String>>,
     /// Debian packages installed with apt-get (as root).
     #[serde(default)]
-    #[schemars(schema_with = "packages")]
+    #[schemars(schema_with = "debian")]
     debian_packages: Option<Vec<String>>,
     #[serde(default)]
     python: Option<Python>,
@@ -122,7 +133,18 @@ struct Byod {
 
 /// The schema as pretty JSON.
 pub fn json() -> String {
-    let schema = schemars::schema_for!(ClusterEnvironment);
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(ClusterEnvironment)).unwrap_or_default();
+    // Top-level `x-` keys are extension fields envc ignores (a place for YAML anchors); serde's
+    // attributes cannot say so, so the two closed forms get the pattern here.
+    for form in ["Standard", "Byod"] {
+        if let Some(def) = schema["definitions"][form].as_object_mut() {
+            def.insert(
+                "patternProperties".into(),
+                serde_json::json!({"^x-": {"description": "An extension field, ignored: a place for YAML anchors."}}),
+            );
+        }
+    }
     let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
     s.push('\n');
     s

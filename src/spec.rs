@@ -75,6 +75,12 @@ const BYOD_KEYS: &[&str] = &[
 ];
 const PYTHON_KEYS: &[&str] = &["pip_packages", "conda_packages"];
 
+/// Top-level keys starting with `x-` are extension fields, ignored (as docker compose ignores
+/// them): the place for an anchor that other keys alias (`x-common: &common {…}`).
+fn is_extension(key: &str) -> bool {
+    key.starts_with("x-")
+}
+
 /// Keys users put in a spec that belong in another file, and where.
 fn belongs_elsewhere(key: &str) -> Option<&'static str> {
     Some(match key {
@@ -340,6 +346,7 @@ pub fn parse(root: &Node, text: &str, diags: &mut Diagnostics) -> Option<Spec> {
                 },
                 "ray_version" => {}
                 "env_vars" => spec.env_vars = cx.env_vars(v),
+                k if is_extension(k) => {}
                 "registry_login_secret" => {
                     spec.registry_login_secret = if v.is_null() {
                         None
@@ -383,6 +390,7 @@ pub fn parse(root: &Node, text: &str, diags: &mut Diagnostics) -> Option<Spec> {
                     spec.base_image = cx.string(v, "`base_image`");
                 }
             }
+            k if is_extension(k) => {}
             "env_vars" => spec.env_vars = cx.env_vars(v),
             "debian_packages" => spec.debian_packages = cx.string_list(v, "debian_packages"),
             "post_build_cmds" => spec.post_build_cmds = cx.string_list(v, "post_build_cmds"),

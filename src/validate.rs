@@ -96,6 +96,7 @@ fn standard(s: &Standard, config: &Config, diags: &mut Diagnostics) -> Option<Va
     let env = env_vars(&s.env_vars, diags);
     let debian = entries(&s.debian_packages, diags);
     let conda = entries(&s.conda_packages, diags);
+    conda_files_alone(&s.conda_packages, diags);
     let pip = entries(&s.pip_packages, diags);
     let post_build = s
         .post_build_cmds
@@ -191,6 +192,26 @@ fn image_facts(
             .help("add `pip = \"/usr/bin/pip3\"` (the image's pip) or `conda-prefix` to that `[[image]]` table in envc.toml");
     }
     Some(facts)
+}
+
+/// `conda install` installs package files (URLs ending in `.conda` or `.tar.bz2`) only when
+/// every argument is one; beside a MatchSpec it stops with "cannot mix specifications with
+/// conda package filenames". All conda entries go to one `conda install`.
+fn conda_files_alone(items: &[Spanned<String>], diags: &mut Diagnostics) {
+    let is_file = |c: &Spanned<String>| package::is_conda_package_file(&c.value);
+    if !items.iter().any(|c| !is_file(c)) {
+        return;
+    }
+    // A local package file is refused on its own (E032); a URL is refused only here.
+    if let Some(first) = items.iter().find(|c| is_file(c) && c.value.contains("://")) {
+        diags
+            .error(
+                codes::CONDA_SPEC,
+                first.span,
+                "a conda package file beside MatchSpecs, which `conda install` refuses to mix",
+            )
+            .help("list only package-file URLs, or name this package as a MatchSpec (`channel::name=VERSION=BUILD`)");
+    }
 }
 
 fn command(c: &Spanned<String>, diags: &mut Diagnostics) -> Option<Command> {

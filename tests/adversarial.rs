@@ -389,6 +389,26 @@ fn cases() -> Vec<Case> {
         ("redirect", "'vim>/etc/passwd'", &["E030"]),
         ("glob", "'vim*'", &["E030"]),
         ("tab", "\"vim\\tcurl\"", &["E030", "E022"]),
+        // apt-get strips a trailing `-` after the arch, version or release too: a removal.
+        ("arch_trailing_dash_remove", "sudo:amd64-", &["E030"]),
+        (
+            "version_trailing_dash_remove",
+            "sudo=1.9.13p3-1+deb12u4-",
+            &["E030"],
+        ),
+        ("release_trailing_dash_remove", "sudo/bookworm-", &["E030"]),
+        (
+            "version_and_release",
+            "sudo=1.9.13p3-1+deb12u4/bookworm",
+            &["E030"],
+        ),
+        (
+            "arch_after_version",
+            "'sudo=1.9.13p3-1+deb12u4:amd64'",
+            &["E030"],
+        ),
+        // apt-get would read it as a regular expression (525 packages on Debian 12).
+        ("name_ends_with_dot_regex", "sudo.", &["E030"]),
     ] {
         v.push(case(
             &format!("debian_{name}"),
@@ -400,7 +420,8 @@ fn cases() -> Vec<Case> {
         "debian_valid_odd_forms",
         format!(
             "{HEAD}debian_packages:\n  - libstdc++6\n  - vim=2:8.1.2269-1ubuntu5\n  - g++\n  \
-             - python3.11/bookworm\n  - libc6:amd64\n"
+             - python3.11/bookworm\n  - libc6:amd64\n  - sudo:amd64=1.9.13p3-1+deb12u4\n  \
+             - curl:amd64/bookworm\n  - less+\n"
         ),
         Expect::Render(with(
             std_prefix(),
@@ -412,6 +433,9 @@ fn cases() -> Vec<Case> {
                     "g++",
                     "python3.11/bookworm",
                     "libc6:amd64",
+                    "sudo:amd64=1.9.13p3-1+deb12u4",
+                    "curl:amd64/bookworm",
+                    "less+",
                 ]),
                 Ins::User(s("1000")),
             ],
@@ -432,6 +456,8 @@ fn cases() -> Vec<Case> {
         ("backtick", "'six`id`'", &["E031"]),
         ("command_substitution", "'six$(id)'", &["E031"]),
         ("two_words", "'six requests'", &["E031"]),
+        // pip reads a name with an archive extension as a local file.
+        ("local_archive_name", "six.whl", &["E031"]),
     ] {
         v.push(case(
             &format!("pip_{name}"),
@@ -444,7 +470,8 @@ fn cases() -> Vec<Case> {
         format!(
             "{HEAD}python:\n  pip_packages:\n    - 'requests[security]>=2.8.1,==2.8.*; python_version<\"3.7\"'\n    \
              - six>1\n    - 'pkg @ https://example.com/pkg-1.0-py3-none-any.whl'\n    \
-             - \"tomli; python_version < '3.11'\"\n"
+             - \"tomli; python_version < '3.11'\"\n    - foo===weird\n    \
+             - git+git://github.com/org/repo.git@v1#egg=repo\n"
         ),
         Expect::Render(with(
             std_prefix(),
@@ -455,6 +482,8 @@ fn cases() -> Vec<Case> {
                     "six>1",
                     "pkg @ https://example.com/pkg-1.0-py3-none-any.whl",
                     "tomli; python_version < '3.11'",
+                    "foo===weird",
+                    "git+git://github.com/org/repo.git@v1#egg=repo",
                 ]),
             ],
         )),
@@ -467,6 +496,18 @@ fn cases() -> Vec<Case> {
         ("semicolon", "'numpy;id'", &["E032"]),
         ("command_substitution", "'numpy$(id)'", &["E032"]),
         ("backtick", "'numpy`id`'", &["E032"]),
+        // conda reads these as package files: a local one is not in the image, and one URL
+        // beside a MatchSpec makes `conda install` refuse the lot.
+        (
+            "local_package_file",
+            "numpy-1.26.0-py310_0.tar.bz2",
+            &["E032"],
+        ),
+        (
+            "package_file_beside_matchspec",
+            "https://conda.anaconda.org/conda-forge/linux-64/numpy-1.26.0-py310_0.conda\n    - six",
+            &["E032"],
+        ),
     ] {
         v.push(case(
             &format!("conda_{name}"),
@@ -478,7 +519,9 @@ fn cases() -> Vec<Case> {
         "conda_valid_quoting_forms",
         format!(
             "{HEAD}python:\n  conda_packages:\n    - conda-forge::numpy>=1.2\n    \
-             - \"numpy[version='>=1.2']\"\n    - numpy 1.11.* py_0\n"
+             - \"numpy[version='>=1.2']\"\n    - numpy 1.11.* py_0\n    \
+             - numpy=1.26=py310_0\n    - pytorch=2.1.0=py3.10_cuda11.8_cudnn8.7.0_0\n    \
+             - numpy=1.26=*_0\n    - python=3.10.*\n"
         ),
         Expect::Render(with(
             std_prefix(),
@@ -488,6 +531,27 @@ fn cases() -> Vec<Case> {
                     "conda-forge::numpy>=1.2",
                     "numpy[version='>=1.2']",
                     "numpy 1.11.* py_0",
+                    "numpy=1.26=py310_0",
+                    "pytorch=2.1.0=py3.10_cuda11.8_cudnn8.7.0_0",
+                    "numpy=1.26=*_0",
+                    "python=3.10.*",
+                ]),
+            ],
+        )),
+    ));
+
+    v.push(case(
+        "conda_package_file_urls_alone",
+        format!(
+            "{HEAD}python:\n  conda_packages:\n    \
+             - https://conda.anaconda.org/conda-forge/linux-64/numpy-1.26.0-py310_0.conda\n"
+        ),
+        Expect::Render(with(
+            std_prefix(),
+            vec![
+                Ins::User(s("1000")),
+                conda_words(&[
+                    "https://conda.anaconda.org/conda-forge/linux-64/numpy-1.26.0-py310_0.conda",
                 ]),
             ],
         )),
@@ -704,6 +768,70 @@ fn cases() -> Vec<Case> {
         "yaml_alias_fanout_wrong_type",
         keys_bomb,
         Expect::Reject(&["E021", "E012", "E002"]),
+    ));
+    // Merge keys read as PyYAML reads them; through them, aliases keep their budget.
+    v.push(case(
+        "yaml_merge_key_env_vars",
+        format!(
+            "{HEAD}x-common: &common\n  A: \"1\"\n  B: one\nenv_vars:\n  <<: *common\n  \
+             B: \"2\"\n  C: three\n"
+        ),
+        Expect::Render(with(
+            env_prefix(),
+            vec![env("A", "1"), env("B", "2"), env("C", "three")],
+        )),
+    ));
+    v.push(case(
+        "yaml_extension_key_anchor",
+        format!("x-pkgs: &pkgs [jq, curl]\n{HEAD}debian_packages: *pkgs\n"),
+        Expect::Render(with(
+            std_prefix(),
+            vec![
+                Ins::User(s("root")),
+                apt_words(&["jq", "curl"]),
+                Ins::User(s("1000")),
+            ],
+        )),
+    ));
+    v.push(case(
+        "yaml_merge_key_scalar",
+        format!("{HEAD}env_vars: {{<<: oops}}\n"),
+        Expect::Reject(&["E001"]),
+    ));
+    // Merged keys replace one another, so merging one mapping nine times over, ten levels
+    // deep, stays small: fifteen variables, as PyYAML reads it at three levels (at ten, PyYAML's
+    // flattening takes exponential time).
+    let mut merges = format!("{HEAD}x-0: &m0 {{A: a, B: b, C: c, D: d, E: e, F: f}}\n");
+    for i in 1..10 {
+        let refs = vec![format!("*m{}", i - 1); 9].join(", ");
+        let _ = writeln!(merges, "x-{i}: &m{i} {{<<: [{refs}], K{i}: k}}");
+    }
+    merges.push_str("env_vars: {<<: *m9}\n");
+    let mut want: Vec<Ins> = ["A", "B", "C", "D", "E", "F"]
+        .iter()
+        .map(|n| env(n, &n.to_lowercase()))
+        .collect();
+    want.extend((1..10).map(|i| env(&format!("K{i}"), "k")));
+    v.push(case(
+        "yaml_merge_keys_do_not_multiply",
+        merges,
+        Expect::Render(with(env_prefix(), want)),
+    ));
+    // Aliases beside the merge keys still multiply, and meet the alias budget.
+    let mut merge_bomb = format!("{HEAD}x-0: &m0 {{A: [a, a, a, a, a, a, a, a, a, a]}}\n");
+    for i in 1..10 {
+        let refs = vec![format!("*m{}", i - 1); 10].join(", ");
+        let _ = writeln!(
+            merge_bomb,
+            "x-{i}: &m{i} {{<<: *m{p}, L: [{refs}]}}",
+            p = i - 1
+        );
+    }
+    merge_bomb.push_str("env_vars: {<<: *m9}\n");
+    v.push(case(
+        "yaml_merge_key_alias_bomb",
+        merge_bomb,
+        Expect::Reject(&["E002"]),
     ));
     let mut nested = format!("{HEAD}env_vars:\n");
     for depth in 1..=100 {

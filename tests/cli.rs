@@ -499,3 +499,91 @@ fn output_into_a_missing_directory_names_the_directory() {
             .starts_with(".envc-")));
     }
 }
+
+/// The size error names the file's real size (the reader once passed the YAML layer a stand-in
+/// one byte over the limit), and a 20,000-entry spec with no alias in sight is not refused.
+#[test]
+fn size_limits_report_the_real_size_and_admit_large_specs() {
+    let t = TempDir::new("limits");
+    let mut big = String::from("base_image: anyscale/ray:2.9.0-py310\n");
+    let line = format!("# {}\n", "x".repeat(97));
+    while big.len() < 9_000_000 {
+        big.push_str(&line);
+    }
+    big.push_str("# 39 more bytes to make the size odd...\n");
+    let path = t.write("big.yaml", &big);
+    let out = run(envc().args(["check", "--color", "never"]).arg(&path));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("error[E002]"), "{err}");
+    assert!(
+        err.contains(&format!("the file is {} bytes", big.len())),
+        "{err}"
+    );
+
+    let mut spec = String::from("base_image: anyscale/ray:2.9.0-py310\npost_build_cmds:\n");
+    for i in 0..20_000 {
+        spec.push_str(&format!("  - echo step-{i} >> /tmp/steps.log\n"));
+    }
+    let path = t.write("large.yaml", &spec);
+    let out = run(envc().arg("check").arg(&path));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// Merge keys and `x-` anchors: the spec compiles to what PyYAML's `safe_load` reads; an error
+/// in a merged value points at the anchor's text.
+#[test]
+fn merge_keys_and_extension_anchors() {
+    let t = TempDir::new("merge");
+    let path = t.write(
+        "merge.yaml",
+        "base_image: anyscale/ray:2.9.0-py310\n\
+         x-common: &common\n  A: \"1\"\n  B: one\n\
+         env_vars:\n  <<: *common\n  B: \"2\"\n  C: three\n",
+    );
+    let out = run(envc().args(["dockerfile"]).arg(&path));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let df = text(&out.stdout);
+    let envs: Vec<&str> = df.lines().filter(|l| l.starts_with("ENV ")).collect();
+    assert_eq!(
+        envs,
+        ["ENV A=\"1\"", "ENV B=\"2\"", "ENV C=\"three\""],
+        "{df}"
+    );
+
+    let path = t.write(
+        "bad.yaml",
+        "base_image: anyscale/ray:2.9.0-py310\nx-common: &common\n  DEBUG: yes\nenv_vars: {<<: *common}\n",
+    );
+    let out = run(envc().args(["check", "--color", "never"]).arg(&path));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains(":3:10: error[E021]"), "{err}");
+
+    let path = t.write(
+        "scalar.yaml",
+        "base_image: anyscale/ray:2.9.0-py310\nenv_vars: {<<: oops}\n",
+    );
+    let out = run(envc().args(["check", "--color", "never"]).arg(&path));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("merge key"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// A Debian entry's error points at the part apt-get would misread.
+#[test]
+fn debian_removal_suffix_is_located() {
+    let t = TempDir::new("debian");
+    let path = t.write(
+        "apt.yaml",
+        "base_image: anyscale/ray:2.9.0-py310\ndebian_packages:\n  - sudo:amd64-\n",
+    );
+    let out = run(envc().args(["check", "--color", "never"]).arg(&path));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("apt.yaml:3:15: error[E030]"), "{err}");
+    assert!(err.contains("remove `sudo:amd64`"), "{err}");
+}

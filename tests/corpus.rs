@@ -30,9 +30,11 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared/corpus`, or `None` (after saying so) when it is not there.
+/// `$ENVC_CORPUS`, else `../shared/corpus`, or `None` (after saying so) when it is not there.
+/// The variable lets a checkout that is not beside `shared/` (a git worktree) run the corpus.
 fn corpus_dir() -> Option<PathBuf> {
-    let dir = manifest_dir().join("../shared/corpus");
+    let dir = std::env::var_os("ENVC_CORPUS")
+        .map_or_else(|| manifest_dir().join("../shared/corpus"), PathBuf::from);
     if dir.join("real-specs/EXPECTED.tsv").is_file() {
         Some(dir)
     } else {

@@ -267,7 +267,12 @@ fn fixtures_validate_against_schema() {
 
 /// The corpus rows as `(file, expect)`, or `None` (after printing why) when it is absent.
 fn corpus() -> Option<(PathBuf, Vec<(String, String)>)> {
-    let dir = Path::new(MANIFEST_DIR).join("../shared/corpus/real-specs");
+    let dir = std::env::var_os("ENVC_CORPUS")
+        .map_or_else(
+            || Path::new(MANIFEST_DIR).join("../shared/corpus"),
+            PathBuf::from,
+        )
+        .join("real-specs");
     let tsv = dir.join("EXPECTED.tsv");
     if !tsv.is_file() {
         println!("skipping: corpus not found at {}", tsv.display());
@@ -473,6 +478,16 @@ const INVALID: &[(&str, &str, &str)] = &[
         "base_image: anyscale/ray:2.9.0-py310\ndebian_packages: ['-y']\n",
         "E033",
     ),
+    (
+        "debian-removal-after-arch",
+        "base_image: anyscale/ray:2.9.0-py310\ndebian_packages: ['sudo:amd64-']\n",
+        "E030",
+    ),
+    (
+        "unknown-key-not-an-extension",
+        "base_image: anyscale/ray:2.9.0-py310\nX-common: {A: a}\n",
+        "E010",
+    ),
 ];
 
 #[test]
@@ -505,6 +520,20 @@ fn schema_rejects_invalid_documents() {
 
 /// Specs envc accepts in less common shapes; the schema must not flag them in an editor.
 const VALID: &[(&str, &str)] = &[
+    (
+        "merge-keys-and-extension-anchor",
+        "x-common: &common\n  A: \"1\"\n  B: one\nbase_image: anyscale/ray:2.9.0-py310\nenv_vars:\n  <<: *common\n  B: two\n",
+    ),
+    (
+        "byod-extension-anchor",
+        "x-env: &env {A: a}\ndocker_image: my-registry/ray:2.9.0\nray_version: 2.9.0\nenv_vars: {<<: *env}\n",
+    ),
+    (
+        "package-forms-the-tools-accept",
+        "base_image: anyscale/ray:2.9.0-py310\ndebian_packages: ['sudo:amd64=1.9.13p3-1+deb12u4', g++, less+]\n\
+         python:\n  pip_packages: [foo===weird, 'git+git://github.com/org/repo.git#egg=repo']\n  \
+         conda_packages: [numpy=1.26=py310_0, python=3.10.*]\n",
+    ),
     (
         "optional-keys-null",
         "base_image: anyscale/ray:2.9.0-py310\nenv_vars:\ndebian_packages:\npython:\npost_build_cmds:\n",
