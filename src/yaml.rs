@@ -155,6 +155,16 @@ fn err(span: Span, message: impl Into<String>) -> Error {
     }
 }
 
+/// The size limit's message; `size` is `None` when only "more than the limit" is known (a
+/// stream read no further than the limit).
+pub fn too_large(size: Option<u64>) -> String {
+    let size = size.map_or_else(|| format!("more than {MAX_BYTES}"), |n| n.to_string());
+    format!(
+        "the file is {size} bytes; envc reads specs of at most {MAX_BYTES} bytes ({} MiB)",
+        MAX_BYTES >> 20
+    )
+}
+
 fn limit(span: Span, message: impl Into<String>) -> Error {
     Error {
         span,
@@ -193,14 +203,7 @@ fn count_nodes(n: &Node) -> usize {
 /// Parses exactly one YAML document. An empty stream gives `Ok(None)`.
 pub fn parse(text: &str) -> Result<Option<Node>, Error> {
     if text.len() > MAX_BYTES {
-        return Err(limit(
-            Span::new(0, 0),
-            format!(
-                "the file is {} bytes; envc reads specs of at most {MAX_BYTES} bytes ({} MiB)",
-                text.len(),
-                MAX_BYTES >> 20,
-            ),
-        ));
+        return Err(limit(Span::new(0, 0), too_large(Some(text.len() as u64))));
     }
     let map = CharToByte::new(text);
     let span_of =

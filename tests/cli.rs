@@ -520,6 +520,37 @@ fn size_limits_report_the_real_size_and_admit_large_specs() {
         err.contains(&format!("the file is {} bytes", big.len())),
         "{err}"
     );
+    // Neither an endless device nor a stream is read past the limit.
+    let out = run(envc().args(["check", "/dev/zero"]));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("/dev/zero: error[E002]: the file is more than 8388608 bytes"),
+        "{err}"
+    );
+    let mut child = envc()
+        .args(["check", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        // Far more than the limit; envc stops reading, so the write fails with EPIPE.
+        for _ in 0..200 {
+            if stdin.write_all(big.as_bytes()).is_err() {
+                return;
+            }
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("<stdin>: error[E002]: the file is more than"),
+        "{}",
+        text(&out.stderr)
+    );
 
     let mut spec = String::from("base_image: anyscale/ray:2.9.0-py310\npost_build_cmds:\n");
     for i in 0..20_000 {

@@ -197,26 +197,38 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
-fn read_input(path: &Path) -> Result<(String, Vec<u8>), Error> {
-    if path == Path::new("-") {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|source| Error::Read {
-                path: "<stdin>".into(),
-                source,
-            })?;
-        return Ok(("<stdin>".into(), buf));
+/// Reads a spec, or stdin for `-`, never more than one byte past the size limit (so
+/// `/dev/zero` or a multi-GB file costs nothing); `Err(Some(size))` / `Err(None)` is a file
+/// over the limit, with its real size when the file system knows it.
+fn read_input(path: &Path) -> Result<(String, Result<Vec<u8>, Option<u64>>), Error> {
+    let cap = crate::yaml::MAX_BYTES as u64 + 1;
+    let (name, reader): (String, Box<dyn Read>) = if path == Path::new("-") {
+        ("<stdin>".into(), Box::new(std::io::stdin()))
+    } else {
+        let name = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|source| Error::Read {
+            path: name.clone(),
+            source,
+        })?;
+        if let Ok(meta) = file.metadata() {
+            if meta.is_file() && meta.len() >= cap {
+                return Ok((name, Err(Some(meta.len()))));
+            }
+        }
+        (name, Box::new(file))
+    };
+    let mut bytes = Vec::new();
+    reader
+        .take(cap)
+        .read_to_end(&mut bytes)
+        .map_err(|source| Error::Read {
+            path: name.clone(),
+            source,
+        })?;
+    if bytes.len() as u64 >= cap {
+        return Ok((name, Err(None)));
     }
-    let name = path.display().to_string();
-    // The whole file, even past the size limit, so the limit's error (E002, from the YAML
-    // layer) states the file's real size; a stand-in buffer gave a wrong one. Reading is cheap
-    // next to parsing, which the YAML layer refuses before starting.
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
-        path: name.clone(),
-        source,
-    })?;
-    Ok((name, bytes))
+    Ok((name, Ok(bytes)))
 }
 
 /// The configuration each spec sees, loaded once per `envc.toml` (a run over a thousand specs
@@ -328,8 +340,18 @@ fn compile_file(
         }
     };
     let (name, bytes) = read_input(path)?;
+    let outcome = match bytes {
+        Ok(bytes) => compile(&name, &bytes, &config, &options(input)),
+        Err(size) => {
+            let mut d =
+                crate::diag::Diagnostics::new(Arc::new(SourceFile::new(name, String::new())));
+            d.file_error(codes::YAML_LIMIT, crate::yaml::too_large(size))
+                .help("see `envc explain E002` for envc's limits");
+            Err(d.into_vec())
+        }
+    };
     Ok(Compilation {
-        outcome: compile(&name, &bytes, &config, &options(input)),
+        outcome,
         deny: config.deny_warnings || input.deny_warnings,
         mirror: config.mirror.clone(),
     })
