@@ -197,10 +197,13 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
+/// A spec's bytes, or `Err(size)` for a file over the size limit, with its real size when the
+/// file system knows it.
+type InputBytes = Result<Vec<u8>, Option<u64>>;
+
 /// Reads a spec, or stdin for `-`, never more than one byte past the size limit (so
-/// `/dev/zero` or a multi-GB file costs nothing); `Err(Some(size))` / `Err(None)` is a file
-/// over the limit, with its real size when the file system knows it.
-fn read_input(path: &Path) -> Result<(String, Result<Vec<u8>, Option<u64>>), Error> {
+/// `/dev/zero` or a multi-GB file costs nothing).
+fn read_input(path: &Path) -> Result<(String, InputBytes), Error> {
     let cap = crate::yaml::MAX_BYTES as u64 + 1;
     let (name, reader): (String, Box<dyn Read>) = if path == Path::new("-") {
         ("<stdin>".into(), Box::new(std::io::stdin()))
