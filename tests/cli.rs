@@ -525,7 +525,7 @@ fn size_limits_report_the_real_size_and_admit_large_specs() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
-        err.contains("/dev/zero: error[E002]: the file is more than 8388608 bytes"),
+        err.contains("/dev/zero:1:1: error[E002]: the file is more than 8388608 bytes"),
         "{err}"
     );
     let mut child = envc()
@@ -547,7 +547,7 @@ fn size_limits_report_the_real_size_and_admit_large_specs() {
     writer.join().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("<stdin>: error[E002]: the file is more than"),
+        text(&out.stderr).contains("<stdin>:1:1: error[E002]: the file is more than"),
         "{}",
         text(&out.stderr)
     );

@@ -348,8 +348,13 @@ fn compile_file(
         Err(size) => {
             let mut d =
                 crate::diag::Diagnostics::new(Arc::new(SourceFile::new(name, String::new())));
-            d.file_error(codes::YAML_LIMIT, crate::yaml::too_large(size))
-                .help("see `envc explain E002` for envc's limits");
+            // Located at 1:1, as the YAML layer locates it for text it was given.
+            d.error(
+                codes::YAML_LIMIT,
+                crate::source::Span::new(0, 0),
+                crate::yaml::too_large(size),
+            )
+            .help("see `envc explain E002` for envc's limits");
             Err(d.into_vec())
         }
     };
