@@ -3,10 +3,10 @@
 //! Found by walking up from the spec's directory (or given with `--config`); its errors are
 //! diagnostics located in the TOML file, like the spec's.
 
-use crate::codes;
+use crate::diag::codes;
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::input::source::{SourceFile, Span};
 use crate::plan::ImageFacts;
-use crate::source::{SourceFile, Span};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

@@ -1,42 +1,39 @@
 //! envc compiles ML cluster-environment specs (Anyscale's format) into a validated, normalised
 //! plan and from it a deterministic, injection-proof Dockerfile.
 //!
-//! The pipeline, one module per stage:
-//! `source` (text + spans) → `template` (optional Jinja rendering) → `yaml` (spanned tree,
-//! safety limits) → `spec` (shape) → `validate` (meaning; typed values) → `lower` → `plan`
-//! (the IR and its digest) → `emit::dockerfile`. Diagnostics (`diag`, `codes`) are data
-//! collected along the way and rendered at the edge by the CLI (`cli`, `commands`).
+//! The pipeline, one folder per stage:
+//! `input` (text + spans, optional Jinja rendering, the spanned YAML tree and its safety limits)
+//! → `spec` (shape, then `spec::validate`: meaning, as the checked values of `types`) →
+//! `plan` (`plan::lower` makes the IR and its digest) → the backends: `emit::dockerfile` (a
+//! Dockerfile) and `assemble` (an OCI image, no engine) → `oci` (blobs, layers, the image
+//! layout) and its store of revisions. `runtime_env` is Ray's runtime environments. Diagnostics
+//! (`diag`, `diag::codes`) are data collected along the way and rendered at the edge by the CLI
+//! (`cli`, `commands`).
 
-pub mod address;
+pub mod assemble;
 pub mod cli;
-pub mod codes;
 pub mod commands;
 pub mod config;
 pub mod diag;
-pub mod diff;
-pub mod digest;
 pub mod emit;
-pub mod envvar;
-pub mod image;
-pub mod lower;
+pub mod input;
 pub mod oci;
-pub mod package;
 pub mod plan;
 pub mod runtime_env;
-pub mod schema;
-pub mod source;
 pub mod spec;
-pub mod template;
-pub mod validate;
-pub mod yaml;
+pub mod types;
 
 use config::Config;
+use diag::codes;
 use diag::{Diagnostic, Diagnostics};
-use digest::Digest;
+use input::source::SourceFile;
+use input::{source, template, yaml};
+use plan::lower;
 use plan::Plan;
-use source::SourceFile;
+use spec::validate;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use types::digest::Digest;
 
 /// How to read the input.
 #[derive(Debug, Clone, Default)]

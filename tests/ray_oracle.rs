@@ -12,13 +12,13 @@
 //! a short inline Python snippet. A test skips, with a printed reason, only when pip fails for
 //! lack of network; any other failure fails it.
 //!
-//! envc is driven through the library (`envc::runtime_env::package`); when the binary has the
+//! envc is driven through the library (`envc::runtime_env::working_dir`); when the binary has the
 //! `package` subcommand, its `--format json` output is checked against the library as well.
 //! The unreadable-file case runs here under `setpriv --reuid 65534` (root reads mode-000 files).
 
 mod common;
 
-use envc::runtime_env::package::{package_dir, uri_for_dir, PackageOptions};
+use envc::runtime_env::working_dir::{package_dir, uri_for_dir, PackageOptions};
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::symlink;
@@ -487,7 +487,7 @@ fn envc_matches_ray_2_40() {
         if let Some(e) = ray.get("error") {
             // A pattern Python's `re` (or pathspec) refuses: envc must refuse it too.
             match uri_for_dir(&case.dir, &opts) {
-                Err(envc::runtime_env::package::Error::BadPattern { .. }) => continue,
+                Err(envc::runtime_env::working_dir::Error::BadPattern { .. }) => continue,
                 other => panic!("{}: Ray failed ({e}), envc gave {other:?}", case.label),
             }
         }

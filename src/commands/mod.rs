@@ -9,8 +9,8 @@ use crate::cli::{Cli, ColorChoice, Command, Format, InputArgs};
 use crate::config::{self, Config};
 use crate::diag::{render, Diagnostic};
 use crate::emit::dockerfile;
-use crate::source::SourceFile;
-use crate::{codes, compile, CompileOptions, Compiled, TemplateInputs};
+use crate::input::source::SourceFile;
+use crate::{compile, diag::codes, CompileOptions, Compiled, TemplateInputs};
 pub use printer::Printer;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{IsTerminal, Read, Write};
@@ -48,20 +48,20 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] crate::oci::store::Error),
     #[error(transparent)]
-    Image(#[from] crate::oci::image::Error),
+    Image(#[from] crate::assemble::Error),
 }
 
 impl Error {
     /// I/O and usage problems are 2; a refused input or a failed check is 1.
     fn exit_code(&self) -> u8 {
-        use crate::oci::{image, store};
+        use crate::{assemble, oci::store};
         match self {
             Error::No(_) => EXIT_NO,
-            Error::Store(e) | Error::Image(image::Error::Store(e)) => match e {
+            Error::Store(e) | Error::Image(assemble::Error::Store(e)) => match e {
                 store::Error::Io { .. } => EXIT_ERROR,
                 _ => EXIT_NO,
             },
-            Error::Image(image::Error::Layer(_)) => EXIT_ERROR,
+            Error::Image(assemble::Error::Layer(_)) => EXIT_ERROR,
             Error::Image(_) => EXIT_NO,
             Error::Read { .. } | Error::Write { .. } | Error::Render(_) | Error::Usage(_) => {
                 EXIT_ERROR
@@ -178,7 +178,7 @@ pub fn run(cli: Cli) -> u8 {
             format,
         ),
         Command::Explain { code } => Ok(explain(&printer, code.as_deref())),
-        Command::Schema => printer.data(&crate::schema::json()).map(|()| EXIT_OK),
+        Command::Schema => printer.data(&crate::spec::schema::json()).map(|()| EXIT_OK),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut buf = Vec::new();
@@ -204,7 +204,7 @@ type InputBytes = Result<Vec<u8>, Option<u64>>;
 /// Reads a spec, or stdin for `-`, never more than one byte past the size limit (so
 /// `/dev/zero` or a multi-GB file costs nothing).
 fn read_input(path: &Path) -> Result<(String, InputBytes), Error> {
-    let cap = crate::yaml::MAX_BYTES as u64 + 1;
+    let cap = crate::input::yaml::MAX_BYTES as u64 + 1;
     let (name, reader): (String, Box<dyn Read>) = if path == Path::new("-") {
         ("<stdin>".into(), Box::new(std::io::stdin()))
     } else {
@@ -351,8 +351,8 @@ fn compile_file(
             // Located at 1:1, as the YAML layer locates it for text it was given.
             d.error(
                 codes::YAML_LIMIT,
-                crate::source::Span::new(0, 0),
-                crate::yaml::too_large(size),
+                crate::input::source::Span::new(0, 0),
+                crate::input::yaml::too_large(size),
             )
             .help("see `envc explain E002` for envc's limits");
             Err(d.into_vec())

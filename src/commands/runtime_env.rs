@@ -4,10 +4,10 @@
 use super::{compile_one, Error, Printer, EXIT_NO, EXIT_OK};
 use crate::cli::{Format, InputArgs, LevelArg, MergeMode, RuntimeEnvCommand};
 use crate::diag::{render, Diagnostics};
+use crate::input::source::SourceFile;
 use crate::runtime_env::merge;
-use crate::runtime_env::package::{self, PackageOptions, RayVersion};
 use crate::runtime_env::validate::{self, Level, RayGeneration, RuntimeEnv};
-use crate::source::SourceFile;
+use crate::runtime_env::working_dir::{self, PackageOptions, RayVersion};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -108,7 +108,8 @@ pub fn run(printer: &Printer, cmd: RuntimeEnvCommand) -> Result<u8, Error> {
             }
         }
         RuntimeEnvCommand::Uri { uri } => {
-            let name = package::remote_cache_name(&uri).map_err(|e| Error::No(e.to_string()))?;
+            let name =
+                working_dir::remote_cache_name(&uri).map_err(|e| Error::No(e.to_string()))?;
             if name.ends_with(".whl") {
                 printer
                     .note("a .whl URI is valid in `py_modules` only (a `working_dir` is a .zip)");
@@ -199,12 +200,12 @@ pub fn package_cmd(
                 source,
             };
             let mut tmp = crate::oci::blob::AtomicFile::create(path).map_err(write_err)?;
-            let pkg = package::package_dir(dir, &options, std::io::BufWriter::new(&mut tmp))
+            let pkg = working_dir::package_dir(dir, &options, std::io::BufWriter::new(&mut tmp))
                 .map_err(|e| Error::No(e.to_string()))?;
             tmp.commit().map_err(write_err)?;
             pkg
         }
-        None => package::package_dir(dir, &options, std::io::sink())
+        None => working_dir::package_dir(dir, &options, std::io::sink())
             .map_err(|e| Error::No(e.to_string()))?,
     };
     for note in &result.notes {

@@ -1,14 +1,14 @@
 //! The store commands: `build`, `list`, `show`, `diff`, `rollback`, `export`, `verify`, `gc`,
 //! and `resolve`. Each turns arguments into library calls on [`Store`] and
-//! [`image`](crate::oci::image), and prints through the [`Printer`].
+//! [`assemble`](crate::assemble), and prints through the [`Printer`].
 
 use super::{compile_one, Error, Printer, EXIT_ERROR, EXIT_NO, EXIT_OK};
-use crate::address::{Address, EnvName, Identifier};
+use crate::assemble::{self, Base, LayerCompression};
 use crate::cli::{CompressionArg, ExportArg, Format, InputArgs, StoreArgs};
-use crate::diff::{self, Change, PlanDiff};
-use crate::oci::image::{self, Base, LayerCompression};
 use crate::oci::store::{BaseSource, Commit, ExportFormat, Revision, Store};
 use crate::oci::Descriptor;
+use crate::plan::diff::{self, Change, PlanDiff};
+use crate::types::name::{Address, EnvName, Identifier};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -139,9 +139,9 @@ pub fn build(
         return Ok(EXIT_NO);
     };
     let plan = &compiled.plan;
-    let pending = image::steps_needing_execution(plan);
+    let pending = assemble::steps_needing_execution(plan);
     if !pending.is_empty() {
-        return Err(image::Error::NeedsExecution {
+        return Err(assemble::Error::NeedsExecution {
             steps: pending.join(", "),
         }
         .into());
@@ -201,14 +201,14 @@ fn build_into(
         config: imported.config.clone(),
         layers: imported.layers.clone(),
     };
-    let options = image::Options {
+    let options = assemble::Options {
         epoch,
         compression: match compression {
             CompressionArg::Gzip => LayerCompression::Gzip,
             CompressionArg::None => LayerCompression::None,
         },
     };
-    let mut manifest = image::assemble(store, plan, &base, &options)?.manifest;
+    let mut manifest = assemble::assemble(store, plan, &base, &options)?.manifest;
     if let Some(p) = &compiled.provenance {
         // Template inputs: recorded beside the revision, never part of the image's digest.
         let text = serde_json::to_string(p).unwrap_or_default();
@@ -232,14 +232,14 @@ fn revision_json(r: &Revision) -> Value {
         "revision": r.revision,
         "reference": format!("{}:{}", r.name, r.revision),
         "manifest": r.manifest.digest.to_string(),
-        "spec_digest": annotation(&r.manifest, image::LABEL_SPEC_DIGEST),
-        "base": annotation(&r.manifest, image::ANNOTATION_BASE_NAME),
-        "base_digest": annotation(&r.manifest, image::ANNOTATION_BASE_DIGEST),
+        "spec_digest": annotation(&r.manifest, assemble::LABEL_SPEC_DIGEST),
+        "base": annotation(&r.manifest, assemble::ANNOTATION_BASE_NAME),
+        "base_digest": annotation(&r.manifest, assemble::ANNOTATION_BASE_DIGEST),
         "parent": annotation(&r.manifest, ANNOTATION_PARENT),
         "rollback_to": annotation(&r.manifest, ANNOTATION_ROLLBACK_TO),
         "rolled_back_from": annotation(&r.manifest, ANNOTATION_ROLLED_BACK_FROM),
         "provenance": annotation(&r.manifest, ANNOTATION_PROVENANCE)
-            .map(crate::template::redact_recorded),
+            .map(crate::input::template::redact_recorded),
     })
 }
 
@@ -274,7 +274,7 @@ pub fn bake(
                 from_rev.reference()
             ))
         })?;
-    let config_digest: crate::digest::Digest = manifest
+    let config_digest: crate::types::digest::Digest = manifest
         .pointer("/config/digest")
         .and_then(Value::as_str)
         .and_then(|d| d.parse().ok())
@@ -297,12 +297,12 @@ pub fn bake(
         config,
         layers: manifest_layers(&store, &from_rev)?,
     };
-    let plan = image::read_plan(&store, &from_rev.manifest.digest)?;
+    let plan = assemble::read_plan(&store, &from_rev.manifest.digest)?;
     // Checked before anything is written: a corrupt layer leaves no blob behind.
     for layer in &base.layers {
         store.check_layer(layer)?;
     }
-    let options = image::Options {
+    let options = assemble::Options {
         epoch,
         compression: match compression {
             CompressionArg::Gzip => LayerCompression::Gzip,
@@ -310,9 +310,11 @@ pub fn bake(
         },
     };
     let baked =
-        crate::oci::bake::bake(&store, &base, &plan, &env, &options).map_err(|e| match e {
-            crate::oci::bake::BakeError::Image(e) => Error::Image(e),
-            other => Error::No(other.to_string()),
+        crate::assemble::runtime_env::bake(&store, &base, &plan, &env, &options).map_err(|e| {
+            match e {
+                crate::assemble::runtime_env::BakeError::Image(e) => Error::Image(e),
+                other => Error::No(other.to_string()),
+            }
         })?;
     for note in &baked.notes {
         printer.note(note);
@@ -323,7 +325,7 @@ pub fn bake(
     if let Some(uri) = &baked.working_dir_uri {
         printer.verbose(&format!(
             "working_dir {uri} at {}",
-            crate::oci::bake::WORKING_DIR
+            crate::assemble::runtime_env::WORKING_DIR
         ));
     }
     let lock = store.lock()?;
@@ -343,7 +345,7 @@ pub fn list(
     let revisions = store.revisions(name.as_ref())?;
     if let Some(n) = &name {
         if revisions.is_empty() {
-            return Err(Error::No(crate::address::name_not_found_message(
+            return Err(Error::No(crate::types::name::name_not_found_message(
                 n.as_str(),
             )));
         }
@@ -372,8 +374,8 @@ pub fn list(
         rows.push([
             format!("{}:{}", r.name, r.revision),
             short(&r.manifest.digest.to_string()),
-            short(annotation(&r.manifest, image::LABEL_SPEC_DIGEST).unwrap_or("-")),
-            annotation(&r.manifest, image::ANNOTATION_BASE_NAME)
+            short(annotation(&r.manifest, assemble::LABEL_SPEC_DIGEST).unwrap_or("-")),
+            annotation(&r.manifest, assemble::ANNOTATION_BASE_NAME)
                 .unwrap_or("-")
                 .to_string(),
             note,
@@ -469,7 +471,7 @@ fn side(printer: &Printer, arg: &str, store_args: &StoreArgs) -> Result<Option<S
         let r = store.resolve(&id)?;
         Ok(Side {
             label: format!("{}:{}", r.name, r.revision),
-            plan: image::read_plan(&store, &r.manifest.digest)?,
+            plan: assemble::read_plan(&store, &r.manifest.digest)?,
             layers: manifest_layers(&store, &r)?,
         })
     };
@@ -598,7 +600,7 @@ pub fn show(
 ) -> Result<u8, Error> {
     let store = open(store_args)?;
     let r = store.resolve(&identifier(reference)?)?;
-    let plan = image::read_plan(&store, &r.manifest.digest)?;
+    let plan = assemble::read_plan(&store, &r.manifest.digest)?;
     let layers = manifest_layers(&store, &r)?;
     if format == Format::Json {
         let mut doc = revision_json(&r);
@@ -615,9 +617,9 @@ pub fn show(
     let _ = writeln!(out, "{}:{}", r.name, r.revision);
     let _ = writeln!(out, "  manifest     {}", r.manifest.digest);
     for (label, key) in [
-        ("spec digest", image::LABEL_SPEC_DIGEST),
-        ("base", image::ANNOTATION_BASE_NAME),
-        ("base digest", image::ANNOTATION_BASE_DIGEST),
+        ("spec digest", assemble::LABEL_SPEC_DIGEST),
+        ("base", assemble::ANNOTATION_BASE_NAME),
+        ("base digest", assemble::ANNOTATION_BASE_DIGEST),
         ("parent", ANNOTATION_PARENT),
         ("rollback to", ANNOTATION_ROLLBACK_TO),
         ("rolled back from", ANNOTATION_ROLLED_BACK_FROM),
@@ -627,7 +629,7 @@ pub fn show(
         }
     }
     if let Some(p) = annotation(&r.manifest, ANNOTATION_PROVENANCE) {
-        let shown = crate::template::redact_recorded(p);
+        let shown = crate::input::template::redact_recorded(p);
         let _ = writeln!(out, "  {:<12} {shown}", "provenance");
     }
     let _ = writeln!(out, "  layers:");
@@ -638,7 +640,7 @@ pub fn show(
             l.digest, l.size, l.media_type
         );
     }
-    let _ = writeln!(out, "  plan (/{}):", image::PLAN_PATH);
+    let _ = writeln!(out, "  plan (/{}):", assemble::PLAN_PATH);
     let pretty = serde_json::to_string_pretty(&plan).unwrap_or_default();
     for l in pretty.lines() {
         let _ = writeln!(out, "    {l}");
@@ -688,7 +690,7 @@ pub fn export(
     let mut r = store.resolve(&identifier(reference)?)?;
     // An export carries the index entry's annotations: never a value an older envc recorded.
     if let Some(p) = r.manifest.annotations.get_mut(ANNOTATION_PROVENANCE) {
-        *p = crate::template::redact_recorded(p).to_string();
+        *p = crate::input::template::redact_recorded(p).to_string();
     }
     let f = match format {
         ExportArg::OciArchive => ExportFormat::OciArchive,

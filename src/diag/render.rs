@@ -183,9 +183,9 @@ pub fn json(diags: &[Diagnostic], files: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codes;
+    use crate::diag::codes;
     use crate::diag::Diagnostics;
-    use crate::source::{SourceFile, Span};
+    use crate::input::source::{SourceFile, Span};
     use std::sync::Arc;
 
     #[test]

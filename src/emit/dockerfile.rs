@@ -14,9 +14,9 @@
 //! heredocs instead (`RUN <<'ENVC_EOF'`: the script is an argument of the shell, never its
 //! stdin), with a delimiter that does not occur as a line of the body.
 
-use crate::envvar::{EnvValue, Segment};
-use crate::package::shell_quote;
 use crate::plan::{Plan, Step};
+use crate::types::env::{EnvValue, Segment};
+use crate::types::package::shell_quote;
 use serde::Serialize;
 use std::path::Path;
 

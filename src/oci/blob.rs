@@ -11,7 +11,7 @@
 //! into the store on the way, so an import reads each base layer exactly once.
 
 use super::store::Error;
-use crate::digest::Digest;
+use crate::types::digest::Digest;
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::{self, Read, Write};

@@ -24,7 +24,7 @@
 
 use super::gzip;
 use super::{MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP};
-use crate::digest::Digest;
+use crate::types::digest::Digest;
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

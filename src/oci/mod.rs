@@ -1,16 +1,13 @@
 //! OCI images without a container engine: deterministic layers (`layer`, `gzip`), content-
-//! addressed blobs and the image layout that holds every revision (`store`), and image assembly
-//! from a plan (`image`). Shared here: descriptors, media types and canonical JSON, so that every
+//! addressed blobs and the image layout that holds every revision (`store`). Shared here: descriptors, media types and canonical JSON, so that every
 //! digest envc writes is a digest of bytes it can reproduce.
 
-pub mod bake;
 pub mod blob;
 pub mod gzip;
-pub mod image;
 pub mod layer;
 pub mod store;
 
-use crate::digest::Digest;
+use crate::types::digest::Digest;
 use std::collections::BTreeMap;
 
 pub const MEDIA_TYPE_INDEX: &str = "application/vnd.oci.image.index.v1+json";

@@ -24,8 +24,8 @@ use super::{
     MEDIA_TYPE_DOCKER_CONFIG, MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_DOCKER_MANIFEST,
     MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
 };
-use crate::address::{self, EnvName, Identifier};
-use crate::digest::Digest;
+use crate::types::digest::Digest;
+use crate::types::name::{self, EnvName, Identifier};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::{self, File};
@@ -132,9 +132,9 @@ pub enum Error {
         expected: Digest,
         found: Digest,
     },
-    #[error("{}", address::name_not_found_message(.name.as_str()))]
+    #[error("{}", name::name_not_found_message(.name.as_str()))]
     NameNotFound { name: EnvName },
-    #[error("{}", address::revision_not_found_message(.name.as_str(), *.revision))]
+    #[error("{}", name::revision_not_found_message(.name.as_str(), *.revision))]
     RevisionNotFound { name: EnvName, revision: u32 },
     #[error(
         "no image named `{reference}` in {}{}",

@@ -10,7 +10,7 @@
 //! generation to a compiled cluster environment.
 
 use super::validate::{exclusive_fields, uri_scheme, RayGeneration, RuntimeEnv};
-use crate::codes::{self, Code};
+use crate::diag::codes::{self, Code};
 use crate::plan::{Plan, Step};
 use serde_json::{Map, Value};
 
@@ -248,7 +248,7 @@ mod tests {
     use super::super::validate::{parse, Level, PIP_UV_CONDA};
     use super::*;
     use crate::diag::Diagnostics;
-    use crate::source::SourceFile;
+    use crate::input::source::SourceFile;
     use serde_json::json;
     use std::path::Path;
     use std::sync::Arc;

@@ -13,10 +13,10 @@
 //! list, empty `excludes` and empty `env_vars` are dropped, pip entries are deduplicated keeping
 //! the first occurrence. [`RuntimeEnv::canonical_json`] is its one serialisation (keys sorted).
 
-use crate::codes;
+use crate::diag::codes;
 use crate::diag::Diagnostics;
-use crate::source::{SourceFile, Span};
-use crate::yaml::{self, Kind, Node, Resolved};
+use crate::input::source::{SourceFile, Span};
+use crate::input::yaml::{self, Kind, Node, Resolved};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -699,7 +699,7 @@ impl Cx<'_> {
         if scheme != "gcs" {
             // Ray tests the name its `parse_uri` gives (`;params` of an https path cut, a
             // wheel's own file name), not the URI's text.
-            let path = super::package::remote_package_name(raw).unwrap_or_default();
+            let path = super::working_dir::remote_package_name(raw).unwrap_or_default();
             let wheels = py_modules && self.ray == RayGeneration::V2;
             let ok = path.ends_with(".zip") || (wheels && path.ends_with(".whl"));
             if !ok {

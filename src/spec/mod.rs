@@ -3,10 +3,13 @@
 //! duplicates, types, null-as-empty, the standard vs BYOD form); what the values mean is
 //! checked in `validate`.
 
-use crate::codes;
+pub mod schema;
+pub mod validate;
+
+use crate::diag::codes;
 use crate::diag::Diagnostics;
-use crate::source::Span;
-use crate::yaml::{Kind, Node, Resolved, Style};
+use crate::input::source::Span;
+use crate::input::yaml::{Kind, Node, Resolved, Style};
 
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! after the checks every entry shares: not empty, no NUL/CR/LF, no leading `-` (option
 //! injection). A value of these types is therefore safe to shell-quote onto one line.
 
-use crate::codes::{self, Code};
+use crate::diag::codes::{self, Code};
 use regex_lite::Regex;
 use std::str::FromStr;
 use std::sync::OnceLock;

@@ -314,7 +314,7 @@ mod tests {
         }
         assert!(lookup("e010").is_some());
         // The README's table is the user-facing list: it must name every code with its summary.
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         for d in ALL {
             let row = format!("| `{}` | {} |", d.code, d.summary);
             assert!(readme.contains(&row), "README.md lacks the row {row}");
@@ -325,7 +325,7 @@ mod tests {
     /// `envc explain E002` and the README state the limits `yaml` enforces.
     #[test]
     fn limits_text_matches_the_limits() {
-        use crate::yaml::{MAX_ALIAS_NODES, MAX_BYTES, MAX_DEPTH, MAX_NODES};
+        use crate::input::yaml::{MAX_ALIAS_NODES, MAX_BYTES, MAX_DEPTH, MAX_NODES};
         fn thousands(n: usize) -> String {
             let d = n.to_string();
             let mut out = String::new();
@@ -339,7 +339,7 @@ mod tests {
         }
         let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
         let e002 = flat(lookup("E002").unwrap().explanation);
-        let readme = flat(include_str!("../README.md"));
+        let readme = flat(include_str!("../../README.md"));
         for fact in [
             format!("{} MiB ({} bytes)", MAX_BYTES >> 20, thousands(MAX_BYTES)),
             format!("{} YAML nodes", thousands(MAX_NODES)),

@@ -6,15 +6,17 @@
 //! reused by digest, never rewritten. Every JSON document is canonical and every time is the
 //! build epoch, so the manifest digest is a pure function of (plan, base, epoch, compression).
 
-use super::layer::{self, Compression, Entry, EntryKind, FileSource};
-use super::store::{self, Store};
-use super::{
+use crate::oci::layer::{self, Compression, Entry, EntryKind, FileSource};
+use crate::oci::store::{self, Store};
+use crate::oci::{
     canonical_json, Descriptor, MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP,
     MEDIA_TYPE_MANIFEST,
 };
-use crate::digest::Digest;
 use crate::plan::{Plan, Step};
+use crate::types::digest::Digest;
 use serde_json::{json, Value};
+pub mod runtime_env;
+
 use std::collections::BTreeMap;
 
 /// Where the metadata layer puts the canonical plan (`/.envc/plan.json` in the image).
@@ -24,8 +26,8 @@ pub const GZIP_LEVEL: u32 = 6;
 pub const BLOCK_SIZE: usize = 1 << 20;
 /// Labels and annotations envc sets.
 /// The spec digest: an image label and an index annotation (one name, defined by the store).
-pub use super::store::ANNOTATION_SPEC_DIGEST as LABEL_SPEC_DIGEST;
-pub use super::store::{ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME};
+pub use crate::oci::store::ANNOTATION_SPEC_DIGEST as LABEL_SPEC_DIGEST;
+pub use crate::oci::store::{ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME};
 pub const LABEL_VERSION: &str = "dev.envc.version";
 pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
 
@@ -420,7 +422,7 @@ pub fn read_plan(store: &Store, manifest: &Digest) -> Result<Value, Error> {
     let file = std::fs::File::open(&path)
         .map_err(|e| bad(format!("cannot open {}: {e}", path.display())))?;
     // Hashed as it streams; nothing is trusted until the whole blob has matched its digest.
-    let mut hashing = super::blob::HashingReader::new(file, true);
+    let mut hashing = crate::oci::blob::HashingReader::new(file, true);
     let plan = {
         let buffered = std::io::BufReader::new(&mut hashing);
         let reader: Box<dyn std::io::Read + '_> = if last.media_type.ends_with("gzip") {

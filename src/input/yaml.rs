@@ -9,7 +9,7 @@
 //! source order with duplicates intact; the spec parser decides what a duplicate means. YAML 1.1
 //! merge keys (`<<: *a`, `<<: [*a, *b]`) are applied here, as PyYAML's `safe_load` applies them.
 
-use crate::source::{CharToByte, Span};
+use crate::input::source::{CharToByte, Span};
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use std::collections::HashMap;
 

@@ -8,16 +8,14 @@
 //! `conda` are not installed by baking: they need a build that runs code (the caller says so).
 //! The code layer depends only on the files, so unchanged code gives the same layer digest.
 
-use super::image::{
-    self, compose, config_env, metadata_layer, Base, Edit, Error, Image, Options, PLAN_PATH,
-};
-use super::layer::{self, Compression, Entry, EntryKind, FileSource};
-use super::store::Store;
-use super::{Descriptor, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP};
-use crate::digest::Digest;
-use crate::runtime_env::package::{self, PackageOptions};
+use super::{compose, config_env, metadata_layer, Base, Edit, Error, Image, Options, PLAN_PATH};
+use crate::oci::layer::{self, Compression, Entry, EntryKind, FileSource};
+use crate::oci::store::Store;
+use crate::oci::{Descriptor, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP};
 use crate::runtime_env::validate::{LocationKind, RuntimeEnv};
 use crate::runtime_env::worker_env::{self, Expansion};
+use crate::runtime_env::working_dir::{self, PackageOptions};
+use crate::types::digest::Digest;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -38,7 +36,7 @@ pub enum BakeError {
     #[error("cannot package `{path}`: {source}")]
     Package {
         path: String,
-        source: package::Error,
+        source: working_dir::Error,
     },
     #[error(
         "`{field}` is `{value}`, which is not a local directory: envc bakes local directories; \
@@ -103,7 +101,7 @@ fn add_tree(
         excludes: env.excludes.clone(),
         ..PackageOptions::default()
     };
-    let contents = package::contents(root, &options).map_err(|source| BakeError::Package {
+    let contents = working_dir::contents(root, &options).map_err(|source| BakeError::Package {
         path: root.display().to_string(),
         source,
     })?;
@@ -314,8 +312,8 @@ pub fn bake(
     }
     let mut annotations = BTreeMap::from([(LABEL_RUNTIME_ENV_DIGEST.to_string(), runtime_digest)]);
     if let Some(d) = spec_digest {
-        labels.push((image::LABEL_SPEC_DIGEST.to_string(), d.clone()));
-        annotations.insert(image::LABEL_SPEC_DIGEST.to_string(), d);
+        labels.push((super::LABEL_SPEC_DIGEST.to_string(), d.clone()));
+        annotations.insert(super::LABEL_SPEC_DIGEST.to_string(), d);
     }
     let edit = Edit {
         env: vars.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
@@ -343,10 +341,10 @@ fn code_layer(
     options: &Options,
 ) -> Result<(Descriptor, Digest), BakeError> {
     let (compression, media_type) = match options.compression {
-        image::LayerCompression::None => (Compression::None, MEDIA_TYPE_LAYER),
-        image::LayerCompression::Gzip => (
+        super::LayerCompression::None => (Compression::None, MEDIA_TYPE_LAYER),
+        super::LayerCompression::Gzip => (
             Compression::Gzip {
-                level: image::GZIP_LEVEL,
+                level: super::GZIP_LEVEL,
             },
             MEDIA_TYPE_LAYER_GZIP,
         ),
@@ -365,7 +363,7 @@ fn code_layer(
                 mtime: options.epoch,
                 compression,
                 threads: 0,
-                block_size: image::BLOCK_SIZE,
+                block_size: super::BLOCK_SIZE,
             },
             &mut blob,
         )

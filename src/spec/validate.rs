@@ -3,15 +3,15 @@
 //! [`DebianPackage`], …), so later stages cannot see an unchecked string. All problems are
 //! reported, not just the first.
 
-use crate::codes;
 use crate::config::Config;
+use crate::diag::codes;
 use crate::diag::Diagnostics;
-use crate::envvar::{EnvName, EnvValue};
-use crate::image::{self, AnyscaleTag, ImageRef, TagError, TagStatus};
-use crate::package::{self, CondaSpec, DebianPackage, EntryError, PipRequirement};
+use crate::input::yaml::Resolved;
 use crate::plan::ImageFacts;
 use crate::spec::{Byod, EnvEntry, Spanned, Spec, Standard};
-use crate::yaml::Resolved;
+use crate::types::env::{EnvName, EnvValue};
+use crate::types::image_ref::{self, AnyscaleTag, ImageRef, TagError, TagStatus};
+use crate::types::package::{self, CondaSpec, DebianPackage, EntryError, PipRequirement};
 use std::str::FromStr;
 
 /// The base image, checked against the policy.
@@ -130,7 +130,7 @@ fn image_facts(
         .image_facts(r.registry.as_deref(), &r.repository)
         .cloned()
         .or_else(|| {
-            (image::is_anyscale_repository(&r.repository)
+            (image_ref::is_anyscale_repository(&r.repository)
                 || matches!(
                     r.repository.as_str(),
                     "rayproject/ray" | "rayproject/ray-ml"
@@ -269,12 +269,12 @@ fn base_image(v: &Spanned<String>, config: &Config, diags: &mut Diagnostics) -> 
         .allow
         .iter()
         .any(|p| p.matches(reference.registry.as_deref(), &reference.repository));
-    let anyscale_like = image::is_anyscale_repository(&reference.repository)
+    let anyscale_like = image_ref::is_anyscale_repository(&reference.repository)
         || reference.repository == "anyscale"
         || reference.repository.starts_with("anyscale/")
         || v.value == "unknown";
     if !anyscale_like
-        || (allowed_elsewhere && !image::is_anyscale_repository(&reference.repository))
+        || (allowed_elsewhere && !image_ref::is_anyscale_repository(&reference.repository))
     {
         if allowed_elsewhere {
             if reference.digest.is_none() && reference.tag.as_deref().is_none_or(|t| t == "latest")
@@ -292,7 +292,7 @@ fn base_image(v: &Spanned<String>, config: &Config, diags: &mut Diagnostics) -> 
             .help("use `anyscale/ray`, `anyscale/ray-ml` or `anyscale/ray-llm`; to allow other images, add their repository to `[base-image] allow` in envc.toml, or use the BYOD form (`docker_image`)");
         return None;
     }
-    match image::classify_anyscale(&reference) {
+    match image_ref::classify_anyscale(&reference) {
         Ok((tag, status)) => {
             match status {
                 TagStatus::Supported => {}

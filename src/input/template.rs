@@ -7,9 +7,9 @@
 //! store, an export or a CI log. Only the environment variables actually read are named, each
 //! as `set` or `unset`; `--var` values are recorded only for keys given with `--public-var`.
 
-use crate::codes;
+use crate::diag::codes;
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::source::{SourceFile, Span};
+use crate::input::source::{SourceFile, Span};
 use minijinja::value::{Object, Value};
 use minijinja::{Environment, UndefinedBehavior};
 use std::collections::{BTreeMap, BTreeSet};

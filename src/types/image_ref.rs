@@ -281,7 +281,7 @@ fn anyscale_tag_re() -> &'static Regex {
 
 /// Anyscale's current list, kept sorted (byte order) in `data/` so that a lookup is a binary
 /// search over the embedded text itself: nothing is built at start-up (a test checks the order).
-const SUPPORTED: &str = include_str!("../data/anyscale-supported-base-images.txt");
+const SUPPORTED: &str = include_str!("../../data/anyscale-supported-base-images.txt");
 
 fn is_supported(key: &str) -> bool {
     sorted_lines_contain(SUPPORTED, key)
@@ -418,8 +418,8 @@ pub fn classify_anyscale(r: &ImageRef) -> Result<(AnyscaleTag, TagStatus), TagEr
 mod tests {
     use super::*;
 
-    const SUPPORTED: &str = include_str!("../data/anyscale-supported-base-images.txt");
-    const ALL: &str = include_str!("../data/anyscale-all-base-images.txt");
+    const SUPPORTED: &str = include_str!("../../data/anyscale-supported-base-images.txt");
+    const ALL: &str = include_str!("../../data/anyscale-all-base-images.txt");
     const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     fn classify(s: &str) -> Result<(AnyscaleTag, TagStatus), TagError> {

@@ -3,10 +3,11 @@
 //! [`Diagnostics`] collector and keep going, so one run reports every problem; rendering (human
 //! or JSON) happens at the edge, in [`render`].
 
+pub mod codes;
 pub mod render;
 
-use crate::codes::Code;
-use crate::source::{SourceFile, Span};
+use crate::diag::codes::Code;
+use crate::input::source::{SourceFile, Span};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]

@@ -3,9 +3,12 @@
 //! JSON form — compact, keys sorted, UTF-8 — and the **spec digest** is the sha256 of exactly
 //! those bytes, so `envc plan FILE | sha256sum` reproduces it. Template provenance is kept out.
 
-use crate::digest::Digest;
-use crate::envvar::{EnvName, EnvValue};
-use crate::package::{CondaSpec, DebianPackage, PipRequirement};
+pub mod diff;
+pub mod lower;
+
+use crate::types::digest::Digest;
+use crate::types::env::{EnvName, EnvValue};
+use crate::types::package::{CondaSpec, DebianPackage, PipRequirement};
 
 /// Version of the plan's JSON shape; part of the digest, bumped when the shape changes.
 pub const SCHEMA: &str = "envc.plan/v1";

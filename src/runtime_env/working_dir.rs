@@ -24,7 +24,7 @@
 //! an error (Ray silently hashes its name only, then fails when zipping).
 
 use super::pathspec::PathSpec;
-use crate::digest::Digest;
+use crate::types::digest::Digest;
 use sha2::Digest as _;
 use std::collections::HashSet;
 use std::fs::{self, File};

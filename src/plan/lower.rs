@@ -4,9 +4,9 @@
 //! packages), then each post-build command as the image user. Each kind is its own step so a
 //! change to pip packages leaves the apt step's cache valid.
 
-use crate::image::RayVersion;
 use crate::plan::{Base, EnvVar, Form, Plan, Step, SCHEMA};
-use crate::validate::{ValidByod, ValidStandard, Validated};
+use crate::spec::validate::{ValidByod, ValidStandard, Validated};
+use crate::types::image_ref::RayVersion;
 
 pub fn lower(v: &Validated) -> Plan {
     match v {
@@ -15,7 +15,7 @@ pub fn lower(v: &Validated) -> Plan {
     }
 }
 
-fn env_step(env: &[(crate::envvar::EnvName, crate::envvar::EnvValue)]) -> Option<Step> {
+fn env_step(env: &[(crate::types::env::EnvName, crate::types::env::EnvValue)]) -> Option<Step> {
     (!env.is_empty()).then(|| Step::Env {
         vars: env
             .iter()
