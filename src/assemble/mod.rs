@@ -407,8 +407,8 @@ pub fn assemble(
     compose(store, base, edit, options)
 }
 
-/// Reads the canonical plan back out of an image's metadata layer (its last layer).
-pub fn read_plan(store: &Store, manifest: &Digest) -> Result<Value, Error> {
+/// Reads the plan back out of an image's metadata layer (its last layer), as a typed plan.
+pub fn read_plan(store: &Store, manifest: &Digest) -> Result<Plan, Error> {
     let bad = |reason: String| Error::BaseConfig { reason };
     let manifest: Value = serde_json::from_slice(&store.read_json_blob(manifest)?)
         .map_err(|e| bad(format!("manifest {manifest} is not JSON: {e}")))?;
@@ -437,9 +437,8 @@ pub fn read_plan(store: &Store, manifest: &Digest) -> Result<Value, Error> {
         .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
     hashing.check(&last.digest, last.size, &path)?;
     match plan.map_err(bad)? {
-        Some(text) => {
-            serde_json::from_str(&text).map_err(|e| bad(format!("/{PLAN_PATH} is not JSON: {e}")))
-        }
+        Some(text) => Plan::from_json(text.as_bytes())
+            .map_err(|e| bad(format!("/{PLAN_PATH} is not a plan envc reads: {e}"))),
         None => Err(bad(format!(
             "the image has no /{PLAN_PATH}: it was not built by envc"
         ))),

@@ -12,6 +12,7 @@ use super::{compose, config_env, metadata_layer, Base, Edit, Error, Image, Optio
 use crate::oci::layer::{self, Compression, Entry, EntryKind, FileSource};
 use crate::oci::store::Store;
 use crate::oci::{Descriptor, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP};
+use crate::plan::Plan;
 use crate::runtime_env::validate::{LocationKind, RuntimeEnv};
 use crate::runtime_env::worker_env::{self, Expansion};
 use crate::runtime_env::working_dir::{self, PackageOptions};
@@ -56,17 +57,9 @@ pub enum BakeError {
 
 /// The uid and gid files should belong to: the plan's image user, else the config's numeric
 /// `User`, else root.
-fn owner(plan: &serde_json::Value, config: &serde_json::Value) -> (u32, u32) {
-    let facts = plan.get("image");
-    if let (Some(uid), Some(gid)) = (
-        facts
-            .and_then(|f| f.get("uid"))
-            .and_then(serde_json::Value::as_u64),
-        facts
-            .and_then(|f| f.get("gid"))
-            .and_then(serde_json::Value::as_u64),
-    ) {
-        return (uid as u32, gid as u32);
+fn owner(plan: &Plan, config: &serde_json::Value) -> (u32, u32) {
+    if let Some(facts) = &plan.image {
+        return (facts.uid, facts.gid);
     }
     let user = config
         .pointer("/config/User")
@@ -142,11 +135,11 @@ pub struct Baked {
     pub notes: Vec<String>,
 }
 
-/// Bakes `env` onto `base` (a stored revision). `plan` is the base revision's plan (JSON).
+/// Bakes `env` onto `base` (a stored revision). `plan` is the base revision's plan.
 pub fn bake(
     store: &Store,
     base: &Base,
-    plan: &serde_json::Value,
+    plan: &Plan,
     env: &RuntimeEnv,
     options: &Options,
 ) -> Result<Baked, BakeError> {
@@ -237,7 +230,7 @@ pub fn bake(
     }
     let runtime_json = env.canonical_json();
     let runtime_digest = Digest::of(runtime_json.as_bytes()).to_string();
-    let mut plan_bytes = crate::oci::canonical_json(plan);
+    let mut plan_bytes = plan.canonical_json().into_bytes();
     plan_bytes.push(b'\n');
     let mut runtime_bytes = runtime_json.into_bytes();
     runtime_bytes.push(b'\n');
@@ -270,9 +263,7 @@ pub fn bake(
         working_dir.as_deref(),
         has_modules.then_some(PY_MODULES),
     );
-    let version = plan
-        .pointer("/base/ray_version")
-        .and_then(serde_json::Value::as_str);
+    let version = plan.base.ray_version.as_deref();
     let rule = match version.and_then(Expansion::for_ray_version) {
         Some(rule) => rule,
         None => {
@@ -305,16 +296,14 @@ pub fn bake(
     if let Some(d) = &working_dir {
         empty_history.push(format!("WORKDIR {d}"));
     }
-    let spec_digest = plan_digest(plan);
+    let spec_digest = plan.digest().to_string();
     let mut labels = vec![(LABEL_RUNTIME_ENV_DIGEST.to_string(), runtime_digest.clone())];
     if let Some(uri) = &working_dir_uri {
         labels.push((LABEL_WORKING_DIR_URI.to_string(), uri.clone()));
     }
     let mut annotations = BTreeMap::from([(LABEL_RUNTIME_ENV_DIGEST.to_string(), runtime_digest)]);
-    if let Some(d) = spec_digest {
-        labels.push((super::LABEL_SPEC_DIGEST.to_string(), d.clone()));
-        annotations.insert(super::LABEL_SPEC_DIGEST.to_string(), d);
-    }
+    labels.push((super::LABEL_SPEC_DIGEST.to_string(), spec_digest.clone()));
+    annotations.insert(super::LABEL_SPEC_DIGEST.to_string(), spec_digest);
     let edit = Edit {
         env: vars.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
         labels,
@@ -328,10 +317,6 @@ pub fn bake(
         working_dir_uri,
         notes,
     })
-}
-
-fn plan_digest(plan: &serde_json::Value) -> Option<String> {
-    (!plan.is_null()).then(|| Digest::of(&crate::oci::canonical_json(plan)).to_string())
 }
 
 /// Streams the code layer into the store in one pass (files are read once, never buffered).

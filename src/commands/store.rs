@@ -400,7 +400,7 @@ pub fn list(
 /// One side of a `diff` or a `show`: a plan, and the layers when it is a stored revision.
 struct Side {
     label: String,
-    plan: Value,
+    plan: crate::plan::Plan,
     layers: Vec<Descriptor>,
 }
 
@@ -435,7 +435,7 @@ fn side(printer: &Printer, arg: &str, store_args: &StoreArgs) -> Result<Option<S
         };
         Ok(compile_one(printer, path, &input)?.map(|(c, _)| Side {
             label: arg.to_string(),
-            plan: serde_json::from_str(&c.plan.canonical_json()).unwrap_or_default(),
+            plan: c.plan,
             layers: Vec::new(),
         }))
     };
@@ -605,7 +605,7 @@ pub fn show(
     if format == Format::Json {
         let mut doc = revision_json(&r);
         doc["layers"] = json!(layers);
-        doc["plan"] = plan;
+        doc["plan"] = json!(plan);
         return printer
             .data(&format!(
                 "{}\n",
@@ -641,7 +641,8 @@ pub fn show(
         );
     }
     let _ = writeln!(out, "  plan (/{}):", assemble::PLAN_PATH);
-    let pretty = serde_json::to_string_pretty(&plan).unwrap_or_default();
+    // Through `Value`, so keys print sorted, as in the canonical form.
+    let pretty = serde_json::to_string_pretty(&json!(plan)).unwrap_or_default();
     for l in pretty.lines() {
         let _ = writeln!(out, "    {l}");
     }

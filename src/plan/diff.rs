@@ -1,10 +1,10 @@
 //! What changed between two environments, in the terms a reviewer thinks in: the base image,
 //! environment variables, packages per ecosystem (added, removed, or the same package with a
-//! different spec), post-build commands and, for stored revisions, layers. Works on canonical
-//! plan JSON, so a stored revision (whose plan is read back from its image) and a spec file
+//! different spec), post-build commands and, for stored revisions, layers. Works on typed
+//! plans, so a stored revision (whose plan is read back from its image) and a spec file
 //! (compiled now) compare alike.
 
-use serde_json::Value;
+use super::{Plan, Step};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
@@ -72,42 +72,34 @@ pub fn package_name(kind: &str, entry: &str) -> String {
     }
 }
 
-fn steps<'a>(plan: &'a Value, kind: &str) -> impl Iterator<Item = &'a Value> + 'a {
-    let kind = kind.to_string();
-    plan.get("steps")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(move |s| s.get("kind").and_then(Value::as_str) == Some(kind.as_str()))
-}
-
-fn env_vars(plan: &Value) -> Vec<(String, String)> {
-    steps(plan, "env")
-        .flat_map(|s| {
-            s.get("vars")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
+fn env_vars(plan: &Plan) -> Vec<(String, String)> {
+    plan.steps
+        .iter()
+        .flat_map(|s| match s {
+            Step::Env { vars } => vars.as_slice(),
+            _ => &[],
         })
-        .filter_map(|v| {
-            Some((
-                v.get("name")?.as_str()?.to_string(),
-                v.get("value")?.as_str()?.to_string(),
-            ))
-        })
+        .map(|v| (v.name.as_str().to_string(), v.value.canonical()))
         .collect()
 }
 
-fn packages(plan: &Value, kind: &str) -> Vec<String> {
-    steps(plan, kind)
-        .flat_map(|s| {
-            s.get("packages")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter_map(|p| p.as_str().map(str::to_string))
-        .collect()
+fn packages(plan: &Plan, kind: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for step in &plan.steps {
+        match (kind, step) {
+            ("debian", Step::Debian { packages, .. }) => {
+                out.extend(packages.iter().map(|p| p.as_str().to_string()));
+            }
+            ("conda", Step::Conda { packages, .. }) => {
+                out.extend(packages.iter().map(|p| p.as_str().to_string()));
+            }
+            ("pip", Step::Pip { packages, .. }) => {
+                out.extend(packages.iter().map(|p| p.as_str().to_string()));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 fn keyed_changes(a: &[(String, String)], b: &[(String, String)]) -> Vec<Change> {
@@ -138,21 +130,15 @@ fn keyed_changes(a: &[(String, String)], b: &[(String, String)]) -> Vec<Change> 
 }
 
 /// Differences from plan `a` to plan `b`.
-pub fn diff(a: &Value, b: &Value) -> PlanDiff {
-    let base = |p: &Value| {
-        p.pointer("/base/reference")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
-    let (ba, bb) = (base(a), base(b));
+pub fn diff(a: &Plan, b: &Plan) -> PlanDiff {
+    let (ba, bb) = (a.base.reference.clone(), b.base.reference.clone());
     let mut d = PlanDiff {
         base: (ba != bb).then_some((ba, bb)),
         env: keyed_changes(&env_vars(a), &env_vars(b)),
         ..PlanDiff::default()
     };
     for kind in ["debian", "conda", "pip"] {
-        let named = |p: &Value| -> Vec<(String, String)> {
+        let named = |p: &Plan| -> Vec<(String, String)> {
             packages(p, kind)
                 .into_iter()
                 .map(|e| (package_name(kind, &e), e))
@@ -163,9 +149,13 @@ pub fn diff(a: &Value, b: &Value) -> PlanDiff {
             d.packages.insert(kind.to_string(), changes);
         }
     }
-    let commands = |p: &Value| -> Vec<String> {
-        steps(p, "run")
-            .filter_map(|s| s.get("command").and_then(Value::as_str).map(str::to_string))
+    let commands = |p: &Plan| -> Vec<String> {
+        p.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Run { command, .. } => Some(command.clone()),
+                _ => None,
+            })
             .collect()
     };
     let (ca, cb) = (commands(a), commands(b));
@@ -203,6 +193,29 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// A plan from the JSON a test writes (schema and form filled in).
+    fn plan(v: serde_json::Value) -> Plan {
+        let mut v = v;
+        v["schema"] = json!(crate::plan::SCHEMA);
+        v["form"] = json!("standard");
+        v["image"] = serde_json::Value::Null;
+        for k in [
+            "family",
+            "ray_version",
+            "python",
+            "accelerator",
+            "registry_login_secret",
+        ] {
+            v["base"][k] = serde_json::Value::Null;
+        }
+        for s in v["steps"].as_array_mut().unwrap() {
+            if s["kind"] != "env" {
+                s["uid"] = json!(1000);
+            }
+        }
+        Plan::from_json(v.to_string().as_bytes()).unwrap()
+    }
+
     #[test]
     fn names_per_ecosystem() {
         assert_eq!(package_name("debian", "vim=2:8.1"), "vim");
@@ -223,14 +236,18 @@ mod tests {
 
     #[test]
     fn reports_what_a_reviewer_wants() {
-        let a = json!({"base": {"reference": "anyscale/ray:2.9.0-py310"}, "steps": [
+        let a = plan(
+            json!({"base": {"reference": "anyscale/ray:2.9.0-py310"}, "steps": [
             {"kind": "env", "vars": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
             {"kind": "pip", "packages": ["torch==2.0", "six"]},
-            {"kind": "run", "command": "ls"}]});
-        let b = json!({"base": {"reference": "anyscale/ray:2.10.0-py310"}, "steps": [
+            {"kind": "run", "command": "ls"}]}),
+        );
+        let b = plan(
+            json!({"base": {"reference": "anyscale/ray:2.10.0-py310"}, "steps": [
             {"kind": "env", "vars": [{"name": "A", "value": "1"}, {"name": "C", "value": "3"}]},
             {"kind": "pip", "packages": ["torch==2.1", "pandas"]},
-            {"kind": "run", "command": "ls"}]});
+            {"kind": "run", "command": "ls"}]}),
+        );
         let d = diff(&a, &b);
         assert_eq!(d.base.as_ref().unwrap().1, "anyscale/ray:2.10.0-py310");
         assert_eq!(d.env.len(), 2);

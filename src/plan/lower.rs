@@ -4,7 +4,7 @@
 //! packages), then each post-build command as the image user. Each kind is its own step so a
 //! change to pip packages leaves the apt step's cache valid.
 
-use crate::plan::{Base, EnvVar, Form, Plan, Step, SCHEMA};
+use crate::plan::{Base, EnvVar, Form, Plan, Schema, Step};
 use crate::spec::validate::{ValidByod, ValidStandard, Validated};
 use crate::types::image_ref::RayVersion;
 
@@ -55,7 +55,7 @@ fn standard(s: &ValidStandard) -> Plan {
     }));
     let tag = s.base.anyscale.as_ref();
     Plan {
-        schema: SCHEMA,
+        schema: Schema,
         form: Form::Standard,
         base: Base {
             reference: s.base.reference.to_string(),
@@ -82,7 +82,7 @@ fn standard(s: &ValidStandard) -> Plan {
 
 fn byod(b: &ValidByod) -> Plan {
     Plan {
-        schema: SCHEMA,
+        schema: Schema,
         form: Form::Byod,
         base: Base {
             reference: b.image.to_string(),

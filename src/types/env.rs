@@ -14,6 +14,13 @@ use std::fmt::Write;
 #[serde(transparent)]
 pub struct EnvName(String);
 
+/// Read back (a stored plan) through the same check as the spec's names.
+impl<'de> serde::Deserialize<'de> for EnvName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<EnvName, D::Error> {
+        EnvName::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
 impl EnvName {
     pub fn parse(s: &str) -> Result<EnvName, String> {
         if is_name(s) {

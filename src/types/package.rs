@@ -79,6 +79,15 @@ fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
 #[serde(transparent)]
 pub struct DebianPackage(String);
 
+/// Read back (a stored plan) through the same check as the spec's entries.
+impl<'de> serde::Deserialize<'de> for DebianPackage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<DebianPackage, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(|e: EntryError| serde::de::Error::custom(e.message))
+    }
+}
+
 fn located(code: Code, message: String, help: &str, at: (usize, usize)) -> EntryError {
     EntryError {
         code,
@@ -304,6 +313,15 @@ impl FromStr for DebianPackage {
 #[serde(transparent)]
 pub struct PipRequirement(String);
 
+/// Read back (a stored plan) through the same check as the spec's entries.
+impl<'de> serde::Deserialize<'de> for PipRequirement {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PipRequirement, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(|e: EntryError| serde::de::Error::custom(e.message))
+    }
+}
+
 impl FromStr for PipRequirement {
     type Err = EntryError;
     fn from_str(s: &str) -> Result<Self, EntryError> {
@@ -445,6 +463,15 @@ fn is_pip_url(s: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(transparent)]
 pub struct CondaSpec(String);
+
+/// Read back (a stored plan) through the same check as the spec's entries.
+impl<'de> serde::Deserialize<'de> for CondaSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CondaSpec, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(|e: EntryError| serde::de::Error::custom(e.message))
+    }
+}
 
 /// Whether `conda install` reads the entry as a package file rather than a MatchSpec: its
 /// `is_package_file` tests only the ending (`.conda`, `.tar.bz2`), for paths and URLs alike.
