@@ -189,22 +189,30 @@ impl FromStr for DebianPackage {
                 Some((0, name_len.max(1).min(s.len()))),
             ));
         }
-        if name.ends_with('-') {
+        // apt-get takes one trailing `+` off an argument that names no package (`install`), so
+        // the name it then looks up is the one without it: `sudo.+` is `sudo.`, `sudo-+` is
+        // `sudo-`. (`g++` names a package, and `g+` ends in neither `-` nor `.`.)
+        let looked_up = match rest.is_empty() {
+            true => name.strip_suffix('+').unwrap_or(name),
+            false => name,
+        };
+        let last = (looked_up.len() - 1, looked_up.len());
+        if looked_up.ends_with('-') {
             return Err(not_a_name(
                 "no Debian package name ends with `-`; remove it",
-                Some((name_len - 1, name_len)),
+                Some(last),
             ));
         }
         // apt-get reads a name no package has as a regular expression when it holds `.` or `+`
-        // (`sudo.` installed 525 packages in a test); no Debian name ends with `.`.
-        if name.ends_with('.') {
+        // (`sudo.` installed 525 packages in a test, `vim.+` 471); no Debian name ends with `.`.
+        if looked_up.ends_with('.') {
             return Err(located(
                 codes::DEBIAN_PACKAGE,
                 format!(
                     "`{s}` ends its name with `.`, which apt-get reads as a regular expression"
                 ),
                 "no Debian package name ends with `.`; remove it",
-                (name_len - 1, name_len),
+                last,
             ));
         }
         // The parts after the name, in apt-get's order: `:ARCH`, then `=VERSION` or `/RELEASE`.
@@ -611,6 +619,9 @@ mod tests {
             ),
             ("sudo=1.9.13p3-1+deb12u4:amd64", (5, 29), "epoch"),
             ("vim;id", (3, 4), "not a Debian package name"),
+            // apt-get takes the `+` off first, then reads `vim.` as a regular expression.
+            ("vim.+", (3, 4), "regular expression"),
+            ("sudo-+", (4, 5), "not a Debian package name"),
         ] {
             let e = entry.parse::<DebianPackage>().unwrap_err();
             assert_eq!(e.code, codes::DEBIAN_PACKAGE, "{entry}");
