@@ -3,7 +3,10 @@
 //! - `compile/seed`: `envc::compile` of `fixtures/seed.yaml` (parse, validate, lower, digest);
 //! - `dockerfile/seed`: `compile` and `emit::dockerfile::render`, what `envc dockerfile` does;
 //! - `check/1000_specs`: `compile` of 1,000 varied valid specs, what `envc check` does in one
-//!   process, without the file reads and `envc.toml` discovery.
+//!   process, without the file reads and `envc.toml` discovery;
+//! - `large/…`: specs at the size limits' scale, each time including the rendering of every
+//!   diagnostic: 95,000 `env_vars`, 20,000 duplicate keys, 20,000 invalid entries on one line
+//!   (each was quadratic once: minutes, not milliseconds).
 //!
 //! The 1,000 specs are the ones `benches/gen-specs.sh` writes (same pools, same formulas); the
 //! whole-process numbers come from `benches/compare.sh` (see BENCHMARKS.md).
@@ -166,6 +169,45 @@ fn benches(c: &mut Criterion) {
                 .count()
         })
     });
+    group.finish();
+
+    let head = "base_image: anyscale/ray:2.9.0-py310\n";
+    let mut many = format!("{head}env_vars:\n");
+    for i in 0..95_000 {
+        let _ = writeln!(many, "  K{i}: \"v\"");
+    }
+    let mut dups = format!("{head}env_vars:\n");
+    for _ in 0..20_000 {
+        dups.push_str("  K: \"v\"\n");
+    }
+    let flow = format!(
+        "{head}debian_packages: [{}]\n",
+        vec!["X"; 20_000].join(", ")
+    );
+    let mut group = c.benchmark_group("large");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    for (name, text) in [
+        ("95000_env_vars", &many),
+        ("20000_duplicate_keys", &dups),
+        ("20000_errors_one_line", &flow),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(
+                || match envc::compile(name, black_box(text.as_bytes()), &config, &options) {
+                    Ok(c) => c.warnings.len(),
+                    Err(d) => d
+                        .iter()
+                        .map(|d| {
+                            envc::diag::render::human(d, envc::diag::render::Style { color: false })
+                                .len()
+                        })
+                        .sum(),
+                },
+            )
+        });
+    }
     group.finish();
 }
 

@@ -60,7 +60,7 @@ pub fn human(d: &Diagnostic, style: Style) -> String {
             };
             let gutter = start.line.to_string().len();
             let bar = style.paint("1;34", "|");
-            let (shown, pad, width) = window(line_text, start.column - 1, width);
+            let (shown, pad, width) = window(line_text, d.file.is_ascii(), start.column - 1, width);
             let _ = writeln!(out, "{:gutter$} {bar}", "");
             let _ = writeln!(
                 out,
@@ -99,26 +99,33 @@ pub fn human(d: &Diagnostic, style: Style) -> String {
 
 /// The part of a source line to show: at most [`WINDOW`] characters around the span (a minified
 /// 20,000-character line must not flood the terminal), tabs as spaces. Returns the text, the
-/// caret's offset in it and the caret width.
-fn window(line: &str, col: usize, width: usize) -> (String, usize, usize) {
+/// caret's offset in it and the caret width. On an ASCII line (`ascii`: the whole file is) only
+/// the window is touched, so 20,000 findings on one long line render in linear time.
+fn window(line: &str, ascii: bool, col: usize, width: usize) -> (String, usize, usize) {
     const WINDOW: usize = 100;
-    let chars: Vec<char> = line
-        .chars()
-        .map(|c| if c == '\t' { ' ' } else { c })
-        .collect();
-    if chars.len() <= WINDOW {
-        return (chars.into_iter().collect(), col, width);
+    let untab = |c: char| if c == '\t' { ' ' } else { c };
+    let len = if ascii {
+        line.len()
+    } else {
+        line.chars().count()
+    };
+    if len <= WINDOW {
+        return (line.chars().map(untab).collect(), col, width);
     }
-    let start = col.saturating_sub(WINDOW / 3).min(chars.len());
-    let end = (start + WINDOW).min(chars.len());
+    let start = col.saturating_sub(WINDOW / 3).min(len);
+    let end = (start + WINDOW).min(len);
     let mut text = String::new();
     let mut pad = col - start;
     if start > 0 {
         text.push('…');
         pad += 1;
     }
-    text.extend(&chars[start..end]);
-    if end < chars.len() {
+    if ascii {
+        text.extend(line[start..end].chars().map(untab));
+    } else {
+        text.extend(line.chars().skip(start).take(end - start).map(untab));
+    }
+    if end < len {
         text.push('…');
     }
     let width = width.min(end.saturating_sub(col)).max(1);
@@ -217,10 +224,15 @@ mod tests {
     #[test]
     fn long_lines_are_windowed_around_the_span() {
         let line = format!("x: {}", "[".repeat(20_000));
-        let (text, pad, width) = window(&line, 5_000, 1);
+        let (text, pad, width) = window(&line, true, 5_000, 1);
         assert!(text.chars().count() <= 102, "{}", text.len());
         assert_eq!(text.chars().nth(pad), Some('['));
         assert_eq!(width, 1);
-        assert_eq!(window("short", 1, 2), ("short".to_string(), 1, 2));
+        assert_eq!(window("short", true, 1, 2), ("short".to_string(), 1, 2));
+        // The same window on a line with multi-byte characters before it.
+        let wide = format!("é: {}", "[".repeat(20_000));
+        let (t2, p2, _) = window(&wide, false, 5_000, 1);
+        assert_eq!((t2.chars().count(), p2), (text.chars().count(), pad));
+        assert_eq!(window("é\tx", false, 2, 1), ("é x".to_string(), 2, 1));
     }
 }

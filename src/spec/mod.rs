@@ -157,15 +157,16 @@ impl Ctx<'_> {
             return Vec::new();
         };
         let mut out: Vec<(Spanned<String>, &Node)> = Vec::new();
+        // Key → its first entry, so a mapping of 100,000 keys is checked in linear time.
+        let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for (k, v) in items {
             let Kind::Scalar { value: key, .. } = &k.kind else {
                 self.diags
                     .error(codes::WRONG_TYPE, k.span, "a key must be a plain string");
                 continue;
             };
-            if let Some((first, _)) = out.iter().find(|(f, _)| f.value == *key) {
-                let line = first.span.start;
-                let first_line = self.text[..line].matches('\n').count() + 1;
+            if let Some(&i) = seen.get(key.as_str()) {
+                let first_line = self.diags.file().line_col(out[i].0.span.start).line;
                 self.diags
                     .error(
                         codes::DUPLICATE_KEY,
@@ -176,6 +177,7 @@ impl Ctx<'_> {
                     .help("remove one of them; envc does not guess which one you meant");
                 continue;
             }
+            seen.insert(key, out.len());
             out.push((spanned(k, key, self.text), v));
         }
         out
