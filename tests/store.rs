@@ -1537,6 +1537,16 @@ fn template_secrets_never_reach_the_store_or_its_outputs() {
         serde_json::json!(["KEY"]),
         "{show}"
     );
+    // A rollback writes a new index entry: it never copies the old values into it.
+    let before = fs::read_to_string(store.join("index.json")).unwrap();
+    envc_store(&store, &["rollback", "sec", "--to", "1"]).ok();
+    let after = fs::read_to_string(store.join("index.json")).unwrap();
+    assert_eq!(
+        after.matches(token).count(),
+        before.matches(token).count(),
+        "the rollback's entry copied the old value: {after}"
+    );
+    assert_eq!(after.matches(private).count(), before.matches(private).count());
 }
 
 /// Every path under `dir` (files and directories).

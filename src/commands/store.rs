@@ -668,6 +668,10 @@ pub fn rollback(
         revision: None,
     })?;
     let mut manifest = target.manifest.clone();
+    // The new entry is written now: it never copies a value an older envc recorded.
+    if let Some(p) = manifest.annotations.get_mut(ANNOTATION_PROVENANCE) {
+        *p = crate::input::template::redact_recorded(p).to_string();
+    }
     manifest
         .annotations
         .insert(ANNOTATION_ROLLBACK_TO.into(), to.to_string());
