@@ -85,7 +85,6 @@ pub fn compile(name: &str, bytes: &[u8], config: &Config, options: &CompileOptio
         }
     };
     let mut file = Arc::new(SourceFile::new(name, text));
-    let mut provenance = None;
     if let Some(inputs) = &options.template {
         let (rendered, prov) = template::render(
             &file,
@@ -103,9 +102,16 @@ pub fn compile(name: &str, bytes: &[u8], config: &Config, options: &CompileOptio
             format!("{name} (rendered)")
         };
         file = Arc::new(SourceFile::new(shown, rendered));
-        provenance = Some(prov);
+        let secrets = template::secrets(&prov, &inputs.process_env, &inputs.vars);
+        return match compile_text(file, config, Some(prov)) {
+            Ok(mut c) => {
+                c.warnings = template::mask(c.warnings, &secrets);
+                Ok(c)
+            }
+            Err(diags) => Err(template::mask(diags, &secrets)),
+        };
     }
-    compile_text(file, config, provenance)
+    compile_text(file, config, None)
 }
 
 fn compile_text(

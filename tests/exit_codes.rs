@@ -130,3 +130,30 @@ fn diff_exits_like_diff() {
     .code(2);
     assert!(r.stdout.is_empty(), "{r}");
 }
+
+/// An error on a rendered line shows the line with the values the template read masked, in
+/// the snippet and the message alike, for the human and JSON forms: a CI log never gets them.
+#[test]
+fn diagnostics_of_a_rendered_spec_never_show_a_secret() {
+    let t = TempDir::new("masked");
+    let spec = write_spec(
+        t.path(),
+        "env.yaml",
+        "base_image: \"{{ env['HF_TOKEN'] }}\"\nenv_vars:\n  A: {{ KEY }}\n  B: \"{{ SHOWN }}\"\n",
+    );
+    for format in ["human", "json"] {
+        let r = run(envc()
+            .env("HF_TOKEN", "SEKRIT_HF_123")
+            .args(["check", "--template", "--var", "KEY=yes-private", "--public-var"])
+            .arg("SHOWN=public-value")
+            .args(["--format", format])
+            .arg(&spec))
+        .no();
+        let all = format!("{}{}", r.stdout, r.stderr);
+        assert!(!all.contains("SEKRIT_HF_123"), "{all}");
+        assert!(all.contains("*************"), "masked in place: {all}");
+        // `A: yes-private` is a YAML string here; the --var value is still never shown.
+        assert!(!all.contains("yes-private"), "{all}");
+        assert!(all.contains("E040"), "{all}");
+    }
+}

@@ -183,6 +183,65 @@ pub fn redact_recorded(text: &str) -> serde_json::Value {
     })
 }
 
+/// The values a rendering must not show again: each process-environment value the template
+/// read and each `--var` not marked public. Values under four bytes are left alone: masking `1`
+/// or `on` everywhere would garble every message and hides no secret.
+pub fn secrets(prov: &Provenance, process_env: &BTreeMap<String, String>, vars: &BTreeMap<String, String>) -> Vec<String> {
+    let mut out: Vec<String> = prov
+        .env
+        .iter()
+        .filter(|(_, read)| **read == EnvRead::Set)
+        .filter_map(|(k, _)| process_env.get(k).cloned())
+        .chain(
+            vars.iter()
+                .filter(|(k, _)| !prov.public_vars.contains_key(*k))
+                .map(|(_, v)| v.clone()),
+        )
+        .filter(|v| v.trim().len() >= 4)
+        .collect();
+    // Longest first, so a secret that contains another is masked whole.
+    out.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+    out.dedup();
+    out
+}
+
+/// Diagnostics about a rendered spec with every secret masked, in their messages and in the
+/// text their snippets show (`*` per byte, so every span still points where it did): an error
+/// on a line that held `{{ env["HF_TOKEN"] }}` must not print the token into a CI log.
+pub fn mask(diags: Vec<Diagnostic>, secrets: &[String]) -> Vec<Diagnostic> {
+    if secrets.is_empty() {
+        return diags;
+    }
+    let hide = |text: &str| {
+        let mut t = text.to_string();
+        for s in secrets {
+            if t.contains(s.as_str()) {
+                t = t.replace(s.as_str(), &"*".repeat(s.len()));
+            }
+        }
+        t
+    };
+    let mut files: Vec<(Arc<SourceFile>, Arc<SourceFile>)> = Vec::new();
+    diags
+        .into_iter()
+        .map(|mut d| {
+            let masked = match files.iter().find(|(orig, _)| Arc::ptr_eq(orig, &d.file)) {
+                Some((_, m)) => m.clone(),
+                None => {
+                    let m = Arc::new(SourceFile::new(d.file.name.clone(), hide(&d.file.text)));
+                    files.push((d.file.clone(), m.clone()));
+                    m
+                }
+            };
+            d.file = masked;
+            d.message = hide(&d.message);
+            d.label = d.label.as_deref().map(hide);
+            d.help = d.help.as_deref().map(hide);
+            d
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
