@@ -225,6 +225,19 @@ pub fn parse(file: Arc<SourceFile>, path: Option<PathBuf>) -> Result<Config, Vec
     }
 }
 
+/// A value as a message quotes it: control characters escaped, everything else as written.
+fn shown(v: &str) -> String {
+    v.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Checks one `[[image]]` table. Its strings land unquoted in Dockerfiles (`USER`, the pip and
 /// conda commands, cache-mount targets), so they are held to a strict grammar here.
 fn image_facts(raw: &RawImage, diags: &mut Diagnostics) -> Option<ImageFacts> {
@@ -244,7 +257,7 @@ fn image_facts(raw: &RawImage, diags: &mut Diagnostics) -> Option<ImageFacts> {
                 .error(
                     codes::CONFIG,
                     Span::new(span.start, span.end),
-                    format!("`{}` is not {what}", v.get_ref().escape_debug()),
+                    format!("`{}` is not {what}", shown(v.get_ref())),
                 )
                 .help(help.to_string());
         }
@@ -256,17 +269,27 @@ fn image_facts(raw: &RawImage, diags: &mut Diagnostics) -> Option<ImageFacts> {
         "write the image user's login name, such as `root` or `ray`",
     );
     let path_help = "write an absolute path of plain components, such as `/opt/conda`";
-    check(&raw.home, path_re, "an absolute path", path_help);
+    check(
+        &raw.home,
+        path_re,
+        "an absolute path of plain components (letters, digits, `.`, `_`, `+`, `-`)",
+        path_help,
+    );
     if let Some(p) = &raw.pip {
         check(
             p,
             path_re,
-            "an absolute path",
+            "an absolute path of plain components (letters, digits, `.`, `_`, `+`, `-`)",
             "write the pip executable's absolute path, such as `/usr/bin/pip3`",
         );
     }
     if let Some(p) = &raw.conda_prefix {
-        check(p, path_re, "an absolute path", path_help);
+        check(
+            p,
+            path_re,
+            "an absolute path of plain components (letters, digits, `.`, `_`, `+`, `-`)",
+            path_help,
+        );
     }
     ok.then(|| ImageFacts {
         user: raw.user.get_ref().clone(),

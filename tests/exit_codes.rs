@@ -89,11 +89,24 @@ fn check_reports_an_unreadable_configuration_for_each_spec() {
         .iter()
         .filter(|d| d["code"] == "E005")
         .collect();
-    assert_eq!(io.len(), 2, "each spec governed by it says so: {r}");
+    assert_eq!(
+        io.len(),
+        1,
+        "reported once, for all the specs it governs: {r}"
+    );
+    assert_eq!(io[0]["file"], config.display().to_string(), "{r}");
     assert!(
-        io.iter().all(|d| d["file"] == config.display().to_string()),
+        io[0]["help"].as_str().unwrap().contains("not checked"),
         "{r}"
     );
+}
+
+#[test]
+fn standard_input_is_read_once() {
+    let r = envc_run(["check", "-", "-"]).code(2);
+    assert!(r.stderr.contains("can be read only once"), "{r}");
+    let r = envc_run(["diff", "-", "-"]).code(2);
+    assert!(r.stderr.contains("can be read only once"), "{r}");
 }
 
 #[test]
@@ -144,7 +157,13 @@ fn diagnostics_of_a_rendered_spec_never_show_a_secret() {
     for format in ["human", "json"] {
         let r = run(envc()
             .env("HF_TOKEN", "SEKRIT_HF_123")
-            .args(["check", "--template", "--var", "KEY=yes-private", "--public-var"])
+            .args([
+                "check",
+                "--template",
+                "--var",
+                "KEY=yes-private",
+                "--public-var",
+            ])
             .arg("SHOWN=public-value")
             .args(["--format", format])
             .arg(&spec))
@@ -155,5 +174,50 @@ fn diagnostics_of_a_rendered_spec_never_show_a_secret() {
         // `A: yes-private` is a YAML string here; the --var value is still never shown.
         assert!(!all.contains("yes-private"), "{all}");
         assert!(all.contains("E040"), "{all}");
+    }
+}
+
+/// A registry or engine transport as `--base` is named as what it is, not as a missing
+/// directory `docker`.
+#[test]
+fn registry_bases_are_named_as_unsupported_transports() {
+    let t = TempDir::new("transport");
+    let spec = write_spec(
+        t.path(),
+        "env.yaml",
+        "docker_image: localhost/busybox:1\nray_version: \"2.9.0\"\n",
+    );
+    let store = t.join("store");
+    for base in [
+        "docker://busybox",
+        "docker-daemon:busybox:latest",
+        "containers-storage:x",
+    ] {
+        let r = run(envc()
+            .arg("build")
+            .arg(&spec)
+            .args(["--name", "x", "--base", base, "--store"])
+            .arg(&store))
+        .code(2);
+        assert!(r.stderr.contains("not from a registry or an engine"), "{r}");
+        assert!(!r.stderr.contains("layout directory"), "{r}");
+        assert!(!store.exists(), "{r}");
+    }
+}
+
+#[test]
+fn a_template_variable_is_given_once() {
+    let t = TempDir::new("var-twice");
+    let spec = write_spec(
+        t.path(),
+        "env.yaml",
+        "base_image: anyscale/ray:2.9.0-py310\n",
+    );
+    for args in [
+        ["--var", "K=a", "--public-var", "K=b"],
+        ["--var", "K=a", "--var", "K=b"],
+    ] {
+        let r = run(envc().args(["check", "--template"]).args(args).arg(&spec)).code(2);
+        assert!(r.stderr.contains("`K` is given twice"), "{r}");
     }
 }

@@ -1546,7 +1546,10 @@ fn template_secrets_never_reach_the_store_or_its_outputs() {
         before.matches(token).count(),
         "the rollback's entry copied the old value: {after}"
     );
-    assert_eq!(after.matches(private).count(), before.matches(private).count());
+    assert_eq!(
+        after.matches(private).count(),
+        before.matches(private).count()
+    );
 }
 
 /// Every path under `dir` (files and directories).

@@ -301,21 +301,29 @@ impl Configs {
     }
 }
 
-fn options(input: &InputArgs) -> CompileOptions {
-    CompileOptions {
-        template: input.template.then(|| TemplateInputs {
+/// The template inputs; a name given twice (`--var`, `--public-var`, or one of each) is a
+/// usage error rather than a silent last-one-wins.
+fn options(input: &InputArgs) -> Result<CompileOptions, Error> {
+    if !input.template {
+        return Ok(CompileOptions { template: None });
+    }
+    let mut vars = BTreeMap::new();
+    for (k, v) in input.vars.iter().chain(&input.public_vars) {
+        if vars.insert(k.clone(), v.clone()).is_some() {
+            return Err(Error::Usage(format!(
+                "`{k}` is given twice among --var and --public-var: give each name once"
+            )));
+        }
+    }
+    Ok(CompileOptions {
+        template: Some(TemplateInputs {
             process_env: std::env::vars_os()
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
                 .collect(),
-            vars: input
-                .vars
-                .iter()
-                .chain(&input.public_vars)
-                .cloned()
-                .collect::<BTreeMap<_, _>>(),
+            vars,
             public_vars: input.public_vars.iter().map(|(k, _)| k.clone()).collect(),
         }),
-    }
+    })
 }
 
 /// One compiled spec: the outcome, whether warnings are denied, and the registry mirror.
@@ -344,7 +352,7 @@ fn compile_file(
     };
     let (name, bytes) = read_input(path)?;
     let outcome = match bytes {
-        Ok(bytes) => compile(&name, &bytes, &config, &options(input)),
+        Ok(bytes) => compile(&name, &bytes, &config, &options(input)?),
         Err(size) => {
             let mut d =
                 crate::diag::Diagnostics::new(Arc::new(SourceFile::new(name, String::new())));
@@ -378,16 +386,30 @@ fn check(
     let mut failed = false;
     let mut unreadable = false;
     let mut configs = Configs::default();
+    if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        return Err(Error::Usage(
+            "standard input (`-`) can be read only once: name it once".into(),
+        ));
+    }
+    // Each unreadable file is reported once, however many specs it governs.
+    let mut reported: HashSet<String> = HashSet::new();
     for path in files {
         let c = match compile_file(path, input, printer, &mut configs) {
             Ok(c) => c,
-            Err(Error::Read { path, source }) => {
+            Err(Error::Read { path: what, source }) => {
                 unreadable = true;
-                let file = Arc::new(SourceFile::new(path, String::new()));
-                let mut d = crate::diag::Diagnostics::new(file);
-                d.file_error(codes::UNREADABLE, format!("cannot read the file: {source}"))
-                    .help("check that the path exists and is a readable file");
-                all.extend(d.into_vec());
+                if reported.insert(what.clone()) {
+                    let help = if what == path.display().to_string() {
+                        "check that the path exists and is a readable file"
+                    } else {
+                        "this is the configuration of the specs given after it, which were not checked: fix or remove it, or pass `--config`"
+                    };
+                    let file = Arc::new(SourceFile::new(what, String::new()));
+                    let mut d = crate::diag::Diagnostics::new(file);
+                    d.file_error(codes::UNREADABLE, format!("cannot read the file: {source}"))
+                        .help(help);
+                    all.extend(d.into_vec());
+                }
                 continue;
             }
             Err(e) => return Err(e),

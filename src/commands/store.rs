@@ -67,6 +67,24 @@ fn base_source(arg: &str) -> Result<BaseSource, Error> {
         }
         Ok((PathBuf::from(path), reference))
     };
+    // skopeo's other transports name a registry or an engine, which envc does not read (yet).
+    let transport = arg.split_once(':').map_or("", |(t, _)| t);
+    if arg.contains("://")
+        || [
+            "docker",
+            "docker-archive",
+            "docker-daemon",
+            "containers-storage",
+            "dir",
+        ]
+        .contains(&transport)
+    {
+        return Err(Error::Usage(format!(
+            "`--base {arg}`: envc reads bases from OCI layouts and oci-archives only, not from a \
+             registry or an engine; copy the image into a layout first (`skopeo copy \
+             docker://IMAGE oci:DIR:REF`) and pass `--base oci:DIR:REF`"
+        )));
+    }
     if let Some(rest) = arg.strip_prefix("oci-archive:") {
         let (path, reference) = split(rest, "archive")?;
         return Ok(BaseSource::Archive { path, reference });
@@ -496,6 +514,10 @@ pub fn diff(
 ) -> Result<u8, Error> {
     // diff(1)'s contract, so CI can ask "does this change alter the image?": 0 equal,
     // 1 different, 2 trouble (a side that cannot be read, resolved or compiled).
+    if a == "-" && b == "-" {
+        printer.error("standard input (`-`) can be read only once: name it for one side");
+        return Ok(EXIT_ERROR);
+    }
     let sides = side(printer, a, store_args).and_then(|a| Ok((a, side(printer, b, store_args)?)));
     let (a, b) = match sides {
         Ok((Some(a), Some(b))) => (a, b),

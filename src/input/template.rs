@@ -186,7 +186,11 @@ pub fn redact_recorded(text: &str) -> serde_json::Value {
 /// The values a rendering must not show again: each process-environment value the template
 /// read and each `--var` not marked public. Values under four bytes are left alone: masking `1`
 /// or `on` everywhere would garble every message and hides no secret.
-pub fn secrets(prov: &Provenance, process_env: &BTreeMap<String, String>, vars: &BTreeMap<String, String>) -> Vec<String> {
+pub fn secrets(
+    prov: &Provenance,
+    process_env: &BTreeMap<String, String>,
+    vars: &BTreeMap<String, String>,
+) -> Vec<String> {
     let mut out: Vec<String> = prov
         .env
         .iter()
