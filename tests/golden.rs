@@ -34,7 +34,7 @@ fn goldens() -> Vec<(String, PathBuf, Value)> {
         out.push((name, golden, plan));
     }
     // 12 golden specs, 3 option variants (heredoc, cache mounts), the rendering hostile cases.
-    assert!(out.len() >= 15, "only {} goldens", out.len());
+    assert!(out.len() >= 45, "only {} goldens", out.len());
     out
 }
 
