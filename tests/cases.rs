@@ -302,10 +302,21 @@ fn first_lines(s: &str) -> String {
 
 /// Compares `actual` with the snapshot `name` in `dir` (absent = empty), or rewrites it.
 fn snapshot(dir: &Path, name: &str, actual: &[u8], always: bool, fails: &mut Vec<String>) {
+    compare_or_update(dir, name, actual, always, updating(), fails);
+}
+
+fn compare_or_update(
+    dir: &Path,
+    name: &str,
+    actual: &[u8],
+    always: bool,
+    update: bool,
+    fails: &mut Vec<String>,
+) {
     let path = dir.join(name);
     let current = fs::read(&path).ok();
     let wanted = !actual.is_empty() || always;
-    if updating() {
+    if update {
         match (&current, wanted) {
             (Some(c), true) if c == actual => {}
             (_, true) => fs::write(&path, actual).expect("write snapshot"),
@@ -1175,4 +1186,79 @@ fn check_parsed(file: &Value, want: &[Ins], heredoc_mode: bool) -> Vec<String> {
         }
     }
     errs
+}
+
+/// The runner's own rules: a missing snapshot fails and is not created, an empty output wants
+/// no file, an unknown file fails the case, and a mismatch is shown as a line diff.
+#[test]
+fn runner_refuses_missing_unknown_and_different_files() {
+    let dir = std::env::temp_dir().join(format!("envc-cases-self-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+
+    let mut fails = Vec::new();
+    compare_or_update(&dir, "expected.stderr", b"oops\n", false, false, &mut fails);
+    assert!(
+        fails[0].starts_with("expected.stderr is missing"),
+        "{fails:?}"
+    );
+    assert!(
+        !dir.join("expected.stderr").exists(),
+        "created without updating"
+    );
+
+    let mut fails = Vec::new();
+    compare_or_update(&dir, "expected.exit", b"0\n", true, false, &mut fails);
+    assert_eq!(fails.len(), 1, "a required file may not be absent");
+
+    let mut fails = Vec::new();
+    compare_or_update(&dir, "expected.stderr", b"", false, false, &mut fails);
+    assert!(
+        fails.is_empty(),
+        "an absent file is an empty output: {fails:?}"
+    );
+
+    fs::write(dir.join("expected.Dockerfile"), "FROM a\nRUN x\nUSER 1\n").unwrap();
+    let mut fails = Vec::new();
+    let actual = b"FROM a\nRUN y\nUSER 1\n";
+    compare_or_update(
+        &dir,
+        "expected.Dockerfile",
+        actual,
+        false,
+        false,
+        &mut fails,
+    );
+    assert_eq!(
+        fails,
+        ["expected.Dockerfile differs (- snapshot, + actual):\n      FROM a\n    - RUN x\n    + RUN y\n      USER 1\n"]
+    );
+    let mut fails = Vec::new();
+    compare_or_update(&dir, "expected.Dockerfile", b"", false, false, &mut fails);
+    assert!(
+        fails[0].contains("exists but the output is empty"),
+        "{fails:?}"
+    );
+    compare_or_update(
+        &dir,
+        "expected.Dockerfile",
+        b"",
+        false,
+        true,
+        &mut Vec::new(),
+    );
+    assert!(
+        !dir.join("expected.Dockerfile").exists(),
+        "updating removes it"
+    );
+
+    fs::write(dir.join("env.yaml"), HEAD).unwrap();
+    fs::write(dir.join("expected.txt"), "").unwrap();
+    let err = load(&dir).err().unwrap_or_default();
+    assert!(err.contains("unexpected files [\"expected.txt\"]"), "{err}");
+    fs::remove_file(dir.join("expected.txt")).unwrap();
+    fs::write(dir.join("args.txt"), "dockerfile\n\nenv.yaml\n").unwrap();
+    assert!(load(&dir).is_err(), "an empty argument line is refused");
+
+    let _ = fs::remove_dir_all(&dir);
 }
