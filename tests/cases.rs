@@ -37,8 +37,9 @@
 //!
 //! Snapshots change on purpose only: `UPDATE_SNAPSHOTS=1 cargo test --test cases` (or the old
 //! name, `UPDATE_GOLDEN=1`) rewrites them, and the diff is reviewed in git. Each case runs in a
-//! fresh copy of its directory under the temp dir, so file names in the output are the
-//! relative `env.yaml` and nothing is written next to the cases.
+//! fresh copy of its input under the temp dir (below an empty `envc.toml`, so no configuration
+//! found further up applies), so file names in the output are the relative `env.yaml` and
+//! nothing is written next to the cases.
 //!
 //! All failures are collected and reported together, one block per case, with a line diff.
 
@@ -744,6 +745,9 @@ fn cases() {
     let work = std::env::temp_dir().join(format!("envc-cases-{}", std::process::id()));
     let _ = fs::remove_dir_all(&work);
     fs::create_dir_all(&work).expect("create temp dir");
+    // envc looks for an `envc.toml` upwards from the spec's directory; an empty one above the
+    // cases stops that search here, so a stray file higher up cannot change their output.
+    fs::write(work.join("envc.toml"), "").expect("write envc.toml");
 
     let dirs = case_dirs();
     let mut cases = Vec::new();
