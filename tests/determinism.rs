@@ -1,18 +1,38 @@
-//! Same input, same bytes: every fixture is compiled in two separate processes that differ in
-//! working directory, input path and mtime, `TZ`, umask and locale, and the outputs (Dockerfile
-//! in each mode, canonical plan, digest) must be byte-identical.
+//! Same input, same bytes: every fixture and every case input that compiles (the case
+//! directories under `tests/cases/` whose `expected.exit` is 0) is compiled in two separate
+//! processes that differ in working directory, input path and mtime, `TZ`, umask and locale, and
+//! the outputs (Dockerfile in each mode, canonical plan, digest) must be byte-identical.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn fixtures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+/// `fixtures/*.yaml`, then the compiling case inputs (a case's `env.yaml` may be a symlink to
+/// a fixture; each file is compiled once).
+fn specs() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root.join("fixtures"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .collect();
     v.sort();
+    let mut seen: BTreeSet<PathBuf> = v.iter().map(|p| p.canonicalize().unwrap()).collect();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(root.join("tests/cases"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|d| {
+            d.join("env.yaml").exists()
+                && std::fs::read_to_string(d.join("expected.exit")).is_ok_and(|c| c == "0\n")
+        })
+        .map(|d| d.join("env.yaml"))
+        .collect();
+    cases.sort();
+    for spec in cases {
+        if seen.insert(spec.canonicalize().unwrap()) {
+            v.push(spec);
+        }
+    }
     v
 }
 
@@ -27,6 +47,7 @@ struct World {
 /// Runs `envc ARGS SPEC` inside a shell that sets the umask, from `world.dir`, on a copy of the
 /// spec whose mtime is set to `world.mtime`; returns stdout.
 fn run_in(world: &World, args: &[&str], spec: &Path) -> Vec<u8> {
+    // Case inputs are all called `env.yaml`; one at a time, so the copy is always fresh.
     let copy = world.dir.join(spec.file_name().unwrap());
     std::fs::copy(spec, &copy).unwrap();
     let status = Command::new("touch")
@@ -83,7 +104,7 @@ fn outputs_are_identical_across_processes_and_environments() {
         &["plan", "--digest"],
     ];
     let mut compared = 0;
-    for spec in fixtures() {
+    for spec in specs() {
         for args in modes {
             let x = run_in(&a, args, &spec);
             let y = run_in(&b, args, &spec);
@@ -98,6 +119,7 @@ fn outputs_are_identical_across_processes_and_environments() {
             compared += 1;
         }
     }
-    assert!(compared >= 60, "compared only {compared} outputs");
+    // 12 fixtures and 30 rendering hostile cases, five modes each.
+    assert!(compared >= 210, "compared only {compared} outputs");
     let _ = std::fs::remove_dir_all(&base);
 }

@@ -1,103 +1,58 @@
-//! Golden Dockerfiles: every `fixtures/NAME.yaml` compiles to exactly `fixtures/NAME.Dockerfile`
-//! (plus option variants such as `NAME.heredoc.Dockerfile`). Updating them is deliberate:
-//! `UPDATE_GOLDEN=1 cargo test --test golden` rewrites them, and the diff is reviewed in git.
-//! Every golden is also read back by BuildKit's parser, whose instruction list must be exactly
-//! the one the plan implies, and linted by hadolint with zero errors.
+//! Golden Dockerfiles, read back by the real consumers. The goldens themselves are the
+//! `expected.Dockerfile` snapshots of the case directories under `tests/cases/` (compared byte
+//! for byte with the binary's output by `tests/cases.rs`; `UPDATE_SNAPSHOTS=1 cargo test --test
+//! cases` rewrites them). Here every one of them (the golden specs, their option variants and
+//! the hostile cases that render) is parsed by BuildKit's parser, whose instruction list must be
+//! exactly the one the case's plan implies, and linted by hadolint with zero errors. The plan is
+//! the case's `expected.plan.json`, which `tests/cases.rs` proves equal to what `envc plan`
+//! prints.
 
-use envc::emit::dockerfile::{self, Options};
-use envc::plan::{Plan, Step};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
-}
-
-/// (fixture stem, variant suffix, options)
-fn cases() -> Vec<(String, &'static str, Options)> {
-    let mut out = Vec::new();
-    let mut stems: Vec<String> = std::fs::read_dir(fixtures())
+/// (case name, its golden Dockerfile, its plan JSON)
+fn goldens() -> Vec<(String, PathBuf, Value)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .unwrap()
-        .filter_map(|e| {
-            let p = e.unwrap().path();
-            (p.extension()? == "yaml").then(|| p.file_stem()?.to_str().map(str::to_string))?
-        })
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
         .collect();
-    stems.sort();
-    for stem in stems {
-        out.push((stem.clone(), "", Options::default()));
-        if stem == "multiline-setup" {
-            let heredoc = Options {
-                heredoc: true,
-                ..Options::default()
-            };
-            out.push((stem.clone(), ".heredoc", heredoc));
+    dirs.sort();
+    let mut out = Vec::new();
+    for dir in dirs {
+        let golden = dir.join("expected.Dockerfile");
+        if !golden.exists() {
+            continue;
         }
-        if stem == "seed" || stem == "training-gpu" {
-            let cache = Options {
-                cache_mounts: true,
-                ..Options::default()
-            };
-            out.push((stem.clone(), ".cache-mounts", cache));
-        }
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let plan = std::fs::read(dir.join("expected.plan.json"))
+            .unwrap_or_else(|e| panic!("{name}: expected.plan.json: {e}"));
+        let plan = serde_json::from_slice(&plan)
+            .unwrap_or_else(|e| panic!("{name}: expected.plan.json: {e}"));
+        out.push((name, golden, plan));
     }
+    // 12 golden specs, 3 option variants (heredoc, cache mounts), the rendering hostile cases.
+    assert!(out.len() >= 45, "only {} goldens", out.len());
     out
 }
 
-fn compile(stem: &str) -> Plan {
-    let path = fixtures().join(format!("{stem}.yaml"));
-    let bytes = std::fs::read(&path).unwrap();
-    let name = format!("fixtures/{stem}.yaml");
-    match envc::compile(&name, &bytes, &Default::default(), &Default::default()) {
-        Ok(c) => c.plan,
-        Err(d) => panic!("{name} does not compile: {d:#?}"),
-    }
-}
-
-#[test]
-fn dockerfiles_match_goldens() {
-    let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
-    let mut stale = Vec::new();
-    for (stem, suffix, options) in cases() {
-        let text = dockerfile::render(&compile(&stem), &options).unwrap();
-        let golden = fixtures().join(format!("{stem}{suffix}.Dockerfile"));
-        let current = std::fs::read_to_string(&golden).unwrap_or_default();
-        if current != text {
-            if update {
-                std::fs::write(&golden, &text).unwrap();
-            } else {
-                stale.push(format!(
-                    "{}\n--- expected (golden)\n{current}\n--- actual\n{text}",
-                    golden.display()
-                ));
-            }
-        }
-    }
-    assert!(
-        stale.is_empty(),
-        "goldens differ (run `UPDATE_GOLDEN=1 cargo test --test golden` if the change is intended):\n{}",
-        stale.join("\n")
-    );
-}
-
 /// The instruction names the plan implies, in order.
-fn expected_instructions(plan: &Plan, options: &Options) -> Vec<String> {
+fn expected_instructions(plan: &Value) -> Vec<String> {
+    let steps = plan["steps"].as_array().expect("plan steps");
     let mut out = vec!["FROM".to_string()];
-    if plan.steps.iter().any(|s| !matches!(s, Step::Env { .. })) {
+    if steps.iter().any(|s| s["kind"] != "env") {
         out.push("SHELL".into());
     }
     let mut uid = None;
-    for step in &plan.steps {
-        let step_uid = match step {
-            Step::Env { vars } => {
-                out.extend(vars.iter().map(|_| "ENV".to_string()));
-                continue;
-            }
-            Step::Debian { uid, .. }
-            | Step::Conda { uid, .. }
-            | Step::Pip { uid, .. }
-            | Step::Run { uid, .. } => *uid,
-        };
+    for step in steps {
+        if step["kind"] == "env" {
+            let vars = step["vars"].as_array().expect("env vars");
+            out.extend(vars.iter().map(|_| "ENV".to_string()));
+            continue;
+        }
+        let step_uid = step["uid"].as_u64().expect("step uid");
         if uid != Some(step_uid) {
             out.push("USER".into());
             uid = Some(step_uid);
@@ -107,22 +62,13 @@ fn expected_instructions(plan: &Plan, options: &Options) -> Vec<String> {
     if uid == Some(0) {
         out.push("USER".into()); // back to the image user at the end
     }
-    let _ = options;
     out
 }
 
 #[test]
 fn goldens_parse_with_buildkit_and_pass_hadolint() {
-    let all = cases();
-    let files: Vec<String> = all
-        .iter()
-        .map(|(stem, suffix, _)| {
-            fixtures()
-                .join(format!("{stem}{suffix}.Dockerfile"))
-                .display()
-                .to_string()
-        })
-        .collect();
+    let all = goldens();
+    let files: Vec<&Path> = all.iter().map(|(_, p, _)| p.as_path()).collect();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/dfcheck.py");
     let out = Command::new("python3").arg(&script).args(&files).output();
     let out = match out {
@@ -144,10 +90,10 @@ fn goldens_parse_with_buildkit_and_pass_hadolint() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut failures = Vec::new();
-    for ((stem, suffix, options), entry) in all.iter().zip(doc["files"].as_array().unwrap()) {
-        let name = format!("{stem}{suffix}.Dockerfile");
+    for ((name, _, plan), entry) in all.iter().zip(doc["files"].as_array().unwrap()) {
+        let name = format!("tests/cases/{name}/expected.Dockerfile");
         if !entry["parse_error"].is_null() {
             failures.push(format!(
                 "{name}: BuildKit parse error {}",
@@ -161,7 +107,7 @@ fn goldens_parse_with_buildkit_and_pass_hadolint() {
             .iter()
             .map(|i| i["cmd"].as_str().unwrap().to_string())
             .collect();
-        let want = expected_instructions(&compile(stem), options);
+        let want = expected_instructions(plan);
         if got != want {
             failures.push(format!("{name}: instructions {got:?}, expected {want:?}"));
         }
