@@ -16,7 +16,6 @@
 
 use crate::plan::{Plan, Step};
 use crate::types::env::{EnvValue, Segment};
-use crate::types::package::shell_quote;
 use serde::Serialize;
 use std::path::Path;
 
@@ -208,6 +207,12 @@ pub(crate) fn env_quoted(value: &EnvValue) -> String {
         }
     }
     s
+}
+
+/// POSIX single-quoting: the one shell-quoting rule for every word the Dockerfile hands a shell (package entries). Entries are
+/// free of control characters, so the result is always one line.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 /// Whether a one-line command can be written as `RUN cmd` and mean exactly `cmd`.
@@ -409,6 +414,15 @@ pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("a>=1"), "'a>=1'");
+        assert_eq!(
+            shell_quote("x; python_version<'3'"),
+            r"'x; python_version<'\''3'\'''"
+        );
+    }
 
     fn quoted(raw: &str) -> String {
         env_quoted(&EnvValue::parse(raw).unwrap())

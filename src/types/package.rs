@@ -528,12 +528,6 @@ macro_rules! as_str {
 }
 as_str!(DebianPackage, PipRequirement, CondaSpec);
 
-/// POSIX single-quoting: the one shell-quoting rule used for every generated word. Entries are
-/// free of control characters, so the result is always one line.
-pub fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -717,14 +711,5 @@ mod tests {
         ] {
             assert!(bad.parse::<CondaSpec>().is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(shell_quote("a>=1"), "'a>=1'");
-        assert_eq!(
-            shell_quote("x; python_version<'3'"),
-            r"'x; python_version<'\''3'\'''"
-        );
     }
 }
