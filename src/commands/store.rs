@@ -5,18 +5,15 @@
 use super::{compile_one, Error, Printer, EXIT_ERROR, EXIT_NO, EXIT_OK};
 use crate::assemble::{self, Base, LayerCompression};
 use crate::cli::{CompressionArg, ExportArg, Format, InputArgs, StoreArgs};
-use crate::oci::store::{BaseSource, Commit, ExportFormat, Revision, Store};
+use crate::oci::archive::{ExportFormat, SourceLocation};
 use crate::oci::Descriptor;
 use crate::plan::diff::{self, Change, PlanDiff};
+use crate::store::annotations::{PARENT, PROVENANCE, ROLLBACK_TO, ROLLED_BACK_FROM, SPEC_DIGEST};
+use crate::store::{Commit, Revision, Store};
 use crate::types::name::{Address, EnvName, Identifier};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-use crate::oci::store::{ANNOTATION_PARENT, ANNOTATION_ROLLBACK_TO, ANNOTATION_ROLLED_BACK_FROM};
-
-/// The `--template` inputs a revision was rendered with (JSON).
-pub const ANNOTATION_PROVENANCE: &str = "dev.envc.provenance";
 
 fn store_dir(args: &StoreArgs) -> PathBuf {
     args.store
@@ -52,7 +49,7 @@ fn identifier(reference: &str) -> Result<Identifier, Error> {
 /// `oci-archive:FILE[:REF]`, where the path ends at the first `:` and REF is everything after
 /// it (so `oci:./store:app:2` names `app:2`, envc's own ref names); and, without a transport,
 /// `DIR[:REF]`, split after whichever prefix is an existing directory (exactly one must be).
-fn base_source(arg: &str) -> Result<BaseSource, Error> {
+fn base_source(arg: &str) -> Result<SourceLocation, Error> {
     let forms = "a base is `oci:DIR[:REF]` or `DIR[:REF]` (an OCI layout) or \
                  `oci-archive:FILE[:REF]`";
     let split = |rest: &str, what: &str| -> Result<(PathBuf, Option<String>), Error> {
@@ -69,11 +66,11 @@ fn base_source(arg: &str) -> Result<BaseSource, Error> {
     };
     if let Some(rest) = arg.strip_prefix("oci-archive:") {
         let (path, reference) = split(rest, "archive")?;
-        return Ok(BaseSource::Archive { path, reference });
+        return Ok(SourceLocation::Archive { path, reference });
     }
     if let Some(rest) = arg.strip_prefix("oci:") {
         let (dir, reference) = split(rest, "directory")?;
-        return Ok(BaseSource::Layout { dir, reference });
+        return Ok(SourceLocation::Layout { dir, reference });
     }
     let mut found: Vec<(&str, Option<&str>)> = Vec::new();
     if Path::new(arg).is_dir() {
@@ -86,11 +83,11 @@ fn base_source(arg: &str) -> Result<BaseSource, Error> {
         }
     }
     match found.as_slice() {
-        [(dir, reference)] => Ok(BaseSource::Layout {
+        [(dir, reference)] => Ok(SourceLocation::Layout {
             dir: PathBuf::from(dir),
             reference: reference.map(str::to_string),
         }),
-        [] if Path::new(arg).exists() => Ok(BaseSource::Layout {
+        [] if Path::new(arg).exists() => Ok(SourceLocation::Layout {
             dir: PathBuf::from(arg),
             reference: None,
         }), // not a directory: the import says so (and suggests oci-archive:)
@@ -212,9 +209,7 @@ fn build_into(
     if let Some(p) = &compiled.provenance {
         // Template inputs: recorded beside the revision, never part of the image's digest.
         let text = serde_json::to_string(p).unwrap_or_default();
-        manifest
-            .annotations
-            .insert(ANNOTATION_PROVENANCE.into(), text);
+        manifest.annotations.insert(PROVENANCE.into(), text);
     }
     let lock = store.lock()?;
     let commit = store.commit(&lock, name, manifest)?;
@@ -232,13 +227,13 @@ fn revision_json(r: &Revision) -> Value {
         "revision": r.revision,
         "reference": format!("{}:{}", r.name, r.revision),
         "manifest": r.manifest.digest.to_string(),
-        "spec_digest": annotation(&r.manifest, assemble::LABEL_SPEC_DIGEST),
-        "base": annotation(&r.manifest, assemble::ANNOTATION_BASE_NAME),
-        "base_digest": annotation(&r.manifest, assemble::ANNOTATION_BASE_DIGEST),
-        "parent": annotation(&r.manifest, ANNOTATION_PARENT),
-        "rollback_to": annotation(&r.manifest, ANNOTATION_ROLLBACK_TO),
-        "rolled_back_from": annotation(&r.manifest, ANNOTATION_ROLLED_BACK_FROM),
-        "provenance": annotation(&r.manifest, ANNOTATION_PROVENANCE)
+        "spec_digest": annotation(&r.manifest, SPEC_DIGEST),
+        "base": annotation(&r.manifest, crate::oci::ANNOTATION_BASE_NAME),
+        "base_digest": annotation(&r.manifest, crate::oci::ANNOTATION_BASE_DIGEST),
+        "parent": annotation(&r.manifest, PARENT),
+        "rollback_to": annotation(&r.manifest, ROLLBACK_TO),
+        "rolled_back_from": annotation(&r.manifest, ROLLED_BACK_FROM),
+        "provenance": annotation(&r.manifest, PROVENANCE)
             .map(crate::input::template::redact_recorded),
     })
 }
@@ -367,15 +362,15 @@ pub fn list(
         "NOTE".into(),
     ]];
     for r in &revisions {
-        let note = match annotation(&r.manifest, ANNOTATION_ROLLBACK_TO) {
+        let note = match annotation(&r.manifest, ROLLBACK_TO) {
             Some(to) => format!("rollback to {}:{to}", r.name),
             None => String::new(),
         };
         rows.push([
             format!("{}:{}", r.name, r.revision),
             short(&r.manifest.digest.to_string()),
-            short(annotation(&r.manifest, assemble::LABEL_SPEC_DIGEST).unwrap_or("-")),
-            annotation(&r.manifest, assemble::ANNOTATION_BASE_NAME)
+            short(annotation(&r.manifest, SPEC_DIGEST).unwrap_or("-")),
+            annotation(&r.manifest, crate::oci::ANNOTATION_BASE_NAME)
                 .unwrap_or("-")
                 .to_string(),
             note,
@@ -477,8 +472,8 @@ fn side(printer: &Printer, arg: &str, store_args: &StoreArgs) -> Result<Option<S
     };
     match stored() {
         Err(Error::Store(
-            crate::oci::store::Error::NameNotFound { .. }
-            | crate::oci::store::Error::NotALayout { .. },
+            crate::store::Error::NameNotFound { .. }
+            | crate::store::Error::Oci(crate::oci::Error::NotALayout { .. }),
         )) if id.revision.is_none() => Err(Error::Usage(format!(
             "`{arg}` is neither a spec file (no file `{arg}` exists) nor a cluster environment \
              in the store; {FORMS}"
@@ -617,18 +612,18 @@ pub fn show(
     let _ = writeln!(out, "{}:{}", r.name, r.revision);
     let _ = writeln!(out, "  manifest     {}", r.manifest.digest);
     for (label, key) in [
-        ("spec digest", assemble::LABEL_SPEC_DIGEST),
-        ("base", assemble::ANNOTATION_BASE_NAME),
-        ("base digest", assemble::ANNOTATION_BASE_DIGEST),
-        ("parent", ANNOTATION_PARENT),
-        ("rollback to", ANNOTATION_ROLLBACK_TO),
-        ("rolled back from", ANNOTATION_ROLLED_BACK_FROM),
+        ("spec digest", SPEC_DIGEST),
+        ("base", crate::oci::ANNOTATION_BASE_NAME),
+        ("base digest", crate::oci::ANNOTATION_BASE_DIGEST),
+        ("parent", PARENT),
+        ("rollback to", ROLLBACK_TO),
+        ("rolled back from", ROLLED_BACK_FROM),
     ] {
         if let Some(v) = annotation(&r.manifest, key) {
             let _ = writeln!(out, "  {label:<12} {v}");
         }
     }
-    if let Some(p) = annotation(&r.manifest, ANNOTATION_PROVENANCE) {
+    if let Some(p) = annotation(&r.manifest, PROVENANCE) {
         let shown = crate::input::template::redact_recorded(p);
         let _ = writeln!(out, "  {:<12} {shown}", "provenance");
     }
@@ -669,11 +664,10 @@ pub fn rollback(
     let mut manifest = target.manifest.clone();
     manifest
         .annotations
-        .insert(ANNOTATION_ROLLBACK_TO.into(), to.to_string());
-    manifest.annotations.insert(
-        ANNOTATION_ROLLED_BACK_FROM.into(),
-        latest.revision.to_string(),
-    );
+        .insert(ROLLBACK_TO.into(), to.to_string());
+    manifest
+        .annotations
+        .insert(ROLLED_BACK_FROM.into(), latest.revision.to_string());
     let commit = store.commit(&lock, &name, manifest)?;
     drop(lock);
     print_commit(printer, &name, &commit)
@@ -689,7 +683,7 @@ pub fn export(
     let store = open(store_args)?;
     let mut r = store.resolve(&identifier(reference)?)?;
     // An export carries the index entry's annotations: never a value an older envc recorded.
-    if let Some(p) = r.manifest.annotations.get_mut(ANNOTATION_PROVENANCE) {
+    if let Some(p) = r.manifest.annotations.get_mut(PROVENANCE) {
         *p = crate::input::template::redact_recorded(p).to_string();
     }
     let f = match format {
