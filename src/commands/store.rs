@@ -8,7 +8,8 @@ use crate::cli::{CompressionArg, ExportArg, Format, InputArgs, StoreArgs};
 use crate::oci::archive::{ExportFormat, SourceLocation};
 use crate::oci::Descriptor;
 use crate::plan::diff::{self, Change, PlanDiff};
-use crate::store::annotations::{PARENT, PROVENANCE, ROLLBACK_TO, ROLLED_BACK_FROM, SPEC_DIGEST};
+use crate::store::annotations::PROVENANCE;
+use crate::store::view::{RevisionDetail, RevisionView};
 use crate::store::{Commit, Revision, Store};
 use crate::types::name::{Address, EnvName, Identifier};
 use serde_json::{json, Value};
@@ -217,25 +218,8 @@ fn build_into(
     print_commit(printer, name, &commit)
 }
 
-fn annotation<'a>(d: &'a Descriptor, key: &str) -> Option<&'a str> {
-    d.annotations.get(key).map(String::as_str)
-}
-
 fn revision_json(r: &Revision) -> Value {
-    json!({
-        "name": r.name.as_str(),
-        "revision": r.revision,
-        "reference": format!("{}:{}", r.name, r.revision),
-        "manifest": r.manifest.digest.to_string(),
-        "spec_digest": annotation(&r.manifest, SPEC_DIGEST),
-        "base": annotation(&r.manifest, crate::oci::ANNOTATION_BASE_NAME),
-        "base_digest": annotation(&r.manifest, crate::oci::ANNOTATION_BASE_DIGEST),
-        "parent": annotation(&r.manifest, PARENT),
-        "rollback_to": annotation(&r.manifest, ROLLBACK_TO),
-        "rolled_back_from": annotation(&r.manifest, ROLLED_BACK_FROM),
-        "provenance": annotation(&r.manifest, PROVENANCE)
-            .map(crate::input::template::redact_recorded),
-    })
+    serde_json::to_value(RevisionView::new(r)).unwrap_or_default()
 }
 
 fn short(d: &str) -> String {
@@ -262,35 +246,12 @@ pub fn bake(
     };
     let store = open(store_args)?;
     let from_rev = store.resolve(&identifier(from)?)?;
-    let manifest: Value = serde_json::from_slice(&store.read_json_blob(&from_rev.manifest.digest)?)
-        .map_err(|e| {
-            Error::No(format!(
-                "{}: the manifest is not JSON: {e}",
-                from_rev.reference()
-            ))
-        })?;
-    let config_digest: crate::types::digest::Digest = manifest
-        .pointer("/config/digest")
-        .and_then(Value::as_str)
-        .and_then(|d| d.parse().ok())
-        .ok_or_else(|| {
-            Error::No(format!(
-                "{}: the manifest names no config",
-                from_rev.reference()
-            ))
-        })?;
-    let config: Value =
-        serde_json::from_slice(&store.read_json_blob(&config_digest)?).map_err(|e| {
-            Error::No(format!(
-                "{}: the config is not JSON: {e}",
-                from_rev.reference()
-            ))
-        })?;
+    let config = store.image_config(&from_rev)?;
     let base = Base {
         name: from_rev.reference(),
         manifest: from_rev.manifest.clone(),
         config,
-        layers: manifest_layers(&store, &from_rev)?,
+        layers: store.layers(&from_rev)?,
     };
     let plan = assemble::read_plan(&store, &from_rev.manifest.digest)?;
     // Checked before anything is written: a corrupt layer leaves no blob behind.
@@ -361,18 +322,16 @@ pub fn list(
         "BASE".into(),
         "NOTE".into(),
     ]];
-    for r in &revisions {
-        let note = match annotation(&r.manifest, ROLLBACK_TO) {
+    for r in revisions.iter().map(RevisionView::new) {
+        let note = match &r.rollback_to {
             Some(to) => format!("rollback to {}:{to}", r.name),
             None => String::new(),
         };
         rows.push([
-            format!("{}:{}", r.name, r.revision),
-            short(&r.manifest.digest.to_string()),
-            short(annotation(&r.manifest, SPEC_DIGEST).unwrap_or("-")),
-            annotation(&r.manifest, crate::oci::ANNOTATION_BASE_NAME)
-                .unwrap_or("-")
-                .to_string(),
+            r.reference,
+            short(&r.manifest),
+            short(r.spec_digest.as_deref().unwrap_or("-")),
+            r.base.unwrap_or_else(|| "-".to_string()),
             note,
         ]);
     }
@@ -397,14 +356,6 @@ struct Side {
     label: String,
     plan: Value,
     layers: Vec<Descriptor>,
-}
-
-fn manifest_layers(store: &Store, r: &Revision) -> Result<Vec<Descriptor>, Error> {
-    let m: Value = serde_json::from_slice(&store.read_json_blob(&r.manifest.digest)?)
-        .map_err(|e| Error::No(format!("manifest {} is not JSON: {e}", r.manifest.digest)))?;
-    Ok(m.get("layers")
-        .and_then(|l| serde_json::from_value::<Vec<Descriptor>>(l.clone()).ok())
-        .unwrap_or_default())
 }
 
 /// How `diff` reads an argument: `-` and anything with a `/` is a spec file; `NAME:REV` is
@@ -467,7 +418,7 @@ fn side(printer: &Printer, arg: &str, store_args: &StoreArgs) -> Result<Option<S
         Ok(Side {
             label: format!("{}:{}", r.name, r.revision),
             plan: assemble::read_plan(&store, &r.manifest.digest)?,
-            layers: manifest_layers(&store, &r)?,
+            layers: store.layers(&r)?,
         })
     };
     match stored() {
@@ -595,12 +546,13 @@ pub fn show(
 ) -> Result<u8, Error> {
     let store = open(store_args)?;
     let r = store.resolve(&identifier(reference)?)?;
-    let plan = assemble::read_plan(&store, &r.manifest.digest)?;
-    let layers = manifest_layers(&store, &r)?;
+    let view = RevisionDetail {
+        plan: assemble::read_plan(&store, &r.manifest.digest)?,
+        layers: store.layers(&r)?,
+        revision: RevisionView::new(&r),
+    };
     if format == Format::Json {
-        let mut doc = revision_json(&r);
-        doc["layers"] = json!(layers);
-        doc["plan"] = plan;
+        let doc = serde_json::to_value(&view).unwrap_or_default();
         return printer
             .data(&format!(
                 "{}\n",
@@ -608,23 +560,27 @@ pub fn show(
             ))
             .map(|()| EXIT_OK);
     }
+    let RevisionDetail {
+        revision: v,
+        layers,
+        plan,
+    } = view;
     let mut out = String::new();
-    let _ = writeln!(out, "{}:{}", r.name, r.revision);
-    let _ = writeln!(out, "  manifest     {}", r.manifest.digest);
-    for (label, key) in [
-        ("spec digest", SPEC_DIGEST),
-        ("base", crate::oci::ANNOTATION_BASE_NAME),
-        ("base digest", crate::oci::ANNOTATION_BASE_DIGEST),
-        ("parent", PARENT),
-        ("rollback to", ROLLBACK_TO),
-        ("rolled back from", ROLLED_BACK_FROM),
+    let _ = writeln!(out, "{}", v.reference);
+    let _ = writeln!(out, "  manifest     {}", v.manifest);
+    for (label, value) in [
+        ("spec digest", &v.spec_digest),
+        ("base", &v.base),
+        ("base digest", &v.base_digest),
+        ("parent", &v.parent),
+        ("rollback to", &v.rollback_to),
+        ("rolled back from", &v.rolled_back_from),
     ] {
-        if let Some(v) = annotation(&r.manifest, key) {
-            let _ = writeln!(out, "  {label:<12} {v}");
+        if let Some(value) = value {
+            let _ = writeln!(out, "  {label:<12} {value}");
         }
     }
-    if let Some(p) = annotation(&r.manifest, PROVENANCE) {
-        let shown = crate::input::template::redact_recorded(p);
+    if let Some(shown) = &v.provenance {
         let _ = writeln!(out, "  {:<12} {shown}", "provenance");
     }
     let _ = writeln!(out, "  layers:");
@@ -652,24 +608,7 @@ pub fn rollback(
 ) -> Result<u8, Error> {
     let store = open(store_args)?;
     let name = env_name(name)?;
-    let target = store.resolve(&Identifier {
-        name: name.clone(),
-        revision: Some(to),
-    })?;
-    let lock = store.lock()?;
-    let latest = store.resolve(&Identifier {
-        name: name.clone(),
-        revision: None,
-    })?;
-    let mut manifest = target.manifest.clone();
-    manifest
-        .annotations
-        .insert(ROLLBACK_TO.into(), to.to_string());
-    manifest
-        .annotations
-        .insert(ROLLED_BACK_FROM.into(), latest.revision.to_string());
-    let commit = store.commit(&lock, &name, manifest)?;
-    drop(lock);
+    let commit = store.rollback(&name, to)?;
     print_commit(printer, &name, &commit)
 }
 

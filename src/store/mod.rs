@@ -13,8 +13,10 @@
 
 pub mod annotations;
 pub mod base;
+pub mod rollback;
 #[cfg(test)]
 mod tests;
+pub mod view;
 
 pub use base::{BaseEntry, ImportedBase};
 
