@@ -18,8 +18,6 @@ pub mod rollback;
 mod tests;
 pub mod view;
 
-pub use base::{BaseEntry, ImportedBase};
-
 use crate::oci::archive::ExportFormat;
 use crate::oci::index::Index;
 use crate::oci::layout::{Layout, LayoutLock};
