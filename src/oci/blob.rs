@@ -3,7 +3,7 @@
 //! `BlobWriter` hashes every byte while writing it into a temp file under `envc/tmp` (large
 //! blobs in 4 MiB blocks through a small pipeline: one thread hashes, one writes with
 //! `O_DIRECT`, so the disk works while the caller produces the next block);
-//! `finish` fsyncs and renames the file to `blobs/sha256/<hex>` (or drops it when the store
+//! `finish` fsyncs and renames the file to `blobs/sha256/<hex>` (or drops it when the layout
 //! already holds that content), so a blob at its final path is always complete. A dropped,
 //! unfinished writer removes its temp file. `HashingReader` checks a stored blob while it
 //! streams out. Reading a layer once to check it is `scan.rs`.
@@ -294,7 +294,7 @@ impl Write for TempBlob {
 }
 
 /// Writes one blob: hashes while writing into a temp file under `envc/tmp`; `finish` makes it
-/// `blobs/sha256/<hex>` atomically. Obtain one with `Store::blob_writer`.
+/// `blobs/sha256/<hex>` atomically. Obtain one with `Layout::blob_writer`.
 pub struct BlobWriter {
     temp: TempBlob,
     size: u64,
@@ -313,7 +313,7 @@ impl BlobWriter {
         self.size
     }
 
-    /// Fsyncs and renames the blob into place; returns its digest and size. If the store
+    /// Fsyncs and renames the blob into place; returns its digest and size. If the layout
     /// already has a blob with this digest, the temp file is dropped.
     pub fn finish(mut self) -> Result<(Digest, u64), Error> {
         // The sha256 of exactly the bytes written, computed as they were written.
@@ -346,7 +346,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
 // Checked blobs: layers reused without reading them
 
 /// What a blob file looked like when envc last hashed it (`envc/checked/<hex>`): inode, size,
-/// mtime and ctime, and when that was recorded. A revision refers to base layers without
+/// mtime and ctime, and when that was recorded. An image refers to stored layers without
 /// reading them (a no-op rebuild reads only JSON); such a layer is trusted only while its file
 /// is unchanged since it was hashed, and is hashed again otherwise. Any write to the file
 /// changes its ctime, which no user can set back. As with git's racily clean index entries, a

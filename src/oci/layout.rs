@@ -131,7 +131,7 @@ impl Layout {
         Ok(())
     }
 
-    /// Takes the exclusive store lock (blocking). Hold it across read-modify-write of the index.
+    /// Takes the exclusive layout lock (blocking). Hold it across read-modify-write of the index.
     pub fn lock(&self) -> Result<LayoutLock, Error> {
         let dir = self.root.join("envc");
         fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -152,7 +152,7 @@ impl Layout {
 
     /// Writes a small blob (JSON, a metadata layer) atomically. A blob already stored under
     /// this digest is reused only if it holds these bytes; otherwise it is corrupt, and that is
-    /// an error (run `envc verify`) rather than a revision that points at it.
+    /// an error (run `envc verify`) rather than an image that points at it.
     pub fn write_blob(&self, bytes: &[u8]) -> Result<(Digest, u64), Error> {
         let digest = Digest::of(bytes);
         if self.has_blob(&digest) {
@@ -196,7 +196,7 @@ impl Layout {
         Ok(bytes)
     }
 
-    /// A stored blob for this diff_id and compression (`gzip`, `none`, …), if the store has it.
+    /// A stored blob for this diff_id and compression (`gzip`, `none`, …), if the layout has it.
     pub fn cached_layer(&self, diff_id: &Digest, compression: &str) -> Option<Descriptor> {
         if !valid_compression_name(compression) {
             return None;
@@ -210,7 +210,7 @@ impl Layout {
         (meta.is_file() && meta.len() == d.size).then_some(d)
     }
 
-    /// Records that `blob` (already in the store) is the layer with this diff_id, compressed
+    /// Records that `blob` (already in the layout) is the layer with this diff_id, compressed
     /// as `compression`.
     pub fn cache_layer(
         &self,
@@ -266,7 +266,7 @@ impl Layout {
         Ok(())
     }
 
-    /// Whether `index.json` names nothing: no revision, no base.
+    /// Whether `index.json` names nothing.
     pub fn is_empty(&self) -> Result<bool, Error> {
         Ok(self.read_index()?.entries.is_empty())
     }
@@ -295,7 +295,7 @@ impl Layout {
         Ok(())
     }
 
-    /// A stored layer a new revision refers to without reading it: present, of its size, and
+    /// A stored layer a new image refers to without reading it: present, of its size, and
     /// either unchanged since envc last hashed it (`envc/checked/`) or hashed now.
     pub fn check_layer(&self, layer: &Descriptor) -> Result<(), Error> {
         let path = self.blob_path(&layer.digest);

@@ -15,7 +15,7 @@ pub(crate) mod index;
 pub mod layer;
 pub mod layout;
 pub(crate) mod manifest;
-pub mod scan;
+pub(crate) mod scan;
 pub mod verify;
 
 pub use error::Error;

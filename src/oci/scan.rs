@@ -1,7 +1,7 @@
 //! Layer scanning: one streaming read of a layer blob computes its digest and size,
 //! decompresses it (gzip or plain tar), computes the diff_id, walks every tar header to refuse
 //! absolute paths and `..` components, and can copy the bytes into the layout on the way, so
-//! an import reads each base layer exactly once. Moved out of `blob.rs`, which writes blobs.
+//! an import reads each layer exactly once. Moved out of `blob.rs`, which writes blobs.
 
 use super::blob::{HashingReader, TempBlob, BUF};
 use super::error::Error;

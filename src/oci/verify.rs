@@ -257,7 +257,7 @@ impl Layout {
 
     /// Removes temp files and every blob no index entry reaches (through manifests, indexes,
     /// configs and layers). Never touches an index entry. Waits for writers (other handles
-    /// that have written blobs hold `envc/gc.lock` shared) and holds the store lock. Refuses to
+    /// that have written blobs hold `envc/gc.lock` shared) and holds the layout lock. Refuses to
     /// run when a reachable manifest cannot be read (it would not know what that manifest
     /// needs): run `verify`.
     pub fn gc(&self) -> Result<GcReport, Error> {
