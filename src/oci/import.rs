@@ -153,3 +153,112 @@ impl Layout {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::archive::choose_image;
+    use crate::oci::testutil::{gzip, tar_of};
+    use crate::oci::{
+        canonical_json, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_GZIP,
+        MEDIA_TYPE_MANIFEST,
+    };
+    use serde_json::json;
+    use std::collections::{BTreeMap, HashMap};
+    use std::io::Read;
+    use std::path::{Path, PathBuf};
+
+    /// An image source that is neither a directory nor an archive, as a registry client or an
+    /// engine bridge will be: an index and blobs by digest, from memory.
+    struct Memory {
+        index: Vec<u8>,
+        blobs: HashMap<Digest, Vec<u8>>,
+    }
+
+    impl ImageSource for Memory {
+        fn path(&self) -> &Path {
+            Path::new("memory")
+        }
+        fn invalid(&self, reason: String) -> Error {
+            self.base_error(reason)
+        }
+        fn read_index(&self, _max: u64) -> Result<Vec<u8>, Error> {
+            Ok(self.index.clone())
+        }
+        fn open_blob(&self, digest: &Digest) -> Result<(Box<dyn Read + '_>, u64), Error> {
+            let b = self.blobs.get(digest).ok_or_else(|| Error::MissingBlob {
+                digest: *digest,
+                path: self.describe_blob(digest),
+            })?;
+            Ok((Box::new(&b[..]), b.len() as u64))
+        }
+        fn describe_blob(&self, digest: &Digest) -> PathBuf {
+            PathBuf::from(format!("memory/{digest}"))
+        }
+    }
+
+    fn desc(media_type: &str, bytes: &[u8]) -> Descriptor {
+        Descriptor {
+            media_type: media_type.into(),
+            digest: Digest::of(bytes),
+            size: bytes.len() as u64,
+            annotations: BTreeMap::new(),
+            platform: None,
+        }
+    }
+
+    #[test]
+    fn any_image_source_imports_into_a_layout() {
+        let tar = tar_of(&[("etc/hostname", b"memory")]);
+        let layer = gzip(&tar);
+        let config = canonical_json(&json!({
+            "architecture": "amd64", "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [Digest::of(&tar)]},
+        }));
+        let manifest = canonical_json(&json!({
+            "schemaVersion": 2, "mediaType": MEDIA_TYPE_MANIFEST,
+            "config": desc(MEDIA_TYPE_CONFIG, &config),
+            "layers": [desc(MEDIA_TYPE_LAYER_GZIP, &layer)],
+        }));
+        let index = canonical_json(&json!({
+            "schemaVersion": 2, "mediaType": MEDIA_TYPE_INDEX,
+            "manifests": [desc(MEDIA_TYPE_MANIFEST, &manifest)],
+        }));
+        let src = Memory {
+            index,
+            blobs: [&layer, &config, &manifest]
+                .into_iter()
+                .map(|b| (Digest::of(b), b.clone()))
+                .collect(),
+        };
+        let t = tempfile::tempdir().unwrap();
+        let layout = Layout::open_or_create(&t.path().join("layout")).unwrap();
+        let chosen = choose_image(&src, None).unwrap();
+        assert_eq!(chosen.digest, Digest::of(&manifest));
+        let image = layout.import_image(&src, &chosen).unwrap();
+        assert_eq!(image.diff_ids, vec![Digest::of(&tar)]);
+        assert_eq!(image.platform.as_ref().unwrap().os, "linux");
+        for b in [&layer, &config, &manifest] {
+            assert!(layout.has_blob(&Digest::of(b)));
+        }
+        // Nothing is named in the index: that is the caller's.
+        assert!(layout.is_empty().unwrap());
+        assert_eq!(layout.stored_image(&chosen).unwrap(), Some(image));
+
+        // A layer whose bytes are not its digest is refused, and nothing is kept.
+        let mut bad = src;
+        bad.blobs
+            .insert(Digest::of(&layer), gzip(&tar_of(&[("x", b"y")])));
+        let other = tempfile::tempdir().unwrap();
+        let fresh = Layout::open_or_create(other.path()).unwrap();
+        let err = fresh.import_image(&bad, &chosen).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::SizeMismatch { .. } | Error::DigestMismatch { .. }
+            ),
+            "{err}"
+        );
+        assert!(!fresh.has_blob(&Digest::of(&layer)));
+    }
+}
