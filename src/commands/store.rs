@@ -620,11 +620,7 @@ pub fn export(
     store_args: &StoreArgs,
 ) -> Result<u8, Error> {
     let store = open(store_args)?;
-    let mut r = store.resolve(&identifier(reference)?)?;
-    // An export carries the index entry's annotations: never a value an older envc recorded.
-    if let Some(p) = r.manifest.annotations.get_mut(PROVENANCE) {
-        *p = crate::input::template::redact_recorded(p).to_string();
-    }
+    let r = store.resolve(&identifier(reference)?)?;
     let f = match format {
         ExportArg::OciArchive => ExportFormat::OciArchive,
         ExportArg::DockerArchive => ExportFormat::DockerArchive,

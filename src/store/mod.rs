@@ -264,11 +264,14 @@ impl Store {
     }
 
     /// Writes one revision as an oci-archive or docker-archive whose one index entry is named
-    /// `NAME:REV` (see [`Layout::export`]).
+    /// `NAME:REV` (see [`Layout::export`]). The entry carries the revision's annotations, its
+    /// provenance redacted as `show` prints it: never a value an older envc recorded.
     pub fn export(&self, rev: &Revision, format: ExportFormat, out: &Path) -> Result<(), Error> {
-        Ok(self
-            .layout
-            .export(&rev.manifest, &rev.reference(), format, out)?)
+        let mut entry = rev.manifest.clone();
+        if let Some(p) = entry.annotations.get_mut(annotations::PROVENANCE) {
+            *p = crate::input::template::redact_recorded(p).to_string();
+        }
+        Ok(self.layout.export(&entry, &rev.reference(), format, out)?)
     }
 }
 
