@@ -11,7 +11,7 @@
 //! ```
 
 use envc::oci::layer::{self, Compression, Options};
-use envc::oci::store::Store;
+use envc::store::Store;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;

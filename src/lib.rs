@@ -21,6 +21,7 @@ pub mod oci;
 pub mod plan;
 pub mod runtime_env;
 pub mod spec;
+pub mod store;
 pub mod types;
 
 use config::Config;

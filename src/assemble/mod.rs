@@ -7,12 +7,14 @@
 //! build epoch, so the manifest digest is a pure function of (plan, base, epoch, compression).
 
 use crate::oci::layer::{self, Compression, Entry, EntryKind, FileSource};
-use crate::oci::store::{self, Store};
 use crate::oci::{
-    canonical_json, Descriptor, MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP,
+    self, canonical_json, Descriptor, ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME,
+    ANNOTATION_CREATED, MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP,
     MEDIA_TYPE_MANIFEST,
 };
 use crate::plan::{Plan, Step};
+use crate::store::annotations::{SPEC_DIGEST, VERSION};
+use crate::store::{self, Store};
 use crate::types::digest::Digest;
 use serde_json::{json, Value};
 pub mod runtime_env;
@@ -24,12 +26,6 @@ pub const PLAN_PATH: &str = ".envc/plan.json";
 /// gzip level and parallel-gzip block size of layers envc writes: part of their bytes.
 pub const GZIP_LEVEL: u32 = 6;
 pub const BLOCK_SIZE: usize = 1 << 20;
-/// Labels and annotations envc sets.
-/// The spec digest: an image label and an index annotation (one name, defined by the store).
-pub use crate::oci::store::ANNOTATION_SPEC_DIGEST as LABEL_SPEC_DIGEST;
-pub use crate::oci::store::{ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME};
-pub const LABEL_VERSION: &str = "dev.envc.version";
-pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
 
 /// The base an image is assembled on (imported into the store beforehand).
 #[derive(Debug, Clone)]
@@ -87,6 +83,13 @@ pub enum Error {
     Store(#[from] store::Error),
     #[error(transparent)]
     Layer(#[from] layer::Error),
+}
+
+/// A layout error is a store error: one variant, so callers map exit codes in one place.
+impl From<oci::Error> for Error {
+    fn from(e: oci::Error) -> Error {
+        Error::Store(store::Error::Oci(e))
+    }
 }
 
 /// The steps of `plan` that need a container to run, in words ("2 Debian packages, …").
@@ -281,7 +284,7 @@ pub(crate) fn compose(
     for (k, v) in edit.labels {
         labels.insert(k, json!(v));
     }
-    labels.insert(LABEL_VERSION.into(), json!(env!("CARGO_PKG_VERSION")));
+    labels.insert(VERSION.into(), json!(env!("CARGO_PKG_VERSION")));
     run.insert("Labels".into(), Value::Object(labels));
     if let Some(dir) = edit.working_dir {
         run.insert("WorkingDir".into(), json!(dir));
@@ -391,7 +394,7 @@ pub fn assemble(
         .collect();
     let edit = Edit {
         env: apply_env(&config_env(&base.config), plan),
-        labels: vec![(LABEL_SPEC_DIGEST.into(), spec_digest.clone())],
+        labels: vec![(SPEC_DIGEST.into(), spec_digest.clone())],
         working_dir: None,
         empty_history,
         layers: vec![(
@@ -402,7 +405,7 @@ pub fn assemble(
                 env!("CARGO_PKG_VERSION")
             ),
         )],
-        annotations: BTreeMap::from([(LABEL_SPEC_DIGEST.to_string(), spec_digest)]),
+        annotations: BTreeMap::from([(SPEC_DIGEST.to_string(), spec_digest)]),
     };
     compose(store, base, edit, options)
 }

@@ -10,12 +10,13 @@
 
 use super::{compose, config_env, metadata_layer, Base, Edit, Error, Image, Options, PLAN_PATH};
 use crate::oci::layer::{self, Compression, Entry, EntryKind, FileSource};
-use crate::oci::store::Store;
 use crate::oci::{Descriptor, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP};
 use crate::plan::Plan;
 use crate::runtime_env::validate::{LocationKind, RuntimeEnv};
 use crate::runtime_env::worker_env::{self, Expansion};
 use crate::runtime_env::working_dir::{self, PackageOptions};
+use crate::store::annotations::{RUNTIME_ENV_DIGEST, SPEC_DIGEST, WORKING_DIR_URI};
+use crate::store::Store;
 use crate::types::digest::Digest;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,8 +27,6 @@ pub const WORKING_DIR: &str = "/opt/envc/working_dir";
 pub const PY_MODULES: &str = "/opt/envc/py_modules";
 /// The runtime env, canonical, in the metadata layer.
 pub const RUNTIME_ENV_PATH: &str = ".envc/runtime_env.json";
-pub const LABEL_RUNTIME_ENV_DIGEST: &str = "dev.envc.runtime-env.digest";
-pub const LABEL_WORKING_DIR_URI: &str = "dev.envc.working-dir.uri";
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -297,13 +296,13 @@ pub fn bake(
         empty_history.push(format!("WORKDIR {d}"));
     }
     let spec_digest = plan.digest().to_string();
-    let mut labels = vec![(LABEL_RUNTIME_ENV_DIGEST.to_string(), runtime_digest.clone())];
+    let mut labels = vec![(RUNTIME_ENV_DIGEST.to_string(), runtime_digest.clone())];
     if let Some(uri) = &working_dir_uri {
-        labels.push((LABEL_WORKING_DIR_URI.to_string(), uri.clone()));
+        labels.push((WORKING_DIR_URI.to_string(), uri.clone()));
     }
-    let mut annotations = BTreeMap::from([(LABEL_RUNTIME_ENV_DIGEST.to_string(), runtime_digest)]);
-    labels.push((super::LABEL_SPEC_DIGEST.to_string(), spec_digest.clone()));
-    annotations.insert(super::LABEL_SPEC_DIGEST.to_string(), spec_digest);
+    let mut annotations = BTreeMap::from([(RUNTIME_ENV_DIGEST.to_string(), runtime_digest)]);
+    labels.push((SPEC_DIGEST.to_string(), spec_digest.clone()));
+    annotations.insert(SPEC_DIGEST.to_string(), spec_digest);
     let edit = Edit {
         env: vars.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
         labels,

@@ -46,21 +46,30 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
-    Store(#[from] crate::oci::store::Error),
+    Store(#[from] crate::store::Error),
     #[error(transparent)]
     Image(#[from] crate::assemble::Error),
+}
+
+impl From<crate::oci::Error> for Error {
+    fn from(e: crate::oci::Error) -> Error {
+        Error::Store(e.into())
+    }
 }
 
 impl Error {
     /// I/O and usage problems are 2; a refused input or a failed check is 1.
     fn exit_code(&self) -> u8 {
-        use crate::{assemble, oci::store};
+        use crate::assemble;
         match self {
             Error::No(_) => EXIT_NO,
-            Error::Store(e) | Error::Image(assemble::Error::Store(e)) => match e {
-                store::Error::Io { .. } => EXIT_ERROR,
-                _ => EXIT_NO,
-            },
+            Error::Store(e) | Error::Image(assemble::Error::Store(e)) => {
+                if e.is_io() {
+                    EXIT_ERROR
+                } else {
+                    EXIT_NO
+                }
+            }
             Error::Image(assemble::Error::Layer(_)) => EXIT_ERROR,
             Error::Image(_) => EXIT_NO,
             Error::Read { .. } | Error::Write { .. } | Error::Render(_) | Error::Usage(_) => {

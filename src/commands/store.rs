@@ -5,18 +5,16 @@
 use super::{compile_one, Error, Printer, EXIT_ERROR, EXIT_NO, EXIT_OK};
 use crate::assemble::{self, Base, LayerCompression};
 use crate::cli::{CompressionArg, ExportArg, Format, InputArgs, StoreArgs};
-use crate::oci::store::{BaseSource, Commit, ExportFormat, Revision, Store};
+use crate::oci::archive::{ExportFormat, SourceLocation};
 use crate::oci::Descriptor;
 use crate::plan::diff::{self, Change, PlanDiff};
+use crate::store::annotations::PROVENANCE;
+use crate::store::view::{RevisionDetail, RevisionView};
+use crate::store::{Commit, Revision, Store};
 use crate::types::name::{Address, EnvName, Identifier};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-use crate::oci::store::{ANNOTATION_PARENT, ANNOTATION_ROLLBACK_TO, ANNOTATION_ROLLED_BACK_FROM};
-
-/// The `--template` inputs a revision was rendered with (JSON).
-pub const ANNOTATION_PROVENANCE: &str = "dev.envc.provenance";
 
 fn store_dir(args: &StoreArgs) -> PathBuf {
     args.store
@@ -52,7 +50,7 @@ fn identifier(reference: &str) -> Result<Identifier, Error> {
 /// `oci-archive:FILE[:REF]`, where the path ends at the first `:` and REF is everything after
 /// it (so `oci:./store:app:2` names `app:2`, envc's own ref names); and, without a transport,
 /// `DIR[:REF]`, split after whichever prefix is an existing directory (exactly one must be).
-fn base_source(arg: &str) -> Result<BaseSource, Error> {
+fn base_source(arg: &str) -> Result<SourceLocation, Error> {
     let forms = "a base is `oci:DIR[:REF]` or `DIR[:REF]` (an OCI layout) or \
                  `oci-archive:FILE[:REF]`";
     let split = |rest: &str, what: &str| -> Result<(PathBuf, Option<String>), Error> {
@@ -87,11 +85,11 @@ fn base_source(arg: &str) -> Result<BaseSource, Error> {
     }
     if let Some(rest) = arg.strip_prefix("oci-archive:") {
         let (path, reference) = split(rest, "archive")?;
-        return Ok(BaseSource::Archive { path, reference });
+        return Ok(SourceLocation::Archive { path, reference });
     }
     if let Some(rest) = arg.strip_prefix("oci:") {
         let (dir, reference) = split(rest, "directory")?;
-        return Ok(BaseSource::Layout { dir, reference });
+        return Ok(SourceLocation::Layout { dir, reference });
     }
     let mut found: Vec<(&str, Option<&str>)> = Vec::new();
     if Path::new(arg).is_dir() {
@@ -104,11 +102,11 @@ fn base_source(arg: &str) -> Result<BaseSource, Error> {
         }
     }
     match found.as_slice() {
-        [(dir, reference)] => Ok(BaseSource::Layout {
+        [(dir, reference)] => Ok(SourceLocation::Layout {
             dir: PathBuf::from(dir),
             reference: reference.map(str::to_string),
         }),
-        [] if Path::new(arg).exists() => Ok(BaseSource::Layout {
+        [] if Path::new(arg).exists() => Ok(SourceLocation::Layout {
             dir: PathBuf::from(arg),
             reference: None,
         }), // not a directory: the import says so (and suggests oci-archive:)
@@ -230,9 +228,7 @@ fn build_into(
     if let Some(p) = &compiled.provenance {
         // Template inputs: recorded beside the revision, never part of the image's digest.
         let text = serde_json::to_string(p).unwrap_or_default();
-        manifest
-            .annotations
-            .insert(ANNOTATION_PROVENANCE.into(), text);
+        manifest.annotations.insert(PROVENANCE.into(), text);
     }
     let lock = store.lock()?;
     let commit = store.commit(&lock, name, manifest)?;
@@ -240,25 +236,8 @@ fn build_into(
     print_commit(printer, name, &commit)
 }
 
-fn annotation<'a>(d: &'a Descriptor, key: &str) -> Option<&'a str> {
-    d.annotations.get(key).map(String::as_str)
-}
-
 fn revision_json(r: &Revision) -> Value {
-    json!({
-        "name": r.name.as_str(),
-        "revision": r.revision,
-        "reference": format!("{}:{}", r.name, r.revision),
-        "manifest": r.manifest.digest.to_string(),
-        "spec_digest": annotation(&r.manifest, assemble::LABEL_SPEC_DIGEST),
-        "base": annotation(&r.manifest, assemble::ANNOTATION_BASE_NAME),
-        "base_digest": annotation(&r.manifest, assemble::ANNOTATION_BASE_DIGEST),
-        "parent": annotation(&r.manifest, ANNOTATION_PARENT),
-        "rollback_to": annotation(&r.manifest, ANNOTATION_ROLLBACK_TO),
-        "rolled_back_from": annotation(&r.manifest, ANNOTATION_ROLLED_BACK_FROM),
-        "provenance": annotation(&r.manifest, ANNOTATION_PROVENANCE)
-            .map(crate::input::template::redact_recorded),
-    })
+    serde_json::to_value(RevisionView::new(r)).unwrap_or_default()
 }
 
 fn short(d: &str) -> String {
@@ -285,35 +264,12 @@ pub fn bake(
     };
     let store = open(store_args)?;
     let from_rev = store.resolve(&identifier(from)?)?;
-    let manifest: Value = serde_json::from_slice(&store.read_json_blob(&from_rev.manifest.digest)?)
-        .map_err(|e| {
-            Error::No(format!(
-                "{}: the manifest is not JSON: {e}",
-                from_rev.reference()
-            ))
-        })?;
-    let config_digest: crate::types::digest::Digest = manifest
-        .pointer("/config/digest")
-        .and_then(Value::as_str)
-        .and_then(|d| d.parse().ok())
-        .ok_or_else(|| {
-            Error::No(format!(
-                "{}: the manifest names no config",
-                from_rev.reference()
-            ))
-        })?;
-    let config: Value =
-        serde_json::from_slice(&store.read_json_blob(&config_digest)?).map_err(|e| {
-            Error::No(format!(
-                "{}: the config is not JSON: {e}",
-                from_rev.reference()
-            ))
-        })?;
+    let config = store.image_config(&from_rev)?;
     let base = Base {
         name: from_rev.reference(),
         manifest: from_rev.manifest.clone(),
         config,
-        layers: manifest_layers(&store, &from_rev)?,
+        layers: store.layers(&from_rev)?,
     };
     let plan = assemble::read_plan(&store, &from_rev.manifest.digest)?;
     // Checked before anything is written: a corrupt layer leaves no blob behind.
@@ -384,18 +340,16 @@ pub fn list(
         "BASE".into(),
         "NOTE".into(),
     ]];
-    for r in &revisions {
-        let note = match annotation(&r.manifest, ANNOTATION_ROLLBACK_TO) {
+    for r in revisions.iter().map(RevisionView::new) {
+        let note = match &r.rollback_to {
             Some(to) => format!("rollback to {}:{to}", r.name),
             None => String::new(),
         };
         rows.push([
-            format!("{}:{}", r.name, r.revision),
-            short(&r.manifest.digest.to_string()),
-            short(annotation(&r.manifest, assemble::LABEL_SPEC_DIGEST).unwrap_or("-")),
-            annotation(&r.manifest, assemble::ANNOTATION_BASE_NAME)
-                .unwrap_or("-")
-                .to_string(),
+            r.reference,
+            short(&r.manifest),
+            short(r.spec_digest.as_deref().unwrap_or("-")),
+            r.base.unwrap_or_else(|| "-".to_string()),
             note,
         ]);
     }
@@ -420,14 +374,6 @@ struct Side {
     label: String,
     plan: crate::plan::Plan,
     layers: Vec<Descriptor>,
-}
-
-fn manifest_layers(store: &Store, r: &Revision) -> Result<Vec<Descriptor>, Error> {
-    let m: Value = serde_json::from_slice(&store.read_json_blob(&r.manifest.digest)?)
-        .map_err(|e| Error::No(format!("manifest {} is not JSON: {e}", r.manifest.digest)))?;
-    Ok(m.get("layers")
-        .and_then(|l| serde_json::from_value::<Vec<Descriptor>>(l.clone()).ok())
-        .unwrap_or_default())
 }
 
 /// How `diff` reads an argument: `-` and anything with a `/` is a spec file; `NAME:REV` is
@@ -490,13 +436,13 @@ fn side(printer: &Printer, arg: &str, store_args: &StoreArgs) -> Result<Option<S
         Ok(Side {
             label: format!("{}:{}", r.name, r.revision),
             plan: assemble::read_plan(&store, &r.manifest.digest)?,
-            layers: manifest_layers(&store, &r)?,
+            layers: store.layers(&r)?,
         })
     };
     match stored() {
         Err(Error::Store(
-            crate::oci::store::Error::NameNotFound { .. }
-            | crate::oci::store::Error::NotALayout { .. },
+            crate::store::Error::NameNotFound { .. }
+            | crate::store::Error::Oci(crate::oci::Error::NotALayout { .. }),
         )) if id.revision.is_none() => Err(Error::Usage(format!(
             "`{arg}` is neither a spec file (no file `{arg}` exists) nor a cluster environment \
              in the store; {FORMS}"
@@ -622,12 +568,13 @@ pub fn show(
 ) -> Result<u8, Error> {
     let store = open(store_args)?;
     let r = store.resolve(&identifier(reference)?)?;
-    let plan = assemble::read_plan(&store, &r.manifest.digest)?;
-    let layers = manifest_layers(&store, &r)?;
+    let view = RevisionDetail {
+        plan: assemble::read_plan(&store, &r.manifest.digest)?,
+        layers: store.layers(&r)?,
+        revision: RevisionView::new(&r),
+    };
     if format == Format::Json {
-        let mut doc = revision_json(&r);
-        doc["layers"] = json!(layers);
-        doc["plan"] = json!(plan);
+        let doc = serde_json::to_value(&view).unwrap_or_default();
         return printer
             .data(&format!(
                 "{}\n",
@@ -635,23 +582,27 @@ pub fn show(
             ))
             .map(|()| EXIT_OK);
     }
+    let RevisionDetail {
+        revision: v,
+        layers,
+        plan,
+    } = view;
     let mut out = String::new();
-    let _ = writeln!(out, "{}:{}", r.name, r.revision);
-    let _ = writeln!(out, "  manifest     {}", r.manifest.digest);
-    for (label, key) in [
-        ("spec digest", assemble::LABEL_SPEC_DIGEST),
-        ("base", assemble::ANNOTATION_BASE_NAME),
-        ("base digest", assemble::ANNOTATION_BASE_DIGEST),
-        ("parent", ANNOTATION_PARENT),
-        ("rollback to", ANNOTATION_ROLLBACK_TO),
-        ("rolled back from", ANNOTATION_ROLLED_BACK_FROM),
+    let _ = writeln!(out, "{}", v.reference);
+    let _ = writeln!(out, "  manifest     {}", v.manifest);
+    for (label, value) in [
+        ("spec digest", &v.spec_digest),
+        ("base", &v.base),
+        ("base digest", &v.base_digest),
+        ("parent", &v.parent),
+        ("rollback to", &v.rollback_to),
+        ("rolled back from", &v.rolled_back_from),
     ] {
-        if let Some(v) = annotation(&r.manifest, key) {
-            let _ = writeln!(out, "  {label:<12} {v}");
+        if let Some(value) = value {
+            let _ = writeln!(out, "  {label:<12} {value}");
         }
     }
-    if let Some(p) = annotation(&r.manifest, ANNOTATION_PROVENANCE) {
-        let shown = crate::input::template::redact_recorded(p);
+    if let Some(shown) = &v.provenance {
         let _ = writeln!(out, "  {:<12} {shown}", "provenance");
     }
     let _ = writeln!(out, "  layers:");
@@ -680,29 +631,7 @@ pub fn rollback(
 ) -> Result<u8, Error> {
     let store = open(store_args)?;
     let name = env_name(name)?;
-    let target = store.resolve(&Identifier {
-        name: name.clone(),
-        revision: Some(to),
-    })?;
-    let lock = store.lock()?;
-    let latest = store.resolve(&Identifier {
-        name: name.clone(),
-        revision: None,
-    })?;
-    let mut manifest = target.manifest.clone();
-    // The new entry is written now: it never copies a value an older envc recorded.
-    if let Some(p) = manifest.annotations.get_mut(ANNOTATION_PROVENANCE) {
-        *p = crate::input::template::redact_recorded(p).to_string();
-    }
-    manifest
-        .annotations
-        .insert(ANNOTATION_ROLLBACK_TO.into(), to.to_string());
-    manifest.annotations.insert(
-        ANNOTATION_ROLLED_BACK_FROM.into(),
-        latest.revision.to_string(),
-    );
-    let commit = store.commit(&lock, &name, manifest)?;
-    drop(lock);
+    let commit = store.rollback(&name, to)?;
     print_commit(printer, &name, &commit)
 }
 
@@ -714,11 +643,7 @@ pub fn export(
     store_args: &StoreArgs,
 ) -> Result<u8, Error> {
     let store = open(store_args)?;
-    let mut r = store.resolve(&identifier(reference)?)?;
-    // An export carries the index entry's annotations: never a value an older envc recorded.
-    if let Some(p) = r.manifest.annotations.get_mut(ANNOTATION_PROVENANCE) {
-        *p = crate::input::template::redact_recorded(p).to_string();
-    }
+    let r = store.resolve(&identifier(reference)?)?;
     let f = match format {
         ExportArg::OciArchive => ExportFormat::OciArchive,
         ExportArg::DockerArchive => ExportFormat::DockerArchive,

@@ -3,14 +3,12 @@
 //! `BlobWriter` hashes every byte while writing it into a temp file under `envc/tmp` (large
 //! blobs in 4 MiB blocks through a small pipeline: one thread hashes, one writes with
 //! `O_DIRECT`, so the disk works while the caller produces the next block);
-//! `finish` fsyncs and renames the file to `blobs/sha256/<hex>` (or drops it when the store
+//! `finish` fsyncs and renames the file to `blobs/sha256/<hex>` (or drops it when the layout
 //! already holds that content), so a blob at its final path is always complete. A dropped,
-//! unfinished writer removes its temp file. `scan_layer` reads a layer blob once, streaming:
-//! it computes the blob digest and size, decompresses (gzip or plain tar), computes the diff_id,
-//! walks every tar header to refuse absolute paths and `..` components, and can copy the bytes
-//! into the store on the way, so an import reads each base layer exactly once.
+//! unfinished writer removes its temp file. `HashingReader` checks a stored blob while it
+//! streams out. Reading a layer once to check it is `scan.rs`.
 
-use super::store::Error;
+use super::error::Error;
 use crate::types::digest::Digest;
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
@@ -18,7 +16,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Buffer size for blob writes and layer reads (large: layers are big and sequential).
-const BUF: usize = 1 << 20;
+pub(crate) const BUF: usize = 1 << 20;
 
 /// Blocks of this size are written by a writer thread with `O_DIRECT`, so the disk works while
 /// the caller produces the next block instead of all at once in the final fsync (a 1 GiB
@@ -224,6 +222,11 @@ impl std::fmt::Debug for TempBlob {
 }
 
 impl TempBlob {
+    /// Where the bytes are going (named in errors).
+    pub(crate) fn path(&self) -> &Path {
+        self.file.path()
+    }
+
     pub(crate) fn new(tmp_dir: &Path, blobs_dir: &Path) -> Result<TempBlob, Error> {
         let file = tempfile::Builder::new()
             .prefix("blob-")
@@ -291,7 +294,7 @@ impl Write for TempBlob {
 }
 
 /// Writes one blob: hashes while writing into a temp file under `envc/tmp`; `finish` makes it
-/// `blobs/sha256/<hex>` atomically. Obtain one with `Store::blob_writer`.
+/// `blobs/sha256/<hex>` atomically. Obtain one with `Layout::blob_writer`.
 pub struct BlobWriter {
     temp: TempBlob,
     size: u64,
@@ -310,7 +313,7 @@ impl BlobWriter {
         self.size
     }
 
-    /// Fsyncs and renames the blob into place; returns its digest and size. If the store
+    /// Fsyncs and renames the blob into place; returns its digest and size. If the layout
     /// already has a blob with this digest, the temp file is dropped.
     pub fn finish(mut self) -> Result<(Digest, u64), Error> {
         // The sha256 of exactly the bytes written, computed as they were written.
@@ -343,7 +346,7 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
 // Checked blobs: layers reused without reading them
 
 /// What a blob file looked like when envc last hashed it (`envc/checked/<hex>`): inode, size,
-/// mtime and ctime, and when that was recorded. A revision refers to base layers without
+/// mtime and ctime, and when that was recorded. An image refers to stored layers without
 /// reading them (a no-op rebuild reads only JSON); such a layer is trusted only while its file
 /// is unchanged since it was hashed, and is hashed again otherwise. Any write to the file
 /// changes its ctime, which no user can set back. As with git's racily clean index entries, a
@@ -577,10 +580,10 @@ impl Write for AtomicFile {
 /// A reader that hashes and counts what passes through it and remembers the first error it
 /// passed on (so a caller can tell which stage of a pipeline failed).
 pub(crate) struct HashingReader<R> {
-    inner: R,
+    pub(crate) inner: R,
     hasher: Option<Sha256>,
-    size: u64,
-    error: Option<io::Error>,
+    pub(crate) size: u64,
+    pub(crate) error: Option<io::Error>,
 }
 
 impl<R: Read> HashingReader<R> {
@@ -593,7 +596,7 @@ impl<R: Read> HashingReader<R> {
         }
     }
 
-    fn digest(&mut self) -> Option<Digest> {
+    pub(crate) fn digest(&mut self) -> Option<Digest> {
         self.hasher
             .take()
             .map(|h| Digest::from_bytes(h.finalize().into()))
@@ -634,210 +637,10 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-/// The source end of a layer scan: hashes the stored bytes and copies them to `tee`.
-struct Source<R> {
-    reader: HashingReader<R>,
-    tee: Option<TempBlob>,
-    tee_error: Option<io::Error>,
-}
-
-impl<R: Read> Read for Source<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.reader.read(buf)?;
-        if let Some(t) = &mut self.tee {
-            if let Err(e) = t.write_all(&buf[..n]) {
-                self.tee_error = Some(io::Error::new(e.kind(), e.to_string()));
-                return Err(e);
-            }
-        }
-        Ok(n)
-    }
-}
-
-/// How a layer blob is compressed, from its media type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Compression {
-    None,
-    Gzip,
-}
-
-/// The decompression stage; records whether the decoder itself failed.
-enum Decoder<R: Read> {
-    Plain(R),
-    Gzip(Box<HashingReader<flate2::read::MultiGzDecoder<R>>>),
-}
-
-impl<R: Read> Read for Decoder<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Decoder::Plain(r) => r.read(buf),
-            Decoder::Gzip(r) => r.read(buf),
-        }
-    }
-}
-
-/// What `scan_layer` found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LayerScan {
-    /// sha256 and size of the blob as stored.
-    pub digest: Digest,
-    pub size: u64,
-    /// sha256 of the uncompressed tar.
-    pub diff_id: Digest,
-}
-
-/// Reads one layer blob from `reader` exactly once: blob digest and size, decompression,
-/// diff_id and tar-path safety. `layer` (the descriptor's digest) and `path` (where the bytes
-/// come from) only name things in errors. With `tee`, every byte read is also written to it;
-/// the caller persists it after checking the digests. Returns the tee back.
-pub(crate) fn scan_layer<R: Read>(
-    reader: R,
-    compression: Compression,
-    layer: &Digest,
-    path: &Path,
-    tee: Option<TempBlob>,
-) -> Result<(LayerScan, Option<TempBlob>), Error> {
-    let source = Source {
-        reader: HashingReader::new(reader, true),
-        tee,
-        tee_error: None,
-    };
-    let decoder = match compression {
-        Compression::None => Decoder::Plain(source),
-        Compression::Gzip => Decoder::Gzip(Box::new(HashingReader::new(
-            flate2::read::MultiGzDecoder::new(source),
-            false,
-        ))),
-    };
-    // For an uncompressed layer the diff_id is the blob digest: hash once.
-    let tar_input = HashingReader::new(decoder, compression == Compression::Gzip);
-    let mut archive = tar::Archive::new(std::io::BufReader::with_capacity(BUF, tar_input));
-    let walk = check_entries(&mut archive, layer);
-    // Drain whatever follows the end-of-archive blocks so that both digests cover every byte.
-    let mut buffered = archive.into_inner();
-    let drained = walk.and_then(|()| {
-        io::copy(&mut buffered, &mut io::sink())
-            .map(|_| ())
-            .map_err(TarProblem::Io)
-    });
-    let mut tar_input = buffered.into_inner();
-    let diff_from_decoder = tar_input.digest();
-    let mut decoder = tar_input.inner;
-    if drained.is_err() {
-        // The tar walk failed: if the gzip stream is corrupt too, that is the root cause (a
-        // damaged deflate stream often decodes to garbage headers before its CRC is checked).
-        let _ = io::copy(&mut decoder, &mut io::sink());
-    }
-    let (mut source, gzip_error) = match decoder {
-        Decoder::Plain(s) => (s, None),
-        Decoder::Gzip(mut g) => {
-            let err = g.error.take();
-            (g.inner.into_inner(), err)
-        }
-    };
-    // Classify a failure by the stage that failed first: the source file, the copy, the
-    // blob's digest (bytes that are not what the descriptor names explain any decoding
-    // problem), the decoder, or else the tar structure.
-    if let Err(problem) = drained {
-        if let Some(e) = source.reader.error.take() {
-            return Err(Error::io(path, e));
-        }
-        if let Some(e) = source.tee_error.take() {
-            return Err(tee_error(&source.tee, e));
-        }
-        source.tee = None;
-        if io::copy(&mut source, &mut io::sink()).is_ok() {
-            if let Some(found) = source.reader.digest() {
-                if found != *layer {
-                    return Err(Error::DigestMismatch {
-                        what: format!("layer {}", path.display()),
-                        expected: *layer,
-                        found,
-                    });
-                }
-            }
-        }
-        if let Some(e) = gzip_error {
-            return Err(Error::CorruptGzip {
-                layer: *layer,
-                source: e,
-            });
-        }
-        return Err(match problem {
-            TarProblem::Io(e) => Error::CorruptTar {
-                layer: *layer,
-                source: e,
-            },
-            TarProblem::Unsafe(p) => Error::UnsafePath {
-                layer: *layer,
-                path: p,
-            },
-        });
-    }
-    // Anything after the gzip stream (there should be nothing) still counts for the digest.
-    io::copy(&mut source, &mut io::sink()).map_err(|e| match source.tee_error.take() {
-        Some(t) => tee_error(&source.tee, t),
-        None => Error::io(path, e),
-    })?;
-    let size = source.reader.size;
-    let digest = source.reader.digest().unwrap_or(*layer);
-    let diff_id = diff_from_decoder.unwrap_or(digest);
-    Ok((
-        LayerScan {
-            digest,
-            size,
-            diff_id,
-        },
-        source.tee,
-    ))
-}
-
-fn tee_error(tee: &Option<TempBlob>, e: io::Error) -> Error {
-    match tee {
-        Some(t) => Error::io(t.file.path(), e),
-        None => Error::io(Path::new("envc/tmp"), e),
-    }
-}
-
-enum TarProblem {
-    Io(io::Error),
-    Unsafe(String),
-}
-
-/// Walks every header; refuses absolute paths and `..` components (also in hardlink targets).
-fn check_entries<R: Read>(
-    archive: &mut tar::Archive<R>,
-    _layer: &Digest,
-) -> Result<(), TarProblem> {
-    for entry in archive.entries().map_err(TarProblem::Io)? {
-        let entry = entry.map_err(TarProblem::Io)?;
-        let path = entry.path_bytes();
-        if let Some(bad) = unsafe_path(&path) {
-            return Err(TarProblem::Unsafe(bad));
-        }
-        if entry.header().entry_type() == tar::EntryType::Link {
-            if let Some(target) = entry.link_name_bytes() {
-                if let Some(bad) = unsafe_path(&target) {
-                    return Err(TarProblem::Unsafe(format!(
-                        "{} (hard link to {bad})",
-                        String::from_utf8_lossy(&path)
-                    )));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `Some(path as text)` if `path` is absolute or has a `..` component.
-pub(crate) fn unsafe_path(path: &[u8]) -> Option<String> {
-    let bad = path.first() == Some(&b'/') || path.split(|&b| b == b'/').any(|c| c == b"..");
-    bad.then(|| String::from_utf8_lossy(path).into_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oci::scan::{scan_layer, Compression, LayerScan};
     use crate::oci::testutil::{gzip, tar_of};
 
     fn dirs() -> (tempfile::TempDir, PathBuf, PathBuf) {

@@ -1,0 +1,34 @@
+//! Every `dev.envc.*` annotation and label envc writes, and the ref names of base entries,
+//! defined once. The image-spec's own annotations (`org.opencontainers.image.*`) are the OCI
+//! library's (`crate::oci`).
+
+/// The revision number, as decimal text.
+pub const REVISION: &str = "dev.envc.revision";
+/// The spec digest (`sha256:…`) the revision was built from: an index annotation and an image
+/// config label.
+pub const SPEC_DIGEST: &str = "dev.envc.spec.digest";
+/// The previous revision's number; absent on revision 1.
+pub const PARENT: &str = "dev.envc.parent";
+/// On a rollback revision: the revision that was latest when the rollback was made.
+pub const ROLLED_BACK_FROM: &str = "dev.envc.rolled-back-from";
+/// On a rollback revision: the revision whose content it carries.
+pub const ROLLBACK_TO: &str = "dev.envc.rollback-to";
+/// On a base entry: the base's name as the spec wrote it.
+pub const BASE_NAME: &str = "dev.envc.base.name";
+/// The `--template` inputs a revision was rendered with (JSON).
+pub const PROVENANCE: &str = "dev.envc.provenance";
+/// The envc version, an image config label.
+pub const VERSION: &str = "dev.envc.version";
+/// On an image baked from a runtime env: the runtime env's digest (label and annotation).
+pub const RUNTIME_ENV_DIGEST: &str = "dev.envc.runtime-env.digest";
+/// On an image baked from a runtime env with a local working directory: its Ray URI (label).
+pub const WORKING_DIR_URI: &str = "dev.envc.working-dir.uri";
+
+/// Base entries are named `envc.base/sha256-<manifest hex>` (environment names have no `/`,
+/// so a base ref never collides with a revision's `NAME:REV`).
+pub const BASE_REF_PREFIX: &str = "envc.base/sha256-";
+
+/// The ref name of the base entry for `manifest`.
+pub fn base_ref(manifest: &crate::types::digest::Digest) -> String {
+    format!("{BASE_REF_PREFIX}{}", manifest.hex())
+}
