@@ -5,6 +5,7 @@
 
 use crate::diag::codes;
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::input::read::{self, InputKind, ReadError};
 use crate::input::source::{SourceFile, Span};
 use crate::plan::ImageFacts;
 use std::path::{Path, PathBuf};
@@ -111,6 +112,12 @@ pub fn discover(dir: &Path) -> Option<PathBuf> {
     dir.ancestors()
         .map(|d| d.join(FILE_NAME))
         .find(|p| p.is_file())
+}
+
+/// Reads and parses the configuration at `path` through the one input reader (a file over the
+/// size limit is E002, one that is not UTF-8 E003); `Err` only when it cannot be read.
+pub fn load(path: &Path) -> Result<Result<Config, Vec<Diagnostic>>, ReadError> {
+    Ok(read::read(path, InputKind::Config)?.and_then(|file| parse(file, Some(path.to_path_buf()))))
 }
 
 /// Parses configuration text; errors are located in `file`.

@@ -14,7 +14,8 @@
 //! the first occurrence. [`RuntimeEnv::canonical_json`] is its one serialisation (keys sorted).
 
 use crate::diag::codes;
-use crate::diag::Diagnostics;
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::input::read::{self, InputKind, TextError};
 use crate::input::source::{SourceFile, Span};
 use crate::input::yaml::{self, Kind, Node, Resolved};
 use serde_json::{Map, Value};
@@ -322,6 +323,25 @@ pub fn dedup(v: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Reads (through the one input reader: `-` is stdin, a file over the size limit is E002, one
+/// that is not UTF-8 E003), validates and normalises the runtime environment at `path`; relative
+/// paths in it resolve against `cwd`. The environment is `None` when it has errors, all of them
+/// among the diagnostics; `Err` only when the file cannot be read.
+pub fn load(
+    path: &Path,
+    cwd: &Path,
+    level: Level,
+    ray: RayGeneration,
+) -> Result<(Option<RuntimeEnv>, Vec<Diagnostic>), read::ReadError> {
+    let file = match read::read(path, InputKind::RuntimeEnv)? {
+        Ok(file) => file,
+        Err(diags) => return Ok((None, diags)),
+    };
+    let mut diags = Diagnostics::new(file.clone());
+    let env = parse(file, cwd, level, ray, &mut diags);
+    Ok((env, diags.into_vec()))
+}
+
 /// Reads, validates and normalises a runtime environment. `None` when it has errors (all of
 /// them are in `diags`); warnings never make it fail.
 pub fn parse(
@@ -344,14 +364,11 @@ pub fn parse(
             return None;
         }
         Err(e) => {
-            let code = if e.limit {
-                codes::YAML_LIMIT
-            } else {
-                codes::YAML_SYNTAX
-            };
-            diags
-                .error(code, e.span, e.message)
-                .help("a runtime environment is a JSON object or a YAML mapping");
+            yaml::report(
+                e,
+                "a runtime environment is a JSON object or a YAML mapping",
+                diags,
+            );
             return None;
         }
     };
@@ -395,28 +412,20 @@ impl Cx<'_> {
         let Kind::Map(items) = &node.kind else {
             return Vec::new();
         };
-        let mut out: Vec<Entry<'n>> = Vec::new();
-        for (k, v) in items {
-            let key = match &k.kind {
+        let text = self.text;
+        // A key that is not a scalar is named by its text as written.
+        let key = |k: &Node, _: &mut Diagnostics| {
+            Some(match &k.kind {
                 Kind::Scalar { value, .. } => value.clone(),
-                _ => self.text[k.span.start..k.span.end].to_string(),
-            };
-            if let Some((_, first, _)) = out.iter().find(|(f, _, _)| *f == key) {
-                let line = self.text[..first.span.start].matches('\n').count() + 1;
-                self.failed = true;
-                self.diags
-                    .error(
-                        codes::DUPLICATE_KEY,
-                        k.span,
-                        format!("duplicate key `{key}`"),
-                    )
-                    .label(format!("first given on line {line}"))
-                    .help("remove one of them; envc does not guess which one you meant");
-                continue;
-            }
-            out.push((key, k, v));
-        }
-        out
+                _ => text[k.span.start..k.span.end].to_string(),
+            })
+        };
+        let out = yaml::entries(items, text, self.diags, key, String::as_str);
+        // Every key is taken, so a shorter list means a repeated key was reported.
+        self.failed |= out.len() < items.len();
+        out.into_iter()
+            .map(|e| (e.key, e.key_node, e.value))
+            .collect()
     }
 
     fn runtime_env(&mut self, root: &Node) -> Option<RuntimeEnv> {
@@ -1044,14 +1053,25 @@ impl Cx<'_> {
             );
             return None;
         }
-        match std::fs::read(&path).map(String::from_utf8) {
-            Ok(Ok(text)) => Some(requirements_lines(&text)),
-            Ok(Err(_)) => {
+        match read::read_text(&path) {
+            Ok(text) => Some(requirements_lines(&text)),
+            Err(TextError::NotUtf8(_)) => {
                 self.error(
                     codes::RTE_PIP,
                     node.span,
                     format!("{} is not UTF-8 text", py_path(raw)),
                     "save the requirements file as UTF-8".into(),
+                );
+                None
+            }
+            Err(e @ TextError::TooLarge { .. }) => {
+                self.error(
+                    codes::RTE_PIP,
+                    node.span,
+                    format!("{} could not be read: {e}", py_path(raw)),
+                    "a requirements file has one requirement a line; this one is too large to \
+                     be one"
+                        .into(),
                 );
                 None
             }
@@ -1088,9 +1108,8 @@ impl Cx<'_> {
                     );
                     return None;
                 }
-                let read = std::fs::read(&path)
+                let read = read::read_text(&path)
                     .map_err(|e| e.to_string())
-                    .and_then(|b| String::from_utf8(b).map_err(|e| e.to_string()))
                     .and_then(|t| yaml::parse(&t).map_err(|e| e.message));
                 match read {
                     Ok(root) => Some(Conda::File {

@@ -9,7 +9,7 @@ pub mod validate;
 use crate::diag::codes;
 use crate::diag::Diagnostics;
 use crate::input::source::Span;
-use crate::input::yaml::{Kind, Node, Resolved, Style};
+use crate::input::yaml::{self, Kind, Node, Resolved, Style};
 
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,29 +156,23 @@ impl Ctx<'_> {
                 .label("expected `key: value` pairs");
             return Vec::new();
         };
-        let mut out: Vec<(Spanned<String>, &Node)> = Vec::new();
-        for (k, v) in items {
-            let Kind::Scalar { value: key, .. } = &k.kind else {
-                self.diags
-                    .error(codes::WRONG_TYPE, k.span, "a key must be a plain string");
-                continue;
-            };
-            if let Some((first, _)) = out.iter().find(|(f, _)| f.value == *key) {
-                let line = first.span.start;
-                let first_line = self.text[..line].matches('\n').count() + 1;
-                self.diags
-                    .error(
-                        codes::DUPLICATE_KEY,
-                        k.span,
-                        format!("duplicate key `{key}`"),
-                    )
-                    .label(format!("first given on line {first_line}"))
-                    .help("remove one of them; envc does not guess which one you meant");
-                continue;
-            }
-            out.push((spanned(k, key, self.text), v));
-        }
-        out
+        let text = self.text;
+        yaml::entries(
+            items,
+            text,
+            self.diags,
+            |k, diags| match &k.kind {
+                Kind::Scalar { value: key, .. } => Some(spanned(k, key, text)),
+                _ => {
+                    diags.error(codes::WRONG_TYPE, k.span, "a key must be a plain string");
+                    None
+                }
+            },
+            |key| &key.value,
+        )
+        .into_iter()
+        .map(|e| (e.key, e.value))
+        .collect()
     }
 
     fn string(&mut self, node: &Node, what: &str) -> Option<Spanned<String>> {
