@@ -5,8 +5,9 @@ use super::{compile_one, Error, Printer, EXIT_NO, EXIT_OK};
 use crate::cli::{Format, InputArgs, LevelArg, MergeMode, RuntimeEnvCommand};
 use crate::diag::render;
 use crate::runtime_env::merge;
-use crate::runtime_env::validate::{self, Level, RayGeneration, RuntimeEnv};
-use crate::runtime_env::working_dir::{self, PackageOptions, RayVersion};
+use crate::runtime_env::parse::{self, Level, RuntimeEnv};
+use crate::runtime_env::working_dir::{self, PackageOptions};
+use crate::runtime_env::RayGeneration;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,7 +35,7 @@ pub(super) fn load(
     ray: RayGeneration,
 ) -> Result<(Result<RuntimeEnv, ()>, Vec<crate::diag::Diagnostic>), Error> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let (env, diags) = validate::load(path, &cwd, level, ray)?;
+    let (env, diags) = parse::load(path, &cwd, level, ray)?;
     Ok((env.ok_or(()), diags))
 }
 
@@ -173,11 +174,7 @@ pub fn package_cmd(
 ) -> Result<u8, Error> {
     let options = PackageOptions {
         excludes,
-        ray: if ray == 1 {
-            RayVersion::V1
-        } else {
-            RayVersion::V2
-        },
+        ray: generation(ray),
         max_size,
         follow_external_links,
     };

@@ -9,7 +9,8 @@
 //! [`RuntimeEnv::to_value`]. [`isolated_packages`] applies the isolation rule of the chosen Ray
 //! generation to a compiled cluster environment.
 
-use super::validate::{exclusive_fields, uri_scheme, RayGeneration, RuntimeEnv};
+use super::parse::{exclusive_fields, uri_scheme, RuntimeEnv};
+use super::RayGeneration;
 use crate::diag::codes::{self, Code};
 use crate::plan::{Plan, Step};
 use serde_json::{Map, Value};
@@ -245,7 +246,7 @@ pub fn isolated_packages(
 
 #[cfg(test)]
 mod tests {
-    use super::super::validate::{parse, Level, PIP_UV_CONDA};
+    use super::super::parse::{parse, Level, PIP_UV_CONDA};
     use super::*;
     use crate::diag::Diagnostics;
     use crate::input::source::SourceFile;
