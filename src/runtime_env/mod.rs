@@ -3,6 +3,7 @@
 //! (`worker_env`) and packaging a working directory into Ray's zip and URI (`working_dir`).
 //! [`RayGeneration`] is the one switch for the places where Ray 1 and Ray 2 differ.
 
+pub mod generation;
 pub mod merge;
 pub mod parse;
 mod pathspec;
@@ -14,12 +15,4 @@ pub mod working_dir;
 /// rewriting (`assemble::runtime_env`, `commands::store`); new code names `parse`.
 pub use parse as validate;
 
-/// The Ray generation whose rules apply where Ray 1 and Ray 2 differ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RayGeneration {
-    /// Ray 1.x (the seed's era).
-    V1,
-    /// Ray 2.x (what clusters run today).
-    #[default]
-    V2,
-}
+pub use generation::RayGeneration;

@@ -7,8 +7,8 @@
 use super::{Conda, Cx, RuntimeEnv};
 use crate::diag::codes;
 use crate::input::source::Span;
+use crate::runtime_env::generation::RayGeneration;
 use crate::runtime_env::python::{py_str_repr, truthy};
-use crate::runtime_env::RayGeneration;
 use serde_json::{Map, Value};
 
 /// Ray 2.40's message when more than one of `pip`, `uv` and `conda` is given (its first line).

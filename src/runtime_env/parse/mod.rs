@@ -25,17 +25,15 @@ mod conda;
 mod config;
 mod container;
 mod env_vars;
-mod exclusive;
+pub mod exclusive;
 mod pip;
 #[cfg(test)]
 mod tests;
-mod uri;
+pub(crate) mod uri;
 mod working_dir;
 
-pub use super::RayGeneration;
-pub use exclusive::{exclusive_fields, PIP_UV_CONDA};
-pub use pip::requirements_lines;
-pub(crate) use uri::uri_scheme;
+/// For `runtime_env::validate::RayGeneration`, the path callers outside this folder still use.
+pub use crate::runtime_env::generation::RayGeneration;
 
 use crate::diag::codes;
 use crate::diag::{Diagnostic, Diagnostics};

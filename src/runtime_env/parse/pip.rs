@@ -257,7 +257,7 @@ impl Cx<'_> {
 
 /// A requirements file's entries as Ray reads them: universal newlines (Python's text mode),
 /// then `text.strip().split("\n")`; blank and comment lines are kept.
-pub fn requirements_lines(text: &str) -> Vec<String> {
+pub(crate) fn requirements_lines(text: &str) -> Vec<String> {
     let text = text.replace("\r\n", "\n").replace('\r', "\n");
     let py_space = |c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c);
     text.trim_matches(py_space)

@@ -1,6 +1,9 @@
 //! The runtime-environment parser's tests, by field: Ray's messages, its normalisation and the
 //! rules that differ between Ray generations.
 
+use super::exclusive::PIP_UV_CONDA;
+use super::pip::requirements_lines;
+use super::uri::uri_scheme;
 use super::*;
 use crate::diag::Diagnostic;
 use crate::runtime_env::python::{py_float, py_path, py_str_repr, py_suffix};

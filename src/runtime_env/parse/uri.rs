@@ -6,7 +6,7 @@
 use super::{Cx, Location, LocationKind};
 use crate::diag::codes;
 use crate::input::yaml::Node;
-use crate::runtime_env::RayGeneration;
+use crate::runtime_env::generation::RayGeneration;
 
 impl Cx<'_> {
     pub(super) fn uri(

@@ -8,8 +8,8 @@ use super::uri::uri_scheme;
 use super::{Cx, Level, Location, LocationKind};
 use crate::diag::codes;
 use crate::input::yaml::{Kind, Node};
+use crate::runtime_env::generation::RayGeneration;
 use crate::runtime_env::python::{py_type, str_value};
-use crate::runtime_env::RayGeneration;
 
 impl Cx<'_> {
     pub(super) fn location(&mut self, node: &Node, field: &str) -> Option<Location> {

@@ -1,7 +1,7 @@
 //! The name Ray gives a remote `working_dir` or `py_modules` URI, from Python's `urlparse` as
 //! Python 3.11 splits a URI: the local cache name and the package name Ray's checks test.
 
-use super::Error;
+use super::options::Error;
 
 /// Python's `urllib.parse.urlparse(uri)`: scheme (lower case), netloc and path, as Python 3.11
 /// splits them (leading C0 controls and spaces stripped, tabs and newlines removed; `;params`

@@ -1,8 +1,9 @@
 //! Packaging tests: Ray's traversal, URI hashes and zip layout, and envc's deliberate
 //! deviations.
 
+use super::options::{mib, too_large};
 use super::*;
-use crate::runtime_env::RayGeneration;
+use crate::runtime_env::generation::RayGeneration;
 use std::fs;
 use std::os::unix::fs::symlink;
 

@@ -3,7 +3,7 @@
 //! matches it; symlinks resolved, loops and links out of the root refused, and the size limit
 //! checked from `stat` sizes as entries are found.
 
-use super::{io_err, mib, Error, PackageOptions, FILE_SIZE_WARNING};
+use super::options::{io_err, mib, Error, PackageOptions, FILE_SIZE_WARNING};
 use crate::runtime_env::pathspec::PathSpec;
 use std::collections::HashSet;
 use std::fs;
