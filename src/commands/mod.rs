@@ -6,13 +6,13 @@ mod runtime_env;
 mod store;
 
 use crate::cli::{Cli, ColorChoice, Command, Format, InputArgs};
-use crate::config::{self, Config};
+use crate::config::{ConfigFor, Configs};
 use crate::diag::{render, Diagnostic};
 use crate::emit::dockerfile;
 use crate::input::source::SourceFile;
 use crate::{compile_path, diag::codes, CompileOptions, Compiled, TemplateInputs};
 pub use printer::Printer;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -206,68 +206,6 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
-/// The configuration each spec sees, loaded once per `envc.toml` (a run over a thousand specs
-/// in one directory walks the tree and parses the file once). A broken configuration is
-/// reported once, with the first spec that uses it.
-#[derive(Default)]
-struct Configs {
-    /// Directory → the `envc.toml` that governs it.
-    found: HashMap<PathBuf, Option<PathBuf>>,
-    loaded: HashMap<PathBuf, Result<Arc<Config>, Vec<Diagnostic>>>,
-    reported: HashSet<PathBuf>,
-}
-
-/// What a spec compiles against, or the configuration's diagnostics (new ones only).
-enum ConfigFor {
-    Ok(Arc<Config>),
-    Broken(Vec<Diagnostic>),
-}
-
-impl Configs {
-    fn path_for(&mut self, spec: &Path, input: &InputArgs) -> Option<PathBuf> {
-        if let Some(p) = &input.config {
-            return Some(p.clone());
-        }
-        let dir = if spec == Path::new("-") {
-            std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
-        } else {
-            spec.parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-        };
-        self.found
-            .entry(dir)
-            .or_insert_with_key(|dir| {
-                let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
-                config::discover(&dir)
-            })
-            .clone()
-    }
-
-    fn for_spec(
-        &mut self,
-        spec: &Path,
-        input: &InputArgs,
-        printer: &Printer,
-    ) -> Result<ConfigFor, Error> {
-        let Some(path) = self.path_for(spec, input) else {
-            return Ok(ConfigFor::Ok(Arc::new(Config::default())));
-        };
-        if !self.loaded.contains_key(&path) {
-            let parsed = config::load(&path)?;
-            printer.verbose(&format!("using configuration `{}`", path.display()));
-            self.loaded.insert(path.clone(), parsed.map(Arc::new));
-        }
-        match &self.loaded[&path] {
-            Ok(config) => Ok(ConfigFor::Ok(config.clone())),
-            Err(diags) if self.reported.insert(path.clone()) => {
-                Ok(ConfigFor::Broken(diags.clone()))
-            }
-            Err(_) => Ok(ConfigFor::Broken(Vec::new())),
-        }
-    }
-}
-
 fn options(input: &InputArgs) -> CompileOptions {
     CompileOptions {
         template: input.template.then(|| TemplateInputs {
@@ -299,7 +237,8 @@ fn compile_file(
     printer: &Printer,
     configs: &mut Configs,
 ) -> Result<Compilation, Error> {
-    let config = match configs.for_spec(path, input, printer)? {
+    let verbose = |p: &Path| printer.verbose(&format!("using configuration `{}`", p.display()));
+    let config = match configs.for_spec(path, input.config.as_deref(), verbose)? {
         ConfigFor::Ok(c) => c,
         ConfigFor::Broken(diags) => {
             return Ok(Compilation {
