@@ -1,7 +1,7 @@
 //! The one way envc reads an input: a spec, a runtime environment, an `envc.toml`, and the
 //! files a runtime environment names (a requirements file, a conda `environment.yml`).
 //!
-//! Every read is capped at one byte past [`MAX_BYTES`] (the YAML layer's own limit), so
+//! Every read is capped at one byte past [`yaml::MAX_BYTES`] (the YAML layer's own limit), so
 //! `/dev/zero` or a multi-GB file costs nothing; a regular file over the cap is refused from its
 //! metadata without being read. `-` is stdin. Text must be UTF-8: envc never decodes lossily,
 //! because a replaced byte would change what a package name or a path means. For the inputs a
@@ -18,9 +18,6 @@ use crate::input::yaml;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
-
-/// Largest input envc reads, in bytes: the YAML layer's limit, for every input.
-pub const MAX_BYTES: usize = yaml::MAX_BYTES;
 
 /// The name diagnostics give standard input.
 pub const STDIN_NAME: &str = "<stdin>";
@@ -60,7 +57,7 @@ pub struct ReadError {
 pub enum TextError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    /// Over [`MAX_BYTES`]; `size` is the real size when the file system knows it.
+    /// Over [`yaml::MAX_BYTES`]; `size` is the real size when the file system knows it.
     #[error("{}", yaml::too_large(*size))]
     TooLarge { size: Option<u64> },
     #[error("{0}")]
@@ -83,7 +80,7 @@ fn is_stdin(path: &Path) -> bool {
 /// A file's (or stdin's) bytes, or `Err(size)` when it is over the cap (`size` is its real
 /// size when the file system knows it).
 fn bytes(path: &Path) -> std::io::Result<Result<Vec<u8>, Option<u64>>> {
-    let cap = MAX_BYTES as u64 + 1;
+    let cap = yaml::MAX_BYTES as u64 + 1;
     let reader: Box<dyn Read> = if is_stdin(path) {
         Box::new(std::io::stdin())
     } else {
@@ -180,10 +177,12 @@ mod tests {
 
     #[test]
     fn over_the_cap_is_e002_without_reading() {
-        let (_d, p) = tmp(&vec![b'a'; MAX_BYTES + 1]);
+        let (_d, p) = tmp(&vec![b'a'; yaml::MAX_BYTES + 1]);
         let diags = read(&p, InputKind::RuntimeEnv).unwrap().unwrap_err();
         assert_eq!(diags[0].code, codes::YAML_LIMIT);
-        assert!(diags[0].message.contains(&format!("{}", MAX_BYTES + 1)));
+        assert!(diags[0]
+            .message
+            .contains(&format!("{}", yaml::MAX_BYTES + 1)));
         assert!(matches!(
             read_text(&p),
             Err(TextError::TooLarge { size: Some(_) })

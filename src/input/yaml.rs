@@ -19,7 +19,7 @@ use crate::input::source::{CharToByte, Span};
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use std::collections::HashMap;
 
-/// Largest spec envc reads: 8 MiB. Real specs are a few KiB; a 20,000-entry spec takes 0.4 to
+/// Largest input envc reads (a spec, a runtime env, `envc.toml`): 8 MiB. Real specs are a few KiB; a 20,000-entry spec takes 0.4 to
 /// 3 MB (the corpus's entries average 13 to 50 bytes, its 95th-percentile command 137), so
 /// this leaves room for 400 bytes an entry while bounding the work a hostile file can ask for.
 pub const MAX_BYTES: usize = 8 << 20;
