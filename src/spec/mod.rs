@@ -1,7 +1,8 @@
 //! Stage 0: the spec exactly as the user wrote it — every value with its span, optional keys
 //! still optional, source order kept. This module owns the *shape* checks (which keys exist,
 //! duplicates, types, null-as-empty, the standard vs BYOD form); what the values mean is
-//! checked in `validate`.
+//! checked in `validate`. Mapping entries and their duplicate-key errors come from the YAML
+//! front end (`input::yaml::entries`), which runtime environments share.
 
 pub mod schema;
 pub mod validate;

@@ -614,3 +614,65 @@ fn python_reprs() {
     assert_eq!(uri_scheme("S3://b/x.zip").as_deref(), Some("s3"));
     assert_eq!(uri_scheme("./a:b"), None);
 }
+
+/// Issue 8, item 7: a runtime env goes through the one input reader. Not UTF-8 is E003 (it was
+/// read lossily, so `caf\xe9` became `caf\u{fffd}` and passed); over the size limit is E002,
+/// found from the file's size; a YAML limit says where the limits are explained.
+#[test]
+fn load_reads_like_every_input() {
+    let d = tempfile::tempdir().unwrap();
+    let bad = d.path().join("bad.json");
+    std::fs::write(&bad, b"{\"pip\": [\"caf\xe9\"]}").unwrap();
+    let (env, diags) = load(&bad, d.path(), Level::Job, RayGeneration::V2).unwrap();
+    assert!(env.is_none());
+    assert_eq!(diags.len(), 1);
+    assert_eq!(diags[0].code, codes::ENCODING);
+    assert_eq!(diags[0].span, Some(Span::new(13, 14)));
+
+    let big = d.path().join("big.json");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(yaml::MAX_BYTES as u64 + 1)
+        .unwrap();
+    let (env, diags) = load(&big, d.path(), Level::Job, RayGeneration::V2).unwrap();
+    assert!(env.is_none());
+    assert_eq!(diags[0].code, codes::YAML_LIMIT);
+    assert_eq!(
+        diags[0].help.as_deref(),
+        Some("see `envc explain E002` for envc's limits")
+    );
+
+    let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+    let (_, diags) = run(&deep);
+    assert_eq!(diags[0].code, codes::YAML_LIMIT);
+    assert_eq!(diags[0].help.as_deref(), Some(yaml::LIMIT_HELP));
+
+    let missing = load(
+        &d.path().join("none.json"),
+        d.path(),
+        Level::Job,
+        RayGeneration::V2,
+    );
+    assert!(missing.is_err());
+}
+
+/// A requirements file a runtime env names is read with the same cap: a huge one is refused
+/// from its size, not read into memory.
+#[test]
+fn requirements_file_over_the_limit() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::File::create(d.path().join("req.txt"))
+        .unwrap()
+        .set_len(yaml::MAX_BYTES as u64 + 1)
+        .unwrap();
+    let (env, diags) = run_in(d.path(), "pip: req.txt", Level::Job, RayGeneration::V2);
+    assert!(env.is_none());
+    assert_eq!(diags[0].code, codes::RTE_PIP);
+    assert!(
+        diags[0]
+            .message
+            .starts_with("req.txt could not be read: the file is 8388609 bytes"),
+        "{}",
+        diags[0].message
+    );
+}
