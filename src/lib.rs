@@ -2,7 +2,8 @@
 //! plan and from it a deterministic, injection-proof Dockerfile.
 //!
 //! The pipeline, one folder per stage:
-//! `input` (text + spans, optional Jinja rendering, the spanned YAML tree and its safety limits)
+//! `input` (the one reader of every input: size cap, stdin, UTF-8; text + spans, optional Jinja
+//! rendering, the spanned YAML tree with its safety limits, mapping entries and YAML errors)
 //! → `spec` (shape, then `spec::validate`: meaning, as the checked values of `types`) →
 //! `plan` (`plan::lower` makes the IR and its digest) → the backends: `emit::dockerfile` (a
 //! Dockerfile) and `assemble` (an OCI image, no engine) → `oci` (blobs, layers, the image
