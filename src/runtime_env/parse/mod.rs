@@ -1,8 +1,8 @@
 //! Validation and normalisation of a Ray runtime environment given as JSON or YAML: the typed
 //! result ([`RuntimeEnv`]), the walk over its top-level fields, and one file per field below.
 //!
-//! The input is read with envc's spanned YAML reader (JSON is YAML), so every finding points at
-//! the value it is about. The rules and, where Ray has one, the message are Ray's own (see
+//! The input is read as every input is ([`load`]: `input::read`'s size cap and UTF-8 check, then
+//! envc's spanned YAML tree; JSON is YAML), so every finding points at the value it is about. The rules and, where Ray has one, the message are Ray's own (see
 //! `shared/reference/runtime-env.md`, "Validation"): a user sees the text Ray would raise, with
 //! envc's `help` added. Values are typed the way Python's YAML/JSON loaders type them, and type
 //! names in messages are Python's (`<class 'int'>`). The few places where Ray 1 and Ray 2 differ
@@ -17,7 +17,7 @@
 //! The files, as rattler-build's `stage0/parser/` cuts its recipe: `working_dir` (`working_dir`,
 //! `py_modules` and `excludes`) and `uri` (the remote URIs they may name), `pip`, `conda`,
 //! `env_vars`, `container` (`container` and `image_uri`), `config`, and `exclusive` (the rules
-//! that refuse fields together). Each adds its methods to the one walk, [`Cx`], so every field
+//! that refuse fields together). Each adds its methods to the one walk, `Cx`, so every field
 //! reports into the same diagnostics with the same `failed` flag. How Python sees a YAML value
 //! (`type()`, `repr()`, truthiness) is `runtime_env::python`.
 
