@@ -1,12 +1,15 @@
 //! The project configuration, `envc.toml`: the base-image policy, facts about bases outside the
 //! ray family (`[[image]]`) and warning settings.
 //! Found by walking up from the spec's directory (or given with `--config`); its errors are
-//! diagnostics located in the TOML file, like the spec's.
+//! diagnostics located in the TOML file, like the spec's. [`Configs`] finds and loads each file
+//! once for a run over many specs.
 
 use crate::diag::codes;
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::input::read::{self, InputKind, ReadError};
 use crate::input::source::{SourceFile, Span};
 use crate::plan::ImageFacts;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -111,6 +114,78 @@ pub fn discover(dir: &Path) -> Option<PathBuf> {
     dir.ancestors()
         .map(|d| d.join(FILE_NAME))
         .find(|p| p.is_file())
+}
+
+/// The configuration each spec sees, loaded once per `envc.toml` (a run over a thousand specs
+/// in one directory walks the tree and parses the file once). A broken configuration is
+/// reported once, with the first spec that uses it.
+#[derive(Default)]
+pub struct Configs {
+    /// Directory → the `envc.toml` that governs it.
+    found: HashMap<PathBuf, Option<PathBuf>>,
+    loaded: HashMap<PathBuf, Result<Arc<Config>, Vec<Diagnostic>>>,
+    reported: HashSet<PathBuf>,
+}
+
+/// What a spec compiles against, or the configuration's diagnostics (new ones only).
+pub enum ConfigFor {
+    Ok(Arc<Config>),
+    Broken(Vec<Diagnostic>),
+}
+
+impl Configs {
+    /// `explicit` (`--config`) wins; otherwise the `envc.toml` found from the spec's directory
+    /// (the current directory for stdin).
+    fn path_for(&mut self, spec: &Path, explicit: Option<&Path>) -> Option<PathBuf> {
+        if let Some(p) = explicit {
+            return Some(p.to_path_buf());
+        }
+        let dir = if spec == Path::new("-") {
+            std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+        } else {
+            spec.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+        };
+        self.found
+            .entry(dir)
+            .or_insert_with_key(|dir| {
+                let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+                discover(&dir)
+            })
+            .clone()
+    }
+
+    /// The configuration for the spec at `spec`; `loaded` is told each file read for the
+    /// first time (for `--verbose`). `Err` only when that file cannot be read.
+    pub fn for_spec(
+        &mut self,
+        spec: &Path,
+        explicit: Option<&Path>,
+        loaded: impl FnOnce(&Path),
+    ) -> Result<ConfigFor, ReadError> {
+        let Some(path) = self.path_for(spec, explicit) else {
+            return Ok(ConfigFor::Ok(Arc::new(Config::default())));
+        };
+        if !self.loaded.contains_key(&path) {
+            let parsed = load(&path)?;
+            loaded(&path);
+            self.loaded.insert(path.clone(), parsed.map(Arc::new));
+        }
+        match &self.loaded[&path] {
+            Ok(config) => Ok(ConfigFor::Ok(config.clone())),
+            Err(diags) if self.reported.insert(path.clone()) => {
+                Ok(ConfigFor::Broken(diags.clone()))
+            }
+            Err(_) => Ok(ConfigFor::Broken(Vec::new())),
+        }
+    }
+}
+
+/// Reads and parses the configuration at `path` through the one input reader (a file over the
+/// size limit is E002, one that is not UTF-8 E003); `Err` only when it cannot be read.
+pub fn load(path: &Path) -> Result<Result<Config, Vec<Diagnostic>>, ReadError> {
+    Ok(read::read(path, InputKind::Config)?.and_then(|file| parse(file, Some(path.to_path_buf()))))
 }
 
 /// Parses configuration text; errors are located in `file`.

@@ -2,7 +2,8 @@
 //! plan and from it a deterministic, injection-proof Dockerfile.
 //!
 //! The pipeline, one folder per stage:
-//! `input` (text + spans, optional Jinja rendering, the spanned YAML tree and its safety limits)
+//! `input` (the one reader of every input: size cap, stdin, UTF-8; text + spans, optional Jinja
+//! rendering, the spanned YAML tree with its safety limits, mapping entries and YAML errors)
 //! → `spec` (shape, then `spec::validate`: meaning, as the checked values of `types`) →
 //! `plan` (`plan::lower` makes the IR and its digest) → the backends: `emit::dockerfile` (a
 //! Dockerfile) and `assemble` (an OCI image, no engine) → `oci` (blobs, layers, the image
@@ -27,6 +28,7 @@ pub mod types;
 use config::Config;
 use diag::codes;
 use diag::{Diagnostic, Diagnostics};
+use input::read::{self, InputKind};
 use input::source::SourceFile;
 use input::{source, template, yaml};
 use plan::lower;
@@ -65,27 +67,26 @@ pub struct Compiled {
 /// The outcome for one input: the compiled plan, or every error (plus warnings).
 pub type Outcome = Result<Compiled, Vec<Diagnostic>>;
 
-/// Compiles one spec from raw bytes; `name` is how diagnostics name the file.
+/// Compiles one spec from raw bytes; `name` is how diagnostics name the file. Bytes that are
+/// not UTF-8 are E003.
 pub fn compile(name: &str, bytes: &[u8], config: &Config, options: &CompileOptions) -> Outcome {
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let lossy = String::from_utf8_lossy(bytes).into_owned();
-            let mut d = Diagnostics::new(Arc::new(SourceFile::new(name, lossy)));
-            let at = e.valid_up_to();
-            d.error(
-                codes::ENCODING,
-                source::Span::new(at, at + 1),
-                format!(
-                    "the file is not UTF-8 (invalid byte at offset {})",
-                    e.valid_up_to()
-                ),
-            )
-            .help("save the spec as UTF-8 text");
-            return Err(d.into_vec());
-        }
-    };
-    let mut file = Arc::new(SourceFile::new(name, text));
+    compile_source(read::decode(name, bytes, InputKind::Spec)?, config, options)
+}
+
+/// Reads and compiles one spec (`-` is stdin) through the one input reader: a file over the
+/// size limit is E002 and one that is not UTF-8 E003; `Err` only when it cannot be read.
+pub fn compile_path(
+    path: &std::path::Path,
+    config: &Config,
+    options: &CompileOptions,
+) -> Result<Outcome, read::ReadError> {
+    Ok(match read::read(path, InputKind::Spec)? {
+        Ok(file) => compile_source(file, config, options),
+        Err(diags) => Err(diags),
+    })
+}
+
+fn compile_source(mut file: Arc<SourceFile>, config: &Config, options: &CompileOptions) -> Outcome {
     if let Some(inputs) = &options.template {
         let (rendered, prov) = template::render(
             &file,
@@ -96,11 +97,11 @@ pub fn compile(name: &str, bytes: &[u8], config: &Config, options: &CompileOptio
         // Positions in the rendered text are reported against the template's name when the
         // rendering kept every line where it was (the usual `{{ … }}` substitution); otherwise
         // they are marked as positions in the rendered text.
-        let same_lines = rendered.lines().count() == text.lines().count();
+        let same_lines = rendered.lines().count() == file.text.lines().count();
         let shown = if same_lines {
-            name.to_string()
+            file.name.clone()
         } else {
-            format!("{name} (rendered)")
+            format!("{} (rendered)", file.name)
         };
         file = Arc::new(SourceFile::new(shown, rendered));
         let secrets = template::secrets(&prov, &inputs.process_env, &inputs.vars);
@@ -155,19 +156,12 @@ fn compile_yaml(
             return Err(diags);
         }
         Err(e) => {
-            let code = if e.limit {
-                codes::YAML_LIMIT
-            } else {
-                codes::YAML_SYNTAX
-            };
-            let help = if e.limit {
-                "see `envc explain E002` for envc's limits"
-            } else if file.text.contains("{{") || file.text.contains("{%") {
+            let help = if file.text.contains("{{") || file.text.contains("{%") {
                 "the file looks like a Jinja template: pass `--template` to render it first"
             } else {
                 "fix the YAML syntax near this position"
             };
-            diags.error(code, e.span, e.message).help(help);
+            yaml::report(e, help, &mut diags);
             return Err(diags);
         }
     };

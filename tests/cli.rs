@@ -618,3 +618,102 @@ fn debian_removal_suffix_is_located() {
     assert!(err.contains("apt.yaml:3:15: error[E030]"), "{err}");
     assert!(err.contains("remove `sudo:amd64`"), "{err}");
 }
+
+/// Issue 8, item 7: runtime environments and `envc.toml` go through the same reader as specs.
+/// Non-UTF-8 is E003 (a runtime env was read lossily before; an `envc.toml` was an unreadable
+/// file, exit 2), and a file over the size limit is E002 without being read.
+#[test]
+fn runtime_envs_and_config_are_read_as_specs_are() {
+    let t = TempDir::new("reader");
+    let bad = t.0.join("bad.json");
+    std::fs::write(&bad, b"{\"pip\": [\"caf\xe9\"]}").unwrap();
+    let out = run(envc()
+        .args(["runtime-env", "check", "--color", "never"])
+        .arg(&bad));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "bad.json:1:14: error[E003]: the file is not UTF-8 (invalid byte at offset 13)"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("save the runtime environment as UTF-8 text"),
+        "{err}"
+    );
+
+    let big = t.0.join("big.json");
+    let mut f = std::fs::File::create(&big).unwrap();
+    f.write_all(b"{\"pip\": []}").unwrap();
+    f.set_len(9_000_001).unwrap();
+    let out = run(envc()
+        .args(["runtime-env", "normalize", "--color", "never"])
+        .arg(&big));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("big.json:1:1: error[E002]: the file is 9000001 bytes"),
+        "{err}"
+    );
+    assert!(
+        err.contains("see `envc explain E002` for envc's limits"),
+        "{err}"
+    );
+    let out = run(envc().args(["runtime-env", "check", "/dev/zero"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("error[E002]: the file is more than 8388608 bytes"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let spec = t.write("spec.yaml", "base_image: anyscale/ray:2.9.0-py310\n");
+    let config = t.0.join("envc.toml");
+    std::fs::write(&config, b"[warnings]\nignore = [\"\xff\"]\n").unwrap();
+    let out = run(envc().args(["check", "--color", "never"]).arg(&spec));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "envc.toml:2:12: error[E003]: the file is not UTF-8 (invalid byte at offset 22)"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("save the configuration as UTF-8 text"),
+        "{err}"
+    );
+
+    let mut f = std::fs::File::create(&config).unwrap();
+    f.write_all(b"[warnings]\n").unwrap();
+    f.set_len(9_000_001).unwrap();
+    let out = run(envc().args(["check", "--color", "never"]).arg(&spec));
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("envc.toml:1:1: error[E002]: the file is 9000001 bytes"),
+        "{err}"
+    );
+}
+
+/// A runtime environment, like a spec, is read from stdin for `-`.
+#[test]
+fn runtime_env_from_stdin() {
+    let mut child = envc()
+        .args(["runtime-env", "normalize", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"env_vars\": {\"A\": \"1\"}}")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "{\"env_vars\":{\"A\":\"1\"}}\n");
+}

@@ -6,14 +6,14 @@ mod runtime_env;
 mod store;
 
 use crate::cli::{Cli, ColorChoice, Command, Format, InputArgs};
-use crate::config::{self, Config};
+use crate::config::{ConfigFor, Configs};
 use crate::diag::{render, Diagnostic};
 use crate::emit::dockerfile;
 use crate::input::source::SourceFile;
-use crate::{compile, diag::codes, CompileOptions, Compiled, TemplateInputs};
+use crate::{compile_path, diag::codes, CompileOptions, Compiled, TemplateInputs};
 pub use printer::Printer;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{IsTerminal, Read, Write};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,6 +23,15 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_NO: u8 = 1;
 /// Usage error, I/O error, a failing external tool.
 pub const EXIT_ERROR: u8 = 2;
+
+impl From<crate::input::read::ReadError> for Error {
+    fn from(e: crate::input::read::ReadError) -> Error {
+        Error::Read {
+            path: e.name,
+            source: e.source,
+        }
+    }
+}
 
 /// An error that ends the command with exit code 2 (I/O, a broken template override).
 #[derive(Debug, thiserror::Error)]
@@ -206,110 +215,6 @@ pub fn run(cli: Cli) -> u8 {
     }
 }
 
-/// A spec's bytes, or `Err(size)` for a file over the size limit, with its real size when the
-/// file system knows it.
-type InputBytes = Result<Vec<u8>, Option<u64>>;
-
-/// Reads a spec, or stdin for `-`, never more than one byte past the size limit (so
-/// `/dev/zero` or a multi-GB file costs nothing).
-fn read_input(path: &Path) -> Result<(String, InputBytes), Error> {
-    let cap = crate::input::yaml::MAX_BYTES as u64 + 1;
-    let (name, reader): (String, Box<dyn Read>) = if path == Path::new("-") {
-        ("<stdin>".into(), Box::new(std::io::stdin()))
-    } else {
-        let name = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|source| Error::Read {
-            path: name.clone(),
-            source,
-        })?;
-        if let Ok(meta) = file.metadata() {
-            if meta.is_file() && meta.len() >= cap {
-                return Ok((name, Err(Some(meta.len()))));
-            }
-        }
-        (name, Box::new(file))
-    };
-    let mut bytes = Vec::new();
-    reader
-        .take(cap)
-        .read_to_end(&mut bytes)
-        .map_err(|source| Error::Read {
-            path: name.clone(),
-            source,
-        })?;
-    if bytes.len() as u64 >= cap {
-        return Ok((name, Err(None)));
-    }
-    Ok((name, Ok(bytes)))
-}
-
-/// The configuration each spec sees, loaded once per `envc.toml` (a run over a thousand specs
-/// in one directory walks the tree and parses the file once). A broken configuration is
-/// reported once, with the first spec that uses it.
-#[derive(Default)]
-struct Configs {
-    /// Directory → the `envc.toml` that governs it.
-    found: HashMap<PathBuf, Option<PathBuf>>,
-    loaded: HashMap<PathBuf, Result<Arc<Config>, Vec<Diagnostic>>>,
-    reported: HashSet<PathBuf>,
-}
-
-/// What a spec compiles against, or the configuration's diagnostics (new ones only).
-enum ConfigFor {
-    Ok(Arc<Config>),
-    Broken(Vec<Diagnostic>),
-}
-
-impl Configs {
-    fn path_for(&mut self, spec: &Path, input: &InputArgs) -> Option<PathBuf> {
-        if let Some(p) = &input.config {
-            return Some(p.clone());
-        }
-        let dir = if spec == Path::new("-") {
-            std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
-        } else {
-            spec.parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-        };
-        self.found
-            .entry(dir)
-            .or_insert_with_key(|dir| {
-                let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
-                config::discover(&dir)
-            })
-            .clone()
-    }
-
-    fn for_spec(
-        &mut self,
-        spec: &Path,
-        input: &InputArgs,
-        printer: &Printer,
-    ) -> Result<ConfigFor, Error> {
-        let Some(path) = self.path_for(spec, input) else {
-            return Ok(ConfigFor::Ok(Arc::new(Config::default())));
-        };
-        if !self.loaded.contains_key(&path) {
-            let name = path.display().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
-                path: name.clone(),
-                source,
-            })?;
-            printer.verbose(&format!("using configuration `{name}`"));
-            let parsed = config::parse(Arc::new(SourceFile::new(name, text)), Some(path.clone()));
-            self.loaded.insert(path.clone(), parsed.map(Arc::new));
-        }
-        match &self.loaded[&path] {
-            Ok(config) => Ok(ConfigFor::Ok(config.clone())),
-            Err(diags) if self.reported.insert(path.clone()) => {
-                Ok(ConfigFor::Broken(diags.clone()))
-            }
-            Err(_) => Ok(ConfigFor::Broken(Vec::new())),
-        }
-    }
-}
-
 /// The template inputs; a name given twice (`--var`, `--public-var`, or one of each) is a
 /// usage error rather than a silent last-one-wins.
 fn options(input: &InputArgs) -> Result<CompileOptions, Error> {
@@ -349,7 +254,8 @@ fn compile_file(
     printer: &Printer,
     configs: &mut Configs,
 ) -> Result<Compilation, Error> {
-    let config = match configs.for_spec(path, input, printer)? {
+    let verbose = |p: &Path| printer.verbose(&format!("using configuration `{}`", p.display()));
+    let config = match configs.for_spec(path, input.config.as_deref(), verbose)? {
         ConfigFor::Ok(c) => c,
         ConfigFor::Broken(diags) => {
             return Ok(Compilation {
@@ -359,22 +265,7 @@ fn compile_file(
             })
         }
     };
-    let (name, bytes) = read_input(path)?;
-    let outcome = match bytes {
-        Ok(bytes) => compile(&name, &bytes, &config, &options(input)?),
-        Err(size) => {
-            let mut d =
-                crate::diag::Diagnostics::new(Arc::new(SourceFile::new(name, String::new())));
-            // Located at 1:1, as the YAML layer locates it for text it was given.
-            d.error(
-                codes::YAML_LIMIT,
-                crate::input::source::Span::new(0, 0),
-                crate::input::yaml::too_large(size),
-            )
-            .help("see `envc explain E002` for envc's limits");
-            Err(d.into_vec())
-        }
-    };
+    let outcome = compile_path(path, &config, &options(input)?)?;
     Ok(Compilation {
         outcome,
         deny: config.deny_warnings || input.deny_warnings,
@@ -401,7 +292,7 @@ fn check(
         ));
     }
     // Each unreadable file is reported once, however many specs it governs.
-    let mut reported: HashSet<String> = HashSet::new();
+    let mut reported: std::collections::HashSet<String> = std::collections::HashSet::new();
     for path in files {
         let c = match compile_file(path, input, printer, &mut configs) {
             Ok(c) => c,

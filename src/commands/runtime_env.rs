@@ -3,15 +3,14 @@
 
 use super::{compile_one, Error, Printer, EXIT_NO, EXIT_OK};
 use crate::cli::{Format, InputArgs, LevelArg, MergeMode, RuntimeEnvCommand};
-use crate::diag::{render, Diagnostics};
-use crate::input::source::SourceFile;
+use crate::diag::render;
 use crate::runtime_env::merge;
-use crate::runtime_env::validate::{self, Level, RayGeneration, RuntimeEnv};
-use crate::runtime_env::working_dir::{self, PackageOptions, RayVersion};
+use crate::runtime_env::parse::{self, Level, RuntimeEnv};
+use crate::runtime_env::working_dir::{self, PackageOptions};
+use crate::runtime_env::RayGeneration;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 fn generation(ray: u8) -> RayGeneration {
     if ray == 1 {
@@ -35,17 +34,9 @@ pub(super) fn load(
     level: Level,
     ray: RayGeneration,
 ) -> Result<(Result<RuntimeEnv, ()>, Vec<crate::diag::Diagnostic>), Error> {
-    let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
-        path: name.clone(),
-        source,
-    })?;
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    let file = Arc::new(SourceFile::new(name, text));
-    let mut diags = Diagnostics::new(file.clone());
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let env = validate::parse(file, &cwd, level, ray, &mut diags);
-    Ok((env.ok_or(()), diags.into_vec()))
+    let (env, diags) = parse::load(path, &cwd, level, ray)?;
+    Ok((env.ok_or(()), diags))
 }
 
 pub fn run(printer: &Printer, cmd: RuntimeEnvCommand) -> Result<u8, Error> {
@@ -183,11 +174,7 @@ pub fn package_cmd(
 ) -> Result<u8, Error> {
     let options = PackageOptions {
         excludes,
-        ray: if ray == 1 {
-            RayVersion::V1
-        } else {
-            RayVersion::V2
-        },
+        ray: generation(ray),
         max_size,
         follow_external_links,
     };

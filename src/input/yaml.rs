@@ -6,14 +6,20 @@
 //! owns: caps on the document's size ([`MAX_BYTES`], [`MAX_NODES`]) and nesting depth, and a
 //! separate budget for alias expansion (a "billion laughs" file is rejected once aliases have
 //! produced [`MAX_ALIAS_NODES`] nodes, not after exhausting memory). Mapping keys are kept in
-//! source order with duplicates intact; the spec parser decides what a duplicate means. YAML 1.1
-//! merge keys (`<<: *a`, `<<: [*a, *b]`) are applied here, as PyYAML's `safe_load` applies them.
+//! source order with duplicates intact in the tree. YAML 1.1 merge keys (`<<: *a`,
+//! `<<: [*a, *b]`) are applied here, as PyYAML's `safe_load` applies them.
+//!
+//! It is also the front end every YAML input (specs, runtime environments) shares, so both say
+//! the same thing the same way: [`entries`] reads a mapping's entries and makes a repeated key
+//! an error (E011: a JSON or YAML loader would keep one silently, and envc does not guess which
+//! one was meant), and [`report`] turns a parse [`Error`] into its E001/E002 diagnostic.
 
+use crate::diag::{codes, Diagnostics};
 use crate::input::source::{CharToByte, Span};
 use saphyr_parser::{Event, Parser, ScalarStyle};
 use std::collections::HashMap;
 
-/// Largest spec envc reads: 8 MiB. Real specs are a few KiB; a 20,000-entry spec takes 0.4 to
+/// Largest input envc reads (a spec, a runtime env, `envc.toml`): 8 MiB. Real specs are a few KiB; a 20,000-entry spec takes 0.4 to
 /// 3 MB (the corpus's entries average 13 to 50 bytes, its 95th-percentile command 137), so
 /// this leaves room for 400 bytes an entry while bounding the work a hostile file can ask for.
 pub const MAX_BYTES: usize = 8 << 20;
@@ -163,6 +169,75 @@ pub fn too_large(size: Option<u64>) -> String {
         "the file is {size} bytes; envc reads specs of at most {MAX_BYTES} bytes ({} MiB)",
         MAX_BYTES >> 20
     )
+}
+
+/// The help of every E002: where envc's limits are explained.
+pub const LIMIT_HELP: &str = "see `envc explain E002` for envc's limits";
+
+/// Reports a parse error: E002 when a safety limit was hit (with [`LIMIT_HELP`]), else E001
+/// with `syntax_help`, which says what the input should look like.
+pub fn report(e: Error, syntax_help: &str, diags: &mut Diagnostics) {
+    let (code, help) = if e.limit {
+        (codes::YAML_LIMIT, LIMIT_HELP)
+    } else {
+        (codes::YAML_SYNTAX, syntax_help)
+    };
+    diags.error(code, e.span, e.message).help(help);
+}
+
+/// One mapping entry: the key as text, the key's node and the value's node.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'n, K> {
+    pub key: K,
+    pub key_node: &'n Node,
+    pub value: &'n Node,
+}
+
+/// A mapping's entries in source order. A repeated key is reported (E011, with the line of
+/// its first occurrence) and left out; `key` gives a key node's text as the caller reads
+/// keys, or `None` for a key it has refused and reported itself. `key_text` is how a key's
+/// text is compared.
+pub fn entries<'n, K>(
+    items: &'n [(Node, Node)],
+    text: &str,
+    diags: &mut Diagnostics,
+    mut key: impl FnMut(&'n Node, &mut Diagnostics) -> Option<K>,
+    key_text: impl Fn(&K) -> &str,
+) -> Vec<Entry<'n, K>> {
+    let mut out: Vec<Entry<'n, K>> = Vec::with_capacity(items.len());
+    // Key text → its first entry, so a mapping of 100,000 keys is checked in linear time.
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (k, v) in items {
+        let Some(name) = key(k, diags) else {
+            continue;
+        };
+        let shown = key_text(&name);
+        if let Some(&i) = seen.get(shown) {
+            let start = out[i].key_node.span.start;
+            // The diagnostics' file indexes its lines once; `text` is that file's text.
+            let line = if std::ptr::eq(diags.file().text.as_ptr(), text.as_ptr()) {
+                diags.file().line_col(start).line
+            } else {
+                text[..start].matches('\n').count() + 1
+            };
+            diags
+                .error(
+                    codes::DUPLICATE_KEY,
+                    k.span,
+                    format!("duplicate key `{shown}`"),
+                )
+                .label(format!("first given on line {line}"))
+                .help("remove one of them; envc does not guess which one you meant");
+            continue;
+        }
+        seen.insert(shown.to_string(), out.len());
+        out.push(Entry {
+            key: name,
+            key_node: k,
+            value: v,
+        });
+    }
+    out
 }
 
 fn limit(span: Span, message: impl Into<String>) -> Error {

@@ -9,7 +9,10 @@
 //! [`RuntimeEnv::to_value`]. [`isolated_packages`] applies the isolation rule of the chosen Ray
 //! generation to a compiled cluster environment.
 
-use super::validate::{exclusive_fields, uri_scheme, RayGeneration, RuntimeEnv};
+use super::generation::RayGeneration;
+use super::parse::exclusive::exclusive_fields;
+use super::parse::uri::uri_scheme;
+use super::parse::RuntimeEnv;
 use crate::diag::codes::{self, Code};
 use crate::plan::{Plan, Step};
 use serde_json::{Map, Value};
@@ -245,7 +248,8 @@ pub fn isolated_packages(
 
 #[cfg(test)]
 mod tests {
-    use super::super::validate::{parse, Level, PIP_UV_CONDA};
+    use super::super::parse::exclusive::PIP_UV_CONDA;
+    use super::super::parse::{parse, Level};
     use super::*;
     use crate::diag::Diagnostics;
     use crate::input::source::SourceFile;

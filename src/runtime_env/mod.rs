@@ -1,7 +1,18 @@
-//! Ray runtime environments.
+//! Ray runtime environments: parsing and validating one as Ray does (`parse`, with Python's view
+//! of its values in `python`), merging them (`merge`), the worker's environment variables
+//! (`worker_env`) and packaging a working directory into Ray's zip and URI (`working_dir`).
+//! [`RayGeneration`] is the one switch for the places where Ray 1 and Ray 2 differ.
 
+pub mod generation;
 pub mod merge;
+pub mod parse;
 mod pathspec;
-pub mod validate;
+pub(crate) mod python;
 pub mod worker_env;
 pub mod working_dir;
+
+/// The old name of `parse`, for callers outside this folder that other parts of issue 8 are
+/// rewriting (`assemble::runtime_env`, `commands::store`); new code names `parse`.
+pub use parse as validate;
+
+pub use generation::RayGeneration;

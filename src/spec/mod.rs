@@ -1,7 +1,8 @@
 //! Stage 0: the spec exactly as the user wrote it — every value with its span, optional keys
 //! still optional, source order kept. This module owns the *shape* checks (which keys exist,
 //! duplicates, types, null-as-empty, the standard vs BYOD form); what the values mean is
-//! checked in `validate`.
+//! checked in `validate`. Mapping entries and their duplicate-key errors come from the YAML
+//! front end (`input::yaml::entries`), which runtime environments share.
 
 pub mod schema;
 pub mod validate;
@@ -9,7 +10,7 @@ pub mod validate;
 use crate::diag::codes;
 use crate::diag::Diagnostics;
 use crate::input::source::Span;
-use crate::input::yaml::{Kind, Node, Resolved, Style};
+use crate::input::yaml::{self, Kind, Node, Resolved, Style};
 
 /// A value and where it was written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,31 +157,23 @@ impl Ctx<'_> {
                 .label("expected `key: value` pairs");
             return Vec::new();
         };
-        let mut out: Vec<(Spanned<String>, &Node)> = Vec::new();
-        // Key → its first entry, so a mapping of 100,000 keys is checked in linear time.
-        let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        for (k, v) in items {
-            let Kind::Scalar { value: key, .. } = &k.kind else {
-                self.diags
-                    .error(codes::WRONG_TYPE, k.span, "a key must be a plain string");
-                continue;
-            };
-            if let Some(&i) = seen.get(key.as_str()) {
-                let first_line = self.diags.file().line_col(out[i].0.span.start).line;
-                self.diags
-                    .error(
-                        codes::DUPLICATE_KEY,
-                        k.span,
-                        format!("duplicate key `{key}`"),
-                    )
-                    .label(format!("first given on line {first_line}"))
-                    .help("remove one of them; envc does not guess which one you meant");
-                continue;
-            }
-            seen.insert(key, out.len());
-            out.push((spanned(k, key, self.text), v));
-        }
-        out
+        let text = self.text;
+        yaml::entries(
+            items,
+            text,
+            self.diags,
+            |k, diags| match &k.kind {
+                Kind::Scalar { value: key, .. } => Some(spanned(k, key, text)),
+                _ => {
+                    diags.error(codes::WRONG_TYPE, k.span, "a key must be a plain string");
+                    None
+                }
+            },
+            |key| &key.value,
+        )
+        .into_iter()
+        .map(|e| (e.key, e.value))
+        .collect()
     }
 
     fn string(&mut self, node: &Node, what: &str) -> Option<Spanned<String>> {

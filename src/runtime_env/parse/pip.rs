@@ -1,0 +1,267 @@
+//! `pip`: a list of requirements, the path of a requirements file, or a mapping of `packages`,
+//! `pip_check` and `pip_version`. A requirements file is read through the one input reader
+//! (size cap, UTF-8) and split as Ray splits it ([`requirements_lines`]); packages are
+//! deduplicated keeping the first, and a `pip` with none is dropped, as Ray drops it.
+
+use super::{dedup, Cx, PipSpec};
+use crate::diag::codes;
+use crate::input::read::{self, TextError};
+use crate::input::yaml::{Kind, Node, Resolved};
+use crate::runtime_env::python::{bool_value, py_path, py_repr, py_type, res, str_value};
+use std::path::PathBuf;
+
+/// What `Cx::packages` found.
+enum Packages<'n> {
+    /// The packages, and the requirements file they came from.
+    Read(Vec<String>, Option<PathBuf>),
+    /// An error was already reported (a requirements file that cannot be read).
+    Reported,
+    /// A list entry that is not a string.
+    BadEntry(&'n Node),
+    /// Neither a string nor a list.
+    WrongType,
+}
+
+impl Cx<'_> {
+    pub(super) fn pip(&mut self, node: &Node) -> Option<PipSpec> {
+        let mut spec = PipSpec::default();
+        if let Kind::Map(_) = node.kind {
+            spec = self.pip_map(node)?;
+        } else {
+            match self.packages(node) {
+                Packages::Read(packages, file) => {
+                    spec.packages = packages;
+                    spec.requirements_file = file;
+                }
+                Packages::Reported => return None,
+                Packages::BadEntry(bad) => {
+                    self.error(
+                        codes::RTE_PIP,
+                        bad.span,
+                        format!(
+                            "runtime_env['pip'] must be of type str or List[str], got {}",
+                            py_type(node)
+                        ),
+                        format!(
+                            "this entry is {}: every requirement is a string (quote it)",
+                            py_type(bad)
+                        ),
+                    );
+                    return None;
+                }
+                Packages::WrongType => {
+                    self.error(
+                        codes::RTE_PIP,
+                        node.span,
+                        format!(
+                            "runtime_env['pip'] must be of type str or List[str], got {}",
+                            py_type(node)
+                        ),
+                        "give a list of requirements (`[\"requests==2.31.0\"]`) or the path of a \
+                     requirements file"
+                            .into(),
+                    );
+                    return None;
+                }
+            }
+        }
+        spec.packages = dedup(&spec.packages);
+        // Ray drops a pip field with no packages.
+        (!spec.packages.is_empty()).then_some(spec)
+    }
+
+    fn pip_map(&mut self, node: &Node) -> Option<PipSpec> {
+        let entries = self.entries(node);
+        const FIELDS: &[&str] = &["packages", "pip_check", "pip_version"];
+        if let Some((bad, k, _)) = entries
+            .iter()
+            .find(|(k, _, _)| !FIELDS.contains(&k.as_str()))
+        {
+            let got: Vec<String> = entries.iter().map(|(_, k, _)| py_repr(k)).collect();
+            let help = match crate::spec::suggest(bad, FIELDS) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("remove `{bad}`"),
+            };
+            self.error(
+                codes::RTE_PIP,
+                k.span,
+                format!(
+                    "runtime_env['pip'] can only have these fields: packages, pip_check and \
+                     pip_version, but got: [{}]",
+                    got.join(", ")
+                ),
+                help,
+            );
+            return None;
+        }
+        let mut spec = PipSpec::default();
+        let mut ok = true;
+        let mut packages = None;
+        for (key, _, v) in &entries {
+            match key.as_str() {
+                "pip_check" => match bool_value(v) {
+                    Some(b) => spec.pip_check = Some(b),
+                    None => {
+                        ok = false;
+                        self.error(
+                            codes::RTE_PIP,
+                            v.span,
+                            format!(
+                                "runtime_env['pip']['pip_check'] must be of type bool, got {}",
+                                py_type(v)
+                            ),
+                            "write `true` or `false` (unquoted)".into(),
+                        );
+                    }
+                },
+                "pip_version" => match str_value(v) {
+                    Some(s) => spec.pip_version = Some(s.to_string()),
+                    None => {
+                        ok = false;
+                        self.error(
+                            codes::RTE_PIP,
+                            v.span,
+                            format!(
+                                "runtime_env['pip']['pip_version'] must be of type str, got {}",
+                                py_type(v)
+                            ),
+                            "quote it, with its operator: `\"==23.3.1\"`".into(),
+                        );
+                    }
+                },
+                _ => packages = Some(*v),
+            }
+        }
+        if !ok {
+            return None;
+        }
+        let Some(p) = packages else {
+            self.error(
+                codes::RTE_PIP,
+                node.span,
+                format!(
+                    "runtime_env['pip'] must include field 'packages', but got {}",
+                    py_repr(node)
+                ),
+                "add `packages`: a list of requirements or the path of a requirements file".into(),
+            );
+            return None;
+        };
+        match self.packages(p) {
+            Packages::Read(packages, file) => {
+                spec.packages = packages;
+                spec.requirements_file = file;
+            }
+            Packages::Reported => return None,
+            Packages::BadEntry(bad) => {
+                self.error(
+                    codes::RTE_PIP,
+                    bad.span,
+                    format!(
+                        "runtime_env['pip']['packages'] entries must be strings, got {}",
+                        py_type(bad)
+                    ),
+                    "quote the requirement".into(),
+                );
+                return None;
+            }
+            Packages::WrongType => {
+                self.error(
+                    codes::RTE_PIP,
+                    p.span,
+                    format!(
+                        "runtime_env['pip']['packages'] must be of type str of list, got: {}",
+                        py_type(p)
+                    ),
+                    "give a list of requirements or the path of a requirements file".into(),
+                );
+                return None;
+            }
+        }
+        Some(spec)
+    }
+
+    /// A pip package list as both `pip` and `pip.packages` accept it: the path of a
+    /// requirements file, or a list of strings. The callers word the wrong shapes themselves.
+    fn packages<'n>(&mut self, node: &'n Node) -> Packages<'n> {
+        match &node.kind {
+            Kind::Scalar { value, .. } if res(node) == Resolved::Str => {
+                match self.requirements(node, value) {
+                    Some(packages) => Packages::Read(packages, Some(self.cwd.join(value))),
+                    None => Packages::Reported,
+                }
+            }
+            Kind::Seq(items) => match items.iter().find(|i| str_value(i).is_none()) {
+                Some(bad) => Packages::BadEntry(bad),
+                None => Packages::Read(
+                    items
+                        .iter()
+                        .filter_map(|i| str_value(i).map(String::from))
+                        .collect(),
+                    None,
+                ),
+            },
+            _ => Packages::WrongType,
+        }
+    }
+
+    /// A requirements file, read as Ray reads it: `read_text().strip().split("\n")`.
+    fn requirements(&mut self, node: &Node, raw: &str) -> Option<Vec<String>> {
+        let path = self.cwd.join(raw);
+        if !path.is_file() {
+            self.error(
+                codes::RTE_PIP,
+                node.span,
+                format!("{} is not a valid file", py_path(raw)),
+                format!(
+                    "a string `pip` is the path of a requirements file, relative to the current \
+                     directory; for one package write a list: `[\"{raw}\"]`"
+                ),
+            );
+            return None;
+        }
+        match read::read_text(&path) {
+            Ok(text) => Some(requirements_lines(&text)),
+            Err(TextError::NotUtf8(_)) => {
+                self.error(
+                    codes::RTE_PIP,
+                    node.span,
+                    format!("{} is not UTF-8 text", py_path(raw)),
+                    "save the requirements file as UTF-8".into(),
+                );
+                None
+            }
+            Err(e @ TextError::TooLarge { .. }) => {
+                self.error(
+                    codes::RTE_PIP,
+                    node.span,
+                    format!("{} could not be read: {e}", py_path(raw)),
+                    "a requirements file has one requirement a line; this one is too large to \
+                     be one"
+                        .into(),
+                );
+                None
+            }
+            Err(e) => {
+                self.error(
+                    codes::RTE_PIP,
+                    node.span,
+                    format!("{} could not be read: {e}", py_path(raw)),
+                    "check the file's permissions".into(),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// A requirements file's entries as Ray reads them: universal newlines (Python's text mode),
+/// then `text.strip().split("\n")`; blank and comment lines are kept.
+pub(crate) fn requirements_lines(text: &str) -> Vec<String> {
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let py_space = |c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c);
+    text.trim_matches(py_space)
+        .split('\n')
+        .map(String::from)
+        .collect()
+}
