@@ -2011,3 +2011,52 @@ fn a_failed_build_into_a_new_store_leaves_no_store() {
     build(&store, &spec, "x", &[]).code(2);
     assert!(!store.exists());
 }
+
+/// A stored blob that grew or shrank is named as corrupt, with the repair, on every path
+/// (export, rebuild, bake), like one whose bytes changed.
+#[test]
+fn a_blob_of_the_wrong_size_is_named_with_its_repair() {
+    let Some(layout) = base(None) else { return };
+    let tmp = TempDir::new("wrong-size");
+    let store = tmp.join("store");
+    let spec = write_spec(tmp.path(), "one.yaml", &byod_spec(&[("A", "b")]));
+    let spec2 = write_spec(tmp.path(), "two.yaml", &byod_spec(&[("A", "c")]));
+    let first = line_of(&build_on(&store, &spec, "w", &layout).ok());
+    let manifest = read_json_blob(&store, &first.digest);
+    let layer = manifest["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = store
+        .join("blobs/sha256")
+        .join(layer.strip_prefix("sha256:").unwrap());
+    let mut f = fs::OpenOptions::new().append(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut f, b"extra").unwrap();
+    drop(f);
+    let out = tmp.join("w.tar");
+    for r in [
+        envc_store(
+            &store,
+            &[
+                "export",
+                "w:1",
+                "--format",
+                "oci-archive",
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        ),
+        build(&store, &spec2, "w", &[]),
+    ] {
+        let r = r.no();
+        assert!(
+            r.stderr.contains(layer.strip_prefix("sha256:").unwrap()),
+            "{r}"
+        );
+        assert!(
+            r.stderr.contains("run `envc verify`, then delete the blob"),
+            "{r}"
+        );
+    }
+    assert!(!out.exists());
+}

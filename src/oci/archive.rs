@@ -444,10 +444,11 @@ impl Layout {
                 path: self.blob_path(&d.digest),
             })?;
             if meta.len() != d.size {
-                return Err(Error::SizeMismatch {
-                    what: format!("blob {}", d.digest),
+                return Err(Error::CorruptBlobSize {
+                    digest: d.digest,
                     expected: d.size,
                     found: meta.len(),
+                    path: self.blob_path(&d.digest),
                 });
             }
         }

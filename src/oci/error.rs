@@ -35,12 +35,26 @@ pub enum Error {
     },
     #[error(
         "blob {digest} in the store is corrupt: its content has digest {found} ({}); \
-         run `envc verify`",
+         run `envc verify`, then delete the blob and build again (with `--base` for a base's \
+         blob)",
         path.display()
     )]
     CorruptBlob {
         digest: Digest,
         found: Digest,
+        path: PathBuf,
+    },
+    /// A stored blob of another size than its descriptor says: truncated or appended to.
+    #[error(
+        "blob {digest} in the store is corrupt: it has {found} bytes, its descriptor says \
+         {expected} ({}); run `envc verify`, then delete the blob and build again (with \
+         `--base` for a base's blob)",
+        path.display()
+    )]
+    CorruptBlobSize {
+        digest: Digest,
+        expected: u64,
+        found: u64,
         path: PathBuf,
     },
     #[error("blob {digest} is missing ({})", path.display())]

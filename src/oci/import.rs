@@ -136,10 +136,22 @@ impl Layout {
             Err(Error::MissingBlob { .. }) => return Ok(None),
             r => r?,
         };
-        if !parsed.layers.iter().all(|l| {
-            fs::metadata(self.blob_path(&l.digest)).is_ok_and(|m| m.is_file() && m.len() == l.size)
-        }) {
-            return Ok(None);
+        // A missing layer means the image is not (all) here; one of another size is corrupt,
+        // and saying "not stored" would hide that.
+        for l in &parsed.layers {
+            let path = self.blob_path(&l.digest);
+            match fs::metadata(&path) {
+                Ok(m) if m.is_file() && m.len() == l.size => {}
+                Ok(m) if m.is_file() => {
+                    return Err(Error::CorruptBlobSize {
+                        digest: l.digest,
+                        expected: l.size,
+                        found: m.len(),
+                        path,
+                    })
+                }
+                _ => return Ok(None),
+            }
         }
         let config: Value = json(&config_bytes, "config")?;
         let Ok(diff_ids) = diff_ids_of(&config, parsed.layers.len()) else {

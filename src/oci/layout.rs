@@ -274,19 +274,21 @@ impl Layout {
     pub(crate) fn check_image_blobs(&self, manifest: &Descriptor) -> Result<(), Error> {
         let bytes = self.read_json_blob(&manifest.digest)?;
         if bytes.len() as u64 != manifest.size {
-            return Err(Error::SizeMismatch {
-                what: format!("manifest {}", manifest.digest),
+            return Err(Error::CorruptBlobSize {
+                digest: manifest.digest,
                 expected: manifest.size,
                 found: bytes.len() as u64,
+                path: self.blob_path(&manifest.digest),
             });
         }
         let parsed = ParsedManifest::parse(&bytes, &format!("manifest {}", manifest.digest))?;
         let config = self.read_json_blob(&parsed.config.digest)?;
         if config.len() as u64 != parsed.config.size {
-            return Err(Error::SizeMismatch {
-                what: format!("config {}", parsed.config.digest),
+            return Err(Error::CorruptBlobSize {
+                digest: parsed.config.digest,
                 expected: parsed.config.size,
                 found: config.len() as u64,
+                path: self.blob_path(&parsed.config.digest),
             });
         }
         for layer in &parsed.layers {
@@ -316,14 +318,11 @@ impl Layout {
                 done.insert(layer.digest);
                 Ok(())
             }
-            Ok(m) => Err(Error::SizeMismatch {
-                what: format!(
-                    "blob {} ({}); run `envc verify`",
-                    layer.digest,
-                    path.display()
-                ),
+            Ok(m) => Err(Error::CorruptBlobSize {
+                digest: layer.digest,
                 expected: layer.size,
                 found: m.len(),
+                path,
             }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::MissingBlob {
                 digest: layer.digest,
