@@ -447,6 +447,11 @@ fn first_line(s: &str) -> &str {
 /// URL (`http`, `https`, `file`, `ftp`: the schemes pip's `is_url` knows) ending in one of
 /// pip's archive extensions (pip/_internal/utils/filetypes.py).
 fn is_pip_url(s: &str) -> bool {
+    // Every form below has `://` or `bzr+lp:`; a plain requirement (nearly every entry) must
+    // not pay for compiling the regexes (a fifth of `envc dockerfile`'s instructions).
+    if !s.contains("://") && !s.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("bzr+lp:")) {
+        return false;
+    }
     static VCS: OnceLock<Regex> = OnceLock::new();
     static ARCHIVE: OnceLock<Regex> = OnceLock::new();
     const URL_CHARS: &str = r"[A-Za-z0-9._~:/?#\[\]@!&'()*+,;=%-]+$";
