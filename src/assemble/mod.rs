@@ -391,13 +391,24 @@ pub fn assemble(
 /// Reads the plan back out of an image's metadata layer (its last layer), as a typed plan.
 pub fn read_plan(store: &Store, manifest: &Digest) -> Result<Plan, Error> {
     let bad = |reason: String| Error::BaseConfig { reason };
-    let manifest: Value = serde_json::from_slice(&store.read_json_blob(manifest)?)
-        .map_err(|e| bad(format!("manifest {manifest} is not JSON: {e}")))?;
-    let last: Descriptor = manifest
-        .get("layers")
-        .and_then(Value::as_array)
-        .and_then(|l| l.last())
-        .and_then(|d| serde_json::from_value(d.clone()).ok())
+    let digest = manifest;
+    let manifest: Value = serde_json::from_slice(&store.read_json_blob(digest)?)
+        .map_err(|e| bad(format!("manifest {digest} is not JSON: {e}")))?;
+    /// As much of a manifest as this reads; a layer list that does not parse is an error,
+    /// not a missing plan.
+    #[derive(serde::Deserialize)]
+    struct Layers {
+        #[serde(default)]
+        layers: Option<Vec<Descriptor>>,
+    }
+    let layers: Layers = serde_json::from_value(manifest).map_err(|e| {
+        bad(format!(
+            "manifest {digest}: its layers are not descriptors: {e}"
+        ))
+    })?;
+    let last = layers
+        .layers
+        .and_then(|mut l| l.pop())
         .ok_or_else(|| bad("the manifest has no layers".into()))?;
     let path = store.blob_path(&last.digest);
     let file = std::fs::File::open(&path)
