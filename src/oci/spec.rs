@@ -11,10 +11,13 @@
 //! they model `ExposedPorts`/`Volumes` as lists, so a value other than `{}` would be lost too.
 //! `oci_spec::image::ImageIndex` has no catch-all either, so fields another tool wrote into a
 //! layout's `index.json` would not survive the store's rewrite (the layout keeps them:
-//! `super::index`). For the manifest envc writes `oci-spec` would give the same canonical bytes,
-//! but its `Descriptor` carries its own digest and media-type types, and every descriptor in
-//! the layout and store is `super::Descriptor` over envc's `Digest` newtype; converting at each
-//! boundary buys nothing, so the manifest uses the same descriptor type as the rest.
+//! `super::index`). For the manifest and the export's one-entry index `oci-spec` would give
+//! the same canonical bytes (its optional fields are `skip_serializing_if = "Option::is_none"`
+//! and its `HashMap`s are sorted on the way through `serde_json::Value`), but its `Descriptor`
+//! carries its own digest and media-type types while every descriptor in the layout and store
+//! is `super::Descriptor` over envc's `Digest` newtype; converting at each boundary buys
+//! nothing, so those two use the same descriptor type as the rest and the crate is not a
+//! dependency.
 //!
 //! What a base config carries that envc does not interpret is kept in `extra` maps
 //! (`#[serde(flatten)]`), and every typed field is `Option<Option<T>>`: absent, `null` and a
