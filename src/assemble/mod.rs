@@ -7,6 +7,7 @@
 //! build epoch, so the manifest digest is a pure function of (plan, base, epoch, compression).
 
 use crate::oci::layer::{self, Compression, Entry, EntryKind, FileSource};
+use crate::oci::spec::{History, ImageConfig, ImageManifest, RootFs};
 use crate::oci::{
     self, canonical_json, Descriptor, ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME,
     ANNOTATION_CREATED, MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP,
@@ -16,7 +17,7 @@ use crate::plan::{Plan, Step};
 use crate::store::annotations::{SPEC_DIGEST, VERSION};
 use crate::store::{self, Store};
 use crate::types::digest::Digest;
-use serde_json::{json, Value};
+use serde_json::Value;
 pub mod runtime_env;
 
 use std::collections::BTreeMap;
@@ -243,19 +244,21 @@ pub(crate) fn compose(
     options: &Options,
 ) -> Result<Image, Error> {
     let created = rfc3339(options.epoch);
-    let mut config = match &base.config {
-        Value::Object(m) => m.clone(),
-        _ => {
-            return Err(Error::BaseConfig {
-                reason: "it is not a JSON object".into(),
-            })
-        }
-    };
+    if !base.config.is_object() {
+        return Err(Error::BaseConfig {
+            reason: "it is not a JSON object".into(),
+        });
+    }
+    // Typed where envc reads or writes it, the rest kept as it came (`oci::spec`).
+    let mut config: ImageConfig =
+        serde_json::from_value(base.config.clone()).map_err(|e| Error::BaseConfig {
+            reason: format!("it is not an image config envc reads: {e}"),
+        })?;
     let mut diff_ids = config
-        .get("rootfs")
-        .and_then(|r| r.get("diff_ids"))
-        .and_then(Value::as_array)
-        .cloned()
+        .rootfs
+        .take()
+        .flatten()
+        .and_then(|r| r.diff_ids)
         .ok_or_else(|| Error::BaseConfig {
             reason: "it has no `rootfs.diff_ids`".into(),
         })?;
@@ -270,36 +273,20 @@ pub(crate) fn compose(
     }
     // config.config: Env, labels and working directory from the edit; everything else (User,
     // Entrypoint, Cmd…) is the base's, as a Dockerfile with only ENV steps leaves it.
-    let mut run = config
-        .get("config")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    run.insert("Env".into(), json!(edit.env));
-    let mut labels = run
-        .get("Labels")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    for (k, v) in edit.labels {
-        labels.insert(k, json!(v));
-    }
-    labels.insert(VERSION.into(), json!(env!("CARGO_PKG_VERSION")));
-    run.insert("Labels".into(), Value::Object(labels));
+    let mut run = config.config.take().flatten().unwrap_or_default();
+    run.env = Some(Some(edit.env));
+    let mut labels = run.labels.take().flatten().unwrap_or_default();
+    labels.extend(edit.labels);
+    labels.insert(VERSION.into(), env!("CARGO_PKG_VERSION").into());
+    run.labels = Some(Some(labels));
     if let Some(dir) = edit.working_dir {
-        run.insert("WorkingDir".into(), json!(dir));
+        run.working_dir = Some(Some(dir));
     }
-    config.insert("config".into(), Value::Object(run));
+    config.config = Some(Some(run));
 
-    let mut history = config
-        .get("history")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let mut history = config.history.take().flatten().unwrap_or_default();
     for line in edit.empty_history {
-        history.push(
-            json!({"created": created, "created_by": line, "comment": "envc", "empty_layer": true}),
-        );
+        history.push(History::envc(&created, line, "envc", true));
     }
     let mut layers: Vec<Descriptor> = base
         .layers
@@ -313,17 +300,14 @@ pub(crate) fn compose(
         })
         .collect();
     for (desc, diff_id, line) in edit.layers {
-        history.push(json!({"created": created, "created_by": line, "comment": "envc"}));
-        diff_ids.push(json!(diff_id.to_string()));
+        history.push(History::envc(&created, line, "envc", false));
+        diff_ids.push(diff_id);
         layers.push(desc);
     }
-    config.insert("history".into(), Value::Array(history));
-    config.insert(
-        "rootfs".into(),
-        json!({"type": "layers", "diff_ids": diff_ids}),
-    );
-    config.insert("created".into(), json!(created));
-    let (config_digest, config_size) = store.write_blob(&canonical_json(&Value::Object(config)))?;
+    config.history = Some(Some(history));
+    config.rootfs = Some(Some(RootFs::layers(diff_ids)));
+    config.created = Some(Some(created.clone()));
+    let (config_digest, config_size) = store.write_blob(&canonical_json(&config)?)?;
     let config_desc = Descriptor {
         media_type: MEDIA_TYPE_CONFIG.into(),
         digest: config_digest,
@@ -338,14 +322,8 @@ pub(crate) fn compose(
         base.manifest.digest.to_string(),
     );
     annotations.insert(ANNOTATION_CREATED.to_string(), created);
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": MEDIA_TYPE_MANIFEST,
-        "config": config_desc,
-        "layers": layers,
-        "annotations": annotations,
-    });
-    let (digest, size) = store.write_blob(&canonical_json(&manifest))?;
+    let manifest = ImageManifest::new(config_desc.clone(), layers, annotations);
+    let (digest, size) = store.write_blob(&canonical_json(&manifest)?)?;
     let mut entry_annotations = edit.annotations;
     entry_annotations.insert(ANNOTATION_BASE_NAME.to_string(), base.name.clone());
     entry_annotations.insert(
@@ -361,7 +339,7 @@ pub(crate) fn compose(
             platform: base.manifest.platform.clone(),
         },
         config: config_desc,
-        layers,
+        layers: manifest.layers,
     })
 }
 
@@ -413,13 +391,24 @@ pub fn assemble(
 /// Reads the plan back out of an image's metadata layer (its last layer), as a typed plan.
 pub fn read_plan(store: &Store, manifest: &Digest) -> Result<Plan, Error> {
     let bad = |reason: String| Error::BaseConfig { reason };
-    let manifest: Value = serde_json::from_slice(&store.read_json_blob(manifest)?)
-        .map_err(|e| bad(format!("manifest {manifest} is not JSON: {e}")))?;
-    let last: Descriptor = manifest
-        .get("layers")
-        .and_then(Value::as_array)
-        .and_then(|l| l.last())
-        .and_then(|d| serde_json::from_value(d.clone()).ok())
+    let digest = manifest;
+    let manifest: Value = serde_json::from_slice(&store.read_json_blob(digest)?)
+        .map_err(|e| bad(format!("manifest {digest} is not JSON: {e}")))?;
+    /// As much of a manifest as this reads; a layer list that does not parse is an error,
+    /// not a missing plan.
+    #[derive(serde::Deserialize)]
+    struct Layers {
+        #[serde(default)]
+        layers: Option<Vec<Descriptor>>,
+    }
+    let layers: Layers = serde_json::from_value(manifest).map_err(|e| {
+        bad(format!(
+            "manifest {digest}: its layers are not descriptors: {e}"
+        ))
+    })?;
+    let last = layers
+        .layers
+        .and_then(|mut l| l.pop())
         .ok_or_else(|| bad("the manifest has no layers".into()))?;
     let path = store.blob_path(&last.digest);
     let file = std::fs::File::open(&path)

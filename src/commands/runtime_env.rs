@@ -92,7 +92,7 @@ pub fn run(printer: &Printer, cmd: RuntimeEnvCommand) -> Result<u8, Error> {
             match merged {
                 Ok(v) => {
                     let text =
-                        String::from_utf8_lossy(&crate::oci::canonical_json(&v)).into_owned();
+                        String::from_utf8_lossy(&crate::oci::canonical_value(&v)).into_owned();
                     printer.data(&format!("{text}\n")).map(|()| EXIT_OK)
                 }
                 Err(e) => Err(Error::No(format!("{e}\n  help: {}", e.help()))),

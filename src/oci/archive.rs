@@ -12,7 +12,8 @@ use super::index::{parse_index, Index};
 use super::layout::{check_layout_file, layout_file_bytes, Layout};
 use super::manifest::{blob_rel, is_index_type, is_manifest_type, ParsedManifest, MAX_JSON};
 use super::scan;
-use super::{canonical_json, Descriptor, Platform, ANNOTATION_REF_NAME, MEDIA_TYPE_INDEX};
+use super::spec::{DockerArchiveEntry, ImageIndex};
+use super::{canonical_json, Descriptor, Platform, ANNOTATION_REF_NAME};
 use crate::types::digest::Digest;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
@@ -456,18 +457,19 @@ impl Layout {
         entry
             .annotations
             .insert(ANNOTATION_REF_NAME.into(), ref_name.to_string());
-        let index = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": MEDIA_TYPE_INDEX,
-            "manifests": [entry],
-        });
-        let docker = serde_json::json!([{
-            "Config": format!("blobs/sha256/{}", parsed.config.digest.hex()),
-            "RepoTags": [ref_name],
-            "Layers": parsed.layers.iter()
+        let index = ImageIndex::new(vec![entry]);
+        let docker = [DockerArchiveEntry {
+            config: format!("blobs/sha256/{}", parsed.config.digest.hex()),
+            repo_tags: vec![ref_name.to_string()],
+            layers: parsed
+                .layers
+                .iter()
                 .map(|l| format!("blobs/sha256/{}", l.digest.hex()))
-                .collect::<Vec<_>>(),
-        }]);
+                .collect(),
+        }];
+        // Both serialised before the temp file exists: a failure leaves nothing behind.
+        let index_bytes = canonical_json(&index)?;
+        let docker_bytes = canonical_json(&docker)?;
 
         let tmp = blob::AtomicFile::create(out).map_err(|e| Error::io(out, e))?;
         let tmp_path = tmp.path().to_path_buf();
@@ -485,7 +487,6 @@ impl Layout {
                 .map_err(io_err)?;
             r.check(&d.digest, d.size, &path)?;
         }
-        let index_bytes = canonical_json(&index);
         append_file(
             &mut builder,
             "index.json",
@@ -494,7 +495,7 @@ impl Layout {
         )
         .map_err(io_err)?;
         if format == ExportFormat::DockerArchive {
-            let b = canonical_json(&docker);
+            let b = &docker_bytes;
             append_file(&mut builder, "manifest.json", b.len() as u64, &b[..]).map_err(io_err)?;
         }
         let layout = layout_file_bytes();

@@ -113,6 +113,14 @@ pub enum Error {
     },
     #[error("{what}: {reason}")]
     Invalid { what: String, reason: String },
+    /// A document could not be serialised (a map with non-string keys, a non-finite float):
+    /// returned rather than written as `null` or as nothing.
+    #[error("cannot serialise {what} as JSON: {source}")]
+    Serialize {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 pub(crate) fn available_refs(refs: &[String]) -> String {

@@ -172,7 +172,7 @@ mod tests {
     use crate::oci::archive::choose_image;
     use crate::oci::testutil::{gzip, tar_of};
     use crate::oci::{
-        canonical_json, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_GZIP,
+        canonical_value, MEDIA_TYPE_CONFIG, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER_GZIP,
         MEDIA_TYPE_MANIFEST,
     };
     use serde_json::json;
@@ -223,16 +223,16 @@ mod tests {
     fn any_image_source_imports_into_a_layout() {
         let tar = tar_of(&[("etc/hostname", b"memory")]);
         let layer = gzip(&tar);
-        let config = canonical_json(&json!({
+        let config = canonical_value(&json!({
             "architecture": "amd64", "os": "linux",
             "rootfs": {"type": "layers", "diff_ids": [Digest::of(&tar)]},
         }));
-        let manifest = canonical_json(&json!({
+        let manifest = canonical_value(&json!({
             "schemaVersion": 2, "mediaType": MEDIA_TYPE_MANIFEST,
             "config": desc(MEDIA_TYPE_CONFIG, &config),
             "layers": [desc(MEDIA_TYPE_LAYER_GZIP, &layer)],
         }));
-        let index = canonical_json(&json!({
+        let index = canonical_value(&json!({
             "schemaVersion": 2, "mediaType": MEDIA_TYPE_INDEX,
             "manifests": [desc(MEDIA_TYPE_MANIFEST, &manifest)],
         }));

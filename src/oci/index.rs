@@ -2,8 +2,15 @@
 //! rewrite) and each entry both raw and parsed; written canonically, entries in the order the
 //! caller left them (the layout does not know what its entries mean, so the order is the
 //! caller's: the store sorts bases, then revisions).
+//!
+//! Why entries stay raw next to their parsed [`Descriptor`]: an entry another tool wrote may
+//! carry what `Descriptor` does not model (`urls`, `artifactType`, `platform.os.version`,
+//! `platform.os.features`, an empty `annotations: {}`), and the store rewrites `index.json`
+//! on every commit; re-serialising the parsed descriptor would drop those. Entries envc adds
+//! are written from the descriptor ([`Descriptor::to_json`], which cannot fail). The typed
+//! index an export writes is `super::spec::ImageIndex`.
 
-use super::{canonical_json, Descriptor, MEDIA_TYPE_INDEX};
+use super::{canonical_value, Descriptor, MEDIA_TYPE_INDEX};
 use serde_json::Value;
 
 /// `index.json` as read: the top-level object (kept, so foreign fields survive a rewrite) and
@@ -48,7 +55,7 @@ impl Index {
     }
 
     pub(crate) fn push(&mut self, d: Descriptor) {
-        let raw = serde_json::to_value(&d).unwrap_or(Value::Null);
+        let raw = d.to_json();
         self.entries.push((raw, d));
     }
 
@@ -62,6 +69,6 @@ impl Index {
         if !top.contains_key("mediaType") {
             top.insert("mediaType".into(), Value::from(MEDIA_TYPE_INDEX));
         }
-        canonical_json(&Value::Object(top))
+        canonical_value(&Value::Object(top))
     }
 }

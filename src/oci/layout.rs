@@ -21,7 +21,7 @@ use super::error::{not_a_layout, Error};
 use super::index::{parse_index, Index};
 use super::manifest::{layer_compression, ParsedManifest, MAX_JSON};
 use super::scan;
-use super::{canonical_json, Descriptor};
+use super::{canonical_value, Descriptor};
 use crate::types::digest::Digest;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -230,7 +230,7 @@ impl Layout {
             .join(format!("{}.{compression}", diff_id.hex()));
         let mut d = blob.clone();
         d.annotations.clear();
-        self.write_file_atomically(&path, &canonical_json(&d))
+        self.write_file_atomically(&path, &canonical_value(&d.to_json()))
     }
 
     /// temp file in envc/tmp → write → fsync → rename over `path` → fsync the directory.
@@ -375,7 +375,9 @@ impl Layout {
 }
 
 pub(crate) fn layout_file_bytes() -> Vec<u8> {
-    canonical_json(&serde_json::json!({ "imageLayoutVersion": LAYOUT_VERSION }))
+    let mut m = serde_json::Map::new();
+    m.insert("imageLayoutVersion".into(), LAYOUT_VERSION.into());
+    canonical_value(&serde_json::Value::Object(m))
 }
 
 pub(crate) fn open_lock_file(path: &Path) -> Result<File, Error> {

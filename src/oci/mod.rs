@@ -16,6 +16,7 @@ pub mod layer;
 pub mod layout;
 pub(crate) mod manifest;
 pub(crate) mod scan;
+pub mod spec;
 pub mod verify;
 
 pub use error::Error;
@@ -59,6 +60,36 @@ pub struct Descriptor {
     pub platform: Option<Platform>,
 }
 
+impl Descriptor {
+    /// The descriptor as JSON, built field by field so that it cannot fail (the bytes of its
+    /// `Serialize`, which a test checks).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        let mut m = serde_json::Map::new();
+        m.insert("mediaType".into(), Value::from(self.media_type.as_str()));
+        m.insert("digest".into(), Value::from(self.digest.to_string()));
+        m.insert("size".into(), Value::from(self.size));
+        if !self.annotations.is_empty() {
+            let a = self
+                .annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+                .collect();
+            m.insert("annotations".into(), Value::Object(a));
+        }
+        if let Some(p) = &self.platform {
+            let mut pm = serde_json::Map::new();
+            pm.insert("architecture".into(), Value::from(p.architecture.as_str()));
+            pm.insert("os".into(), Value::from(p.os.as_str()));
+            if let Some(v) = &p.variant {
+                pm.insert("variant".into(), Value::from(v.as_str()));
+            }
+            m.insert("platform".into(), Value::Object(pm));
+        }
+        Value::Object(m)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Platform {
     pub architecture: String,
@@ -69,10 +100,20 @@ pub struct Platform {
 
 /// The canonical bytes of a JSON document: object keys sorted, no insignificant whitespace.
 /// (`serde_json::Value` keeps objects in a `BTreeMap`; no dependency may enable
-/// `preserve_order`, which a unit test checks.)
-pub fn canonical_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    let v = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
-    serde_json::to_vec(&v).unwrap_or_default()
+/// `preserve_order`, which a unit test checks.) A value that cannot be serialised is an
+/// error, never `null` or empty bytes.
+pub fn canonical_json<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+    let v = serde_json::to_value(value).map_err(|source| Error::Serialize {
+        what: std::any::type_name::<T>(),
+        source,
+    })?;
+    Ok(canonical_value(&v))
+}
+
+/// [`canonical_json`] of a value that is JSON already: cannot fail (`Value`'s `Display` is its
+/// compact serialisation, the same bytes as `serde_json::to_vec`).
+pub fn canonical_value(value: &serde_json::Value) -> Vec<u8> {
+    value.to_string().into_bytes()
 }
 
 /// Helpers shared by the oci modules' tests.
@@ -111,7 +152,43 @@ mod tests {
         for k in ["z", "a", "m", "b", "y"] {
             m.insert(k, 1);
         }
-        assert_eq!(canonical_json(&m), br#"{"a":1,"b":1,"m":1,"y":1,"z":1}"#);
+        assert_eq!(
+            canonical_json(&m).unwrap(),
+            br#"{"a":1,"b":1,"m":1,"y":1,"z":1}"#
+        );
+    }
+
+    /// `canonical_value` (through `Display`) writes the bytes `serde_json::to_vec` writes,
+    /// escapes and numbers included.
+    #[test]
+    fn canonical_value_is_to_vec() {
+        let v = serde_json::json!({"b": "\u{1}\"\\\n é", "a": [1, -2, 2.5, 1e300, null, true], "c": {}});
+        assert_eq!(canonical_value(&v), serde_json::to_vec(&v).unwrap());
+    }
+
+    #[test]
+    fn descriptor_to_json_is_its_serialisation() {
+        let mut d: Descriptor = serde_json::from_str(
+            r#"{"mediaType":"m","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":7}"#,
+        )
+        .unwrap();
+        assert_eq!(d.to_json(), serde_json::to_value(&d).unwrap());
+        d.annotations.insert("k".into(), "v\"".into());
+        d.platform = Some(Platform {
+            architecture: "arm64".into(),
+            os: "linux".into(),
+            variant: Some("v8".into()),
+        });
+        assert_eq!(d.to_json(), serde_json::to_value(&d).unwrap());
+        d.platform.as_mut().unwrap().variant = None;
+        assert_eq!(d.to_json(), serde_json::to_value(&d).unwrap());
+    }
+
+    /// A serialisation failure is an error, not `null`.
+    #[test]
+    fn canonical_json_returns_serialisation_errors() {
+        let m = std::collections::BTreeMap::from([((1, 2), 3)]);
+        assert!(matches!(canonical_json(&m), Err(Error::Serialize { .. })));
     }
 
     /// The library stays generic: outside comments, every `crate::` path under `src/oci/`

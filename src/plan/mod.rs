@@ -176,9 +176,10 @@ impl Plan {
     /// The canonical JSON bytes: compact, object keys sorted (the one canonical JSON, shared
     /// with every OCI document envc writes).
     pub fn canonical_json(&self) -> String {
-        let bytes = crate::oci::canonical_json(self);
         // Serialising a plan cannot fail (no maps with non-string keys, no non-finite floats)
-        // and serde_json writes UTF-8.
+        // and serde_json writes UTF-8: a failure is a bug, so it panics rather than hashing
+        // empty bytes.
+        let bytes = crate::oci::canonical_json(self).expect("a plan serialises as JSON");
         String::from_utf8(bytes).expect("canonical JSON is UTF-8")
     }
 

@@ -162,7 +162,7 @@ impl Store {
         let map_dir = self.root().join("envc").join("bases");
         fs::create_dir_all(&map_dir).map_err(|e| oci::Error::io(&map_dir, e))?;
         let map = serde_json::json!({ "name": base_name, "manifest": stored.digest });
-        self.write_file_atomically(&self.base_map_path(base_name), &canonical_json(&map))?;
+        self.write_file_atomically(&self.base_map_path(base_name), &canonical_json(&map)?)?;
         drop(lock);
         Ok(stored)
     }

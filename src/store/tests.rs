@@ -8,9 +8,9 @@ use crate::oci::layout::layout_file_bytes;
 use crate::oci::testutil::{gzip, tar_of};
 use crate::oci::verify::GcReport;
 use crate::oci::{
-    canonical_json, Error as OciError, Platform, MEDIA_TYPE_CONFIG, MEDIA_TYPE_DOCKER_CONFIG,
-    MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER,
-    MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
+    canonical_value as canonical_json, Error as OciError, Platform, MEDIA_TYPE_CONFIG,
+    MEDIA_TYPE_DOCKER_CONFIG, MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_DOCKER_MANIFEST,
+    MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
 };
 use crate::types::digest::Digest;
 use serde_json::{json, Value};

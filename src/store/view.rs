@@ -6,6 +6,7 @@
 
 use super::annotations::{PARENT, PROVENANCE, ROLLBACK_TO, ROLLED_BACK_FROM, SPEC_DIGEST};
 use super::{Error, Revision, Store};
+use crate::oci::manifest::ParsedManifest;
 use crate::oci::{self, Descriptor, ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME};
 use serde_json::Value;
 
@@ -62,17 +63,19 @@ pub struct RevisionDetail {
 }
 
 impl Store {
-    /// The layers a revision's manifest lists (none if it lists none readably).
+    /// The layers a revision's manifest lists (a manifest that does not parse is an error, not
+    /// an empty list).
     pub fn layers(&self, r: &Revision) -> Result<Vec<Descriptor>, Error> {
-        let m: Value = serde_json::from_slice(&self.read_json_blob(&r.manifest.digest)?).map_err(
-            |source| oci::Error::Json {
-                what: format!("manifest {}", r.manifest.digest),
-                source,
-            },
-        )?;
-        Ok(m.get("layers")
-            .and_then(|l| serde_json::from_value::<Vec<Descriptor>>(l.clone()).ok())
-            .unwrap_or_default())
+        Ok(self.revision_manifest(r)?.layers)
+    }
+
+    /// The manifest of a revision, typed as far as the store reads it (config and layers).
+    fn revision_manifest(&self, r: &Revision) -> Result<ParsedManifest, Error> {
+        let bytes = self.read_json_blob(&r.manifest.digest)?;
+        Ok(ParsedManifest::parse(
+            &bytes,
+            &format!("manifest {}", r.manifest.digest),
+        )?)
     }
 
     /// A revision's image config (for building on the revision as a base).
