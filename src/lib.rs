@@ -17,6 +17,7 @@ pub mod commands;
 pub mod config;
 pub mod diag;
 pub mod emit;
+pub mod epoch;
 pub mod input;
 pub mod oci;
 pub mod plan;
