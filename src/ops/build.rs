@@ -77,13 +77,11 @@ pub fn build(
 fn base(store: &Store, base_name: &str, arg: Option<&str>) -> Result<ImportedBase, Error> {
     Ok(match arg {
         Some(arg) => store.import_base(&base_arg::parse(arg)?, base_name)?,
-        None => store.stored_base(base_name)?.ok_or_else(|| {
-            Error::Usage(format!(
-                "the base image `{base_name}` is not in the store: supply its content with \
-                 `--base oci:DIR[:REF]` (an OCI layout) or `--base oci-archive:FILE[:REF]` \
-                 (envc does not pull from registries yet)"
-            ))
-        })?,
+        None => store
+            .stored_base(base_name)?
+            .ok_or_else(|| Error::BaseNotStored {
+                name: base_name.to_string(),
+            })?,
     })
 }
 

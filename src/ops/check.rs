@@ -46,9 +46,7 @@ pub fn check(files: &[PathBuf], input: &SpecInputs, log: &dyn Log) -> Result<Che
     let mut unreadable = false;
     let mut configs = Configs::default();
     if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
-        return Err(Error::Usage(
-            "standard input (`-`) can be read only once: name it once".into(),
-        ));
+        return Err(Error::StdinTwice);
     }
     // Each unreadable file is reported once, however many specs it governs.
     let mut reported: HashSet<String> = HashSet::new();

@@ -56,9 +56,7 @@ fn options(input: &SpecInputs) -> Result<CompileOptions, Error> {
     let mut vars = BTreeMap::new();
     for (k, v) in input.vars.iter().chain(&input.public_vars) {
         if vars.insert(k.clone(), v.clone()).is_some() {
-            return Err(Error::Usage(format!(
-                "`{k}` is given twice among --var and --public-var: give each name once"
-            )));
+            return Err(Error::VarTwice { name: k.clone() });
         }
     }
     Ok(CompileOptions {

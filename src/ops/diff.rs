@@ -112,10 +112,33 @@ pub fn diff(
     })
 }
 
+/// A `diff` argument that names nothing to compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoSuchSide {
+    /// A path-like word (no valid name) with no file.
+    SpecFile { arg: String },
+    /// A bare name: no such file, and no such environment in the store.
+    Either { arg: String },
+}
+
+impl NoSuchSide {
+    pub(crate) fn message(&self) -> String {
+        const FORMS: &str = "a spec file is a path such as `./env.yaml` (or `-`, standard \
+                             input); a stored revision is `NAME` (the latest) or `NAME:REV`";
+        match self {
+            NoSuchSide::SpecFile { arg } => {
+                format!("`{arg}`: no such spec file, and not a revision name; {FORMS}")
+            }
+            NoSuchSide::Either { arg } => format!(
+                "`{arg}` is neither a spec file (no file `{arg}` exists) nor a cluster \
+                 environment in the store; {FORMS}"
+            ),
+        }
+    }
+}
+
 /// Reads one side (see the module's opening for the rules).
 fn side(arg: &str, store: Option<&Path>, log: &dyn Log) -> Result<Side, DiffError> {
-    const FORMS: &str = "a spec file is a path such as `./env.yaml` (or `-`, standard input); \
-                         a stored revision is `NAME` (the latest) or `NAME:REV`";
     let path = Path::new(arg);
     let id = if arg == "-" || arg.contains('/') {
         None
@@ -134,9 +157,9 @@ fn side(arg: &str, store: Option<&Path>, log: &dyn Log) -> Result<Side, DiffErro
     };
     let Some(id) = id else {
         if arg != "-" && !arg.contains('/') && !path.exists() {
-            return Err(Error::Usage(format!(
-                "`{arg}`: no such spec file, and not a revision name; {FORMS}"
-            ))
+            return Err(Error::NoSuchSide(NoSuchSide::SpecFile {
+                arg: arg.to_string(),
+            })
             .into());
         }
         return spec_file();
@@ -173,10 +196,9 @@ fn side(arg: &str, store: Option<&Path>, log: &dyn Log) -> Result<Side, DiffErro
         Err(Error::Store(
             crate::store::Error::NameNotFound { .. }
             | crate::store::Error::Oci(crate::oci::Error::NotALayout { .. }),
-        )) if id.revision.is_none() => Err(Error::Usage(format!(
-            "`{arg}` is neither a spec file (no file `{arg}` exists) nor a cluster environment \
-             in the store; {FORMS}"
-        ))
+        )) if id.revision.is_none() => Err(Error::NoSuchSide(NoSuchSide::Either {
+            arg: arg.to_string(),
+        })
         .into()),
         r => Ok(r?),
     }

@@ -36,9 +36,22 @@ pub enum Error {
     /// A Dockerfile template override is broken (exit 2).
     #[error(transparent)]
     Render(#[from] dockerfile::Error),
-    /// A usage error (exit 2): an argument given twice, a base the store lacks.
-    #[error("{0}")]
-    Usage(String),
+    /// A template value named twice among `--var` and `--public-var` (exit 2).
+    #[error("`{name}` is given twice among --var and --public-var: give each name once")]
+    VarTwice { name: String },
+    /// Standard input (`-`) named more than once among the files to check (exit 2).
+    #[error("standard input (`-`) can be read only once: name it once")]
+    StdinTwice,
+    /// No `--base`, and the store has no base of the name the spec gives (exit 2).
+    #[error(
+        "the base image `{name}` is not in the store: supply its content with \
+         `--base oci:DIR[:REF]` (an OCI layout) or `--base oci-archive:FILE[:REF]` \
+         (envc does not pull from registries yet)"
+    )]
+    BaseNotStored { name: String },
+    /// A `diff` argument that is neither a spec file nor a stored revision (exit 2).
+    #[error("{}", .0.message())]
+    NoSuchSide(crate::ops::diff::NoSuchSide),
     /// A `--base` that names no image source (exit 2).
     #[error(transparent)]
     BaseArg(#[from] BaseArgError),
@@ -134,7 +147,10 @@ impl Error {
             Error::Read { .. }
             | Error::Write { .. }
             | Error::Render(_)
-            | Error::Usage(_)
+            | Error::VarTwice { .. }
+            | Error::StdinTwice
+            | Error::BaseNotStored { .. }
+            | Error::NoSuchSide(_)
             | Error::BaseArg(_) => EXIT_ERROR,
         }
     }
@@ -158,7 +174,7 @@ mod tests {
         );
         let name = Error::from(crate::types::name::EnvName::parse("A").unwrap_err());
         assert_eq!(name.exit_code(), EXIT_NO);
-        let usage = Error::Usage("twice".into());
+        let usage = Error::VarTwice { name: "x".into() };
         assert_eq!(usage.exit_code(), EXIT_ERROR);
     }
 }
