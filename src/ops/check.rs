@@ -94,3 +94,36 @@ pub fn check(files: &[PathBuf], input: &SpecInputs, log: &dyn Log) -> Result<Che
         failed,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::Silent;
+
+    #[test]
+    fn an_unreadable_file_is_e005_once_and_the_rest_are_still_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.yaml");
+        std::fs::write(&good, "base_image: anyscale/ray:2.9.0-py310\n").unwrap();
+        let missing = dir.path().join("missing.yaml");
+        let files = vec![missing.clone(), good, missing];
+        let outcome = check(&files, &SpecInputs::default(), &Silent).unwrap();
+        assert_eq!(outcome.files, 3);
+        assert!(outcome.unreadable && !outcome.failed);
+        assert_eq!(outcome.exit_code(), EXIT_ERROR);
+        let e005: Vec<_> = outcome
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == codes::UNREADABLE)
+            .collect();
+        assert_eq!(e005.len(), 1);
+    }
+
+    #[test]
+    fn stdin_twice_is_a_usage_error() {
+        let files = vec![PathBuf::from("-"), PathBuf::from("-")];
+        let e = check(&files, &SpecInputs::default(), &Silent).unwrap_err();
+        assert!(matches!(e, Error::StdinTwice));
+        assert_eq!(e.exit_code(), EXIT_ERROR);
+    }
+}

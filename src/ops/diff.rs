@@ -203,3 +203,32 @@ fn side(arg: &str, store: Option<&Path>, log: &dyn Log) -> Result<Side, DiffErro
         r => Ok(r?),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::Silent;
+
+    #[test]
+    fn two_spec_files_follow_the_diff1_contract() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.yaml");
+        let b = dir.path().join("b.yaml");
+        std::fs::write(&a, "base_image: anyscale/ray:2.9.0-py310\n").unwrap();
+        std::fs::write(
+            &b,
+            "base_image: anyscale/ray:2.9.0-py310\nenv_vars:\n  A: \"1\"\n",
+        )
+        .unwrap();
+        let (a, b) = (a.to_str().unwrap(), b.to_str().unwrap());
+        let same = diff(a, a, Some(dir.path()), &Silent).unwrap();
+        assert_eq!(same.exit_code(), EXIT_OK);
+        assert!(!same.layers_known);
+        let changed = diff(a, b, Some(dir.path()), &Silent).unwrap();
+        assert_eq!(changed.exit_code(), EXIT_NO);
+        assert_eq!(changed.changes.env.len(), 1);
+        let twice = diff("-", "-", None, &Silent).unwrap_err();
+        assert!(matches!(twice, DiffError::StdinTwice));
+        assert_eq!(twice.exit_code(), EXIT_ERROR);
+    }
+}
