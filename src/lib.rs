@@ -9,7 +9,9 @@
 //! Dockerfile) and `assemble` (an OCI image, no engine) → `oci` (blobs, layers, the image
 //! layout) and its store of revisions. `runtime_env` is Ray's runtime environments. Diagnostics
 //! (`diag`, `diag::codes`) are data collected along the way and rendered at the edge by the CLI
-//! (`cli`, `commands`).
+//! (`cli`, `commands`). The use cases (check, build, bake, diff, the store's revisions and its
+//! maintenance) are library calls in `ops`, with typed outcomes and error kinds that carry their
+//! exit codes; `epoch` is the build clock, the only source of time.
 
 pub mod assemble;
 pub mod cli;
@@ -17,8 +19,10 @@ pub mod commands;
 pub mod config;
 pub mod diag;
 pub mod emit;
+pub mod epoch;
 pub mod input;
 pub mod oci;
+pub mod ops;
 pub mod plan;
 pub mod runtime_env;
 pub mod spec;

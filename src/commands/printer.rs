@@ -1,8 +1,25 @@
 //! All terminal output. Data goes to stdout (a closed pipe is not an error: `envc … | head`);
-//! messages and diagnostics go to stderr, filtered by `--quiet`/`--verbose`.
+//! messages and diagnostics go to stderr, filtered by `--quiet`/`--verbose`. The printer is
+//! the use cases' [`Log`], so what they say while they run lands on stderr in order. It
+//! depends on nothing of the commands: a failed write to stdout is its own [`StdoutError`].
 
 use crate::diag::{render, Diagnostic};
+use crate::ops::Log;
 use std::io::Write;
+
+/// Standard output could not be written (not a closed pipe, which is fine).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write `<stdout>`: {0}")]
+pub struct StdoutError(pub std::io::Error);
+
+impl From<StdoutError> for crate::ops::Error {
+    fn from(e: StdoutError) -> crate::ops::Error {
+        crate::ops::Error::Write {
+            path: "<stdout>".into(),
+            source: e.0,
+        }
+    }
+}
 
 pub struct Printer {
     quiet: bool,
@@ -20,13 +37,10 @@ impl Printer {
     }
 
     /// Writes data to stdout.
-    pub fn data(&self, text: &str) -> Result<(), super::Error> {
+    pub fn data(&self, text: &str) -> Result<(), StdoutError> {
         let mut out = std::io::stdout().lock();
         match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(super::Error::Write {
-                path: "<stdout>".into(),
-                source: e,
-            }),
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(StdoutError(e)),
             _ => Ok(()),
         }
     }
@@ -62,5 +76,17 @@ impl Printer {
         if self.verbose {
             let _ = writeln!(std::io::stderr(), "envc: {message}");
         }
+    }
+}
+
+impl Log for Printer {
+    fn verbose(&self, message: &str) {
+        Printer::verbose(self, message);
+    }
+    fn note(&self, message: &str) {
+        Printer::note(self, message);
+    }
+    fn diagnostics(&self, diags: &[Diagnostic]) {
+        Printer::diagnostics(self, diags);
     }
 }

@@ -4,6 +4,7 @@
 use super::{compile_one, Error, Printer, EXIT_NO, EXIT_OK};
 use crate::cli::{Format, InputArgs, LevelArg, MergeMode, RuntimeEnvCommand};
 use crate::diag::render;
+use crate::ops::compile::Usable;
 use crate::runtime_env::merge;
 use crate::runtime_env::parse::{self, Level, RuntimeEnv};
 use crate::runtime_env::working_dir::{self, PackageOptions};
@@ -65,7 +66,8 @@ pub fn run(printer: &Printer, cmd: RuntimeEnvCommand) -> Result<u8, Error> {
             match env {
                 Ok(env) => printer
                     .data(&format!("{}\n", env.canonical_json()))
-                    .map(|()| EXIT_OK),
+                    .map(|()| EXIT_OK)
+                    .map_err(Error::from),
                 Err(()) => Ok(EXIT_NO),
             }
         }
@@ -93,19 +95,24 @@ pub fn run(printer: &Printer, cmd: RuntimeEnvCommand) -> Result<u8, Error> {
                 Ok(v) => {
                     let text =
                         String::from_utf8_lossy(&crate::oci::canonical_value(&v)).into_owned();
-                    printer.data(&format!("{text}\n")).map(|()| EXIT_OK)
+                    printer
+                        .data(&format!("{text}\n"))
+                        .map(|()| EXIT_OK)
+                        .map_err(Error::from)
                 }
-                Err(e) => Err(Error::No(format!("{e}\n  help: {}", e.help()))),
+                Err(e) => Err(e.into()),
             }
         }
         RuntimeEnvCommand::Uri { uri } => {
-            let name =
-                working_dir::remote_cache_name(&uri).map_err(|e| Error::No(e.to_string()))?;
+            let name = working_dir::remote_cache_name(&uri)?;
             if name.ends_with(".whl") {
                 printer
                     .note("a .whl URI is valid in `py_modules` only (a `working_dir` is a .zip)");
             }
-            printer.data(&format!("{name}\n")).map(|()| EXIT_OK)
+            printer
+                .data(&format!("{name}\n"))
+                .map(|()| EXIT_OK)
+                .map_err(Error::from)
         }
     }
 }
@@ -128,7 +135,7 @@ fn check(
             config: None,
             deny_warnings: false,
         };
-        let Some((compiled, _)) = compile_one(printer, spec, &input)? else {
+        let Some(Usable { compiled, .. }) = compile_one(printer, spec, &input)? else {
             return Ok(EXIT_NO);
         };
         isolated = merge::isolated_packages(&compiled.plan, env, ray);
@@ -187,13 +194,11 @@ pub fn package_cmd(
                 source,
             };
             let mut tmp = crate::oci::blob::AtomicFile::create(path).map_err(write_err)?;
-            let pkg = working_dir::package_dir(dir, &options, std::io::BufWriter::new(&mut tmp))
-                .map_err(|e| Error::No(e.to_string()))?;
+            let pkg = working_dir::package_dir(dir, &options, std::io::BufWriter::new(&mut tmp))?;
             tmp.commit().map_err(write_err)?;
             pkg
         }
-        None => working_dir::package_dir(dir, &options, std::io::sink())
-            .map_err(|e| Error::No(e.to_string()))?,
+        None => working_dir::package_dir(dir, &options, std::io::sink())?,
     };
     for note in &result.notes {
         printer.note(note);

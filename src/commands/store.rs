@@ -1,243 +1,77 @@
-//! The store commands: `build`, `list`, `show`, `diff`, `rollback`, `export`, `verify`, `gc`,
-//! and `resolve`. Each turns arguments into library calls on [`Store`] and
-//! [`assemble`](crate::assemble), and prints through the [`Printer`].
+//! The store commands: `build`, `bake`, `list`, `show`, `diff`, `rollback`, `export`, `verify`,
+//! `gc`, and `resolve`. Each turns arguments into the typed inputs of a use case in
+//! [`crate::ops`], calls it, and formats its outcome (human text or JSON) through the
+//! [`Printer`].
 
-use super::{compile_one, Error, Printer, EXIT_ERROR, EXIT_NO, EXIT_OK};
-use crate::assemble::{self, Base, LayerCompression};
+use super::{compile_one, Error, Printer, EXIT_NO, EXIT_OK};
+use crate::assemble::{self, LayerCompression};
 use crate::cli::{CompressionArg, ExportArg, Format, InputArgs, StoreArgs};
-use crate::oci::archive::{ExportFormat, SourceLocation};
-use crate::oci::Descriptor;
-use crate::plan::diff::{self, Change, PlanDiff};
-use crate::store::annotations::PROVENANCE;
-use crate::store::view::{RevisionDetail, RevisionView};
-use crate::store::{Commit, Revision, Store};
+use crate::oci::archive::ExportFormat;
+use crate::ops::bake::BakeOptions;
+use crate::ops::build::{BuildOptions, BuildOutcome};
+use crate::ops::compile::Usable;
+use crate::ops::diff::Side;
+use crate::ops::{self, maintenance, revisions};
+use crate::plan::diff::{Change, PlanDiff};
+use crate::store::view::RevisionDetail;
+use crate::store::Store;
 use crate::types::name::{Address, EnvName, Identifier};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-
-fn store_dir(args: &StoreArgs) -> PathBuf {
-    args.store
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(".envc/store"))
-}
+use std::path::Path;
 
 fn open(args: &StoreArgs) -> Result<Store, Error> {
-    Ok(Store::open(&store_dir(args))?)
-}
-
-/// The build clock: `SOURCE_DATE_EPOCH` when set, else 0. The only source of time.
-fn epoch() -> Result<u64, Error> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| {
-            Error::No(format!(
-                "SOURCE_DATE_EPOCH=`{v}` is not a number of seconds since 1970-01-01"
-            ))
-        }),
-        _ => Ok(0),
-    }
+    ops::open(args.store.as_deref())
 }
 
 fn env_name(name: &str) -> Result<EnvName, Error> {
-    EnvName::parse(name).map_err(|e| Error::No(e.to_string()))
+    Ok(EnvName::parse(name)?)
 }
 
 fn identifier(reference: &str) -> Result<Identifier, Error> {
-    Identifier::parse(reference).map_err(|e| Error::No(e.to_string()))
+    Ok(Identifier::parse(reference)?)
 }
 
-/// The `--base` grammar, as skopeo's transports: `oci:DIR[:REF]` (an OCI layout) and
-/// `oci-archive:FILE[:REF]`, where the path ends at the first `:` and REF is everything after
-/// it (so `oci:./store:app:2` names `app:2`, envc's own ref names); and, without a transport,
-/// `DIR[:REF]`, split after whichever prefix is an existing directory (exactly one must be).
-fn base_source(arg: &str) -> Result<SourceLocation, Error> {
-    let forms = "a base is `oci:DIR[:REF]` or `DIR[:REF]` (an OCI layout) or \
-                 `oci-archive:FILE[:REF]`";
-    let split = |rest: &str, what: &str| -> Result<(PathBuf, Option<String>), Error> {
-        let (path, reference) = match rest.split_once(':') {
-            Some((p, r)) => (p, Some(r.to_string())),
-            None => (rest, None),
-        };
-        if path.is_empty() || reference.as_deref() == Some("") {
-            return Err(Error::Usage(format!(
-                "`--base {arg}`: the {what} or the ref after `:` is empty; {forms}"
-            )));
-        }
-        Ok((PathBuf::from(path), reference))
-    };
-    // skopeo's other transports name a registry or an engine, which envc does not read (yet).
-    let transport = arg.split_once(':').map_or("", |(t, _)| t);
-    if arg.contains("://")
-        || [
-            "docker",
-            "docker-archive",
-            "docker-daemon",
-            "containers-storage",
-            "dir",
-        ]
-        .contains(&transport)
-    {
-        return Err(Error::Usage(format!(
-            "`--base {arg}`: envc reads bases from OCI layouts and oci-archives only, not from a \
-             registry or an engine; copy the image into a layout first (`skopeo copy \
-             docker://IMAGE oci:DIR:REF`) and pass `--base oci:DIR:REF`"
-        )));
-    }
-    if let Some(rest) = arg.strip_prefix("oci-archive:") {
-        let (path, reference) = split(rest, "archive")?;
-        return Ok(SourceLocation::Archive { path, reference });
-    }
-    if let Some(rest) = arg.strip_prefix("oci:") {
-        let (dir, reference) = split(rest, "directory")?;
-        return Ok(SourceLocation::Layout { dir, reference });
-    }
-    let mut found: Vec<(&str, Option<&str>)> = Vec::new();
-    if Path::new(arg).is_dir() {
-        found.push((arg, None));
-    }
-    for (i, _) in arg.match_indices(':') {
-        let (dir, reference) = (&arg[..i], &arg[i + 1..]);
-        if !dir.is_empty() && !reference.is_empty() && Path::new(dir).is_dir() {
-            found.push((dir, Some(reference)));
-        }
-    }
-    match found.as_slice() {
-        [(dir, reference)] => Ok(SourceLocation::Layout {
-            dir: PathBuf::from(dir),
-            reference: reference.map(str::to_string),
-        }),
-        [] if Path::new(arg).exists() => Ok(SourceLocation::Layout {
-            dir: PathBuf::from(arg),
-            reference: None,
-        }), // not a directory: the import says so (and suggests oci-archive:)
-        [] => Err(Error::Read {
-            path: arg.split(':').next().unwrap_or(arg).to_string(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("no such OCI layout directory (from `--base {arg}`; {forms})"),
-            ),
-        }),
-        several => Err(Error::Usage(format!(
-            "`--base {arg}` is ambiguous: {} are all directories; write `oci:DIR:REF`",
-            several
-                .iter()
-                .map(|(d, _)| format!("`{d}`"))
-                .collect::<Vec<_>>()
-                .join(" and ")
-        ))),
+fn compression(c: CompressionArg) -> LayerCompression {
+    match c {
+        CompressionArg::Gzip => LayerCompression::Gzip,
+        CompressionArg::None => LayerCompression::None,
     }
 }
 
 /// `NAME:REV sha256:<manifest>`, followed by `unchanged` when no revision was added.
-fn print_commit(printer: &Printer, name: &EnvName, commit: &Commit) -> Result<u8, Error> {
-    let r = &commit.revision;
-    let note = if commit.unchanged { " unchanged" } else { "" };
+fn print_commit(printer: &Printer, outcome: &BuildOutcome) -> Result<u8, Error> {
+    let r = &outcome.revision;
+    let note = if outcome.unchanged { " unchanged" } else { "" };
     printer.data(&format!(
-        "{name}:{} {}{note}\n",
-        r.revision, r.manifest.digest
+        "{}:{} {}{note}\n",
+        outcome.name, r.revision, r.manifest.digest
     ))?;
     Ok(EXIT_OK)
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn build(
     printer: &Printer,
     file: &Path,
     name: &str,
     base: Option<&str>,
-    compression: CompressionArg,
+    compression_arg: CompressionArg,
     store_args: &StoreArgs,
     input: &InputArgs,
 ) -> Result<u8, Error> {
     let name = env_name(name)?;
-    let epoch = epoch()?;
-    let Some((compiled, _)) = compile_one(printer, file, input)? else {
+    let epoch = crate::epoch::from_env()?;
+    let Some(Usable { compiled, .. }) = compile_one(printer, file, input)? else {
         return Ok(EXIT_NO);
     };
-    let plan = &compiled.plan;
-    let pending = assemble::steps_needing_execution(plan);
-    if !pending.is_empty() {
-        return Err(assemble::Error::NeedsExecution {
-            steps: pending.join(", "),
-        }
-        .into());
-    }
-    let root = store_dir(store_args);
-    let existed = root.exists();
-    let store = Store::open_or_create(&root)?;
-    let result = build_into(printer, &store, &name, &compiled, base, compression, epoch);
-    // A store this command created and that holds nothing (the base could not be read, say)
-    // is removed again, so a failed build leaves the disk as it was.
-    if result.is_err() && !existed && store.is_empty().unwrap_or(false) {
-        let _ = std::fs::remove_dir_all(&root);
-    }
-    result
-}
-
-fn build_into(
-    printer: &Printer,
-    store: &Store,
-    name: &EnvName,
-    compiled: &crate::Compiled,
-    base: Option<&str>,
-    compression: CompressionArg,
-    epoch: u64,
-) -> Result<u8, Error> {
-    let plan = &compiled.plan;
-    let base_name = plan.base.reference.clone();
-    let imported = match base {
-        Some(arg) => store.import_base(&base_source(arg)?, &base_name)?,
-        None => store.stored_base(&base_name)?.ok_or_else(|| {
-            Error::Usage(format!(
-                "the base image `{base_name}` is not in the store: supply its content with \
-                 `--base oci:DIR[:REF]` (an OCI layout) or `--base oci-archive:FILE[:REF]` \
-                 (envc does not pull from registries yet)"
-            ))
-        })?,
-    };
-    if imported.reused {
-        printer.verbose(&format!(
-            "base `{base_name}` already in the store ({})",
-            imported.manifest.digest
-        ));
-    } else {
-        printer.verbose(&format!(
-            "imported base `{base_name}` ({})",
-            imported.manifest.digest
-        ));
-    }
-    // The base's layers are checked before anything is written, so a corrupt one leaves no
-    // blob behind.
-    for layer in &imported.layers {
-        store.check_layer(layer)?;
-    }
-    let base = Base {
-        name: base_name,
-        manifest: imported.manifest.clone(),
-        config: imported.config.clone(),
-        layers: imported.layers.clone(),
-    };
-    let options = assemble::Options {
+    let options = BuildOptions {
+        base: base.map(str::to_string),
+        compression: compression(compression_arg),
         epoch,
-        compression: match compression {
-            CompressionArg::Gzip => LayerCompression::Gzip,
-            CompressionArg::None => LayerCompression::None,
-        },
     };
-    let mut manifest = assemble::assemble(store, plan, &base, &options)?.manifest;
-    if let Some(p) = &compiled.provenance {
-        // Template inputs: recorded beside the revision, never part of the image's digest.
-        let text = serde_json::to_string(p).unwrap_or_default();
-        manifest.annotations.insert(PROVENANCE.into(), text);
-    }
-    let lock = store.lock()?;
-    let commit = store.commit(&lock, name, manifest)?;
-    drop(lock);
-    print_commit(printer, name, &commit)
-}
-
-fn revision_json(r: &Revision) -> Value {
-    serde_json::to_value(RevisionView::new(r)).unwrap_or_default()
+    let root = ops::store_dir(store_args.store.as_deref());
+    let outcome = ops::build::build(&root, &name, &compiled, &options, printer)?;
+    print_commit(printer, &outcome)
 }
 
 fn short(d: &str) -> String {
@@ -251,61 +85,25 @@ pub fn bake(
     runtime_env: &Path,
     name: &str,
     from: &str,
-    compression: CompressionArg,
+    compression_arg: CompressionArg,
     store_args: &StoreArgs,
 ) -> Result<u8, Error> {
     use crate::runtime_env::validate::{Level, RayGeneration};
     let name = env_name(name)?;
-    let epoch = epoch()?;
+    let epoch = crate::epoch::from_env()?;
     let (env, diags) = super::runtime_env::load(runtime_env, Level::Job, RayGeneration::V2)?;
     printer.diagnostics(&diags);
     let Ok(env) = env else {
         return Ok(EXIT_NO);
     };
     let store = open(store_args)?;
-    let from_rev = store.resolve(&identifier(from)?)?;
-    let config = store.image_config(&from_rev)?;
-    let base = Base {
-        name: from_rev.reference(),
-        manifest: from_rev.manifest.clone(),
-        config,
-        layers: store.layers(&from_rev)?,
-    };
-    let plan = assemble::read_plan(&store, &from_rev.manifest.digest)?;
-    // Checked before anything is written: a corrupt layer leaves no blob behind.
-    for layer in &base.layers {
-        store.check_layer(layer)?;
-    }
-    let options = assemble::Options {
+    let from = identifier(from)?;
+    let options = BakeOptions {
+        compression: compression(compression_arg),
         epoch,
-        compression: match compression {
-            CompressionArg::Gzip => LayerCompression::Gzip,
-            CompressionArg::None => LayerCompression::None,
-        },
     };
-    let baked =
-        crate::assemble::runtime_env::bake(&store, &base, &plan, &env, &options).map_err(|e| {
-            match e {
-                crate::assemble::runtime_env::BakeError::Image(e) => Error::Image(e),
-                other => Error::No(other.to_string()),
-            }
-        })?;
-    for note in &baked.notes {
-        printer.note(note);
-    }
-    if env.pip.is_some() || env.conda.is_some() {
-        printer.note("`pip` and `conda` are not installed by baking: Ray installs them when the job starts (or build them into the cluster environment)");
-    }
-    if let Some(uri) = &baked.working_dir_uri {
-        printer.verbose(&format!(
-            "working_dir {uri} at {}",
-            crate::assemble::runtime_env::WORKING_DIR
-        ));
-    }
-    let lock = store.lock()?;
-    let commit = store.commit(&lock, &name, baked.image.manifest)?;
-    drop(lock);
-    print_commit(printer, &name, &commit)
+    let outcome = ops::bake::bake(&store, &name, &from, &env, &options, printer)?;
+    print_commit(printer, &outcome)
 }
 
 pub fn list(
@@ -316,22 +114,19 @@ pub fn list(
 ) -> Result<u8, Error> {
     let store = open(store_args)?;
     let name = name.map(env_name).transpose()?;
-    let revisions = store.revisions(name.as_ref())?;
-    if let Some(n) = &name {
-        if revisions.is_empty() {
-            return Err(Error::No(crate::types::name::name_not_found_message(
-                n.as_str(),
-            )));
-        }
-    }
+    let views = revisions::list(&store, name.as_ref())?;
     if format == Format::Json {
-        let items: Vec<Value> = revisions.iter().map(revision_json).collect();
+        let items: Vec<serde_json::Value> = views
+            .iter()
+            .map(|v| serde_json::to_value(v).unwrap_or_default())
+            .collect();
         return printer
             .data(&format!(
                 "{}\n",
                 serde_json::to_string_pretty(&items).unwrap_or_default()
             ))
-            .map(|()| EXIT_OK);
+            .map(|()| EXIT_OK)
+            .map_err(Error::from);
     }
     let mut rows = vec![[
         "REVISION".to_string(),
@@ -340,7 +135,7 @@ pub fn list(
         "BASE".into(),
         "NOTE".into(),
     ]];
-    for r in revisions.iter().map(RevisionView::new) {
+    for r in views {
         let note = match &r.rollback_to {
             Some(to) => format!("rollback to {}:{to}", r.name),
             None => String::new(),
@@ -369,88 +164,6 @@ pub fn list(
     Ok(EXIT_OK)
 }
 
-/// One side of a `diff` or a `show`: a plan, and the layers when it is a stored revision.
-struct Side {
-    label: String,
-    plan: crate::plan::Plan,
-    layers: Vec<Descriptor>,
-}
-
-/// How `diff` reads an argument: `-` and anything with a `/` is a spec file; `NAME:REV` is
-/// always a stored revision (a file of that name is `./NAME:REV`); a bare word is the spec file
-/// of that name when one exists, else the latest revision of the environment of that name. The
-/// reading not taken is never silent: a note names it.
-fn side(printer: &Printer, arg: &str, store_args: &StoreArgs) -> Result<Option<Side>, Error> {
-    const FORMS: &str = "a spec file is a path such as `./env.yaml` (or `-`, standard input); \
-                         a stored revision is `NAME` (the latest) or `NAME:REV`";
-    let path = Path::new(arg);
-    let id = if arg == "-" || arg.contains('/') {
-        None
-    } else {
-        Identifier::parse(arg).ok()
-    };
-    let spec_file = || -> Result<Option<Side>, Error> {
-        let input = InputArgs {
-            template: false,
-            vars: Vec::new(),
-            public_vars: Vec::new(),
-            config: None,
-            deny_warnings: false,
-        };
-        Ok(compile_one(printer, path, &input)?.map(|(c, _)| Side {
-            label: arg.to_string(),
-            plan: c.plan,
-            layers: Vec::new(),
-        }))
-    };
-    let Some(id) = id else {
-        if arg != "-" && !arg.contains('/') && !path.exists() {
-            return Err(Error::Usage(format!(
-                "`{arg}`: no such spec file, and not a revision name; {FORMS}"
-            )));
-        }
-        return spec_file();
-    };
-    if id.revision.is_some() {
-        if path.exists() {
-            printer.note(&format!(
-                "`{arg}` is read as the stored revision {arg}, not as the file `{arg}` (write \
-                 `./{arg}` for the file)"
-            ));
-        }
-    } else if path.is_file() {
-        if open(store_args)
-            .and_then(|s| Ok(s.revisions(Some(&id.name))?))
-            .is_ok_and(|r| !r.is_empty())
-        {
-            printer.note(&format!(
-                "`{arg}` is read as the spec file `{arg}`, not as the stored environment \
-                 {arg} (write `{arg}:REV` for a revision)"
-            ));
-        }
-        return spec_file();
-    }
-    let stored = || -> Result<Side, Error> {
-        let store = open(store_args)?;
-        let r = store.resolve(&id)?;
-        Ok(Side {
-            label: format!("{}:{}", r.name, r.revision),
-            plan: assemble::read_plan(&store, &r.manifest.digest)?,
-            layers: store.layers(&r)?,
-        })
-    };
-    match stored() {
-        Err(Error::Store(
-            crate::store::Error::NameNotFound { .. }
-            | crate::store::Error::Oci(crate::oci::Error::NotALayout { .. }),
-        )) if id.revision.is_none() => Err(Error::Usage(format!(
-            "`{arg}` is neither a spec file (no file `{arg}` exists) nor a cluster environment \
-             in the store; {FORMS}"
-        ))),
-        r => r.map(Some),
-    }
-}
-
 pub fn diff(
     printer: &Printer,
     a: &str,
@@ -458,33 +171,23 @@ pub fn diff(
     format: Format,
     store_args: &StoreArgs,
 ) -> Result<u8, Error> {
-    // diff(1)'s contract, so CI can ask "does this change alter the image?": 0 equal,
-    // 1 different, 2 trouble (a side that cannot be read, resolved or compiled).
-    if a == "-" && b == "-" {
-        printer.error("standard input (`-`) can be read only once: name it for one side");
-        return Ok(EXIT_ERROR);
-    }
-    let sides = side(printer, a, store_args).and_then(|a| Ok((a, side(printer, b, store_args)?)));
-    let (a, b) = match sides {
-        Ok((Some(a), Some(b))) => (a, b),
-        Ok(_) => return Ok(EXIT_ERROR),
+    let outcome = match ops::diff::diff(a, b, store_args.store.as_deref(), printer) {
+        Ok(outcome) => outcome,
         Err(e) => {
-            printer.error(&e.to_string());
-            return Ok(EXIT_ERROR);
+            if let Some(message) = e.message() {
+                printer.error(&message);
+            }
+            return Ok(e.exit_code());
         }
     };
-    let d = diff::diff(&a.plan, &b.plan);
-    let layers_known = !a.layers.is_empty() && !b.layers.is_empty();
-    let layers_differ = layers_known
-        && a.layers
-            .iter()
-            .map(|l| &l.digest)
-            .ne(b.layers.iter().map(|l| &l.digest));
-    let code = if d.is_empty() && !layers_differ {
-        EXIT_OK
-    } else {
-        EXIT_NO
-    };
+    let code = outcome.exit_code();
+    let ops::diff::DiffOutcome {
+        a,
+        b,
+        changes: d,
+        layers_known,
+        ..
+    } = outcome;
     if format == Format::Json {
         let layer_json = |s: &Side| {
             s.layers
@@ -496,12 +199,11 @@ pub fn diff(
             "a": a.label, "b": b.label, "changes": d, "differ": code == EXIT_NO,
             "layers": layers_known.then(|| json!({"a": layer_json(&a), "b": layer_json(&b)})),
         });
-        return printer
-            .data(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&doc).unwrap_or_default()
-            ))
-            .map(|()| code);
+        printer.data(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        ))?;
+        return Ok(code);
     }
     let mut out = format!("--- {}\n+++ {}\n", a.label, b.label);
     render_diff(&mut out, &d);
@@ -567,20 +269,14 @@ pub fn show(
     store_args: &StoreArgs,
 ) -> Result<u8, Error> {
     let store = open(store_args)?;
-    let r = store.resolve(&identifier(reference)?)?;
-    let view = RevisionDetail {
-        plan: assemble::read_plan(&store, &r.manifest.digest)?,
-        layers: store.layers(&r)?,
-        revision: RevisionView::new(&r),
-    };
+    let view = revisions::show(&store, &identifier(reference)?)?;
     if format == Format::Json {
         let doc = serde_json::to_value(&view).unwrap_or_default();
-        return printer
-            .data(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&doc).unwrap_or_default()
-            ))
-            .map(|()| EXIT_OK);
+        printer.data(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        ))?;
+        return Ok(EXIT_OK);
     }
     let RevisionDetail {
         revision: v,
@@ -631,8 +327,8 @@ pub fn rollback(
 ) -> Result<u8, Error> {
     let store = open(store_args)?;
     let name = env_name(name)?;
-    let commit = store.rollback(&name, to)?;
-    print_commit(printer, &name, &commit)
+    let outcome = revisions::rollback(&store, &name, to)?;
+    print_commit(printer, &outcome)
 }
 
 pub fn export(
@@ -643,12 +339,12 @@ pub fn export(
     store_args: &StoreArgs,
 ) -> Result<u8, Error> {
     let store = open(store_args)?;
-    let r = store.resolve(&identifier(reference)?)?;
+    let id = identifier(reference)?;
     let f = match format {
         ExportArg::OciArchive => ExportFormat::OciArchive,
         ExportArg::DockerArchive => ExportFormat::DockerArchive,
     };
-    store.export(&r, f, output)?;
+    let r = revisions::export(&store, &id, f, output)?;
     printer.verbose(&format!(
         "wrote {}:{} to {}",
         r.name,
@@ -660,7 +356,7 @@ pub fn export(
 
 pub fn verify(printer: &Printer, store_args: &StoreArgs) -> Result<u8, Error> {
     let store = open(store_args)?;
-    let report = store.verify()?;
+    let report = maintenance::verify(&store)?;
     let mut out = String::new();
     for p in &report.problems {
         let _ = writeln!(out, "problem: {p}");
@@ -679,16 +375,12 @@ pub fn verify(printer: &Printer, store_args: &StoreArgs) -> Result<u8, Error> {
         report.bytes_checked
     );
     printer.data(&out)?;
-    Ok(if report.problems.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_NO
-    })
+    Ok(maintenance::verify_exit_code(&report))
 }
 
 pub fn gc(printer: &Printer, store_args: &StoreArgs) -> Result<u8, Error> {
     let store = open(store_args)?;
-    let r = store.gc()?;
+    let r = maintenance::gc(&store)?;
     printer.data(&format!(
         "removed {} unreachable blob(s) and {} temporary file(s), {} bytes freed\n",
         r.removed_blobs, r.removed_temp, r.bytes_freed
@@ -697,7 +389,7 @@ pub fn gc(printer: &Printer, store_args: &StoreArgs) -> Result<u8, Error> {
 }
 
 pub fn resolve(printer: &Printer, address: &str, format: Format) -> Result<u8, Error> {
-    let a = Address::parse(address).map_err(|e| Error::No(e.to_string()))?;
+    let a = Address::parse(address)?;
     let out = match format {
         Format::Json => format!("{}\n", serde_json::to_string_pretty(&a).unwrap_or_default()),
         Format::Human => {

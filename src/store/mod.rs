@@ -13,6 +13,7 @@
 
 pub mod annotations;
 pub mod base;
+pub mod base_arg;
 pub mod rollback;
 #[cfg(test)]
 mod tests;

@@ -449,7 +449,11 @@ fn first_line(s: &str) -> &str {
 fn is_pip_url(s: &str) -> bool {
     // Every form below has `://` or `bzr+lp:`; a plain requirement (nearly every entry) must
     // not pay for compiling the regexes (a fifth of `envc dockerfile`'s instructions).
-    if !s.contains("://") && !s.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("bzr+lp:")) {
+    if !s.contains("://")
+        && !s
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("bzr+lp:"))
+    {
         return false;
     }
     static VCS: OnceLock<Regex> = OnceLock::new();

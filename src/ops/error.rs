@@ -1,0 +1,180 @@
+//! The use cases' error, one kind per way a use case fails, each carrying its exit code
+//! (README's table): 1 = the answer is no (a refused input, a bad name, a missing revision, a
+//! failed check); 2 = usage, I/O, a failing tool. The library errors are kept, not flattened
+//! into strings, so a caller can match on them; the message is each kind's `Display`.
+
+use crate::assemble;
+use crate::assemble::runtime_env::BakeError;
+use crate::emit::dockerfile;
+use crate::runtime_env::merge::MergeError;
+use crate::runtime_env::working_dir;
+use crate::store::base_arg::BaseArgError;
+use crate::types::name::{AddressError, IdentError, NameError};
+
+/// Exit codes every command keeps.
+pub const EXIT_OK: u8 = 0;
+/// The answer is no: invalid input, a failed verification.
+pub const EXIT_NO: u8 = 1;
+/// Usage error, I/O error, a failing external tool.
+pub const EXIT_ERROR: u8 = 2;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An input cannot be read (exit 2).
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// An output cannot be written (exit 2).
+    #[error("cannot write `{path}`: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    /// A Dockerfile template override is broken (exit 2).
+    #[error(transparent)]
+    Render(#[from] dockerfile::Error),
+    /// A template value named twice among `--var` and `--public-var` (exit 2).
+    #[error("`{name}` is given twice among --var and --public-var: give each name once")]
+    VarTwice { name: String },
+    /// Standard input (`-`) named more than once among the files to check (exit 2).
+    #[error("standard input (`-`) can be read only once: name it once")]
+    StdinTwice,
+    /// No `--base`, and the store has no base of the name the spec gives (exit 2).
+    #[error(
+        "the base image `{name}` is not in the store: supply its content with \
+         `--base oci:DIR[:REF]` (an OCI layout) or `--base oci-archive:FILE[:REF]` \
+         (envc does not pull from registries yet)"
+    )]
+    BaseNotStored { name: String },
+    /// A `diff` argument that is neither a spec file nor a stored revision (exit 2).
+    #[error("{}", .0.message())]
+    NoSuchSide(crate::ops::diff::NoSuchSide),
+    /// A `--base` that names no image source (exit 2).
+    #[error(transparent)]
+    BaseArg(#[from] BaseArgError),
+    /// `SOURCE_DATE_EPOCH` is not a number (exit 1).
+    #[error(transparent)]
+    Epoch(#[from] crate::epoch::Error),
+    /// Not a valid environment name (exit 1).
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// Not a valid `NAME[:REV]` (exit 1).
+    #[error(transparent)]
+    Identifier(#[from] IdentError),
+    /// Not a valid `anyscale://` address (exit 1).
+    #[error(transparent)]
+    Address(#[from] AddressError),
+    /// No revision of this environment is stored (exit 1).
+    #[error("{}", crate::types::name::name_not_found_message(.name))]
+    NameNotFound { name: String },
+    /// The store refused (exit 1) or failed to read or write (exit 2).
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    /// Image assembly refused (exit 1) or a layer could not be built (exit 2).
+    #[error(transparent)]
+    Image(#[from] assemble::Error),
+    /// A runtime env cannot be baked (exit 1, or the image's code).
+    #[error(transparent)]
+    Bake(BakeError),
+    /// Two runtime envs cannot be merged (exit 1).
+    #[error("{0}\n  help: {help}", help = .0.help())]
+    Merge(MergeError),
+    /// A working dir cannot be packaged, or a URI is not Ray's (exit 1).
+    #[error(transparent)]
+    Package(working_dir::Error),
+}
+
+impl From<crate::oci::Error> for Error {
+    fn from(e: crate::oci::Error) -> Error {
+        Error::Store(e.into())
+    }
+}
+
+impl From<crate::input::read::ReadError> for Error {
+    fn from(e: crate::input::read::ReadError) -> Error {
+        Error::Read {
+            path: e.name,
+            source: e.source,
+        }
+    }
+}
+
+impl From<BakeError> for Error {
+    fn from(e: BakeError) -> Error {
+        match e {
+            BakeError::Image(e) => Error::Image(e),
+            other => Error::Bake(other),
+        }
+    }
+}
+
+impl From<MergeError> for Error {
+    fn from(e: MergeError) -> Error {
+        Error::Merge(e)
+    }
+}
+
+impl From<working_dir::Error> for Error {
+    fn from(e: working_dir::Error) -> Error {
+        Error::Package(e)
+    }
+}
+
+impl Error {
+    /// The process exit code this error ends a command with.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Epoch(_)
+            | Error::Name(_)
+            | Error::Identifier(_)
+            | Error::Address(_)
+            | Error::NameNotFound { .. }
+            | Error::Bake(_)
+            | Error::Merge(_)
+            | Error::Package(_) => EXIT_NO,
+            Error::Store(e) | Error::Image(assemble::Error::Store(e)) => {
+                if e.is_io() {
+                    EXIT_ERROR
+                } else {
+                    EXIT_NO
+                }
+            }
+            Error::Image(assemble::Error::Layer(_)) => EXIT_ERROR,
+            Error::Image(_) => EXIT_NO,
+            Error::Read { .. }
+            | Error::Write { .. }
+            | Error::Render(_)
+            | Error::VarTwice { .. }
+            | Error::StdinTwice
+            | Error::BaseNotStored { .. }
+            | Error::NoSuchSide(_)
+            | Error::BaseArg(_) => EXIT_ERROR,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_carry_the_readme_exit_codes() {
+        let epoch = Error::from(crate::epoch::parse(Some("x")).unwrap_err());
+        assert_eq!(epoch.exit_code(), EXIT_NO);
+        let base = Error::from(crate::store::base_arg::parse("docker://x").unwrap_err());
+        assert_eq!(base.exit_code(), EXIT_ERROR);
+        let missing = Error::NameNotFound { name: "app".into() };
+        assert_eq!(missing.exit_code(), EXIT_NO);
+        assert_eq!(
+            missing.to_string(),
+            crate::types::name::name_not_found_message("app")
+        );
+        let name = Error::from(crate::types::name::EnvName::parse("A").unwrap_err());
+        assert_eq!(name.exit_code(), EXIT_NO);
+        let usage = Error::VarTwice { name: "x".into() };
+        assert_eq!(usage.exit_code(), EXIT_ERROR);
+    }
+}

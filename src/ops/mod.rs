@@ -1,0 +1,57 @@
+//! The use cases, as library calls: `check`, `build`, `bake`, `diff`, and the store's
+//! `list`/`show`/`rollback`/`export` and `verify`/`gc`. Each takes typed inputs (paths,
+//! [`EnvName`](crate::types::name::EnvName), an options struct; never a clap type), returns a
+//! typed outcome, and fails with an [`Error`] whose kind carries its exit code. The CLI
+//! (`commands/`) maps arguments to these inputs and formats the outcomes; an HTTP API would
+//! call the same functions.
+//!
+//! Decisions: what a use case says while it runs (a verbose line, a note, the diagnostics of a
+//! spec it compiles) goes to a [`Log`] the caller supplies, in the order it happens, so the
+//! CLI's stderr is the same whether the use case later succeeds or fails; what it produces is
+//! in the outcome. Time is an input (`epoch` fields, from [`crate::epoch`]); nothing here reads
+//! the clock, and the process environment only as a template's `env` when `--template` asks
+//! for it ([`compile`]).
+
+pub mod bake;
+pub mod build;
+pub mod check;
+pub mod compile;
+pub mod diff;
+mod error;
+pub mod maintenance;
+pub mod revisions;
+
+pub use error::{Error, EXIT_ERROR, EXIT_NO, EXIT_OK};
+
+use crate::diag::Diagnostic;
+use crate::store::Store;
+use std::path::{Path, PathBuf};
+
+/// Where a use case reports while it runs. The CLI's printer writes each to stderr.
+pub trait Log {
+    /// A line shown under `--verbose`.
+    fn verbose(&self, message: &str);
+    /// A note worth seeing without `--verbose`.
+    fn note(&self, message: &str);
+    /// Diagnostics (warnings or errors) of an input the use case read.
+    fn diagnostics(&self, diags: &[Diagnostic]);
+}
+
+/// A [`Log`] that drops everything.
+pub struct Silent;
+
+impl Log for Silent {
+    fn verbose(&self, _: &str) {}
+    fn note(&self, _: &str) {}
+    fn diagnostics(&self, _: &[Diagnostic]) {}
+}
+
+/// The store directory: the one given, else `./.envc/store`.
+pub fn store_dir(store: Option<&Path>) -> PathBuf {
+    store.map_or_else(|| PathBuf::from(".envc/store"), Path::to_path_buf)
+}
+
+/// Opens an existing store.
+pub fn open(store: Option<&Path>) -> Result<Store, Error> {
+    Ok(Store::open(&store_dir(store))?)
+}
