@@ -89,10 +89,11 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let options = Options {
         mtime: 0,
         compression: if args.gzip {
-            Compression::Gzip { level: args.level }
+            Compression::Gzip
         } else {
             Compression::None
         },
+        gzip_level: args.level,
         threads: args.threads,
         block_size: args.block_size,
     };

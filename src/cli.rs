@@ -1,5 +1,6 @@
 //! The command line, as clap structs. Doc comments are the `--help` text; no logic lives here.
 
+use crate::oci::Compression;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -115,8 +116,8 @@ timestamp (default 0).")]
         #[arg(long, value_name = "SOURCE")]
         base: Option<String>,
         /// Layer compression in the store.
-        #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
-        compression: CompressionArg,
+        #[arg(long, value_enum, default_value_t = Compression::Gzip)]
+        compression: Compression,
         #[command(flatten)]
         store: StoreArgs,
         #[command(flatten)]
@@ -140,8 +141,8 @@ sees them. pip and conda entries are not installed by baking."
         /// The cluster environment to bake onto: `NAME` (latest) or `NAME:REV`.
         #[arg(long, value_name = "NAME[:REV]")]
         from: String,
-        #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
-        compression: CompressionArg,
+        #[arg(long, value_enum, default_value_t = Compression::Gzip)]
+        compression: Compression,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -333,10 +334,15 @@ pub struct StoreArgs {
     pub store: Option<PathBuf>,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum CompressionArg {
-    Gzip,
-    None,
+/// `--compression` parses straight into the library's one compression enum.
+impl ValueEnum for Compression {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Compression::Gzip, Compression::None]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

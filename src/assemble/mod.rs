@@ -38,27 +38,11 @@ pub struct Base {
     pub layers: Vec<Descriptor>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LayerCompression {
-    None,
-    Gzip,
-}
-
-impl LayerCompression {
-    /// The name used in the store's diff_id cache and in annotations.
-    pub fn name(self) -> &'static str {
-        match self {
-            LayerCompression::None => "none",
-            LayerCompression::Gzip => "gzip",
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Seconds since the Unix epoch for every timestamp (SOURCE_DATE_EPOCH, or 0).
     pub epoch: u64,
-    pub compression: LayerCompression,
+    pub compression: Compression,
 }
 
 /// An assembled image, its blobs already in the store.
@@ -172,6 +156,7 @@ pub(crate) fn metadata_layer(
     let layer_options = |compression| layer::Options {
         mtime: options.epoch,
         compression,
+        gzip_level: GZIP_LEVEL,
         threads: 1,
         block_size: BLOCK_SIZE,
     };
@@ -186,14 +171,10 @@ pub(crate) fn metadata_layer(
         return Ok((found, plain.diff_id));
     }
     let (bytes, media_type) = match options.compression {
-        LayerCompression::None => (tar, MEDIA_TYPE_LAYER),
-        LayerCompression::Gzip => {
+        Compression::None => (tar, MEDIA_TYPE_LAYER),
+        Compression::Gzip => {
             let mut gz = Vec::new();
-            layer::write(
-                entries(),
-                &layer_options(Compression::Gzip { level: GZIP_LEVEL }),
-                &mut gz,
-            )?;
+            layer::write(entries(), &layer_options(Compression::Gzip), &mut gz)?;
             (gz, MEDIA_TYPE_LAYER_GZIP)
         }
     };

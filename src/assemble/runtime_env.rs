@@ -10,7 +10,7 @@
 
 use super::{compose, config_env, metadata_layer, Base, Edit, Error, Image, Options, PLAN_PATH};
 use crate::oci::layer::{self, Compression, Entry, EntryKind, FileSource};
-use crate::oci::{Descriptor, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP};
+use crate::oci::Descriptor;
 use crate::plan::Plan;
 use crate::runtime_env::validate::{LocationKind, RuntimeEnv};
 use crate::runtime_env::worker_env::{self, Expansion};
@@ -324,15 +324,7 @@ fn code_layer(
     entries: Vec<Entry>,
     options: &Options,
 ) -> Result<(Descriptor, Digest), BakeError> {
-    let (compression, media_type) = match options.compression {
-        super::LayerCompression::None => (Compression::None, MEDIA_TYPE_LAYER),
-        super::LayerCompression::Gzip => (
-            Compression::Gzip {
-                level: super::GZIP_LEVEL,
-            },
-            MEDIA_TYPE_LAYER_GZIP,
-        ),
-    };
+    let (compression, media_type) = (options.compression, options.compression.layer_media_type());
     let mut blob = store.blob_writer().map_err(Error::from)?;
     let (diff_id, digest, size) = if let Compression::None = compression {
         // The blob's digest is the diff_id: hash the layer once, in the blob writer.
@@ -346,6 +338,7 @@ fn code_layer(
             &layer::Options {
                 mtime: options.epoch,
                 compression,
+                gzip_level: super::GZIP_LEVEL,
                 threads: 0,
                 block_size: super::BLOCK_SIZE,
             },

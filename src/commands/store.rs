@@ -4,9 +4,10 @@
 //! [`Printer`].
 
 use super::{compile_one, Error, Printer, EXIT_NO, EXIT_OK};
-use crate::assemble::{self, LayerCompression};
-use crate::cli::{CompressionArg, ExportArg, Format, InputArgs, StoreArgs};
+use crate::assemble;
+use crate::cli::{ExportArg, Format, InputArgs, StoreArgs};
 use crate::oci::archive::ExportFormat;
+use crate::oci::Compression;
 use crate::ops::bake::BakeOptions;
 use crate::ops::build::{BuildOptions, BuildOutcome};
 use crate::ops::compile::Usable;
@@ -32,13 +33,6 @@ fn identifier(reference: &str) -> Result<Identifier, Error> {
     Ok(Identifier::parse(reference)?)
 }
 
-fn compression(c: CompressionArg) -> LayerCompression {
-    match c {
-        CompressionArg::Gzip => LayerCompression::Gzip,
-        CompressionArg::None => LayerCompression::None,
-    }
-}
-
 /// `NAME:REV sha256:<manifest>`, followed by `unchanged` when no revision was added.
 fn print_commit(printer: &Printer, outcome: &BuildOutcome) -> Result<u8, Error> {
     let r = &outcome.revision;
@@ -55,7 +49,7 @@ pub fn build(
     file: &Path,
     name: &str,
     base: Option<&str>,
-    compression_arg: CompressionArg,
+    compression: Compression,
     store_args: &StoreArgs,
     input: &InputArgs,
 ) -> Result<u8, Error> {
@@ -66,7 +60,7 @@ pub fn build(
     };
     let options = BuildOptions {
         base: base.map(str::to_string),
-        compression: compression(compression_arg),
+        compression,
         epoch,
     };
     let root = ops::store_dir(store_args.store.as_deref());
@@ -85,7 +79,7 @@ pub fn bake(
     runtime_env: &Path,
     name: &str,
     from: &str,
-    compression_arg: CompressionArg,
+    compression: Compression,
     store_args: &StoreArgs,
 ) -> Result<u8, Error> {
     use crate::runtime_env::validate::{Level, RayGeneration};
@@ -98,10 +92,7 @@ pub fn bake(
     };
     let store = open(store_args)?;
     let from = identifier(from)?;
-    let options = BakeOptions {
-        compression: compression(compression_arg),
-        epoch,
-    };
+    let options = BakeOptions { compression, epoch };
     let outcome = ops::bake::bake(&store, &name, &from, &env, &options, printer)?;
     print_commit(printer, &outcome)
 }

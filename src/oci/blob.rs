@@ -640,8 +640,9 @@ impl<R: Read> Read for HashingReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::scan::{scan_layer, Compression, LayerScan};
+    use crate::oci::scan::{scan_layer, LayerScan};
     use crate::oci::testutil::{gzip, tar_of};
+    use crate::oci::Compression;
 
     fn dirs() -> (tempfile::TempDir, PathBuf, PathBuf) {
         let t = tempfile::tempdir().unwrap();

@@ -24,6 +24,7 @@
 
 use super::gzip;
 use super::{MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP};
+pub use crate::oci::Compression;
 use crate::types::digest::Digest;
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -65,20 +66,13 @@ pub enum FileSource {
     Path(PathBuf),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    /// zlib level 0–9 (6 is gzip's default).
-    Gzip {
-        level: u32,
-    },
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// Every entry's mtime: SOURCE_DATE_EPOCH or 0, decided by the caller.
     pub mtime: u64,
     pub compression: Compression,
+    /// zlib level 0–9 for gzip (6 is gzip's default); part of the bytes.
+    pub gzip_level: u32,
     /// gzip worker threads; 0 = `available_parallelism`. Never changes the bytes.
     pub threads: usize,
     /// The parallel-gzip block size; part of determinism (default 1 MiB).
@@ -89,7 +83,8 @@ impl Default for Options {
     fn default() -> Options {
         Options {
             mtime: 0,
-            compression: Compression::Gzip { level: 6 },
+            compression: Compression::Gzip,
+            gzip_level: 6,
             threads: 0,
             block_size: gzip::DEFAULT_BLOCK_SIZE,
         }
@@ -651,7 +646,8 @@ pub fn write(
                 entries: count,
             })
         }
-        Compression::Gzip { level } => {
+        Compression::Gzip => {
+            let level = options.gzip_level;
             if level > 9 {
                 return Err(Error::InvalidOptions {
                     reason: format!("gzip level {level} is not in 0..=9"),
@@ -1058,7 +1054,8 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, Error::InvalidMode { .. }), "{err}");
         let bad_level = Options {
-            compression: Compression::Gzip { level: 10 },
+            compression: Compression::Gzip,
+            gzip_level: 10,
             ..Options::default()
         };
         let err = write(vec![file("f", b"")], &bad_level, io::sink()).unwrap_err();
@@ -1096,7 +1093,8 @@ mod tests {
         let (plain, pw) = tar_of(mixed_entries(), &none());
         for threads in [1, 2, 4] {
             let options = Options {
-                compression: Compression::Gzip { level: 6 },
+                compression: Compression::Gzip,
+                gzip_level: 6,
                 threads,
                 block_size: 64 * 1024,
                 ..Options::default()
@@ -1307,7 +1305,8 @@ mod tests {
             &Options {
                 // Level 0 (stored blocks) keeps the test fast in debug builds; the block
                 // pipeline and its bounded queue are the same at every level.
-                compression: Compression::Gzip { level: 0 },
+                compression: Compression::Gzip,
+                gzip_level: 0,
                 threads: 2,
                 ..Options::default()
             },
@@ -1385,6 +1384,7 @@ mod tests {
         let options = Options {
             mtime: 7,
             compression: Compression::None,
+            gzip_level: 6,
             threads: 1,
             block_size: 1 << 20,
         };

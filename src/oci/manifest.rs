@@ -4,7 +4,7 @@
 //! a config's `rootfs.diff_ids` and platform. Nothing here writes.
 
 use super::error::Error;
-use super::scan::Compression;
+use super::Compression;
 use super::{
     Descriptor, Platform, MEDIA_TYPE_CONFIG, MEDIA_TYPE_DOCKER_CONFIG, MEDIA_TYPE_DOCKER_LAYER,
     MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST,

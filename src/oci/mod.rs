@@ -98,6 +98,34 @@ pub struct Platform {
     pub variant: Option<String>,
 }
 
+/// How a layer's bytes are stored: the one compression choice, from the CLI's `--compression`
+/// through image assembly to the layer writer, the scanner and the media type. (The gzip level
+/// and block size are the writer's options, not a kind of compression.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    None,
+    #[default]
+    Gzip,
+}
+
+impl Compression {
+    /// The name used in the store's diff_id cache and in annotations.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+        }
+    }
+
+    /// The OCI media type of a layer stored so.
+    pub fn layer_media_type(self) -> &'static str {
+        match self {
+            Compression::None => MEDIA_TYPE_LAYER,
+            Compression::Gzip => MEDIA_TYPE_LAYER_GZIP,
+        }
+    }
+}
+
 /// The canonical bytes of a JSON document: object keys sorted, no insignificant whitespace.
 /// (`serde_json::Value` keeps objects in a `BTreeMap`; no dependency may enable
 /// `preserve_order`, which a unit test checks.) A value that cannot be serialised is an

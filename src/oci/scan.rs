@@ -5,6 +5,7 @@
 
 use super::blob::{HashingReader, TempBlob, BUF};
 use super::error::Error;
+use crate::oci::Compression;
 use crate::types::digest::Digest;
 use std::io::{self, Read, Write};
 use std::path::Path;
@@ -27,13 +28,6 @@ impl<R: Read> Read for Tee<R> {
         }
         Ok(n)
     }
-}
-
-/// How a layer blob is compressed, from its media type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Compression {
-    None,
-    Gzip,
 }
 
 /// The decompression stage; records whether the decoder itself failed.

@@ -10,7 +10,8 @@ use super::layout::{open_lock_file, read_small, Layout};
 use super::manifest::{
     children, diff_ids_of, is_index_type, is_manifest_type, json, layer_compression, ParsedManifest,
 };
-use super::scan::{self, Compression, LayerScan};
+use super::scan::{self, LayerScan};
+use super::Compression;
 use super::{Descriptor, ANNOTATION_REF_NAME};
 use crate::types::digest::Digest;
 use serde_json::Value;

@@ -8,7 +8,8 @@
 use super::build::BuildOutcome;
 use super::{Error, Log};
 use crate::assemble::runtime_env::WORKING_DIR;
-use crate::assemble::{self, Base, LayerCompression};
+use crate::assemble::{self, Base};
+use crate::oci::Compression;
 use crate::runtime_env::validate::RuntimeEnv;
 use crate::store::Store;
 use crate::types::name::{EnvName, Identifier};
@@ -16,7 +17,7 @@ use crate::types::name::{EnvName, Identifier};
 /// How to bake.
 #[derive(Debug, Clone)]
 pub struct BakeOptions {
-    pub compression: LayerCompression,
+    pub compression: Compression,
     /// Seconds since the Unix epoch for every timestamp ([`crate::epoch`]).
     pub epoch: u64,
 }

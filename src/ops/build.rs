@@ -8,7 +8,8 @@
 //! nothing when it fails is removed again, so a failed build leaves the disk as it was.
 
 use super::{Error, Log};
-use crate::assemble::{self, Base, LayerCompression};
+use crate::assemble::{self, Base};
+use crate::oci::Compression;
 use crate::store::annotations::PROVENANCE;
 use crate::store::base::ImportedBase;
 use crate::store::{base_arg, Commit, Store};
@@ -21,7 +22,7 @@ use std::path::Path;
 pub struct BuildOptions {
     /// The `--base` text (see [`base_arg`]); `None` takes the base from the store.
     pub base: Option<String>,
-    pub compression: LayerCompression,
+    pub compression: Compression,
     /// Seconds since the Unix epoch for every timestamp ([`crate::epoch`]).
     pub epoch: u64,
 }

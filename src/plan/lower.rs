@@ -15,7 +15,7 @@ pub fn lower(v: &Validated) -> Plan {
     }
 }
 
-fn env_step(env: &[(crate::types::env::EnvName, crate::types::env::EnvValue)]) -> Option<Step> {
+fn env_step(env: &[(crate::types::env::VarName, crate::types::env::EnvValue)]) -> Option<Step> {
     (!env.is_empty()).then(|| Step::Env {
         vars: env
             .iter()

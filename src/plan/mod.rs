@@ -10,7 +10,7 @@ pub mod diff;
 pub mod lower;
 
 use crate::types::digest::Digest;
-use crate::types::env::{EnvName, EnvValue};
+use crate::types::env::{EnvValue, VarName};
 use crate::types::package::{CondaSpec, DebianPackage, PipRequirement};
 
 /// Version of the plan's JSON shape; part of the digest, bumped when the shape changes.
@@ -124,7 +124,7 @@ impl ImageFacts {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvVar {
-    pub name: EnvName,
+    pub name: VarName,
     /// Canonical spelling: `${NAME}` references, `$$` literal dollars.
     pub value: EnvValue,
 }

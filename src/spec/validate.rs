@@ -1,5 +1,5 @@
 //! Semantic checks on the stage-0 [`Spec`]: what each value means. Every user string leaves
-//! this module as a type that has already been checked (an [`ImageRef`], an [`EnvName`], a
+//! this module as a type that has already been checked (an [`ImageRef`], an [`VarName`], a
 //! [`DebianPackage`], …), so later stages cannot see an unchecked string. All problems are
 //! reported, not just the first.
 
@@ -9,7 +9,7 @@ use crate::diag::Diagnostics;
 use crate::input::yaml::Resolved;
 use crate::plan::ImageFacts;
 use crate::spec::{Byod, EnvEntry, Spanned, Spec, Standard};
-use crate::types::env::{EnvName, EnvValue};
+use crate::types::env::{EnvValue, VarName};
 use crate::types::image_ref::{self, AnyscaleTag, ImageRef, TagError, TagStatus};
 use crate::types::package::{self, CondaSpec, DebianPackage, EntryError, PipRequirement};
 use std::str::FromStr;
@@ -35,7 +35,7 @@ impl Command {
 #[derive(Debug, Clone)]
 pub struct ValidStandard {
     pub base: BaseImage,
-    pub env: Vec<(EnvName, EnvValue)>,
+    pub env: Vec<(VarName, EnvValue)>,
     pub debian: Vec<DebianPackage>,
     pub conda: Vec<CondaSpec>,
     pub pip: Vec<PipRequirement>,
@@ -48,7 +48,7 @@ pub struct ValidStandard {
 pub struct ValidByod {
     pub image: ImageRef,
     pub ray_version: String,
-    pub env: Vec<(EnvName, EnvValue)>,
+    pub env: Vec<(VarName, EnvValue)>,
     pub registry_login_secret: Option<String>,
 }
 
@@ -339,10 +339,10 @@ fn mutable_warning(v: &Spanned<String>, diags: &mut Diagnostics) {
         .help("two builds of this spec can get different images; pin a version tag or `@sha256:…`");
 }
 
-fn env_vars(items: &[EnvEntry], diags: &mut Diagnostics) -> Vec<(EnvName, EnvValue)> {
+fn env_vars(items: &[EnvEntry], diags: &mut Diagnostics) -> Vec<(VarName, EnvValue)> {
     let mut out = Vec::new();
     for e in items {
-        let name = match EnvName::parse(&e.name.value) {
+        let name = match VarName::parse(&e.name.value) {
             Ok(n) => Some(n),
             Err(msg) => {
                 diags

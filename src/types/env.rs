@@ -12,19 +12,19 @@ use std::fmt::Write;
 /// An environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(transparent)]
-pub struct EnvName(String);
+pub struct VarName(String);
 
 /// Read back (a stored plan) through the same check as the spec's names.
-impl<'de> serde::Deserialize<'de> for EnvName {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<EnvName, D::Error> {
-        EnvName::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+impl<'de> serde::Deserialize<'de> for VarName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<VarName, D::Error> {
+        VarName::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
-impl EnvName {
-    pub fn parse(s: &str) -> Result<EnvName, String> {
+impl VarName {
+    pub fn parse(s: &str) -> Result<VarName, String> {
         if is_name(s) {
-            Ok(EnvName(s.to_string()))
+            Ok(VarName(s.to_string()))
         } else if s.is_empty() {
             Err("the variable name is empty".into())
         } else {
@@ -50,7 +50,7 @@ fn is_name(s: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Segment {
     Literal(String),
-    Ref(EnvName),
+    Ref(VarName),
 }
 
 /// A value: literal text and references, free of NUL/CR/LF.
@@ -119,7 +119,7 @@ impl EnvValue {
             if !lit.is_empty() {
                 segments.push(Segment::Literal(std::mem::take(&mut lit)));
             }
-            segments.push(Segment::Ref(EnvName(name.to_string())));
+            segments.push(Segment::Ref(VarName(name.to_string())));
             i = at + consumed;
         }
         if !lit.is_empty() {
@@ -159,7 +159,7 @@ impl EnvValue {
         s
     }
 
-    pub fn references(&self) -> impl Iterator<Item = &EnvName> {
+    pub fn references(&self) -> impl Iterator<Item = &VarName> {
         self.segments.iter().filter_map(|s| match s {
             Segment::Ref(n) => Some(n),
             Segment::Literal(_) => None,
@@ -173,11 +173,11 @@ mod tests {
 
     #[test]
     fn names() {
-        assert!(EnvName::parse("RAY_task_oom_retries").is_ok());
-        assert!(EnvName::parse("_X1").is_ok());
-        assert!(EnvName::parse("1X").is_err());
-        assert!(EnvName::parse("A-B").is_err());
-        assert!(EnvName::parse("").is_err());
+        assert!(VarName::parse("RAY_task_oom_retries").is_ok());
+        assert!(VarName::parse("_X1").is_ok());
+        assert!(VarName::parse("1X").is_err());
+        assert!(VarName::parse("A-B").is_err());
+        assert!(VarName::parse("").is_err());
     }
 
     #[test]
