@@ -13,6 +13,10 @@
 //! maintenance) are library calls in `ops`, with typed outcomes and error kinds that carry their
 //! exit codes; `epoch` is the build clock, the only source of time.
 
+// Only `commands::Printer` writes to stdout (data), through `std::io`: a stray `println!` in
+// the library would corrupt a Dockerfile or JSON document on stdout.
+#![deny(clippy::print_stdout)]
+
 pub mod assemble;
 pub mod cli;
 pub mod commands;

@@ -236,17 +236,13 @@ fn plan_cmd(
     let out = if digest {
         format!("{}\n", compiled.digest)
     } else if provenance {
-        let plan: serde_json::Value =
-            serde_json::from_str(&compiled.plan.canonical_json()).unwrap_or_default();
+        let plan: serde_json::Value = serde_json::from_str(&compiled.plan.canonical_json())?;
         let doc = serde_json::json!({
             "digest": compiled.digest.to_string(),
             "plan": plan,
             "provenance": compiled.provenance,
         });
-        format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        )
+        format!("{}\n", serde_json::to_string_pretty(&doc)?)
     } else {
         format!("{}\n", compiled.plan.canonical_json())
     };

@@ -142,15 +142,12 @@ fn check(
     }
     match format {
         Format::Json => {
-            let mut doc: Value = serde_json::from_str(&render::json(&diags, 1)).unwrap_or_default();
+            let mut doc: Value = serde_json::from_str(&render::json(&diags, 1))?;
             doc["isolated"] = json!(isolated
                 .iter()
                 .map(|(kind, p)| json!({"kind": kind, "package": p}))
                 .collect::<Vec<_>>());
-            printer.data(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&doc).unwrap_or_default()
-            ))?;
+            printer.data(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
         }
         Format::Human => {
             printer.diagnostics(&diags);
@@ -204,10 +201,7 @@ pub fn package_cmd(
         printer.note(note);
     }
     match format {
-        Format::Json => printer.data(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&result).unwrap_or_default()
-        ))?,
+        Format::Json => printer.data(&format!("{}\n", serde_json::to_string_pretty(&result)?))?,
         Format::Human => printer.data(&format!(
             "{}\n  sha256 {}\n  {} entries, {} bytes\n",
             result.uri, result.sha256, result.file_count, result.size

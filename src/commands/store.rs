@@ -107,15 +107,12 @@ pub fn list(
     let name = name.map(env_name).transpose()?;
     let views = revisions::list(&store, name.as_ref())?;
     if format == Format::Json {
-        let items: Vec<serde_json::Value> = views
+        let items = views
             .iter()
-            .map(|v| serde_json::to_value(v).unwrap_or_default())
-            .collect();
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()?;
         return printer
-            .data(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(&items).unwrap_or_default()
-            ))
+            .data(&format!("{}\n", serde_json::to_string_pretty(&items)?))
             .map(|()| EXIT_OK)
             .map_err(Error::from);
     }
@@ -190,10 +187,7 @@ pub fn diff(
             "a": a.label, "b": b.label, "changes": d, "differ": code == EXIT_NO,
             "layers": layers_known.then(|| json!({"a": layer_json(&a), "b": layer_json(&b)})),
         });
-        printer.data(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        ))?;
+        printer.data(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
         return Ok(code);
     }
     let mut out = format!("--- {}\n+++ {}\n", a.label, b.label);
@@ -262,11 +256,8 @@ pub fn show(
     let store = open(store_args)?;
     let view = revisions::show(&store, &identifier(reference)?)?;
     if format == Format::Json {
-        let doc = serde_json::to_value(&view).unwrap_or_default();
-        printer.data(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        ))?;
+        let doc = serde_json::to_value(&view)?;
+        printer.data(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
         return Ok(EXIT_OK);
     }
     let RevisionDetail {
@@ -302,7 +293,7 @@ pub fn show(
     }
     let _ = writeln!(out, "  plan (/{}):", assemble::PLAN_PATH);
     // Through `Value`, so keys print sorted, as in the canonical form.
-    let pretty = serde_json::to_string_pretty(&json!(plan)).unwrap_or_default();
+    let pretty = serde_json::to_string_pretty(&json!(plan))?;
     for l in pretty.lines() {
         let _ = writeln!(out, "    {l}");
     }
@@ -382,10 +373,10 @@ pub fn gc(printer: &Printer, store_args: &StoreArgs) -> Result<u8, Error> {
 pub fn resolve(printer: &Printer, address: &str, format: Format) -> Result<u8, Error> {
     let a = Address::parse(address)?;
     let out = match format {
-        Format::Json => format!("{}\n", serde_json::to_string_pretty(&a).unwrap_or_default()),
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&a)?),
         Format::Human => {
             let mut s = String::new();
-            let v = serde_json::to_value(&a).unwrap_or_default();
+            let v = serde_json::to_value(&a)?;
             if let Some(m) = v.as_object() {
                 for (k, v) in m {
                     if !v.is_null() {

@@ -182,7 +182,8 @@ pub fn json(diags: &[Diagnostic], files: usize) -> String {
         "diagnostics": items,
         "summary": {"files": files, "errors": errors, "warnings": diags.len() - errors},
     });
-    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    // A `Value` with string keys: serialising it cannot fail.
+    let mut s = serde_json::to_string_pretty(&doc).expect("a JSON value serialises");
     s.push('\n');
     s
 }

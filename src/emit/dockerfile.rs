@@ -151,10 +151,9 @@ impl serde_json::ser::Formatter for ExecFormFormatter {
 fn json_array(items: &[&str]) -> String {
     let mut buf = Vec::new();
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, ExecFormFormatter);
-    if serde::Serialize::serialize(items, &mut ser).is_err() {
-        return String::new();
-    }
-    String::from_utf8(buf).unwrap_or_default()
+    // Strings into a Vec: neither serialising nor the UTF-8 of serde_json's output can fail.
+    serde::Serialize::serialize(items, &mut ser).expect("strings serialise");
+    String::from_utf8(buf).expect("serde_json writes UTF-8")
 }
 
 /// The body of `ENV K="…"` for `value` — the one escaping rule for env values, which BuildKit,

@@ -125,7 +125,7 @@ fn build_into(
     let mut manifest = assemble::assemble(store, plan, &base, &assemble_options)?.manifest;
     if let Some(p) = &compiled.provenance {
         // Template inputs: recorded beside the revision, never part of the image's digest.
-        let text = serde_json::to_string(p).unwrap_or_default();
+        let text = serde_json::to_string(p)?;
         manifest.annotations.insert(PROVENANCE.into(), text);
     }
     let lock = store.lock()?;

@@ -21,6 +21,9 @@ pub const EXIT_ERROR: u8 = 2;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A document could not be serialised (exit 2); never silently printed as nothing.
+    #[error("cannot write the JSON output: {0}")]
+    Json(#[from] serde_json::Error),
     /// An input cannot be read (exit 2).
     #[error("cannot read `{path}`: {source}")]
     Read {
@@ -144,7 +147,8 @@ impl Error {
             }
             Error::Image(assemble::Error::Layer(_)) => EXIT_ERROR,
             Error::Image(_) => EXIT_NO,
-            Error::Read { .. }
+            Error::Json(_)
+            | Error::Read { .. }
             | Error::Write { .. }
             | Error::Render(_)
             | Error::VarTwice { .. }

@@ -134,7 +134,8 @@ struct Byod {
 /// The schema as pretty JSON.
 pub fn json() -> String {
     let mut schema =
-        serde_json::to_value(schemars::schema_for!(ClusterEnvironment)).unwrap_or_default();
+        // A derived schema of string-keyed maps: serialising it cannot fail.
+        serde_json::to_value(schemars::schema_for!(ClusterEnvironment)).expect("the schema serialises");
     // Top-level `x-` keys are extension fields envc ignores (a place for YAML anchors); serde's
     // attributes cannot say so, so the two closed forms get the pattern here.
     for form in ["Standard", "Byod"] {
@@ -145,7 +146,7 @@ pub fn json() -> String {
             );
         }
     }
-    let mut s = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    let mut s = serde_json::to_string_pretty(&schema).expect("a JSON value serialises");
     s.push('\n');
     s
 }
