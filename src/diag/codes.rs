@@ -52,8 +52,9 @@ nested aliases of ten would make 10^10 nodes); the aliases a real spec uses add 
 message says which limit was hit and, for the size, how large the file is.";
 
     ENCODING = "E003", "the file is not UTF-8 text",
-"Specs must be UTF-8. The message gives the byte offset of the first invalid sequence. Re-save the
-file as UTF-8 (most editors have an encoding option), or remove stray binary content.";
+"Every input envc reads must be UTF-8: specs, runtime environments and `envc.toml` alike. The
+message gives the byte offset of the first invalid sequence. Re-save the file as UTF-8 (most
+editors have an encoding option), or remove stray binary content.";
 
     TEMPLATE = "E004", "the Jinja template could not be rendered",
 "With `--template`, envc renders the spec with Jinja (minijinja, compatible with Jinja2) before it
