@@ -29,8 +29,15 @@ fn target_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target")
 }
 
-/// The oracle's Python, or `None` (after printing why) when PyPI is unreachable.
+/// The oracle's Python, or `None` (after printing why) when PyPI is unreachable. The tests run
+/// in parallel: the first to ask makes the venv, the others wait for it (two `venv` runs at once
+/// leave a venv without pip, as a clean clone's CI run showed).
 fn ray_python() -> Option<PathBuf> {
+    static PY: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    PY.get_or_init(install_ray).clone()
+}
+
+fn install_ray() -> Option<PathBuf> {
     let dir = target_dir().join("ray-oracle");
     let venv = dir.join("venv");
     let py = venv.join("bin/python");
