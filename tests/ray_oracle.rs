@@ -86,6 +86,31 @@ fn install_ray() -> Option<PathBuf> {
     Some(py)
 }
 
+/// Runs the oracle's Python with `args`, `input` as JSON on stdin, and reads its stdout as JSON.
+fn python_json<T: serde::de::DeserializeOwned>(
+    py: &Path,
+    args: &[&std::ffi::OsStr],
+    input: &serde_json::Value,
+    what: &str,
+) -> T {
+    let mut child = Command::new(py)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{what}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[derive(Debug)]
 struct Case {
     label: String,
@@ -464,22 +489,8 @@ fn envc_matches_ray_2_40() {
         .map(|c| serde_json::json!({"dir": c.dir, "excludes": c.excludes}))
         .collect::<Vec<_>>());
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/ray-oracle.py");
-    let mut child = Command::new(&py)
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "ray-oracle.py failed");
-    let ray: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let ray: Vec<serde_json::Value> =
+        python_json(&py, &[script.as_os_str()], &input, "ray-oracle.py failed");
     assert_eq!(ray.len(), cases.len());
     let cli = envc_cli_has_package();
     if !cli {
@@ -638,22 +649,12 @@ fn field_conflicts_match_ray_2_40() {
                   \x20   except Exception as e:\n\
                   \x20       out.append(str(e).split('\\n')[0])\n\
                   json.dump(out, sys.stdout)\n";
-    let mut child = Command::new(&py)
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::json!(cases).to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "the Ray snippet failed");
-    let ray: Vec<Option<String>> = serde_json::from_slice(&out.stdout).unwrap();
+    let ray: Vec<Option<String>> = python_json(
+        &py,
+        &["-c".as_ref(), script.as_ref()],
+        &serde_json::json!(cases),
+        "the Ray snippet failed",
+    );
     let tmp = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     for (text, ray) in cases.iter().zip(&ray) {
@@ -718,22 +719,12 @@ fn remote_uri_names_match_ray_2_40() {
                   \x20   except ValueError as e:\n\
                   \x20       out.append({'error': str(e)})\n\
                   json.dump(out, sys.stdout)\n";
-    let mut child = Command::new(&py)
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::json!(uris).to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "the Ray snippet failed");
-    let ray: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let ray: Vec<serde_json::Value> = python_json(
+        &py,
+        &["-c".as_ref(), script.as_ref()],
+        &serde_json::json!(uris),
+        "the Ray snippet failed",
+    );
     let mut failures = Vec::new();
     for (uri, ray) in uris.iter().zip(&ray) {
         let o = Command::new(env!("CARGO_BIN_EXE_envc"))
@@ -844,22 +835,12 @@ fn worker_env_matches_ray_2_40() {
                   \x20   update_envs(ctx.env_vars)\n\
                   \x20   out.append(dict(os.environ))\n\
                   json.dump(out, sys.stdout)\n";
-    let mut child = Command::new(&py)
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "the Ray snippet failed");
-    let ray: Vec<BTreeMap<String, String>> = serde_json::from_slice(&out.stdout).unwrap();
+    let ray: Vec<BTreeMap<String, String>> = python_json(
+        &py,
+        &["-c".as_ref(), script.as_ref()],
+        &input,
+        "the Ray snippet failed",
+    );
     assert_eq!(ray.len(), cases.len());
     let mut failures = Vec::new();
     for ((node, vars, wd, pm), ray) in cases.iter().zip(&ray) {
