@@ -265,14 +265,10 @@ impl Store {
     }
 
     /// Writes one revision as an oci-archive or docker-archive whose one index entry is named
-    /// `NAME:REV` (see [`Layout::export`]). The entry carries the revision's annotations, its
-    /// provenance redacted as `show` prints it: never a value an older envc recorded.
+    /// `NAME:REV` (see [`Layout::export`]). The entry carries the revision's annotations (its
+    /// provenance redacted, as every [`Revision`] the store hands out).
     pub fn export(&self, rev: &Revision, format: ExportFormat, out: &Path) -> Result<(), Error> {
-        let mut entry = rev.manifest.clone();
-        if let Some(p) = entry.annotations.get_mut(annotations::PROVENANCE) {
-            *p = crate::input::template::redact_recorded(p).to_string();
-        }
-        Ok(self.layout.export(&entry, &rev.reference(), format, out)?)
+        Ok(self.layout.export(&rev.manifest, &rev.reference(), format, out)?)
     }
 }
 
@@ -281,11 +277,19 @@ fn revisions_of(index: &Index, name: Option<&EnvName>) -> Vec<Revision> {
         .entries
         .iter()
         .filter_map(|(_, d)| match entry_kind(d) {
-            EntryKind::Revision(n, rev) if name.is_none_or(|want| *want == n) => Some(Revision {
-                name: n,
-                revision: rev,
-                manifest: d.clone(),
-            }),
+            EntryKind::Revision(n, rev) if name.is_none_or(|want| *want == n) => {
+                let mut manifest = d.clone();
+                // A revision leaves the store with its provenance redacted, whatever wrote it:
+                // show, list, export and a rollback's new entry never see an older envc's values.
+                if let Some(p) = manifest.annotations.get_mut(annotations::PROVENANCE) {
+                    *p = crate::input::template::redact_recorded(p).to_string();
+                }
+                Some(Revision {
+                    name: n,
+                    revision: rev,
+                    manifest,
+                })
+            }
             _ => None,
         })
         .collect();

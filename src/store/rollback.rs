@@ -3,7 +3,7 @@
 //! (`dev.envc.rolled-back-from`). One transaction: the latest revision is read under the store
 //! lock, so a concurrent build cannot slip between reading it and committing.
 
-use super::annotations::{PROVENANCE, ROLLBACK_TO, ROLLED_BACK_FROM};
+use super::annotations::{ROLLBACK_TO, ROLLED_BACK_FROM};
 use super::{Commit, Error, Store};
 use crate::types::name::{EnvName, Identifier};
 
@@ -21,10 +21,6 @@ impl Store {
             revision: None,
         })?;
         let mut manifest = target.manifest.clone();
-        // The new entry is written now: it never copies a value an older envc recorded.
-        if let Some(p) = manifest.annotations.get_mut(PROVENANCE) {
-            *p = crate::input::template::redact_recorded(p).to_string();
-        }
         manifest
             .annotations
             .insert(ROLLBACK_TO.into(), to.to_string());
