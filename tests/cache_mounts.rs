@@ -15,9 +15,10 @@
 //! Debian base carrying that file (second build: lists not fetched again, "Need to get 0 B");
 //! conda channels are not reachable from here.
 
+mod common;
+
 use envc::emit::dockerfile::{self, Options};
 use std::path::Path;
-use std::process::Command;
 
 /// Directories every Anyscale base has that a cache must not be mounted over (or above).
 const BASE_DIRS: &[&str] = &[
@@ -52,28 +53,9 @@ fn runs(cache_mounts: bool) -> Option<Vec<(Vec<String>, String)>> {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("Dockerfile");
     std::fs::write(&file, &text).unwrap();
-    let out = Command::new("python3")
-        .arg(root.join("tests/support/dfcheck.py"))
-        .arg(&file)
-        .output();
+    let doc = common::support_json("dfcheck.py", &file);
     let _ = std::fs::remove_dir_all(&dir);
-    let out = match out {
-        Ok(o) if o.status.code() == Some(2) => {
-            eprintln!("skipping: {}", String::from_utf8_lossy(&o.stderr).trim());
-            return None;
-        }
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("skipping: python3 not runnable: {e}");
-            return None;
-        }
-    };
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = doc?;
     let file = &doc["files"][0];
     assert!(file["parse_error"].is_null(), "{}", file["parse_error"]);
     let strs = |v: &serde_json::Value| -> Vec<String> {

@@ -8,6 +8,8 @@
 //! heredocs (from 1.35 on), and there is no BuildKit daemon. Running BuildKit's argv with
 //! /bin/bash is what its runc executor would do, minus the container.
 
+mod common;
+
 use envc::emit::dockerfile::{self, Options};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -101,24 +103,7 @@ fn render(heredoc: bool) -> String {
 fn runs(dir: &Path, text: &str) -> Option<Vec<serde_json::Value>> {
     let file = dir.join("Dockerfile");
     std::fs::write(&file, text).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/buildkit_run.py");
-    let out = match Command::new("python3").arg(&script).arg(&file).output() {
-        Ok(o) if o.status.code() == Some(2) => {
-            eprintln!("skipping: {}", String::from_utf8_lossy(&o.stderr).trim());
-            return None;
-        }
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("skipping: python3 not runnable: {e}");
-            return None;
-        }
-    };
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = common::support_json("buildkit_run.py", &file)?;
     Some(doc["runs"].as_array().unwrap().clone())
 }
 

@@ -268,7 +268,9 @@ impl Store {
     /// `NAME:REV` (see [`Layout::export`]). The entry carries the revision's annotations (its
     /// provenance redacted, as every [`Revision`] the store hands out).
     pub fn export(&self, rev: &Revision, format: ExportFormat, out: &Path) -> Result<(), Error> {
-        Ok(self.layout.export(&rev.manifest, &rev.reference(), format, out)?)
+        Ok(self
+            .layout
+            .export(&rev.manifest, &rev.reference(), format, out)?)
     }
 }
 

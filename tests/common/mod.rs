@@ -376,3 +376,29 @@ pub const RAY_EXCLUSION_TREE: &[&str] = &[
     "tmp_dir/cache/test_1",
     "another_dir/cache/test_1",
 ];
+
+/// Runs `tests/support/SCRIPT FILE` and reads its JSON report; `None` (after printing why) when
+/// the script says a tool it needs is not installed (exit 2) or python3 cannot run.
+pub fn support_json(script: &str, file: &Path) -> Option<Value> {
+    let out = match Command::new("python3")
+        .arg(root().join("tests/support").join(script))
+        .arg(file)
+        .output()
+    {
+        Ok(o) if o.status.code() == Some(2) => {
+            eprintln!("skipping: {}", String::from_utf8_lossy(&o.stderr).trim());
+            return None;
+        }
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("skipping: python3 not runnable: {e}");
+            return None;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
