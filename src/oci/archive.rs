@@ -7,6 +7,7 @@
 //! docker-archive.
 
 use super::blob;
+use super::docker_archive::{self, DockerArchiveSource};
 use super::error::{available_refs, not_a_layout, not_an_archive, Error};
 use super::index::{parse_index, Index};
 use super::layout::{check_layout_file, layout_file_bytes, Layout};
@@ -33,6 +34,13 @@ pub enum SourceLocation {
         path: PathBuf,
         reference: Option<String>,
     },
+    /// A docker-archive (`docker save`, `podman save --format docker-archive`); `reference`
+    /// selects by RepoTag (see `super::docker_archive`). One from Docker ≥ 25, which holds an
+    /// OCI layout too, is read as an oci-archive.
+    DockerArchive {
+        path: PathBuf,
+        reference: Option<String>,
+    },
 }
 
 impl SourceLocation {
@@ -40,7 +48,8 @@ impl SourceLocation {
     pub fn reference(&self) -> Option<&str> {
         match self {
             SourceLocation::Layout { reference, .. }
-            | SourceLocation::Archive { reference, .. } => reference.as_deref(),
+            | SourceLocation::Archive { reference, .. }
+            | SourceLocation::DockerArchive { reference, .. } => reference.as_deref(),
         }
     }
 
@@ -67,6 +76,11 @@ pub trait ImageSource {
     fn path(&self) -> &Path;
     /// "not an OCI image layout", "not an oci-archive", …, as the source is.
     fn invalid(&self, reason: String) -> Error;
+    /// The `ref.name` in the index that `reference` (as the user wrote it) stands for; a source
+    /// with its own naming rules (a docker-archive's RepoTags) maps it, others keep it.
+    fn resolve_reference(&self, reference: &str) -> Result<String, Error> {
+        Ok(reference.to_string())
+    }
     /// The top-level index (`index.json`), at most `max` bytes.
     fn read_index(&self, max: u64) -> Result<Vec<u8>, Error>;
     /// A blob's bytes and length; `MissingBlob` (naming `digest`) when absent.
@@ -111,13 +125,16 @@ pub trait ImageSource {
 }
 
 /// An image layout to read from: a directory, or an archive read in place (regular-file entries
-/// located by one pass over its headers; nothing is extracted).
+/// located by one pass over its headers; nothing is extracted), or a docker-archive with a
+/// synthesised index (`super::docker_archive`).
+#[derive(Debug)]
 pub enum LayoutSource {
     Dir(PathBuf),
     Archive {
         path: PathBuf,
         files: HashMap<String, (u64, u64)>,
     },
+    Docker(Box<DockerArchiveSource>),
 }
 
 impl LayoutSource {
@@ -146,11 +163,30 @@ impl LayoutSource {
                 }
                 LayoutSource::Dir(dir.clone())
             }
-            SourceLocation::Archive { path, .. } => LayoutSource::Archive {
-                path: path.clone(),
-                files: index_archive(path)?,
-            },
+            SourceLocation::Archive { path, .. } => {
+                return LayoutSource::open_archive_members(path, index_archive(path)?)
+            }
+            SourceLocation::DockerArchive { path, .. } => return docker_archive::open(path),
         };
+        src.check_oci_layout()?;
+        Ok(src)
+    }
+
+    /// An oci-archive whose members are located already.
+    pub(crate) fn open_archive_members(
+        path: &Path,
+        files: HashMap<String, (u64, u64)>,
+    ) -> Result<LayoutSource, Error> {
+        let src = LayoutSource::Archive {
+            path: path.to_path_buf(),
+            files,
+        };
+        src.check_oci_layout()?;
+        Ok(src)
+    }
+
+    fn check_oci_layout(&self) -> Result<(), Error> {
+        let src = self;
         let layout = match src.read_whole("oci-layout", 4096) {
             Ok(b) => b,
             Err(Error::MissingBlob { .. }) => {
@@ -158,8 +194,7 @@ impl LayoutSource {
             }
             Err(e) => return Err(e),
         };
-        check_layout_file(&layout).map_err(|r| src.invalid(r))?;
-        Ok(src)
+        check_layout_file(&layout).map_err(|r| src.invalid(r))
     }
 
     /// A path naming `rel` in errors (`DIR/rel`, or `ARCHIVE/rel` for an archive member).
@@ -168,7 +203,7 @@ impl LayoutSource {
     }
 
     /// Opens a member; `MissingBlob` (naming `digest`) when absent.
-    fn open_member(&self, rel: &str, digest: &Digest) -> Result<(Box<dyn Read>, u64), Error> {
+    fn open_member(&self, rel: &str, digest: &Digest) -> Result<(Box<dyn Read + '_>, u64), Error> {
         let missing = || Error::MissingBlob {
             digest: *digest,
             path: self.describe(rel),
@@ -194,6 +229,7 @@ impl LayoutSource {
                     .map_err(|e| Error::io(path, e))?;
                 Ok((Box::new(f.take(size)), size))
             }
+            LayoutSource::Docker(d) => d.open_blob(digest),
         }
     }
 
@@ -220,6 +256,7 @@ impl ImageSource for LayoutSource {
     fn path(&self) -> &Path {
         match self {
             LayoutSource::Dir(p) | LayoutSource::Archive { path: p, .. } => p,
+            LayoutSource::Docker(d) => d.path(),
         }
     }
 
@@ -227,11 +264,22 @@ impl ImageSource for LayoutSource {
         match self {
             LayoutSource::Dir(p) => not_a_layout(p, reason),
             LayoutSource::Archive { path, .. } => not_an_archive(path, reason),
+            LayoutSource::Docker(d) => d.invalid(reason),
+        }
+    }
+
+    fn resolve_reference(&self, reference: &str) -> Result<String, Error> {
+        match self {
+            LayoutSource::Docker(d) => d.resolve_reference(reference),
+            _ => Ok(reference.to_string()),
         }
     }
 
     fn read_index(&self, max: u64) -> Result<Vec<u8>, Error> {
-        self.read_whole("index.json", max)
+        match self {
+            LayoutSource::Docker(d) => d.read_index(max),
+            _ => self.read_whole("index.json", max),
+        }
     }
 
     fn open_blob(&self, digest: &Digest) -> Result<(Box<dyn Read + '_>, u64), Error> {
@@ -239,7 +287,10 @@ impl ImageSource for LayoutSource {
     }
 
     fn describe_blob(&self, digest: &Digest) -> PathBuf {
-        self.describe(&blob_rel(digest))
+        match self {
+            LayoutSource::Docker(d) => d.describe_blob(digest),
+            _ => self.describe(&blob_rel(digest)),
+        }
     }
 }
 
@@ -314,7 +365,8 @@ fn index_archive(path: &Path) -> Result<HashMap<String, (u64, u64)>, Error> {
 pub fn choose_image(src: &dyn ImageSource, reference: Option<&str>) -> Result<Descriptor, Error> {
     let index_bytes = src.read_index(MAX_JSON)?;
     let index = parse_index(&index_bytes, "index.json").map_err(|r| src.invalid(r))?;
-    let mut chosen = pick_manifest(src, &index, reference)?;
+    let resolved = reference.map(|r| src.resolve_reference(r)).transpose()?;
+    let mut chosen = pick_manifest(src, &index, resolved.as_deref())?;
     if is_index_type(&chosen.media_type) {
         let bytes = src.read_json(&chosen, "image index")?;
         let nested = parse_index(&bytes, &format!("image index {}", chosen.digest))
@@ -374,7 +426,7 @@ fn pick_manifest(
             [] => Err(src.base_error("its index.json lists no images".into())),
             [(_, one)] => Ok(one.clone()),
             several => Err(src.base_error(format!(
-                "its index.json lists {} images; name one as oci:DIR:REF or oci-archive:FILE:REF{}",
+                "its index.json lists {} images; name one as oci:DIR:REF, oci-archive:FILE:REF or docker-archive:FILE:REF{}",
                 several.len(),
                 available_refs(&refs())
             ))),

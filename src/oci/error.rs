@@ -21,6 +21,8 @@ pub enum Error {
     NotALayout { path: PathBuf, reason: String },
     #[error("{} is not an oci-archive: {reason}", path.display())]
     NotAnArchive { path: PathBuf, reason: String },
+    #[error("{} is not a docker-archive: {reason}", path.display())]
+    NotADockerArchive { path: PathBuf, reason: String },
     #[error("{what}: wrong digest: the descriptor says {expected}, the content is {found}")]
     DigestMismatch {
         what: String,

@@ -8,6 +8,7 @@
 
 pub mod archive;
 pub mod blob;
+pub mod docker_archive;
 pub mod error;
 pub mod gzip;
 pub mod import;

@@ -1,8 +1,9 @@
 //! The `--base` grammar: the text a user writes to name a base image's content, parsed into an
 //! [`oci::archive::SourceLocation`](SourceLocation). It follows skopeo's transports:
-//! `oci:DIR[:REF]` (an OCI layout) and `oci-archive:FILE[:REF]`, where the path ends at the
-//! first `:` and REF is everything after it (so `oci:./store:app:2` names `app:2`, envc's own
-//! ref names); and, without a transport, `DIR[:REF]`, split after whichever prefix is an
+//! `oci:DIR[:REF]` (an OCI layout), `oci-archive:FILE[:REF]` and `docker-archive:FILE[:REF]`
+//! (`docker save`'s tar; REF a RepoTag such as `localhost/app:2` or `app:2`), where the path
+//! ends at the first `:` and REF is everything after it (so `oci:./store:app:2` names `app:2`,
+//! envc's own ref names); and, without a transport, `DIR[:REF]`, split after whichever prefix is an
 //! existing directory (exactly one must be, so the bare form looks at the file system).
 //! skopeo's registry and engine transports are refused with the `skopeo copy` that makes a
 //! layout of them. Every refusal is a usage error (exit 2); the grammar lives beside the store
@@ -11,21 +12,22 @@
 use crate::oci::archive::SourceLocation;
 use std::path::{Path, PathBuf};
 
-const FORMS: &str =
-    "a base is `oci:DIR[:REF]` or `DIR[:REF]` (an OCI layout) or `oci-archive:FILE[:REF]`";
+const FORMS: &str = "a base is `oci:DIR[:REF]` or `DIR[:REF]` (an OCI layout), \
+     `oci-archive:FILE[:REF]` or `docker-archive:FILE[:REF]` (`docker save`'s tar)";
 
 /// Why a `--base` argument names no image source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BaseArgError {
-    /// `oci:` or `oci-archive:` with an empty path or an empty ref after `:`.
+    /// `oci:`, `oci-archive:` or `docker-archive:` with an empty path or an empty ref after `:`.
     #[error("`--base {arg}`: the {what} or the ref after `:` is empty; {FORMS}")]
     Empty { arg: String, what: &'static str },
     /// A registry or engine transport (`docker://…`, `containers-storage:…`).
     #[error(
-        "`--base {arg}`: envc reads bases from OCI layouts and oci-archives only, not from a \
-         registry or an engine; copy the image into a layout first (`skopeo copy \
-         docker://IMAGE oci:DIR:REF`) and pass `--base oci:DIR:REF`"
+        "`--base {arg}`: envc reads bases from OCI layouts, oci-archives and docker-archives \
+         only, not from a registry or an engine; copy the image into a layout first (`skopeo \
+         copy docker://IMAGE oci:DIR:REF`, or `docker save IMAGE -o FILE` for \
+         `--base docker-archive:FILE`) and pass `--base oci:DIR:REF`"
     )]
     Transport { arg: String },
     /// No prefix of a bare `DIR[:REF]` exists; `path` is the part before the first `:`.
@@ -57,18 +59,15 @@ pub fn parse(arg: &str) -> Result<SourceLocation, BaseArgError> {
     // skopeo's other transports name a registry or an engine, which envc does not read (yet).
     let transport = arg.split_once(':').map_or("", |(t, _)| t);
     if arg.contains("://")
-        || [
-            "docker",
-            "docker-archive",
-            "docker-daemon",
-            "containers-storage",
-            "dir",
-        ]
-        .contains(&transport)
+        || ["docker", "docker-daemon", "containers-storage", "dir"].contains(&transport)
     {
         return Err(BaseArgError::Transport {
             arg: arg.to_string(),
         });
+    }
+    if let Some(rest) = arg.strip_prefix("docker-archive:") {
+        let (path, reference) = split(rest, "archive")?;
+        return Ok(SourceLocation::DockerArchive { path, reference });
     }
     if let Some(rest) = arg.strip_prefix("oci-archive:") {
         let (path, reference) = split(rest, "archive")?;
@@ -128,6 +127,35 @@ mod tests {
                 reference: None,
             })
         );
+        assert_eq!(
+            parse("docker-archive:saved.tar:localhost/app:2"),
+            Ok(SourceLocation::DockerArchive {
+                path: PathBuf::from("saved.tar"),
+                reference: Some("localhost/app:2".into()),
+            })
+        );
+        assert_eq!(
+            parse("docker-archive:saved.tar"),
+            Ok(SourceLocation::DockerArchive {
+                path: PathBuf::from("saved.tar"),
+                reference: None,
+            })
+        );
+        assert!(matches!(
+            parse("docker-archive:"),
+            Err(BaseArgError::Empty {
+                what: "archive",
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse("docker-daemon:busybox:latest"),
+            Err(BaseArgError::Transport { .. })
+        ));
+        assert!(parse("oci:")
+            .unwrap_err()
+            .to_string()
+            .contains("docker-archive:FILE[:REF]"));
         assert!(matches!(
             parse("oci:"),
             Err(BaseArgError::Empty {
