@@ -138,7 +138,7 @@ pub fn bakefile(inputs: &Inputs, log: &dyn Log) -> Result<Result<Bakefile, Refus
             target: bakefile::target_name(&name),
             name: name.clone(),
             spec,
-            digest: compiled.digest.clone(),
+            digest: compiled.digest,
         });
         envs.push(bakefile::Environment {
             name,
