@@ -69,15 +69,46 @@ pub enum Command {
         /// Write here (atomically) instead of stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
-        /// Write multi-line post-build commands as heredocs (needs BuildKit; not buildah < 1.35 or kaniko).
-        #[arg(long)]
-        heredoc: bool,
-        /// Keep apt's debs and lists, conda's packages and pip's cache in BuildKit cache mounts between builds, never in the image (needs BuildKit).
-        #[arg(long)]
-        cache_mounts: bool,
-        /// Use DIR/Dockerfile.j2 instead of the embedded template.
-        #[arg(long, value_name = "DIR")]
-        templates: Option<PathBuf>,
+        #[command(flatten)]
+        dockerfile: DockerfileArgs,
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Write a BuildKit bake file (docker buildx bake) with one target per spec; not `envc
+    /// bake`, which bakes a runtime env onto a stored revision.
+    #[command(
+        after_help = "Example: envc bakefile envs/*.yaml --cache-to type=local,dest=.cache -o docker-bake.json
+          then: docker buildx bake -f docker-bake.json --push
+
+Each target's `dockerfile-inline` is what `envc dockerfile SPEC` writes with the same options;
+its tag is `NAME:<first 12 hex of the spec digest>`. Every target inherits `_envc-common`
+(context, platforms, cache settings). A `.` in NAME becomes `_` in the target's name (bake
+target names are `[a-zA-Z0-9_-]+`); the tag keeps the name."
+    )]
+    Bakefile {
+        /// Spec files; each environment is named after its file stem unless `--name` names it.
+        #[arg(required_unless_present = "names")]
+        specs: Vec<PathBuf>,
+        /// Name the environment of SPEC (repeatable; SPEC need not be repeated as an argument).
+        #[arg(long = "name", value_name = "NAME=SPEC", value_parser = parse_named_spec)]
+        names: Vec<(String, PathBuf)>,
+        /// Write here (atomically) instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Prefix every tag, e.g. `registry.example.com/ml/` (must end with `/`).
+        #[arg(long, value_name = "PREFIX", value_parser = parse_tag_prefix)]
+        tag_prefix: Option<String>,
+        /// A BuildKit cache source, passed through as bake's `cache-from` (repeatable).
+        #[arg(long, value_name = "CACHE")]
+        cache_from: Vec<String>,
+        /// A BuildKit cache export, passed through as bake's `cache-to` (repeatable).
+        #[arg(long, value_name = "CACHE")]
+        cache_to: Vec<String>,
+        /// A target platform such as `linux/amd64` (repeatable; default: the builder's).
+        #[arg(long = "platform", value_name = "PLATFORM")]
+        platforms: Vec<String>,
+        #[command(flatten)]
+        dockerfile: DockerfileArgs,
         #[command(flatten)]
         input: InputArgs,
     },
@@ -371,6 +402,35 @@ pub struct InputArgs {
     /// Treat warnings as errors (exit 1).
     #[arg(long)]
     pub deny_warnings: bool,
+}
+
+/// What changes the generated Dockerfile; shared by `dockerfile` and `bakefile`.
+#[derive(Debug, Args, Clone)]
+pub struct DockerfileArgs {
+    /// Write multi-line post-build commands as heredocs (needs BuildKit; not buildah < 1.35 or kaniko).
+    #[arg(long)]
+    pub heredoc: bool,
+    /// Keep apt's debs and lists, conda's packages and pip's cache in BuildKit cache mounts between builds, never in the image (needs BuildKit).
+    #[arg(long)]
+    pub cache_mounts: bool,
+    /// Use DIR/Dockerfile.j2 instead of the embedded template.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
+fn parse_named_spec(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !v.is_empty() => Ok((k.to_string(), PathBuf::from(v))),
+        _ => Err(format!("`{s}` is not NAME=SPEC")),
+    }
+}
+
+fn parse_tag_prefix(s: &str) -> Result<String, String> {
+    if s.ends_with('/') {
+        Ok(s.to_string())
+    } else {
+        Err(format!("`{s}` does not end with `/`: write `{s}/`"))
+    }
 }
 
 fn parse_var(s: &str) -> Result<(String, String), String> {

@@ -3,11 +3,12 @@
 //! JSON; nothing else happens here. Everything printed goes through [`Printer`]; stdout
 //! carries data (a Dockerfile, JSON), stderr carries messages.
 
+mod bakefile;
 mod printer;
 mod runtime_env;
 mod store;
 
-use crate::cli::{Cli, ColorChoice, Command, Format, InputArgs};
+use crate::cli::{Cli, ColorChoice, Command, DockerfileArgs, Format, InputArgs};
 use crate::diag::{codes, render};
 use crate::emit::dockerfile;
 use crate::ops::compile::{SpecInputs, Usable};
@@ -32,18 +33,32 @@ pub fn run(cli: Cli) -> u8 {
         Command::Dockerfile {
             file,
             output,
-            heredoc,
-            cache_mounts,
-            templates,
+            dockerfile,
             input,
-        } => dockerfile_cmd(
+        } => dockerfile_cmd(&printer, &file, output.as_deref(), &dockerfile, &input),
+        Command::Bakefile {
+            specs,
+            names,
+            output,
+            tag_prefix,
+            cache_from,
+            cache_to,
+            platforms,
+            dockerfile,
+            input,
+        } => bakefile::run(
             &printer,
-            &file,
-            output.as_deref(),
-            heredoc,
-            cache_mounts,
-            templates.as_deref(),
-            &input,
+            bakefile::Args {
+                specs,
+                names,
+                output,
+                tag_prefix,
+                cache_from,
+                cache_to,
+                platforms,
+                dockerfile,
+                input,
+            },
         ),
         Command::Plan {
             file,
@@ -158,6 +173,26 @@ fn spec_inputs(input: &InputArgs) -> SpecInputs {
     }
 }
 
+/// The Dockerfile flags as the emitter takes them (the mirror comes from each spec's
+/// configuration); `--templates DIR` is read here, once.
+fn dockerfile_options(args: &DockerfileArgs) -> Result<dockerfile::Options, Error> {
+    let template = match &args.templates {
+        Some(dir) => Some(
+            dockerfile::load_template(dir).map_err(|source| Error::Read {
+                path: dir.join(dockerfile::TEMPLATE_NAME).display().to_string(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    Ok(dockerfile::Options {
+        heredoc: args.heredoc,
+        cache_mounts: args.cache_mounts,
+        mirror: None,
+        template,
+    })
+}
+
 fn check(
     printer: &Printer,
     files: &[PathBuf],
@@ -190,32 +225,14 @@ fn dockerfile_cmd(
     printer: &Printer,
     file: &Path,
     output: Option<&Path>,
-    heredoc: bool,
-    cache_mounts: bool,
-    templates: Option<&Path>,
+    args: &DockerfileArgs,
     input: &InputArgs,
 ) -> Result<u8, Error> {
-    let template = match templates {
-        Some(dir) => Some(
-            dockerfile::load_template(dir).map_err(|source| Error::Read {
-                path: dir.join(dockerfile::TEMPLATE_NAME).display().to_string(),
-                source,
-            })?,
-        ),
-        None => None,
-    };
+    let options = dockerfile_options(args)?;
     let Some(Usable { compiled, mirror }) = compile_one(printer, file, input)? else {
         return Ok(EXIT_NO);
     };
-    let text = dockerfile::render(
-        &compiled.plan,
-        &dockerfile::Options {
-            heredoc,
-            cache_mounts,
-            mirror,
-            template,
-        },
-    )?;
+    let text = dockerfile::render(&compiled.plan, &dockerfile::Options { mirror, ..options })?;
     match output {
         Some(path) => write_atomic(path, text.as_bytes())?,
         None => printer.data(&text)?,

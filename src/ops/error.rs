@@ -5,7 +5,7 @@
 
 use crate::assemble;
 use crate::assemble::runtime_env::BakeError;
-use crate::emit::dockerfile;
+use crate::emit::{bakefile, dockerfile};
 use crate::runtime_env::merge::MergeError;
 use crate::runtime_env::working_dir;
 use crate::store::base_arg::BaseArgError;
@@ -88,6 +88,23 @@ pub enum Error {
     /// A working dir cannot be packaged, or a URI is not Ray's (exit 1).
     #[error(transparent)]
     Package(working_dir::Error),
+    /// A bake-file spec's file stem is not an environment name (exit 1, as a bad `--name`).
+    #[error(
+        "`{spec}` needs a name: its file stem is not one ({source}); name it with \
+         `--name NAME={spec}`"
+    )]
+    StemName { spec: String, source: NameError },
+    /// Two specs of one bake file with the same environment name (exit 2).
+    #[error(
+        "`{a}` and `{b}` are both named `{name}`: give one another name with `--name NAME=SPEC`"
+    )]
+    NameTwice { name: String, a: String, b: String },
+    /// One spec named twice with `--name` (exit 2).
+    #[error("`{spec}` is named twice with `--name`: name it once")]
+    SpecNamedTwice { spec: String },
+    /// The environments cannot be targets of one bake file (exit 2).
+    #[error(transparent)]
+    Bakefile(#[from] bakefile::Error),
 }
 
 impl From<crate::oci::Error> for Error {
@@ -137,7 +154,8 @@ impl Error {
             | Error::NameNotFound { .. }
             | Error::Bake(_)
             | Error::Merge(_)
-            | Error::Package(_) => EXIT_NO,
+            | Error::Package(_)
+            | Error::StemName { .. } => EXIT_NO,
             Error::Store(e) | Error::Image(assemble::Error::Store(e)) => {
                 if e.is_io() {
                     EXIT_ERROR
@@ -155,7 +173,10 @@ impl Error {
             | Error::StdinTwice
             | Error::BaseNotStored { .. }
             | Error::NoSuchSide(_)
-            | Error::BaseArg(_) => EXIT_ERROR,
+            | Error::BaseArg(_)
+            | Error::NameTwice { .. }
+            | Error::SpecNamedTwice { .. }
+            | Error::Bakefile(_) => EXIT_ERROR,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The use cases, as library calls: `check`, `build`, `bake`, `diff`, and the store's
+//! The use cases, as library calls: `check`, `build`, `bake`, `bakefile`, `diff`, and the store's
 //! `list`/`show`/`rollback`/`export` and `verify`/`gc`. Each takes typed inputs (paths,
 //! [`EnvName`](crate::types::name::EnvName), an options struct; never a clap type), returns a
 //! typed outcome, and fails with an [`Error`] whose kind carries its exit code. The CLI
@@ -13,6 +13,7 @@
 //! for it ([`compile`]).
 
 pub mod bake;
+pub mod bakefile;
 pub mod build;
 pub mod check;
 pub mod compile;
