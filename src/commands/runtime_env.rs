@@ -88,18 +88,14 @@ pub fn run(printer: &Printer, cmd: RuntimeEnvCommand) -> Result<u8, Error> {
                 return Ok(EXIT_NO);
             };
             let merged = match mode {
-                MergeMode::Task => merge::merge_child(&p.to_value(), &c.to_value()),
-                MergeMode::Job => merge::merge_job(&p.to_value(), &c.to_value()),
+                MergeMode::Task => merge::merge_child(&p, &c),
+                MergeMode::Job => merge::merge_job(&p, &c),
             };
             match merged {
-                Ok(v) => {
-                    let text =
-                        String::from_utf8_lossy(&crate::oci::canonical_value(&v)).into_owned();
-                    printer
-                        .data(&format!("{text}\n"))
-                        .map(|()| EXIT_OK)
-                        .map_err(Error::from)
-                }
+                Ok(env) => printer
+                    .data(&format!("{}\n", env.canonical_json()))
+                    .map(|()| EXIT_OK)
+                    .map_err(Error::from),
                 Err(e) => Err(e.into()),
             }
         }
