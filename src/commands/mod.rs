@@ -9,8 +9,8 @@ mod store;
 
 use crate::cli::{Cli, ColorChoice, Command, Format, InputArgs};
 use crate::diag::{codes, render};
-use crate::emit::dockerfile;
-use crate::ops::compile::{SpecInputs, Usable};
+use crate::ops::compile::{Refused, SpecInputs, Usable};
+use crate::ops::dockerfile::DockerfileOptions;
 pub use crate::ops::{Error, EXIT_ERROR, EXIT_NO, EXIT_OK};
 pub use printer::Printer;
 use std::io::{IsTerminal, Write};
@@ -177,13 +177,19 @@ fn check(
 fn compile_one(printer: &Printer, path: &Path, input: &InputArgs) -> Result<Option<Usable>, Error> {
     match crate::ops::compile::compile_one(path, &spec_inputs(input), printer)? {
         Ok(usable) => Ok(Some(usable)),
-        Err(refused) => {
-            if let Some(message) = refused.message() {
-                printer.error(message);
-            }
+        Err(r) => {
+            refused(printer, r);
             Ok(None)
         }
     }
+}
+
+/// Says why a spec is not used (if the diagnostics do not say it); exit 1.
+fn refused(printer: &Printer, refused: Refused) -> u8 {
+    if let Some(message) = refused.message() {
+        printer.error(message);
+    }
+    EXIT_NO
 }
 
 fn dockerfile_cmd(
@@ -195,27 +201,16 @@ fn dockerfile_cmd(
     templates: Option<&Path>,
     input: &InputArgs,
 ) -> Result<u8, Error> {
-    let template = match templates {
-        Some(dir) => Some(
-            dockerfile::load_template(dir).map_err(|source| Error::Read {
-                path: dir.join(dockerfile::TEMPLATE_NAME).display().to_string(),
-                source,
-            })?,
-        ),
-        None => None,
+    let options = DockerfileOptions {
+        heredoc,
+        cache_mounts,
+        templates: templates.map(Path::to_path_buf),
     };
-    let Some(Usable { compiled, mirror }) = compile_one(printer, file, input)? else {
-        return Ok(EXIT_NO);
+    let inputs = spec_inputs(input);
+    let text = match crate::ops::dockerfile::dockerfile(file, &options, &inputs, printer)? {
+        Ok(text) => text,
+        Err(r) => return Ok(refused(printer, r)),
     };
-    let text = dockerfile::render(
-        &compiled.plan,
-        &dockerfile::Options {
-            heredoc,
-            cache_mounts,
-            mirror,
-            template,
-        },
-    )?;
     match output {
         Some(path) => write_atomic(path, text.as_bytes())?,
         None => printer.data(&text)?,

@@ -1,10 +1,9 @@
 //! The runtime-environment commands: `envc runtime-env check|normalize|merge|uri` and
 //! `envc package`. Arguments → [`crate::ops::runtime_env`] → output through the [`Printer`].
 
-use super::{Error, Printer, EXIT_NO, EXIT_OK};
+use super::{refused, Error, Printer, EXIT_NO, EXIT_OK};
 use crate::cli::{Format, LevelArg, MergeMode, RuntimeEnvCommand};
 use crate::diag::render;
-use crate::ops::compile::Refused;
 use crate::ops::runtime_env as ops;
 use crate::runtime_env::parse::{Level, RuntimeEnv};
 use crate::runtime_env::working_dir::PackageOptions;
@@ -37,14 +36,6 @@ pub(super) fn load(
 ) -> Result<(Result<RuntimeEnv, ()>, Vec<crate::diag::Diagnostic>), Error> {
     let loaded = ops::load(path, level, ray)?;
     Ok((loaded.env.ok_or(()), loaded.diagnostics))
-}
-
-/// The message of a refused cluster env, and exit 1.
-fn refused(printer: &Printer, refused: Refused) -> u8 {
-    if let Some(message) = refused.message() {
-        printer.error(message);
-    }
-    EXIT_NO
 }
 
 pub(super) fn run(printer: &Printer, cmd: RuntimeEnvCommand) -> Result<u8, Error> {

@@ -1,4 +1,4 @@
-//! The use cases, as library calls: `check`, `build`, `bake`, `diff`, the store's
+//! The use cases, as library calls: `check`, `dockerfile`, `build`, `bake`, `diff`, the store's
 //! `list`/`show`/`rollback`/`export` and `verify`/`gc`, and the runtime env's
 //! `check`/`normalize`/`merge`/`uri`/`package` ([`runtime_env`]). Each takes typed inputs (paths,
 //! [`EnvName`](crate::types::name::EnvName), an options struct; never a clap type), returns a
@@ -18,6 +18,7 @@ pub mod build;
 pub mod check;
 pub mod compile;
 pub mod diff;
+pub mod dockerfile;
 mod error;
 pub mod maintenance;
 pub mod revisions;
