@@ -2,7 +2,7 @@
 //! presence, Ray 1 the truthiness of `pip` and `conda`), and, in Ray 2, a `container` or
 //! `image_uri` with any field but `config` and `env_vars`. The messages are Ray 2.40's; the one
 //! difference is that envc sorts the set of fields Ray prints in its own (varying) order.
-//! [`exclusive_fields`] applies the same rules to a merged environment.
+//! `exclusive_fields` applies the same rules to a merged environment.
 
 use super::{Conda, Cx, RuntimeEnv};
 use crate::diag::codes;
@@ -33,7 +33,7 @@ fn runs_in_image(value: Option<&Value>) -> bool {
 
 /// The fields Ray 2.40's `RuntimeEnv.__init__` refuses together, on a merged environment (its
 /// [`RuntimeEnv::field_names`]): Ray's message for the first rule broken.
-pub fn exclusive_fields(env: &RuntimeEnv) -> Option<String> {
+pub(crate) fn exclusive_fields(env: &RuntimeEnv) -> Option<String> {
     let fields = env.field_names();
     let installers = ["pip", "uv", "conda"];
     if installers.iter().filter(|k| fields.contains(**k)).count() > 1 {

@@ -182,7 +182,7 @@ const KNOWN: &[&str] = &[
 impl RuntimeEnv {
     /// Whether `pip` names a package: an empty list is no `pip` (Ray's truthiness), so it is
     /// neither written nor merged over a parent's.
-    pub fn has_pip(&self) -> bool {
+    pub(crate) fn has_pip(&self) -> bool {
         self.pip.as_ref().is_some_and(|p| !p.packages.is_empty())
     }
 
