@@ -10,8 +10,8 @@ mod store;
 
 use crate::cli::{Cli, ColorChoice, Command, DockerfileArgs, Format, InputArgs};
 use crate::diag::{codes, render};
-use crate::emit::dockerfile;
-use crate::ops::compile::{SpecInputs, Usable};
+use crate::ops::compile::{Refused, SpecInputs, Usable};
+use crate::ops::dockerfile::DockerfileOptions;
 pub use crate::ops::{Error, EXIT_ERROR, EXIT_NO, EXIT_OK};
 pub use printer::Printer;
 use std::io::{IsTerminal, Write};
@@ -175,22 +175,13 @@ fn spec_inputs(input: &InputArgs) -> SpecInputs {
 
 /// The Dockerfile flags as the emitter takes them (the mirror comes from each spec's
 /// configuration); `--templates DIR` is read here, once.
-fn dockerfile_options(args: &DockerfileArgs) -> Result<dockerfile::Options, Error> {
-    let template = match &args.templates {
-        Some(dir) => Some(
-            dockerfile::load_template(dir).map_err(|source| Error::Read {
-                path: dir.join(dockerfile::TEMPLATE_NAME).display().to_string(),
-                source,
-            })?,
-        ),
-        None => None,
-    };
-    Ok(dockerfile::Options {
+fn dockerfile_options(args: &DockerfileArgs) -> Result<crate::emit::dockerfile::Options, Error> {
+    DockerfileOptions {
         heredoc: args.heredoc,
         cache_mounts: args.cache_mounts,
-        mirror: None,
-        template,
-    })
+        templates: args.templates.clone(),
+    }
+    .render_options(None)
 }
 
 fn check(
@@ -212,13 +203,19 @@ fn check(
 fn compile_one(printer: &Printer, path: &Path, input: &InputArgs) -> Result<Option<Usable>, Error> {
     match crate::ops::compile::compile_one(path, &spec_inputs(input), printer)? {
         Ok(usable) => Ok(Some(usable)),
-        Err(refused) => {
-            if let Some(message) = refused.message() {
-                printer.error(message);
-            }
+        Err(r) => {
+            refused(printer, r);
             Ok(None)
         }
     }
+}
+
+/// Says why a spec is not used (if the diagnostics do not say it); exit 1.
+fn refused(printer: &Printer, refused: Refused) -> u8 {
+    if let Some(message) = refused.message() {
+        printer.error(message);
+    }
+    EXIT_NO
 }
 
 fn dockerfile_cmd(
@@ -228,11 +225,16 @@ fn dockerfile_cmd(
     args: &DockerfileArgs,
     input: &InputArgs,
 ) -> Result<u8, Error> {
-    let options = dockerfile_options(args)?;
-    let Some(Usable { compiled, mirror }) = compile_one(printer, file, input)? else {
-        return Ok(EXIT_NO);
+    let options = DockerfileOptions {
+        heredoc: args.heredoc,
+        cache_mounts: args.cache_mounts,
+        templates: args.templates.clone(),
     };
-    let text = dockerfile::render(&compiled.plan, &dockerfile::Options { mirror, ..options })?;
+    let inputs = spec_inputs(input);
+    let text = match crate::ops::dockerfile::dockerfile(file, &options, &inputs, printer)? {
+        Ok(text) => text,
+        Err(r) => return Ok(refused(printer, r)),
+    };
     match output {
         Some(path) => write_atomic(path, text.as_bytes())?,
         None => printer.data(&text)?,

@@ -1,17 +1,16 @@
 //! The runtime-environment commands: `envc runtime-env check|normalize|merge|uri` and
-//! `envc package`. Arguments → [`crate::runtime_env`] → output through the [`Printer`].
+//! `envc package`. Arguments → [`crate::ops::runtime_env`] → output through the [`Printer`].
 
-use super::{compile_one, Error, Printer, EXIT_NO, EXIT_OK};
-use crate::cli::{Format, InputArgs, LevelArg, MergeMode, RuntimeEnvCommand};
+use super::{refused, Error, Printer, EXIT_NO, EXIT_OK};
+use crate::cli::{Format, LevelArg, MergeMode, RuntimeEnvCommand};
 use crate::diag::render;
-use crate::ops::compile::Usable;
-use crate::runtime_env::merge;
-use crate::runtime_env::parse::{self, Level, RuntimeEnv};
-use crate::runtime_env::working_dir::{self, PackageOptions};
+use crate::ops::runtime_env as ops;
+use crate::runtime_env::parse::{Level, RuntimeEnv};
+use crate::runtime_env::working_dir::PackageOptions;
 use crate::runtime_env::RayGeneration;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn generation(ray: u8) -> RayGeneration {
     if ray == 1 {
@@ -28,19 +27,18 @@ fn level(l: LevelArg) -> Level {
     }
 }
 
-/// Reads and validates one runtime env; relative paths resolve against the current directory,
-/// as they do for Ray's driver. `Err` carries the diagnostics when it has errors.
+/// Reads and validates one runtime env (for `bake`); `Err` carries the diagnostics when it has
+/// errors.
 pub(super) fn load(
     path: &Path,
     level: Level,
     ray: RayGeneration,
 ) -> Result<(Result<RuntimeEnv, ()>, Vec<crate::diag::Diagnostic>), Error> {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let (env, diags) = parse::load(path, &cwd, level, ray)?;
-    Ok((env.ok_or(()), diags))
+    let loaded = ops::load(path, level, ray)?;
+    Ok((loaded.env.ok_or(()), loaded.diagnostics))
 }
 
-pub fn run(printer: &Printer, cmd: RuntimeEnvCommand) -> Result<u8, Error> {
+pub(super) fn run(printer: &Printer, cmd: RuntimeEnvCommand) -> Result<u8, Error> {
     match cmd {
         RuntimeEnvCommand::Check {
             file,
@@ -60,59 +58,34 @@ pub fn run(printer: &Printer, cmd: RuntimeEnvCommand) -> Result<u8, Error> {
             file,
             level: l,
             ray,
-        } => {
-            let (env, diags) = load(&file, level(l), generation(ray))?;
-            printer.diagnostics(&diags);
-            match env {
-                Ok(env) => printer
-                    .data(&format!("{}\n", env.canonical_json()))
-                    .map(|()| EXIT_OK)
-                    .map_err(Error::from),
-                Err(()) => Ok(EXIT_NO),
+        } => match ops::normalize(&file, level(l), generation(ray), printer)? {
+            Some(env) => {
+                printer.data(&format!("{}\n", env.canonical_json()))?;
+                Ok(EXIT_OK)
             }
-        }
+            None => Ok(EXIT_NO),
+        },
         RuntimeEnvCommand::Merge {
             parent,
             child,
             mode,
         } => {
-            let child_level = match mode {
-                MergeMode::Task => Level::TaskOrActor,
-                MergeMode::Job => Level::Job,
+            let mode = match mode {
+                MergeMode::Task => ops::MergeMode::Task,
+                MergeMode::Job => ops::MergeMode::Job,
             };
-            let (p, pd) = load(&parent, Level::Job, RayGeneration::V2)?;
-            let (c, cd) = load(&child, child_level, RayGeneration::V2)?;
-            printer.diagnostics(&pd);
-            printer.diagnostics(&cd);
-            let (Ok(p), Ok(c)) = (p, c) else {
-                return Ok(EXIT_NO);
-            };
-            let merged = match mode {
-                MergeMode::Task => merge::merge_child(&p.to_value(), &c.to_value()),
-                MergeMode::Job => merge::merge_job(&p.to_value(), &c.to_value()),
-            };
-            match merged {
-                Ok(v) => {
-                    let text =
-                        String::from_utf8_lossy(&crate::oci::canonical_value(&v)).into_owned();
-                    printer
-                        .data(&format!("{text}\n"))
-                        .map(|()| EXIT_OK)
-                        .map_err(Error::from)
+            match ops::merge(&parent, &child, mode, printer)? {
+                Some(env) => {
+                    printer.data(&format!("{}\n", env.canonical_json()))?;
+                    Ok(EXIT_OK)
                 }
-                Err(e) => Err(e.into()),
+                None => Ok(EXIT_NO),
             }
         }
         RuntimeEnvCommand::Uri { uri } => {
-            let name = working_dir::remote_cache_name(&uri)?;
-            if name.ends_with(".whl") {
-                printer
-                    .note("a .whl URI is valid in `py_modules` only (a `working_dir` is a .zip)");
-            }
-            printer
-                .data(&format!("{name}\n"))
-                .map(|()| EXIT_OK)
-                .map_err(Error::from)
+            let name = ops::uri(&uri, printer)?;
+            printer.data(&format!("{name}\n"))?;
+            Ok(EXIT_OK)
         }
     }
 }
@@ -125,48 +98,38 @@ fn check(
     cluster_env: Option<&Path>,
     format: Format,
 ) -> Result<u8, Error> {
-    let (env, diags) = load(file, level, ray)?;
-    let mut isolated = Vec::new();
-    if let (Ok(env), Some(spec)) = (&env, cluster_env) {
-        let input = InputArgs {
-            template: false,
-            vars: Vec::new(),
-            public_vars: Vec::new(),
-            config: None,
-            deny_warnings: false,
-        };
-        let Some(Usable { compiled, .. }) = compile_one(printer, spec, &input)? else {
-            return Ok(EXIT_NO);
-        };
-        isolated = merge::isolated_packages(&compiled.plan, env, ray);
-    }
+    let outcome = match ops::check(file, level, ray, cluster_env, printer)? {
+        Ok(outcome) => outcome,
+        Err(r) => return Ok(refused(printer, r)),
+    };
     match format {
         Format::Json => {
-            let mut doc: Value = serde_json::from_str(&render::json(&diags, 1))?;
-            doc["isolated"] = json!(isolated
+            let mut doc: Value = serde_json::from_str(&render::json(&outcome.diagnostics, 1))?;
+            doc["isolated"] = json!(outcome
+                .isolated
                 .iter()
-                .map(|(kind, p)| json!({"kind": kind, "package": p}))
+                .map(|i| json!({"kind": i.kind, "package": i.package}))
                 .collect::<Vec<_>>());
             printer.data(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
         }
         Format::Human => {
-            printer.diagnostics(&diags);
-            if !isolated.is_empty() {
+            printer.diagnostics(&outcome.diagnostics);
+            if !outcome.isolated.is_empty() {
                 let mut out = String::from(
                     "this runtime env will not see these cluster-env packages (it installs its own environment):\n",
                 );
-                for (kind, p) in &isolated {
-                    let _ = writeln!(out, "  {kind}: {p}");
+                for i in &outcome.isolated {
+                    let _ = writeln!(out, "  {}: {}", i.kind, i.package);
                 }
                 printer.data(&out)?;
             }
         }
     }
-    Ok(if env.is_ok() { EXIT_OK } else { EXIT_NO })
+    Ok(outcome.exit_code())
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn package_cmd(
+pub(super) fn package_cmd(
     printer: &Printer,
     dir: &Path,
     excludes: Vec<String>,
@@ -182,24 +145,7 @@ pub fn package_cmd(
         max_size,
         follow_external_links,
     };
-    let result = match output {
-        Some(path) => {
-            // Stream the zip into a temp file beside the destination and rename it only on
-            // success: nothing half-written is left behind.
-            let write_err = |source| Error::Write {
-                path: path.display().to_string(),
-                source,
-            };
-            let mut tmp = crate::oci::blob::AtomicFile::create(path).map_err(write_err)?;
-            let pkg = working_dir::package_dir(dir, &options, std::io::BufWriter::new(&mut tmp))?;
-            tmp.commit().map_err(write_err)?;
-            pkg
-        }
-        None => working_dir::package_dir(dir, &options, std::io::sink())?,
-    };
-    for note in &result.notes {
-        printer.note(note);
-    }
+    let result = ops::package(dir, &options, output, printer)?;
     match format {
         Format::Json => printer.data(&format!("{}\n", serde_json::to_string_pretty(&result)?))?,
         Format::Human => printer.data(&format!(

@@ -1,5 +1,6 @@
-//! The use cases, as library calls: `check`, `build`, `bake`, `bakefile`, `diff`, and the store's
-//! `list`/`show`/`rollback`/`export` and `verify`/`gc`. Each takes typed inputs (paths,
+//! The use cases, as library calls: `check`, `dockerfile`, `build`, `bake`, `bakefile`, `diff`,
+//! the store's `list`/`show`/`rollback`/`export` and `verify`/`gc`, and the runtime env's
+//! `check`/`normalize`/`merge`/`uri`/`package` ([`runtime_env`]). Each takes typed inputs (paths,
 //! [`EnvName`](crate::types::name::EnvName), an options struct; never a clap type), returns a
 //! typed outcome, and fails with an [`Error`] whose kind carries its exit code. The CLI
 //! (`commands/`) maps arguments to these inputs and formats the outcomes; an HTTP API would
@@ -18,9 +19,11 @@ pub mod build;
 pub mod check;
 pub mod compile;
 pub mod diff;
+pub mod dockerfile;
 mod error;
 pub mod maintenance;
 pub mod revisions;
+pub mod runtime_env;
 
 pub use error::{Error, EXIT_ERROR, EXIT_NO, EXIT_OK};
 

@@ -5,31 +5,23 @@
 //! `env_vars` merge per name with the child winning, lists are replaced, and the child may not
 //! name local paths), and a job's environment given at submission against the one given to
 //! `ray.init` ([`merge_job`]: a union where any shared field or environment variable is a
-//! conflict). Inputs are never mutated; both work on JSON values, normally the output of
-//! [`RuntimeEnv::to_value`]. [`isolated_packages`] applies the isolation rule of the chosen Ray
-//! generation to a compiled cluster environment.
+//! conflict). Both take and return the typed [`RuntimeEnv`]; a field is one the environment
+//! sets when [`RuntimeEnv::field_names`] names it (what [`RuntimeEnv::to_value`] writes: an
+//! empty list or mapping is no field), and fields envc does not know (`unknown`, a plugin's)
+//! merge like any other. A merged environment was written in no one file: its `spans` are
+//! empty. Inputs are never mutated. [`isolated_packages`] applies the isolation rule of the
+//! chosen Ray generation to a compiled cluster environment.
 
 use super::generation::RayGeneration;
 use super::parse::exclusive::exclusive_fields;
-use super::parse::uri::uri_scheme;
 use super::parse::RuntimeEnv;
 use crate::diag::codes::{self, Code};
 use crate::plan::{Plan, Step};
-use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Why two runtime environments cannot be merged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MergeError {
-    #[error("the {which} runtime_env must be a JSON object, got {found}")]
-    NotAMap {
-        which: &'static str,
-        found: &'static str,
-    },
-    #[error("the {which} runtime_env's `env_vars` must be a JSON object, got {found}")]
-    EnvVarsNotAMap {
-        which: &'static str,
-        found: &'static str,
-    },
     #[error(
         "{path} is not a valid URI. Passing directories or modules to be dynamically uploaded is \
          only supported at the job level (i.e., passed to `ray.init`). (`{field}` of the task or \
@@ -61,9 +53,6 @@ impl MergeError {
     /// What to do about it.
     pub fn help(&self) -> &'static str {
         match self {
-            MergeError::NotAMap { .. } | MergeError::EnvVarsNotAMap { .. } => {
-                "a runtime environment is a JSON object; `env_vars` maps names to strings"
-            }
             MergeError::LocalPath { .. } => {
                 "set local code in the job's runtime environment, or upload it and give its URI"
             }
@@ -99,113 +88,95 @@ fn conflict_text(fields: &[String], env_vars: &[String]) -> String {
     parts.join("; ")
 }
 
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// `over`'s value of every field it sets, `base`'s of the others; `env_vars` per name, `over`'s
+/// winning (in `base`'s order, then `over`'s new names).
+fn overlay(base: &RuntimeEnv, over: &RuntimeEnv) -> RuntimeEnv {
+    fn either<T: Clone>(over: &Option<T>, base: &Option<T>) -> Option<T> {
+        over.as_ref().or(base.as_ref()).cloned()
     }
-}
-
-fn as_map<'v>(v: &'v Value, which: &'static str) -> Result<&'v Map<String, Value>, MergeError> {
-    v.as_object().ok_or(MergeError::NotAMap {
-        which,
-        found: json_type(v),
-    })
-}
-
-/// A JSON object's members.
-type Fields = Map<String, Value>;
-
-/// The fields, without `None` values (Ray skips them), and the `env_vars` apart.
-fn split(v: &Value, which: &'static str) -> Result<(Fields, Fields), MergeError> {
-    let mut fields = Map::new();
-    let mut vars = Map::new();
-    for (k, x) in as_map(v, which)? {
-        if x.is_null() {
-            continue;
+    let mut env_vars = base.env_vars.clone();
+    for (name, value) in &over.env_vars {
+        match env_vars.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1.clone_from(value),
+            None => env_vars.push((name.clone(), value.clone())),
         }
-        if k == "env_vars" {
-            match x {
-                Value::Object(o) => vars = o.clone(),
-                other => {
-                    return Err(MergeError::EnvVarsNotAMap {
-                        which,
-                        found: json_type(other),
-                    })
-                }
-            }
+    }
+    let mut unknown = base.unknown.clone();
+    unknown.extend(over.unknown.iter().map(|(k, v)| (k.clone(), v.clone())));
+    RuntimeEnv {
+        working_dir: either(&over.working_dir, &base.working_dir),
+        py_modules: either(&over.py_modules, &base.py_modules),
+        excludes: if over.excludes.is_empty() {
+            base.excludes.clone()
         } else {
-            fields.insert(k.clone(), x.clone());
-        }
+            over.excludes.clone()
+        },
+        pip: if over.has_pip() {
+            over.pip.clone()
+        } else {
+            base.pip.clone()
+        },
+        conda: either(&over.conda, &base.conda),
+        env_vars,
+        container: either(&over.container, &base.container),
+        image_uri: either(&over.image_uri, &base.image_uri),
+        config: if over.config.is_empty() {
+            base.config.clone()
+        } else {
+            over.config.clone()
+        },
+        unknown,
+        spans: BTreeMap::new(),
     }
-    Ok((fields, vars))
 }
 
-fn join(mut fields: Map<String, Value>, vars: Map<String, Value>) -> Value {
-    if !vars.is_empty() {
-        fields.insert("env_vars".into(), Value::Object(vars));
+/// The merged environment, unless it breaks a fields-that-exclude-others rule.
+fn checked(env: RuntimeEnv) -> Result<RuntimeEnv, MergeError> {
+    match exclusive_fields(&env) {
+        Some(message) => Err(MergeError::Exclusive { message }),
+        None => Ok(env),
     }
-    Value::Object(fields)
 }
 
 /// A task or actor environment over its parent's (the job's or a parent task's).
-pub fn merge_child(parent: &Value, child: &Value) -> Result<Value, MergeError> {
-    let (mut fields, mut vars) = split(parent, "parent")?;
-    let (child_fields, child_vars) = split(child, "child")?;
-    if let Some(Value::String(w)) = child_fields.get("working_dir") {
-        if uri_scheme(w).is_none() {
-            return Err(MergeError::LocalPath {
-                field: "working_dir",
-                path: w.clone(),
-            });
-        }
+pub fn merge_child(parent: &RuntimeEnv, child: &RuntimeEnv) -> Result<RuntimeEnv, MergeError> {
+    if let Some(w) = child.working_dir.as_ref().filter(|w| !w.is_uri()) {
+        return Err(MergeError::LocalPath {
+            field: "working_dir",
+            path: w.raw.clone(),
+        });
     }
-    if let Some(Value::Array(mods)) = child_fields.get("py_modules") {
-        for m in mods {
-            if let Value::String(p) = m {
-                if uri_scheme(p).is_none() {
-                    return Err(MergeError::LocalPath {
-                        field: "py_modules",
-                        path: p.clone(),
-                    });
-                }
-            }
-        }
+    if let Some(m) = child.py_modules.iter().flatten().find(|m| !m.is_uri()) {
+        return Err(MergeError::LocalPath {
+            field: "py_modules",
+            path: m.raw.clone(),
+        });
     }
-    fields.extend(child_fields);
-    vars.extend(child_vars);
-    if let Some(message) = exclusive_fields(&fields) {
-        return Err(MergeError::Exclusive { message });
-    }
-    Ok(join(fields, vars))
+    checked(overlay(parent, child))
 }
 
 /// Ray 2's job-submit environment against the `ray.init` one: a union, refused when the two
 /// share a top-level field or an environment variable.
-pub fn merge_job(submit: &Value, init: &Value) -> Result<Value, MergeError> {
-    let (mut fields, mut vars) = split(submit, "job-submit")?;
-    let (init_fields, init_vars) = split(init, "ray.init")?;
-    let shared = |a: &Map<String, Value>, b: &Map<String, Value>| -> Vec<String> {
-        a.keys().filter(|k| b.contains_key(*k)).cloned().collect()
+pub fn merge_job(submit: &RuntimeEnv, init: &RuntimeEnv) -> Result<RuntimeEnv, MergeError> {
+    let init_fields = init.field_names();
+    let fields: Vec<String> = submit
+        .field_names()
+        .into_iter()
+        .filter(|f| *f != "env_vars" && init_fields.contains(f))
+        .map(String::from)
+        .collect();
+    let names = |env: &RuntimeEnv| -> BTreeSet<String> {
+        env.env_vars.iter().map(|(n, _)| n.clone()).collect()
     };
-    let conflict_fields = shared(&fields, &init_fields);
-    let conflict_vars = shared(&vars, &init_vars);
-    if !conflict_fields.is_empty() || !conflict_vars.is_empty() {
-        return Err(MergeError::Conflict {
-            fields: conflict_fields,
-            env_vars: conflict_vars,
-        });
+    let init_vars = names(init);
+    let env_vars: Vec<String> = names(submit)
+        .into_iter()
+        .filter(|n| init_vars.contains(n))
+        .collect();
+    if !fields.is_empty() || !env_vars.is_empty() {
+        return Err(MergeError::Conflict { fields, env_vars });
     }
-    fields.extend(init_fields);
-    vars.extend(init_vars);
-    if let Some(message) = exclusive_fields(&fields) {
-        return Err(MergeError::Exclusive { message });
-    }
-    Ok(join(fields, vars))
+    checked(overlay(submit, init))
 }
 
 /// Isolation: which of the cluster environment's pip and conda packages the runtime
@@ -249,22 +220,51 @@ pub fn isolated_packages(
 #[cfg(test)]
 mod tests {
     use super::super::parse::exclusive::PIP_UV_CONDA;
-    use super::super::parse::{parse, Level};
+    use super::super::parse::{parse, Level, Location, LocationKind};
     use super::*;
     use crate::diag::Diagnostics;
     use crate::input::source::SourceFile;
-    use serde_json::json;
+    use serde_json::{json, Value};
     use std::path::Path;
     use std::sync::Arc;
 
+    /// `value` as the CLI reads it: validated at job level (local paths resolve against `/`).
+    fn typed(value: &Value) -> RuntimeEnv {
+        env(&value.to_string())
+    }
+
+    /// A job-level environment whose `working_dir` and `py_modules` are these local paths.
+    fn local(working_dir: Option<&str>, py_modules: &[&str]) -> RuntimeEnv {
+        let at = |raw: &str| Location {
+            raw: raw.into(),
+            kind: LocationKind::LocalDir(Path::new("/job").join(raw)),
+        };
+        RuntimeEnv {
+            working_dir: working_dir.map(at),
+            py_modules: (!py_modules.is_empty())
+                .then(|| py_modules.iter().map(|m| at(m)).collect()),
+            ..RuntimeEnv::default()
+        }
+    }
+
+    fn child(parent: &Value, child: &Value) -> Result<Value, MergeError> {
+        merge_child(&typed(parent), &typed(child)).map(|e| e.to_value())
+    }
+
+    fn job(submit: &Value, init: &Value) -> Result<Value, MergeError> {
+        merge_job(&typed(submit), &typed(init)).map(|e| e.to_value())
+    }
+
     #[test]
     fn reference_example() {
-        let parent = json!({"pip": ["requests", "chess"], "env_vars": {"A": "a", "B": "b"}});
-        let child = json!({"pip": ["torch", "ray[serve]"], "env_vars": {"B": "new", "C": "c"}});
+        let parent =
+            typed(&json!({"pip": ["requests", "chess"], "env_vars": {"A": "a", "B": "b"}}));
+        let child =
+            typed(&json!({"pip": ["torch", "ray[serve]"], "env_vars": {"B": "new", "C": "c"}}));
         let before = (parent.clone(), child.clone());
         let merged = merge_child(&parent, &child).unwrap();
         assert_eq!(
-            merged,
+            merged.to_value(),
             json!({"pip": ["torch", "ray[serve]"], "env_vars": {"A": "a", "B": "new", "C": "c"}})
         );
         assert_eq!((parent, child), before, "inputs are not mutated");
@@ -275,17 +275,17 @@ mod tests {
         let parent =
             json!({"working_dir": "s3://b/p.zip", "excludes": ["a"], "env_vars": {"A": "1"}});
         // Lists replaced, never concatenated; untouched fields kept; child-only fields added.
-        let merged = merge_child(&parent, &json!({"excludes": ["b"], "conda": "x"})).unwrap();
+        let merged = child(&parent, &json!({"excludes": ["b"], "conda": "x"})).unwrap();
         assert_eq!(
             merged,
             json!({"working_dir": "s3://b/p.zip", "excludes": ["b"], "conda": "x", "env_vars": {"A": "1"}})
         );
         // A null child field is absent.
         assert_eq!(
-            merge_child(&parent, &json!({"working_dir": null})).unwrap(),
+            child(&parent, &json!({"working_dir": null})).unwrap(),
             parent
         );
-        let e = merge_child(&parent, &json!({"working_dir": "./code"})).unwrap_err();
+        let e = merge_child(&typed(&parent), &local(Some("./code"), &[])).unwrap_err();
         assert_eq!(
             e,
             MergeError::LocalPath {
@@ -298,7 +298,13 @@ mod tests {
             "{e}"
         );
         assert_eq!(e.code(), codes::RTE_MERGE);
-        let e = merge_child(&parent, &json!({"py_modules": ["gs://b/m.zip", "mod"]})).unwrap_err();
+        let mut modules = typed(&json!({"py_modules": ["gs://b/m.zip"]}));
+        modules
+            .py_modules
+            .as_mut()
+            .unwrap()
+            .extend(local(None, &["mod"]).py_modules.unwrap());
+        let e = merge_child(&typed(&parent), &modules).unwrap_err();
         assert_eq!(
             e,
             MergeError::LocalPath {
@@ -307,44 +313,105 @@ mod tests {
             }
         );
         // The parent's own local paths are fine (they belong to the job).
-        assert!(merge_child(&json!({"working_dir": "."}), &json!({})).is_ok());
+        assert!(child(&json!({"working_dir": "."}), &json!({})).is_ok());
+        assert!(merge_child(&local(Some("."), &["m"]), &RuntimeEnv::default()).is_ok());
         let exclusive = |message: &str| {
             Err(MergeError::Exclusive {
                 message: message.into(),
             })
         };
         assert_eq!(
-            merge_child(&json!({"conda": "x"}), &json!({"pip": ["a"]})),
+            child(&json!({"conda": "x"}), &json!({"pip": ["a"]})),
             exclusive(PIP_UV_CONDA)
         );
         // Issue 7, item 9: the other fields Ray refuses together, after merging too.
         assert_eq!(
-            merge_child(&json!({"pip": ["a"]}), &json!({"uv": ["b"]})),
+            child(&json!({"pip": ["a"]}), &json!({"uv": ["b"]})),
             exclusive(PIP_UV_CONDA)
         );
         assert_eq!(
-            merge_job(&json!({"image_uri": "r/i:1"}), &json!({"pip": ["a"]})),
+            job(&json!({"image_uri": "r/i:1"}), &json!({"pip": ["a"]})),
             exclusive(
                 "The 'image_uri' field currently cannot be used together with other fields of \
                  runtime_env. Specified fields: {'pip'}"
             )
         );
-        assert!(merge_child(
+        assert!(child(
             &json!({"image_uri": "r/i:1"}),
             &json!({"env_vars": {"A": "1"}, "config": {"eager_install": true}})
         )
         .is_ok());
+    }
+
+    /// What the JSON merge refused as `NotAMap` and `EnvVarsNotAMap` never reaches the typed
+    /// merge: the parser refuses it, with Ray's message.
+    #[test]
+    fn what_is_not_a_runtime_env_is_refused_before_merging() {
+        let refused = |text: &str| {
+            let file = Arc::new(SourceFile::new("env.json", text));
+            let mut d = Diagnostics::new(file.clone());
+            let env = parse(file, Path::new("/"), Level::Job, RayGeneration::V2, &mut d);
+            assert!(env.is_none(), "{text}: accepted");
+            d.into_vec().into_iter().find(|d| d.is_error()).unwrap()
+        };
+        let e = refused("[]");
+        assert_eq!(e.code, codes::RTE_NOT_A_MAP);
         assert_eq!(
-            merge_child(&json!([]), &json!({})),
-            Err(MergeError::NotAMap {
-                which: "parent",
-                found: "an array"
+            e.message,
+            "runtime_env must be of type dict, got <class 'list'>"
+        );
+        let e = refused(r#"{"env_vars": ["A=1"]}"#);
+        assert_eq!(
+            e.message,
+            "runtime_env['env_vars'] must be of type Dict[str, str], got <class 'list'>"
+        );
+    }
+
+    /// Plugin fields (`unknown`) merge like any other: the child's replaces the parent's, and
+    /// in a job merge a shared one is a conflict.
+    #[test]
+    fn unknown_fields_merge_like_known_ones() {
+        let parent = json!({"nsight": "default", "my_plugin": {"a": 1}, "env_vars": {"A": "1"}});
+        assert_eq!(
+            child(&parent, &json!({"my_plugin": {"b": [2]}})).unwrap(),
+            json!({"nsight": "default", "my_plugin": {"b": [2]}, "env_vars": {"A": "1"}})
+        );
+        assert_eq!(
+            job(&parent, &json!({"my_plugin": 1})),
+            Err(MergeError::Conflict {
+                fields: vec!["my_plugin".into()],
+                env_vars: vec![]
             })
         );
-        assert!(matches!(
-            merge_child(&json!({}), &json!({"env_vars": ["A=1"]})),
-            Err(MergeError::EnvVarsNotAMap { which: "child", .. })
-        ));
+        // An empty list or mapping is no field: it replaces nothing and conflicts with nothing.
+        let full = json!({"pip": ["a"], "excludes": ["x"], "config": {"eager_install": false}});
+        let empty = json!({"pip": [], "excludes": [], "env_vars": {}, "config": {}});
+        assert_eq!(child(&full, &empty).unwrap(), full);
+        assert_eq!(job(&full, &empty).unwrap(), full);
+    }
+
+    #[test]
+    fn field_names_are_what_to_value_writes() {
+        for v in [
+            json!({}),
+            json!({"working_dir": "s3://b/p.zip", "py_modules": [], "excludes": ["a"]}),
+            json!({"pip": {"packages": ["a"], "pip_check": true}, "env_vars": {"A": "1"}}),
+            json!({"pip": [], "excludes": [], "env_vars": {}, "config": {}}),
+            json!({"conda": {"dependencies": ["x"]}, "config": {"setup_timeout_seconds": 5}}),
+            json!({"container": {"image": "i"}}),
+            json!({"image_uri": "r/i:1", "env_vars": {"A": "1"}}),
+            json!({"uv": ["a"], "plugin": null, "other": 1}),
+        ] {
+            let env = typed(&v);
+            let written = env.to_value();
+            let keys: BTreeSet<&str> = written
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            assert_eq!(env.field_names(), keys, "{v}");
+        }
     }
 
     #[test]
@@ -352,12 +419,12 @@ mod tests {
         let submit = json!({"working_dir": ".", "env_vars": {"A": "1"}});
         let init = json!({"pip": ["x"], "env_vars": {"B": "2"}});
         assert_eq!(
-            merge_job(&submit, &init).unwrap(),
+            job(&submit, &init).unwrap(),
             json!({"working_dir": ".", "pip": ["x"], "env_vars": {"A": "1", "B": "2"}})
         );
         let init =
             json!({"working_dir": "s3://b/c.zip", "pip": ["x"], "env_vars": {"A": "1", "C": "3"}});
-        let e = merge_job(&submit, &init).unwrap_err();
+        let e = job(&submit, &init).unwrap_err();
         assert_eq!(
             e,
             MergeError::Conflict {
@@ -372,16 +439,16 @@ mod tests {
              the same environment variable keys is not allowed."
         );
         // Same field, even with equal values, is a conflict; env_vars on both sides is not.
-        assert!(merge_job(&json!({"pip": ["a"]}), &json!({"pip": ["a"]})).is_err());
+        assert!(job(&json!({"pip": ["a"]}), &json!({"pip": ["a"]})).is_err());
         assert_eq!(
-            merge_job(
+            job(
                 &json!({"env_vars": {"A": "1"}}),
                 &json!({"env_vars": {"B": "1"}})
             )
             .unwrap(),
             json!({"env_vars": {"A": "1", "B": "1"}})
         );
-        assert_eq!(merge_job(&json!({}), &json!({})).unwrap(), json!({}));
+        assert_eq!(job(&json!({}), &json!({})).unwrap(), json!({}));
     }
 
     fn env(text: &str) -> RuntimeEnv {

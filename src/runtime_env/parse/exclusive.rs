@@ -2,14 +2,14 @@
 //! presence, Ray 1 the truthiness of `pip` and `conda`), and, in Ray 2, a `container` or
 //! `image_uri` with any field but `config` and `env_vars`. The messages are Ray 2.40's; the one
 //! difference is that envc sorts the set of fields Ray prints in its own (varying) order.
-//! [`exclusive_fields`] applies the same rules to a merged environment's JSON.
+//! `exclusive_fields` applies the same rules to a merged environment.
 
 use super::{Conda, Cx, RuntimeEnv};
 use crate::diag::codes;
 use crate::input::source::Span;
 use crate::runtime_env::generation::RayGeneration;
 use crate::runtime_env::python::{py_str_repr, truthy};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// Ray 2.40's message when more than one of `pip`, `uv` and `conda` is given (its first line).
 pub const PIP_UV_CONDA: &str = "The 'pip' field, 'uv' field, and 'conda' field of runtime_env \
@@ -31,29 +31,32 @@ fn runs_in_image(value: Option<&Value>) -> bool {
     value.is_some_and(truthy)
 }
 
-/// The fields Ray 2.40's `RuntimeEnv.__init__` refuses together, on a runtime env's top-level
-/// JSON (for merged environments): Ray's message for the first rule broken.
-pub fn exclusive_fields(fields: &Map<String, Value>) -> Option<String> {
+/// The fields Ray 2.40's `RuntimeEnv.__init__` refuses together, on a merged environment (its
+/// [`RuntimeEnv::field_names`]): Ray's message for the first rule broken.
+pub(crate) fn exclusive_fields(env: &RuntimeEnv) -> Option<String> {
+    let fields = env.field_names();
     let installers = ["pip", "uv", "conda"];
-    if installers
-        .iter()
-        .filter(|k| fields.contains_key(**k))
-        .count()
-        > 1
-    {
+    if installers.iter().filter(|k| fields.contains(**k)).count() > 1 {
         return Some(PIP_UV_CONDA.to_string());
     }
-    ["container", "image_uri"].into_iter().find_map(|field| {
-        if !runs_in_image(fields.get(field)) {
+    let image_uri = env.image_uri.clone().map(Value::String);
+    let refused = [
+        ("container", env.container.as_ref()),
+        ("image_uri", image_uri.as_ref()),
+    ]
+    .into_iter()
+    .find_map(|(field, value)| {
+        if !runs_in_image(value) {
             return None;
         }
         let others: Vec<String> = fields
-            .keys()
-            .filter(|k| !matches!(k.as_str(), "config" | "env_vars") && *k != field)
+            .iter()
+            .filter(|k| !matches!(**k, "config" | "env_vars") && **k != field)
             .map(|k| py_str_repr(k))
             .collect();
         (!others.is_empty()).then(|| image_conflict(field, others))
-    })
+    });
+    refused
 }
 
 /// What Ray says to do when `pip` meets `conda`.

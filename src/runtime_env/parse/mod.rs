@@ -42,7 +42,7 @@ use crate::input::source::{SourceFile, Span};
 use crate::input::yaml::{self, Kind, Node};
 use crate::runtime_env::python::{py_type, to_value};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -180,6 +180,34 @@ const KNOWN: &[&str] = &[
 ];
 
 impl RuntimeEnv {
+    /// Whether `pip` names a package: an empty list is no `pip` (Ray's truthiness), so it is
+    /// neither written nor merged over a parent's.
+    pub(crate) fn has_pip(&self) -> bool {
+        self.pip.as_ref().is_some_and(|p| !p.packages.is_empty())
+    }
+
+    /// The top-level fields this environment sets, sorted: exactly the keys [`Self::to_value`]
+    /// writes (an empty `excludes`, `env_vars`, `config` or `pip` is no field). The merge
+    /// rules and Ray's fields-that-exclude-others rules are about these names.
+    pub fn field_names(&self) -> BTreeSet<&str> {
+        let known = [
+            ("working_dir", self.working_dir.is_some()),
+            ("py_modules", self.py_modules.is_some()),
+            ("excludes", !self.excludes.is_empty()),
+            ("pip", self.has_pip()),
+            ("conda", self.conda.is_some()),
+            ("env_vars", !self.env_vars.is_empty()),
+            ("container", self.container.is_some()),
+            ("image_uri", self.image_uri.is_some()),
+            ("config", !self.config.is_empty()),
+        ];
+        known
+            .into_iter()
+            .filter_map(|(name, set)| set.then_some(name))
+            .chain(self.unknown.keys().map(String::as_str))
+            .collect()
+    }
+
     /// The normalised environment as JSON. Empty values are left out; pip is a plain list unless
     /// `pip_check: true` or a `pip_version` is set; a conda file is replaced by its content.
     pub fn to_value(&self) -> Value {
@@ -194,25 +222,22 @@ impl RuntimeEnv {
         if !self.excludes.is_empty() {
             m.insert("excludes".into(), strings(&self.excludes));
         }
-        if let Some(pip) = &self.pip {
-            let packages = dedup(&pip.packages);
-            if !packages.is_empty() {
-                let packages = strings(&packages);
-                let value = if pip.pip_check == Some(true) || pip.pip_version.is_some() {
-                    let mut o = Map::new();
-                    o.insert("packages".into(), packages);
-                    if pip.pip_check == Some(true) {
-                        o.insert("pip_check".into(), Value::Bool(true));
-                    }
-                    if let Some(v) = &pip.pip_version {
-                        o.insert("pip_version".into(), Value::String(v.clone()));
-                    }
-                    Value::Object(o)
-                } else {
-                    packages
-                };
-                m.insert("pip".into(), value);
-            }
+        if let Some(pip) = self.pip.as_ref().filter(|_| self.has_pip()) {
+            let packages = strings(&dedup(&pip.packages));
+            let value = if pip.pip_check == Some(true) || pip.pip_version.is_some() {
+                let mut o = Map::new();
+                o.insert("packages".into(), packages);
+                if pip.pip_check == Some(true) {
+                    o.insert("pip_check".into(), Value::Bool(true));
+                }
+                if let Some(v) = &pip.pip_version {
+                    o.insert("pip_version".into(), Value::String(v.clone()));
+                }
+                Value::Object(o)
+            } else {
+                packages
+            };
+            m.insert("pip".into(), value);
         }
         if let Some(c) = &self.conda {
             let v = match c {
