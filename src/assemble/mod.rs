@@ -143,6 +143,7 @@ pub(crate) fn metadata_layer(
             mode: 0o755,
             uid: 0,
             gid: 0,
+            xattrs: Default::default(),
         }];
         v.extend(files.iter().map(|(path, bytes)| Entry {
             path: (*path).into(),
@@ -150,6 +151,7 @@ pub(crate) fn metadata_layer(
             mode: 0o644,
             uid: 0,
             gid: 0,
+            xattrs: Default::default(),
         }));
         v
     };

@@ -77,6 +77,7 @@ fn dir(path: &str, uid: u32, gid: u32) -> Entry {
         mode: 0o755,
         uid,
         gid,
+        xattrs: Default::default(),
     }
 }
 
@@ -120,6 +121,7 @@ fn add_tree(
             mode,
             uid: owner.0,
             gid: owner.1,
+            xattrs: Default::default(),
         });
     }
     Ok(contents.uri)

@@ -71,6 +71,10 @@ pub enum Error {
         path: String,
         reason: String,
     },
+    /// A layer that cannot be rewritten (normalised): not gzip or tar, or an entry that is
+    /// unsafe, duplicated or of a kind envc does not write; `reason` names the entry.
+    #[error("{}: {reason}", layer.display())]
+    BadLayer { layer: PathBuf, reason: String },
     #[error("layer {layer} is not valid gzip: {source}")]
     CorruptGzip {
         layer: Digest,

@@ -9,17 +9,26 @@
 //!   `.wh.NAME`), so parents come before children. Every parent directory is written
 //!   explicitly; a parent the caller did not give is added as a directory with mode 0755,
 //!   uid 0, gid 0 (give an explicit `EntryKind::Dir` to choose another owner or mode).
+//!   [`write_exact`] (for rewriting a layer another tool built, `super::normalise`) adds no
+//!   parent: an added `home/ray/` owned by root would override a lower layer's owner.
 //! - Every header is a GNU header (`tar::Header::new_gnu`) that this module fills field by
 //!   field: GNU because its numeric fields fall back to base-256 (files over 8 GiB, large
 //!   uids) and its long-name extension (`././@LongLink`, types `L` and `K`, written here
 //!   exactly as GNU tar and the `tar` crate write it) covers paths and link targets over 100
-//!   bytes, so one format covers every entry and no PAX record is ever written. mtime is
-//!   `Options::mtime`; uid/gid from the entry; uname/gname empty; devmajor/devminor 0;
-//!   atime/ctime zero; mode = file type bits (`0o040000`, `0o100000`, `0o120000`) + the
-//!   entry's permission bits; directory names end in `/`.
+//!   bytes, so one format covers every entry. mtime is `Options::mtime`; uid/gid from the
+//!   entry; uname/gname empty; devmajor/devminor 0 except for devices; atime/ctime zero;
+//!   mode = file type bits (`0o040000`, `0o100000` also for hard links, `0o120000`,
+//!   `0o020000`, `0o060000`, `0o010000`) + the entry's permission bits; directory names end
+//!   in `/`.
+//! - The only PAX record ever written: an entry with extended attributes (`Entry::xattrs`,
+//!   e.g. `security.capability` on `ping`) is preceded by one PAX extended header
+//!   (`././@PaxHeader`, fixed fields) of `SCHILY.xattr.NAME` records sorted by name, as GNU
+//!   tar writes them. An entry without any has none.
 //! - Whiteouts are empty regular files `.wh.NAME` in the parent; an opaque directory is the
 //!   directory itself plus an empty `DIR/.wh..wh..opq`. Markers take the entry's mode, uid
-//!   and gid. Hard links are not represented: `entries_from_dir` writes each name as a file.
+//!   and gid. A hard link (`EntryKind::HardLink`) names a regular file of the layer that sorts
+//!   before it (or, in `write_exact`, a path of a lower layer); `entries_from_dir` writes each
+//!   name as a file.
 //! - The archive ends with two zero blocks (no padding to a 10 KiB record as GNU tar does).
 
 use super::gzip;
@@ -29,9 +38,12 @@ use crate::types::digest::Digest;
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+
+mod emit;
+use emit::{emit, Counting, Hashing, Offload, COPY_BUF};
 
 /// One path in a layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +56,9 @@ pub struct Entry {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// Extended attributes (name → value), empty for nearly every entry; written as one PAX
+    /// header of `SCHILY.xattr.*` records (see the module documentation).
+    pub xattrs: BTreeMap<String, Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +72,20 @@ pub enum EntryKind {
     /// A directory that hides everything below it in lower layers: writes the directory and
     /// `<dir>/.wh..wh..opq`.
     OpaqueDir,
+    /// Only the opaque marker `<path>/.wh..wh..opq` (the directory entry is given separately,
+    /// or, in `write_exact`, not at all).
+    OpaqueMarker,
+    /// A hard link to the layer path `target` (see the module documentation).
+    HardLink(String),
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
+    BlockDevice {
+        major: u32,
+        minor: u32,
+    },
+    Fifo,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +93,13 @@ pub enum FileSource {
     Bytes(Vec<u8>),
     /// Read at write time, streamed in bounded chunks; must be a regular file then.
     Path(PathBuf),
+    /// `len` bytes of `file` from `offset` (a spool file holding many contents), read at
+    /// write time; consecutive ranges of one file share one handle.
+    Range {
+        file: PathBuf,
+        offset: u64,
+        len: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,6 +227,7 @@ struct Item {
     mode: u32,
     uid: u32,
     gid: u32,
+    xattrs: BTreeMap<String, Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -200,6 +237,16 @@ enum ItemKind {
     Symlink(String),
     /// An empty regular file: a whiteout or opaque marker.
     Marker,
+    HardLink(String),
+    CharDevice {
+        major: u32,
+        minor: u32,
+    },
+    BlockDevice {
+        major: u32,
+        minor: u32,
+    },
+    Fifo,
 }
 
 fn split_parent(path: &str) -> (Option<&str>, &str) {
@@ -209,8 +256,15 @@ fn split_parent(path: &str) -> (Option<&str>, &str) {
     }
 }
 
-/// Validates, expands whiteouts, adds missing parents and sorts.
-fn plan(entries: Vec<Entry>) -> Result<Vec<Item>, Error> {
+/// Whether `plan` adds the parent directories the entries lack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Parents {
+    Add,
+    AsGiven,
+}
+
+/// Validates, expands whiteouts, adds missing parents (with `Parents::Add`) and sorts.
+fn plan(entries: Vec<Entry>, parents: Parents) -> Result<Vec<Item>, Error> {
     let mut items = Vec::with_capacity(entries.len());
     let mut whiteouts = Vec::new();
     let mut written = BTreeSet::new();
@@ -223,43 +277,58 @@ fn plan(entries: Vec<Entry>) -> Result<Vec<Item>, Error> {
             });
         }
         let (mode, uid, gid) = (e.mode, e.uid, e.gid);
-        let item = |path: String, kind| Item {
+        let mut xattrs = Some(e.xattrs);
+        // The attributes go with the entry's own path (not with a marker of an opaque dir).
+        let mut item = |path: String, kind, own: bool| Item {
             path,
             kind,
             mode,
             uid,
             gid,
+            xattrs: if own { xattrs.take() } else { None }.unwrap_or_default(),
         };
-        match e.kind {
-            EntryKind::Dir => {
-                written.insert(e.path.clone());
-                items.push(item(e.path, ItemKind::Dir));
-            }
-            EntryKind::File(source) => {
-                written.insert(e.path.clone());
-                items.push(item(e.path, ItemKind::File(source)));
-            }
-            EntryKind::Symlink(target) => {
-                if target.is_empty() || target.contains('\0') {
-                    return Err(invalid(&e.path, "symlink target is empty or contains NUL"));
-                }
-                written.insert(e.path.clone());
-                items.push(item(e.path, ItemKind::Symlink(target)));
-            }
+        let kind = match e.kind {
             EntryKind::Whiteout => {
                 let marker = match split_parent(&e.path) {
                     (Some(parent), name) => format!("{parent}/.wh.{name}"),
                     (None, name) => format!(".wh.{name}"),
                 };
-                items.push(item(marker, ItemKind::Marker));
+                items.push(item(marker, ItemKind::Marker, true));
                 whiteouts.push(e.path);
+                continue;
             }
             EntryKind::OpaqueDir => {
                 written.insert(e.path.clone());
-                items.push(item(format!("{}/.wh..wh..opq", e.path), ItemKind::Marker));
-                items.push(item(e.path, ItemKind::Dir));
+                let marker = format!("{}/.wh..wh..opq", e.path);
+                items.push(item(marker, ItemKind::Marker, false));
+                items.push(item(e.path, ItemKind::Dir, true));
+                continue;
             }
-        }
+            EntryKind::OpaqueMarker => {
+                let marker = format!("{}/.wh..wh..opq", e.path);
+                items.push(item(marker, ItemKind::Marker, true));
+                continue;
+            }
+            EntryKind::Dir => ItemKind::Dir,
+            EntryKind::File(source) => ItemKind::File(source),
+            EntryKind::Symlink(target) | EntryKind::HardLink(target)
+                if target.is_empty() || target.contains('\0') =>
+            {
+                return Err(invalid(&e.path, "link target is empty or contains NUL"));
+            }
+            EntryKind::Symlink(target) => ItemKind::Symlink(target),
+            EntryKind::HardLink(target) => {
+                validate_path(&target).map_err(|_| {
+                    invalid(&e.path, format!("hard link to an invalid path `{target}`"))
+                })?;
+                ItemKind::HardLink(target)
+            }
+            EntryKind::CharDevice { major, minor } => ItemKind::CharDevice { major, minor },
+            EntryKind::BlockDevice { major, minor } => ItemKind::BlockDevice { major, minor },
+            EntryKind::Fifo => ItemKind::Fifo,
+        };
+        written.insert(e.path.clone());
+        items.push(item(e.path, kind, true));
     }
     // A whiteout deletes a lower path; this layer must not also write it or below it.
     for w in &whiteouts {
@@ -302,273 +371,48 @@ fn plan(entries: Vec<Entry>) -> Result<Vec<Item>, Error> {
             p = parent;
         }
     }
-    items.extend(missing.into_iter().map(|path| Item {
-        path,
-        kind: ItemKind::Dir,
-        mode: 0o755,
-        uid: 0,
-        gid: 0,
-    }));
+    if parents == Parents::Add {
+        items.extend(missing.into_iter().map(|path| Item {
+            path,
+            kind: ItemKind::Dir,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            xattrs: BTreeMap::new(),
+        }));
+    }
     items.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
     if let Some(w) = items.windows(2).find(|w| w[0].path == w[1].path) {
         return Err(Error::Duplicate {
             path: w[0].path.clone(),
         });
     }
-    Ok(items)
-}
-
-/// A writer that hashes and counts what passes through it.
-struct Hashing<W> {
-    inner: W,
-    sha: Sha256,
-    n: u64,
-}
-
-impl<W: Write> Hashing<W> {
-    fn new(inner: W) -> Self {
-        Hashing {
-            inner,
-            sha: Sha256::new(),
-            n: 0,
-        }
-    }
-
-    fn finish(self) -> (Digest, u64, W) {
-        (
-            Digest::from_bytes(self.sha.finalize().into()),
-            self.n,
-            self.inner,
-        )
-    }
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(data)?;
-        self.sha.update(&data[..n]);
-        self.n += n as u64;
-        Ok(n)
-    }
-
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        self.inner.write_all(data)?;
-        self.sha.update(data);
-        self.n += data.len() as u64;
-        Ok(())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// The uncompressed path's writer: it writes `COPY_BUF`-sized chunks to `out` and then hands
-/// each chunk to a hashing thread, so sha256 runs alongside reading and writing (two cores);
-/// at most a handful of chunks exist at any time.
-struct Offload<'a, W: Write> {
-    out: &'a mut W,
-    buf: Vec<u8>,
-    to_hash: Option<mpsc::SyncSender<Vec<u8>>>,
-    back: mpsc::Receiver<Vec<u8>>,
-    n: u64,
-}
-
-impl<W: Write> Offload<'_, W> {
-    fn ship(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        self.out.write_all(&self.buf)?;
-        let next = self
-            .back
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(COPY_BUF));
-        let full = std::mem::replace(&mut self.buf, next);
-        self.to_hash
-            .as_ref()
-            .and_then(|tx| tx.send(full).ok())
-            .ok_or_else(|| io::Error::other("the hashing thread stopped"))
-    }
-}
-
-impl<W: Write> Write for Offload<'_, W> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let take = (COPY_BUF - self.buf.len()).min(data.len());
-        self.buf.extend_from_slice(&data[..take]);
-        self.n += take as u64;
-        if self.buf.len() == COPY_BUF {
-            self.ship()?;
-        }
-        Ok(take)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-const BLOCK: usize = 512;
-const ZEROS: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
-/// The copy buffer for file contents.
-const COPY_BUF: usize = 1 << 20;
-
-fn pad<W: Write>(w: &mut W, size: u64) -> io::Result<()> {
-    let rem = (size % BLOCK as u64) as usize;
-    if rem != 0 {
-        w.write_all(&ZEROS[..BLOCK - rem])?;
-    }
-    Ok(())
-}
-
-/// The GNU long-name/long-link extension entry, as GNU tar and the `tar` crate write it.
-fn write_long<W: Write>(w: &mut W, kind: u8, data: &[u8]) -> io::Result<()> {
-    let mut h = tar::Header::new_gnu();
-    let name = b"././@LongLink";
-    h.as_old_mut().name[..name.len()].copy_from_slice(name);
-    h.set_mode(0o644);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_mtime(0);
-    h.set_size(data.len() as u64 + 1);
-    h.set_entry_type(tar::EntryType::new(kind));
-    h.set_cksum();
-    w.write_all(h.as_bytes())?;
-    w.write_all(data)?;
-    w.write_all(&[0])?;
-    pad(w, data.len() as u64 + 1)
-}
-
-fn write_header<W: Write>(w: &mut W, item: &Item, mtime: u64, size: u64) -> io::Result<()> {
-    let mut h = tar::Header::new_gnu();
-    let (entry_type, type_bits) = match item.kind {
-        ItemKind::Dir => (tar::EntryType::Directory, 0o040000),
-        ItemKind::File(_) | ItemKind::Marker => (tar::EntryType::Regular, 0o100000),
-        ItemKind::Symlink(_) => (tar::EntryType::Symlink, 0o120000),
-    };
-    let mut name = item.path.clone().into_bytes();
-    if matches!(item.kind, ItemKind::Dir) {
-        name.push(b'/');
-    }
-    let field = &mut h.as_old_mut().name;
-    if name.len() > field.len() {
-        write_long(w, b'L', &name)?;
-    }
-    let n = name.len().min(field.len());
-    field[..n].copy_from_slice(&name[..n]);
-    if let ItemKind::Symlink(target) = &item.kind {
-        let target = target.as_bytes();
-        let field = &mut h.as_old_mut().linkname;
-        if target.len() > field.len() {
-            write_long(w, b'K', target)?;
-        }
-        let n = target.len().min(field.len());
-        field[..n].copy_from_slice(&target[..n]);
-    }
-    h.set_entry_type(entry_type);
-    h.set_mode(type_bits | item.mode);
-    h.set_uid(item.uid as u64);
-    h.set_gid(item.gid as u64);
-    h.set_mtime(mtime);
-    h.set_size(size);
-    h.set_device_major(0)?;
-    h.set_device_minor(0)?;
-    h.set_cksum();
-    w.write_all(h.as_bytes())
-}
-
-/// Copies exactly `size` bytes of `file` (opened from `path`) to `w`.
-fn copy_file<W: Write>(
-    w: &mut W,
-    file: &mut fs::File,
-    path: &Path,
-    size: u64,
-    buf: &mut [u8],
-) -> Result<(), Error> {
-    let mut left = size;
-    while left > 0 {
-        let want = (buf.len() as u64).min(left) as usize;
-        let n = match file.read(&mut buf[..want]) {
-            Ok(0) => {
-                return Err(Error::FileChanged {
-                    path: path.to_path_buf(),
-                })
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_at(path)(e)),
+    // A hard link names a regular file written before it (extractors create the target
+    // first), or in an exact rewrite a path of a lower layer.
+    for (i, item) in items.iter().enumerate() {
+        let ItemKind::HardLink(target) = &item.kind else {
+            continue;
         };
-        w.write_all(&buf[..n])?;
-        left -= n as u64;
-    }
-    let mut probe = [0u8; 1];
-    loop {
-        match file.read(&mut probe) {
-            Ok(0) => return Ok(()),
+        match items.binary_search_by(|x| x.path.as_bytes().cmp(target.as_bytes())) {
+            Ok(t) if t < i && matches!(items[t].kind, ItemKind::File(_)) => {}
             Ok(_) => {
-                return Err(Error::FileChanged {
-                    path: path.to_path_buf(),
-                })
+                return Err(invalid(
+                    &item.path,
+                    format!(
+                        "hard link to `{target}`, which is not a regular file sorted before it"
+                    ),
+                ))
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_at(path)(e)),
-        }
-    }
-}
-
-/// Writes the tar stream of `items` (already planned) to `w`.
-fn emit<W: Write>(items: &[Item], mtime: u64, w: &mut W) -> Result<(), Error> {
-    let mut buf = Vec::new();
-    for item in items {
-        match &item.kind {
-            ItemKind::Dir | ItemKind::Symlink(_) | ItemKind::Marker => {
-                write_header(w, item, mtime, 0)?;
-            }
-            ItemKind::File(FileSource::Bytes(data)) => {
-                write_header(w, item, mtime, data.len() as u64)?;
-                w.write_all(data)?;
-                pad(w, data.len() as u64)?;
-            }
-            ItemKind::File(FileSource::Path(path)) => {
-                // Never open a FIFO or device (open could block) or follow a symlink here.
-                let meta = fs::symlink_metadata(path).map_err(io_at(path))?;
-                if !meta.file_type().is_file() {
-                    return Err(Error::NotRegularFile { path: path.clone() });
-                }
-                let mut file = fs::File::open(path).map_err(io_at(path))?;
-                let meta = file.metadata().map_err(io_at(path))?;
-                if !meta.file_type().is_file() {
-                    return Err(Error::NotRegularFile { path: path.clone() });
-                }
-                let size = meta.len();
-                if buf.is_empty() && size > 0 {
-                    buf = vec![0u8; COPY_BUF];
-                }
-                write_header(w, item, mtime, size)?;
-                copy_file(w, &mut file, path, size, &mut buf)?;
-                pad(w, size)?;
+            Err(_) if parents == Parents::AsGiven => {}
+            Err(_) => {
+                return Err(invalid(
+                    &item.path,
+                    format!("hard link to `{target}`, which is not in this layer"),
+                ))
             }
         }
     }
-    w.write_all(&ZEROS)?;
-    Ok(())
-}
-
-/// Counts the bytes that pass through.
-struct Counting<'a, W: Write> {
-    out: &'a mut W,
-    n: u64,
-}
-
-impl<W: Write> Write for Counting<'_, W> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        let n = self.out.write(data)?;
-        self.n += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
+    Ok(items)
 }
 
 /// Writes the uncompressed layer (the same bytes [`write`] writes with `Compression::None`)
@@ -580,7 +424,7 @@ pub fn write_uncompressed_unhashed(
     mtime: u64,
     mut out: impl Write,
 ) -> Result<(u64, usize), Error> {
-    let items = plan(entries)?;
+    let items = plan(entries, Parents::Add)?;
     let mut counted = Counting {
         out: &mut out,
         n: 0,
@@ -596,12 +440,23 @@ pub fn write_uncompressed_unhashed(
 /// are validated, whiteouts expanded, missing parent directories added (0755, uid 0, gid 0)
 /// and everything sorted by the bytes of the full path (see the module documentation for the
 /// header rules). `out` is flushed at the end but not synced: that is the caller's business.
-pub fn write(
+pub fn write(entries: Vec<Entry>, options: &Options, out: impl Write) -> Result<Written, Error> {
+    write_items(plan(entries, Parents::Add)?, options, out)
+}
+
+/// [`write`] for rewriting a layer another tool built: exactly the entries given, sorted, with
+/// no parent directory added (a parent missing here is a lower layer's, and an added one would
+/// override its owner and mode) and hard links allowed to name paths of lower layers. Parents
+/// given must still be directories.
+pub fn write_exact(
     entries: Vec<Entry>,
     options: &Options,
-    mut out: impl Write,
+    out: impl Write,
 ) -> Result<Written, Error> {
-    let items = plan(entries)?;
+    write_items(plan(entries, Parents::AsGiven)?, options, out)
+}
+
+fn write_items(items: Vec<Item>, options: &Options, mut out: impl Write) -> Result<Written, Error> {
     let count = items.len();
     let mut diff = None;
     match options.compression {
@@ -723,6 +578,7 @@ pub fn entries_from_dir(
         mode,
         uid,
         gid,
+        xattrs: BTreeMap::new(),
     };
     if !prefix.is_empty() {
         entries.push(entry(prefix.to_string(), EntryKind::Dir, 0o755));
@@ -785,6 +641,7 @@ pub fn entries_from_dir(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     fn e(path: &str, kind: EntryKind, mode: u32, uid: u32, gid: u32) -> Entry {
         Entry {
@@ -793,6 +650,7 @@ mod tests {
             mode,
             uid,
             gid,
+            xattrs: BTreeMap::new(),
         }
     }
 
@@ -1371,6 +1229,7 @@ mod tests {
                     mode: 0o644,
                     uid: 1000,
                     gid: 100,
+                    xattrs: BTreeMap::new(),
                 },
                 Entry {
                     path: "a/link".into(),
@@ -1378,6 +1237,7 @@ mod tests {
                     mode: 0o777,
                     uid: 0,
                     gid: 0,
+                    xattrs: BTreeMap::new(),
                 },
             ]
         };

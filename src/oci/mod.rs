@@ -16,6 +16,7 @@ pub(crate) mod index;
 pub mod layer;
 pub mod layout;
 pub(crate) mod manifest;
+pub mod normalise;
 pub(crate) mod scan;
 pub mod spec;
 pub mod verify;

@@ -1,0 +1,1058 @@
+//! Layer normalisation: rewriting a layer a container engine built (wall-clock mtimes, entries
+//! in the order the engine walked them, uname/gname, files that only record the build) as a
+//! deterministic layer, so that the same content always has the same diff_id.
+//!
+//! One streaming pass reads the input (gzip or plain tar, told apart by magic bytes; zstd is
+//! refused, as nothing else in envc reads it), spools every file's content to one scratch file
+//! in `scratch_dir` (removed afterwards, also on error) and keeps only the headers in memory;
+//! then [`layer::write_exact`] writes the entries sorted by path bytes, every mtime
+//! `options.mtime`, uname/gname empty, atime/ctime gone, uid/gid/mode and extended attributes
+//! (`SCHILY.xattr.*`) kept, and **no entry the input did not have** (an added parent directory
+//! would override a lower layer's owner and mode). Directories, files, symlinks, hard links,
+//! devices and FIFOs are kept; whiteouts (`.wh.NAME`) and opaque markers (`.wh..wh..opq`) are
+//! kept as they are and never dropped. The root entry (`./`), which a layer path cannot name,
+//! is not written.
+//!
+//! Hard links: sorting may put a link before its target, so each link group (a file and the
+//! links that lead to it) is rewritten with its smallest surviving path carrying the content
+//! and the file's mode, owner and attributes, and every other member a link to it; a group
+//! whose file was dropped by the policy is carried by its first surviving member in the same
+//! way. A link to a path the layer does not hold (a lower layer's) is kept as it is. Contents
+//! of dropped files are spooled too, since a later link may need them.
+//!
+//! What is dropped is a [`DropPolicy`]: glob patterns over layer paths; [`DEFAULT_DROP`] lists
+//! the files that only record when and how the build ran.
+
+use super::blob::{HashingReader, TempBlob, BUF};
+use super::error::Error;
+use super::layer::{self, Entry, EntryKind, FileSource};
+use super::layout::Layout;
+use super::scan::unsafe_path;
+use super::Descriptor;
+use crate::types::digest::Digest;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Paths dropped by default: each only records when or how the build ran, and nothing reads
+/// it to do its work. Not `etc/ld.so.cache` (the loader reads it), not `var/lib/dpkg/status`,
+/// not all of `~/.cache` (`~/.cache/huggingface` holds models a program loads).
+pub const DEFAULT_DROP: &[&str] = &[
+    // apt's binary package caches: rebuilt from the lists on demand, stamped at build time.
+    "var/cache/apt/*.bin",
+    // Downloaded packages, installed already.
+    "var/cache/apt/archives/*.deb",
+    // Interrupted downloads.
+    "var/cache/apt/archives/partial/*",
+    // The package lists as the mirror served them on the build day (`apt-get update` fetches
+    // them again; Debian's own images ship without them).
+    "var/lib/apt/lists/*",
+    // apt's history.log/term.log/eipp.log: what the build's apt runs did, with timestamps.
+    "var/log/apt/*",
+    // dpkg's and update-alternatives' logs: timestamps of every package step.
+    "var/log/dpkg.log",
+    "var/log/alternatives.log",
+    // debconf's and dpkg's backups of their databases from before the last run (the current
+    // `config.dat`, `status`, … stay).
+    "var/cache/debconf/*-old",
+    "var/lib/dpkg/*-old",
+    // ldconfig's cache of library inodes and mtimes, for its next run; the loader never reads it.
+    "var/cache/ldconfig/aux-cache",
+    // pip's and uv's download caches (wheels already installed).
+    "root/.cache/pip",
+    "home/*/.cache/pip",
+    "root/.cache/uv",
+    "home/*/.cache/uv",
+    // wget's HSTS database: the hosts the build contacted, and when.
+    "root/.wget-hsts",
+    "home/*/.wget-hsts",
+    // Scratch space the build left behind (the directories themselves stay).
+    "tmp/*",
+    "var/tmp/*",
+];
+
+/// Which paths of a layer are dropped on normalisation (build-time records).
+#[derive(Debug, Clone)]
+pub struct DropPolicy {
+    patterns: Vec<String>,
+    set: globset::GlobSet,
+}
+
+impl DropPolicy {
+    /// Glob patterns over layer paths (relative, no leading `/`; `*` and `?` stay within one
+    /// path component, `**` crosses components; a pattern ending `/**` or naming a directory
+    /// drops what is below it). An entry is dropped when its path or any of its ancestors
+    /// matches.
+    pub fn new(patterns: &[String]) -> Result<DropPolicy, Error> {
+        let mut b = globset::GlobSetBuilder::new();
+        for p in patterns {
+            let bad = |reason: String| Error::Invalid {
+                what: format!("drop pattern `{p}`"),
+                reason,
+            };
+            if p.is_empty() {
+                return Err(bad("it is empty".into()));
+            }
+            if p.starts_with('/') {
+                return Err(bad(
+                    "it starts with `/` (patterns are relative to the layer root)".into(),
+                ));
+            }
+            let glob = globset::GlobBuilder::new(p.trim_end_matches('/'))
+                .literal_separator(true)
+                .backslash_escape(true)
+                .build()
+                .map_err(|e| bad(e.kind().to_string()))?;
+            b.add(glob);
+        }
+        let set = b.build().map_err(|e| Error::Invalid {
+            what: "drop patterns".into(),
+            reason: e.to_string(),
+        })?;
+        Ok(DropPolicy {
+            patterns: patterns.to_vec(),
+            set,
+        })
+    }
+
+    /// The policy of [`DEFAULT_DROP`] (valid globs: a unit test builds it).
+    pub fn default_policy() -> Result<DropPolicy, Error> {
+        let patterns: Vec<String> = DEFAULT_DROP.iter().map(|p| p.to_string()).collect();
+        DropPolicy::new(&patterns)
+    }
+
+    /// Whether `path` (a layer path, no leading `/`) or one of its ancestors matches.
+    pub fn matches(&self, path: &str) -> bool {
+        let path = path.trim_end_matches('/');
+        if self.set.is_empty() || path.is_empty() {
+            return false;
+        }
+        path.match_indices('/')
+            .map(|(i, _)| &path[..i])
+            .chain([path])
+            .any(|p| self.set.is_match(p))
+    }
+
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+}
+
+/// What [`normalise_layer`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Normalised {
+    pub written: layer::Written,
+    /// The paths the policy dropped, sorted.
+    pub dropped: Vec<String>,
+}
+
+/// Rewrites one layer (gzip or plain tar: detected by magic bytes) as a deterministic layer,
+/// written to `out` as `options.compression` says. See the module documentation for the rules.
+pub fn normalise_layer(
+    input: &mut dyn Read,
+    policy: &DropPolicy,
+    options: &layer::Options,
+    scratch_dir: &Path,
+    out: &mut dyn Write,
+) -> Result<Normalised, Error> {
+    normalise(
+        input,
+        policy,
+        options,
+        scratch_dir,
+        out,
+        Path::new("the input layer"),
+    )
+}
+
+impl Layout {
+    /// Reads layer blob `layer` from the layout (checking its digest and size), normalises it
+    /// and writes the result as a new blob (a temp file in `envc/tmp` renamed into place);
+    /// returns its descriptor (the OCI media type for `options.compression`), its diff_id and
+    /// the dropped paths.
+    pub fn normalise_layer(
+        &self,
+        layer: &Descriptor,
+        policy: &DropPolicy,
+        options: &layer::Options,
+    ) -> Result<(Descriptor, Digest, Vec<String>), Error> {
+        let path = self.blob_path(&layer.digest);
+        let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::MissingBlob {
+                digest: layer.digest,
+                path: path.clone(),
+            },
+            _ => Error::io(&path, e),
+        })?;
+        self.start_writing()?;
+        let mut input = HashingReader::new(file, true);
+        let mut tmp = TempBlob::new(&self.tmp_dir(), &self.blobs_dir())?;
+        let n = normalise(
+            &mut input,
+            policy,
+            options,
+            &self.tmp_dir(),
+            &mut tmp,
+            &path,
+        )?;
+        // Only a blob that is what its descriptor says is rewritten.
+        io::copy(&mut input, &mut io::sink()).map_err(|e| Error::io(&path, e))?;
+        input.check(&layer.digest, layer.size, &path)?;
+        tmp.persist(&n.written.digest)?;
+        let d = Descriptor {
+            media_type: options.compression.layer_media_type().to_string(),
+            digest: n.written.digest,
+            size: n.written.size,
+            annotations: BTreeMap::new(),
+            platform: None,
+        };
+        Ok((d, n.written.diff_id, n.dropped))
+    }
+}
+
+/// The layer being read and its scratch file, named in errors.
+struct Ctx<'a> {
+    layer: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn bad(&self, reason: impl Into<String>) -> Error {
+        Error::BadLayer {
+            layer: self.layer.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+
+    fn entry(&self, path: &str, reason: impl std::fmt::Display) -> Error {
+        self.bad(format!("entry `{path}`: {reason}"))
+    }
+}
+
+fn normalise(
+    input: &mut dyn Read,
+    policy: &DropPolicy,
+    options: &layer::Options,
+    scratch_dir: &Path,
+    out: &mut dyn Write,
+    layer_path: &Path,
+) -> Result<Normalised, Error> {
+    let ctx = Ctx { layer: layer_path };
+    let mut buffered = BufReader::with_capacity(BUF, input);
+    let head = buffered.fill_buf().map_err(|e| Error::io(layer_path, e))?;
+    let decoded: Box<dyn Read + '_> = if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::MultiGzDecoder::new(buffered))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        return Err(ctx.bad("it is zstd-compressed, which envc does not read"));
+    } else {
+        Box::new(buffered)
+    };
+    let scratch = tempfile::Builder::new()
+        .prefix("normalise-")
+        .tempfile_in(scratch_dir)
+        .map_err(|e| Error::io(scratch_dir, e))?;
+    let mut archive = tar::Archive::new(decoded);
+    let read = read_entries(&mut archive, policy, &ctx, &scratch)?;
+    // Whatever follows the end-of-archive blocks is read too (a caller may hash the input).
+    io::copy(&mut archive.into_inner(), &mut io::sink())
+        .map_err(|e| ctx.bad(format!("reading past the end of the tar: {e}")))?;
+    let entries = link_groups(read.entries, read.dropped_entries, &ctx)?;
+    let written = layer::write_exact(entries, options, out).map_err(|e| match e {
+        layer::Error::Io { path, source } => Error::Io {
+            path: path.unwrap_or_else(|| PathBuf::from("the normalised layer")),
+            source,
+        },
+        other => ctx.bad(other.to_string()),
+    })?;
+    drop(scratch); // removes the spool file (also dropped, and removed, on every error above)
+    let mut dropped = read.dropped;
+    dropped.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    Ok(Normalised { written, dropped })
+}
+
+/// What the pass over the input found.
+struct Found {
+    /// Entries to write; hard links not yet resolved.
+    entries: Vec<Entry>,
+    /// Dropped entries by path (a link may lead to one).
+    dropped_entries: HashMap<String, Entry>,
+    dropped: Vec<String>,
+}
+
+fn read_entries<R: Read>(
+    archive: &mut tar::Archive<R>,
+    policy: &DropPolicy,
+    ctx: &Ctx,
+    scratch: &tempfile::NamedTempFile,
+) -> Result<Found, Error> {
+    let spool_path = scratch.path().to_path_buf();
+    let mut spool = BufWriter::with_capacity(BUF, scratch.as_file());
+    let mut offset = 0u64;
+    let mut buf = vec![0u8; BUF];
+    let mut seen = HashSet::new();
+    let mut out = Found {
+        entries: Vec::new(),
+        dropped_entries: HashMap::new(),
+        dropped: Vec::new(),
+    };
+    let tar_error = |e: io::Error| ctx.bad(format!("not a valid tar archive: {e}"));
+    for entry in archive.entries().map_err(tar_error)? {
+        let mut entry = entry.map_err(tar_error)?;
+        let raw = entry.path_bytes().into_owned();
+        let Ok(text) = String::from_utf8(raw.clone()) else {
+            let lossy = String::from_utf8_lossy(&raw).into_owned();
+            return Err(ctx.entry(&lossy, "the path is not UTF-8"));
+        };
+        if unsafe_path(&raw).is_some() {
+            return Err(ctx.entry(&text, "an absolute path or a `..` component"));
+        }
+        let path = clean(&text);
+        let kind = entry.header().entry_type();
+        if kind == tar::EntryType::XGlobalHeader {
+            continue;
+        }
+        if path.is_empty() {
+            continue; // the root directory: a layer path cannot name it
+        }
+        if !seen.insert(path.clone()) {
+            return Err(ctx.entry(&path, "appears more than once in the layer"));
+        }
+        let header = entry.header();
+        let num = |v: io::Result<u64>, what: &str| -> Result<u32, Error> {
+            v.ok()
+                .and_then(|v| u32::try_from(v).ok())
+                .ok_or_else(|| ctx.entry(&path, format!("its {what} is not a 32-bit number")))
+        };
+        let mode = num(header.mode().map(u64::from), "mode")? & 0o7777;
+        let uid = num(header.uid(), "uid")?;
+        let gid = num(header.gid(), "gid")?;
+        let device = |h: &tar::Header| -> Result<(u32, u32), Error> {
+            let major = h.device_major().ok().flatten();
+            let minor = h.device_minor().ok().flatten();
+            match (major, minor) {
+                (Some(a), Some(b)) => Ok((a, b)),
+                _ => Err(ctx.entry(&path, "a device without valid major/minor numbers")),
+            }
+        };
+        let link = || -> Result<String, Error> {
+            let t = entry.link_name_bytes().unwrap_or_default().into_owned();
+            match String::from_utf8(t) {
+                Ok(t) if !t.is_empty() => Ok(t),
+                _ => Err(ctx.entry(&path, "its link target is empty or not UTF-8")),
+            }
+        };
+        let mut kind = match kind {
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                EntryKind::File(FileSource::Range {
+                    file: spool_path.clone(),
+                    offset: 0,
+                    len: 0,
+                })
+            }
+            tar::EntryType::Directory => EntryKind::Dir,
+            tar::EntryType::Symlink => EntryKind::Symlink(link()?),
+            tar::EntryType::Link => {
+                let target = link()?;
+                if unsafe_path(target.as_bytes()).is_some() {
+                    return Err(ctx.entry(&path, format!("a hard link to `{target}`, an absolute path or one with a `..` component")));
+                }
+                EntryKind::HardLink(clean(&target))
+            }
+            tar::EntryType::Char => {
+                let (major, minor) = device(header)?;
+                EntryKind::CharDevice { major, minor }
+            }
+            tar::EntryType::Block => {
+                let (major, minor) = device(header)?;
+                EntryKind::BlockDevice { major, minor }
+            }
+            tar::EntryType::Fifo => EntryKind::Fifo,
+            other => {
+                return Err(ctx.entry(
+                    &path,
+                    format!(
+                        "tar entry type `{}` is not supported",
+                        other.as_byte() as char
+                    ),
+                ))
+            }
+        };
+        let mut xattrs = BTreeMap::new();
+        if let Some(pax) = entry.pax_extensions().map_err(tar_error)? {
+            for ext in pax {
+                let ext = ext.map_err(tar_error)?;
+                if let Some(name) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
+                    xattrs.insert(name.to_string(), ext.value_bytes().to_vec());
+                }
+            }
+        }
+        if let EntryKind::File(FileSource::Range { .. }) = kind {
+            let len = spool_content(&mut entry, &mut spool, &mut buf, |e| match e {
+                Side::Read(e) => ctx.entry(&path, format!("reading its content: {e}")),
+                Side::Write(e) => Error::io(&spool_path, e),
+            })?;
+            kind = EntryKind::File(FileSource::Range {
+                file: spool_path.clone(),
+                offset,
+                len,
+            });
+            offset += len;
+        }
+        // Whiteouts and opaque markers are kept as they are, whatever the policy says.
+        let (parent, name) = match path.rsplit_once('/') {
+            Some((p, n)) => (p, n),
+            None => ("", path.as_str()),
+        };
+        let e = |path: String, kind| Entry {
+            path,
+            kind,
+            mode,
+            uid,
+            gid,
+            xattrs,
+        };
+        if name == ".wh..wh..opq" {
+            if parent.is_empty() {
+                return Err(ctx.entry(&path, "an opaque marker of the root directory"));
+            }
+            out.entries
+                .push(e(parent.to_string(), EntryKind::OpaqueMarker));
+        } else if name.starts_with(".wh..wh.") {
+            return Err(ctx.entry(&path, "aufs metadata, which envc does not rewrite"));
+        } else if let Some(hidden) = name.strip_prefix(".wh.") {
+            let p = if parent.is_empty() {
+                hidden.to_string()
+            } else {
+                format!("{parent}/{hidden}")
+            };
+            out.entries.push(e(p, EntryKind::Whiteout));
+        } else if policy.matches(&path) {
+            out.dropped.push(path.clone());
+            out.dropped_entries.insert(path.clone(), e(path, kind));
+        } else {
+            out.entries.push(e(path, kind));
+        }
+    }
+    spool.flush().map_err(|e| Error::io(&spool_path, e))?;
+    Ok(out)
+}
+
+/// Which end of a copy failed.
+enum Side {
+    Read(io::Error),
+    Write(io::Error),
+}
+
+/// Copies an entry's content to the spool; returns its length.
+fn spool_content(
+    from: &mut dyn Read,
+    to: &mut dyn Write,
+    buf: &mut [u8],
+    err: impl Fn(Side) -> Error,
+) -> Result<u64, Error> {
+    let mut n = 0u64;
+    loop {
+        let got = match from.read(buf) {
+            Ok(0) => return Ok(n),
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(err(Side::Read(e))),
+        };
+        to.write_all(&buf[..got]).map_err(|e| err(Side::Write(e)))?;
+        n += got as u64;
+    }
+}
+
+/// A tar path as a layer path: no leading `./`, no trailing `/`.
+fn clean(p: &str) -> String {
+    let mut p = p;
+    while let Some(rest) = p.strip_prefix("./") {
+        p = rest;
+    }
+    if p == "." {
+        return String::new();
+    }
+    p.trim_end_matches('/').to_string()
+}
+
+/// Rewrites hard links so that the smallest surviving path of each group carries the content
+/// (see the module documentation).
+fn link_groups(
+    mut entries: Vec<Entry>,
+    dropped: HashMap<String, Entry>,
+    ctx: &Ctx,
+) -> Result<Vec<Entry>, Error> {
+    let index: HashMap<String, usize> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.path.clone(), i))
+        .collect();
+    // Each link's root: the entry at the end of its chain of links (kept or dropped), or
+    // `None` for a path the layer does not hold.
+    let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        let EntryKind::HardLink(first) = &e.kind else {
+            continue;
+        };
+        let mut target = first.clone();
+        let mut hops = 0;
+        loop {
+            let next = index
+                .get(&target)
+                .map(|&t| &entries[t])
+                .or_else(|| dropped.get(&target));
+            match next.map(|n| &n.kind) {
+                Some(EntryKind::HardLink(t)) => {
+                    hops += 1;
+                    if hops > entries.len() + dropped.len() {
+                        return Err(ctx.entry(&e.path, "a cycle of hard links"));
+                    }
+                    target = t.clone();
+                }
+                Some(_) => {
+                    groups.entry(target).or_default().push(i);
+                    break;
+                }
+                None => break, // a lower layer's path: kept as it is
+            }
+        }
+    }
+    for (root, links) in groups {
+        let (source, root_index) = match index.get(&root) {
+            Some(&r) => (entries[r].clone(), Some(r)),
+            None => match dropped.get(&root) {
+                Some(d) => (d.clone(), None),
+                None => continue,
+            },
+        };
+        let mut members: Vec<usize> = links;
+        members.extend(root_index);
+        members.sort_by(|&a, &b| entries[a].path.as_bytes().cmp(entries[b].path.as_bytes()));
+        match &source.kind {
+            EntryKind::File(_) => {
+                let carrier = entries[members[0]].path.clone();
+                for (n, &m) in members.iter().enumerate() {
+                    let e = &mut entries[m];
+                    e.mode = source.mode;
+                    e.uid = source.uid;
+                    e.gid = source.gid;
+                    if n == 0 {
+                        e.kind = source.kind.clone();
+                        e.xattrs = source.xattrs.clone();
+                    } else {
+                        e.kind = EntryKind::HardLink(carrier.clone());
+                        e.xattrs = BTreeMap::new();
+                    }
+                }
+            }
+            EntryKind::Dir | EntryKind::OpaqueMarker | EntryKind::Whiteout => {
+                let at = &entries[members[0]].path;
+                return Err(ctx.entry(at, format!("a hard link to `{root}`, which is not a file")));
+            }
+            // A link to a symlink, device or FIFO is one more of the same.
+            other => {
+                for &m in &members {
+                    entries[m].kind = other.clone();
+                }
+            }
+        }
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oci::testutil::gzip;
+    use crate::oci::Compression;
+
+    /// One input entry: path, tar type, mode, uid, content or link target, xattrs.
+    struct In {
+        path: &'static str,
+        kind: tar::EntryType,
+        mode: u32,
+        uid: u64,
+        data: &'static [u8],
+        xattrs: &'static [(&'static str, &'static [u8])],
+    }
+
+    const fn i(path: &'static str, kind: tar::EntryType, mode: u32, data: &'static [u8]) -> In {
+        In {
+            path,
+            kind,
+            mode,
+            uid: 0,
+            data,
+            xattrs: &[],
+        }
+    }
+
+    use tar::EntryType as T;
+
+    /// A layer as an engine writes it: `usr/bin/b` is a hard link to `usr/bin/a`, a file
+    /// with a capability, a device, a FIFO, a whiteout, an opaque dir, files owned by uid 1000
+    /// in a directory the layer does not hold, and build records.
+    fn engine_entries() -> Vec<In> {
+        vec![
+            i("usr/", T::Directory, 0o755, b""),
+            i("usr/bin/", T::Directory, 0o755, b""),
+            i("usr/bin/a", T::Regular, 0o755, b"#!/bin/sh\necho a\n"),
+            i("usr/bin/b", T::Link, 0o755, b"usr/bin/a"),
+            In {
+                xattrs: &[(
+                    "security.capability",
+                    b"\x01\x00\x00\x02\x00\x20\x00\x00\0\0\0\0\0\0\0\0\0\0\0\0",
+                )],
+                ..i("usr/bin/ping", T::Regular, 0o755, b"ELF ping")
+            },
+            i("usr/bin/sh", T::Symlink, 0o777, b"dash"),
+            i("dev/", T::Directory, 0o755, b""),
+            i("dev/null", T::Char, 0o666, b""),
+            i("run/", T::Directory, 0o755, b""),
+            i("run/initctl", T::Fifo, 0o600, b""),
+            i("etc/", T::Directory, 0o755, b""),
+            i("etc/.wh.motd", T::Regular, 0o644, b""),
+            i("opt/app/", T::Directory, 0o755, b""),
+            i("opt/app/.wh..wh..opq", T::Regular, 0o644, b""),
+            In {
+                uid: 1000,
+                ..i("home/ray/.bashrc", T::Regular, 0o644, b"export A=1\n")
+            },
+            i(
+                "var/log/dpkg.log",
+                T::Regular,
+                0o644,
+                b"2026-12-01 install x\n",
+            ),
+            i("tmp/", T::Directory, 0o1777, b""),
+            i("tmp/build/", T::Directory, 0o755, b""),
+            i("tmp/build/big", T::Regular, 0o644, b"big content"),
+            i("tmp/.wh.old", T::Regular, 0o644, b""),
+            i("usr/lib/", T::Directory, 0o755, b""),
+            i("usr/lib/copy", T::Link, 0o644, b"tmp/build/big"),
+        ]
+    }
+
+    fn engine_tar(order: &[usize], mtime: u64, uname: &str) -> Vec<u8> {
+        let all = engine_entries();
+        let mut b = tar::Builder::new(Vec::new());
+        for &k in order {
+            let e = &all[k];
+            if !e.xattrs.is_empty() {
+                let recs: Vec<(String, &[u8])> = e
+                    .xattrs
+                    .iter()
+                    .map(|(n, v)| (format!("SCHILY.xattr.{n}"), *v))
+                    .collect();
+                b.append_pax_extensions(recs.iter().map(|(k, v)| (k.as_str(), *v)))
+                    .unwrap();
+            }
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(e.kind);
+            h.set_path(e.path).unwrap();
+            h.set_mode(e.mode);
+            h.set_uid(e.uid);
+            h.set_gid(e.uid);
+            h.set_mtime(mtime + k as u64);
+            h.set_username(uname).unwrap();
+            h.set_groupname(uname).unwrap();
+            let data: &[u8] = match e.kind {
+                T::Link | T::Symlink => {
+                    h.set_link_name(std::str::from_utf8(e.data).unwrap())
+                        .unwrap();
+                    b""
+                }
+                T::Char => {
+                    h.set_device_major(1).unwrap();
+                    h.set_device_minor(3).unwrap();
+                    b""
+                }
+                _ => e.data,
+            };
+            h.set_size(data.len() as u64);
+            h.set_cksum();
+            b.append(&h, data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn run(input: &[u8], policy: &DropPolicy, options: &layer::Options) -> (Vec<u8>, Normalised) {
+        let t = tempfile::tempdir().unwrap();
+        let mut out = Vec::new();
+        let n = normalise_layer(&mut &input[..], policy, options, t.path(), &mut out).unwrap();
+        assert_eq!(
+            std::fs::read_dir(t.path()).unwrap().count(),
+            0,
+            "scratch file left"
+        );
+        (out, n)
+    }
+
+    fn plain() -> layer::Options {
+        layer::Options {
+            mtime: 1_700_000_000,
+            compression: Compression::None,
+            ..layer::Options::default()
+        }
+    }
+
+    fn none() -> DropPolicy {
+        DropPolicy::new(&[]).unwrap()
+    }
+
+    /// (path, type, mode, uid, mtime, uname, link, size, xattrs) of every entry.
+    type Row = (
+        String,
+        u8,
+        u32,
+        u64,
+        u64,
+        String,
+        String,
+        u64,
+        Vec<(String, Vec<u8>)>,
+    );
+
+    fn rows(tar_bytes: &[u8]) -> Vec<Row> {
+        let mut a = tar::Archive::new(tar_bytes);
+        let mut out = Vec::new();
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let mut x = Vec::new();
+            if let Some(p) = e.pax_extensions().unwrap() {
+                for r in p {
+                    let r = r.unwrap();
+                    x.push((r.key().unwrap().to_string(), r.value_bytes().to_vec()));
+                }
+            }
+            let h = e.header();
+            assert_eq!(h.as_gnu().unwrap().atime, [0; 12]);
+            out.push((
+                e.path().unwrap().to_string_lossy().into_owned(),
+                h.entry_type().as_byte(),
+                h.mode().unwrap(),
+                h.uid().unwrap(),
+                h.mtime().unwrap(),
+                h.username().unwrap().unwrap_or("").to_string(),
+                e.link_name()
+                    .unwrap()
+                    .map(|l| l.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                e.size(),
+                x,
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn any_order_and_any_mtimes_give_the_same_bytes() {
+        let n = engine_entries().len();
+        let forward: Vec<usize> = (0..n).collect();
+        let a = engine_tar(&forward, 1_000, "root");
+        // Reversed, except that a hard link's target must come before it in a tar: swap the
+        // roles of `usr/bin/a` and `usr/bin/b` instead (b holds the content, a links to it).
+        let all_b = {
+            // Rebuild the reversed tar with the link group's roles swapped.
+            let mut entries = engine_entries();
+            entries[2] = i("usr/bin/b", T::Regular, 0o755, b"#!/bin/sh\necho a\n");
+            entries[3] = i("usr/bin/a", T::Link, 0o755, b"usr/bin/b");
+            let mut b = tar::Builder::new(Vec::new());
+            let mut reordered: Vec<usize> = (0..n).rev().collect();
+            // `usr/lib/copy` links to `tmp/build/big`: keep the target first.
+            let (pc, pb) = (
+                reordered.iter().position(|&k| k == 21).unwrap(),
+                reordered.iter().position(|&k| k == 18).unwrap(),
+            );
+            reordered.swap(pc, pb);
+            let (p2, p3) = (
+                reordered.iter().position(|&k| k == 2).unwrap(),
+                reordered.iter().position(|&k| k == 3).unwrap(),
+            );
+            reordered.swap(p2, p3);
+            for k in reordered {
+                let e = &entries[k];
+                if !e.xattrs.is_empty() {
+                    let recs: Vec<(String, &[u8])> = e
+                        .xattrs
+                        .iter()
+                        .map(|(n, v)| (format!("SCHILY.xattr.{n}"), *v))
+                        .collect();
+                    b.append_pax_extensions(recs.iter().map(|(k, v)| (k.as_str(), *v)))
+                        .unwrap();
+                }
+                let mut h = tar::Header::new_ustar();
+                h.set_entry_type(e.kind);
+                h.set_path(e.path).unwrap();
+                h.set_mode(e.mode);
+                h.set_uid(e.uid);
+                h.set_gid(e.uid);
+                h.set_mtime(9_999 * k as u64);
+                h.set_username("someone").unwrap();
+                let data: &[u8] = match e.kind {
+                    T::Link | T::Symlink => {
+                        h.set_link_name(std::str::from_utf8(e.data).unwrap())
+                            .unwrap();
+                        b""
+                    }
+                    T::Char => {
+                        h.set_device_major(1).unwrap();
+                        h.set_device_minor(3).unwrap();
+                        b""
+                    }
+                    _ => e.data,
+                };
+                h.set_size(data.len() as u64);
+                h.set_cksum();
+                b.append(&h, data).unwrap();
+            }
+            b.into_inner().unwrap()
+        };
+        let policy = DropPolicy::default_policy().unwrap();
+        for options in [
+            plain(),
+            layer::Options {
+                mtime: 7,
+                ..layer::Options::default()
+            },
+        ] {
+            let (out_a, na) = run(&a, &policy, &options);
+            let (out_b, nb) = run(&gzip(&all_b), &policy, &options);
+            assert!(out_a == out_b, "different bytes for the same entries");
+            assert_eq!(na, nb);
+            // Normalising a normalised layer changes nothing.
+            let (again, n2) = run(&out_a, &policy, &options);
+            assert!(again == out_a, "normalising twice changed the bytes");
+            assert_eq!(n2.written, na.written);
+            assert!(n2.dropped.is_empty());
+            assert_eq!(
+                na.dropped,
+                ["tmp/build", "tmp/build/big", "var/log/dpkg.log"]
+            );
+        }
+        let (out, n) = run(&a, &policy, &plain());
+        assert_eq!(n.written.diff_id, Digest::of(&out));
+        let rows = rows(&out);
+        let paths: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "dev/",
+                "dev/null",
+                "etc/",
+                "etc/.wh.motd",
+                "home/ray/.bashrc",
+                "opt/app/",
+                "opt/app/.wh..wh..opq",
+                "run/",
+                "run/initctl",
+                "tmp/",
+                "tmp/.wh.old",
+                "usr/",
+                "usr/bin/",
+                "usr/bin/a",
+                "usr/bin/b",
+                "usr/bin/ping",
+                "usr/bin/sh",
+                "usr/lib/",
+                "usr/lib/copy",
+            ],
+            "sorted, no parent added (no `home/` or `home/ray/`), build records dropped"
+        );
+        for r in &rows {
+            assert_eq!(r.4, 1_700_000_000, "{}", r.0);
+            assert_eq!(r.5, "", "{}", r.0);
+        }
+        let get = |p: &str| rows.iter().find(|r| r.0 == p).unwrap();
+        assert_eq!(get("usr/bin/a").1, b'0');
+        assert_eq!(get("usr/bin/a").7, 17);
+        assert_eq!(
+            (get("usr/bin/b").1, get("usr/bin/b").6.as_str()),
+            (b'1', "usr/bin/a")
+        );
+        // The dropped file's link carries its content.
+        assert_eq!((get("usr/lib/copy").1, get("usr/lib/copy").7), (b'0', 11));
+        assert_eq!(get("dev/null").1, b'3');
+        assert_eq!(get("run/initctl").1, b'6');
+        assert_eq!(get("run/initctl").2 & 0o7777, 0o600);
+        assert_eq!(get("tmp/").2 & 0o7777, 0o1777);
+        assert_eq!(get("home/ray/.bashrc").3, 1000);
+        assert_eq!(get("usr/bin/sh").6, "dash");
+        let ping = get("usr/bin/ping");
+        assert_eq!(ping.8.len(), 1);
+        assert_eq!(ping.8[0].0, "SCHILY.xattr.security.capability");
+        assert_eq!(ping.8[0].1.len(), 20);
+        assert!(rows
+            .iter()
+            .filter(|r| r.0 != "usr/bin/ping")
+            .all(|r| r.8.is_empty()));
+        // GNU tar reads it, capability and all (when it is installed).
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("l.tar");
+        std::fs::write(&f, &out).unwrap();
+        if let Ok(o) = std::process::Command::new("tar")
+            .arg("--xattrs")
+            .arg("-tvvf")
+            .arg(&f)
+            .output()
+        {
+            if o.status.success() {
+                let listing = String::from_utf8_lossy(&o.stdout);
+                assert!(listing.contains("usr/bin/b link to usr/bin/a"), "{listing}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_default_policy_drops_build_records_only() {
+        let p = DropPolicy::default_policy().unwrap();
+        assert_eq!(p.patterns().len(), DEFAULT_DROP.len());
+        for dropped in [
+            "var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_InRelease",
+            "var/lib/apt/lists/partial",
+            "var/cache/apt/pkgcache.bin",
+            "var/cache/apt/archives/curl_8.0_amd64.deb",
+            "var/log/apt/history.log",
+            "var/log/dpkg.log",
+            "var/lib/dpkg/status-old",
+            "var/cache/debconf/config.dat-old",
+            "var/cache/ldconfig/aux-cache",
+            "root/.cache/pip",
+            "root/.cache/pip/http/a/b",
+            "home/ray/.cache/uv/wheels/x.whl",
+            "home/ray/.wget-hsts",
+            "tmp/x",
+            "tmp/x/y/z",
+            "var/tmp/build.log",
+        ] {
+            assert!(p.matches(dropped), "{dropped}");
+        }
+        for kept in [
+            "etc/ld.so.cache",
+            "var/lib/apt/lists",
+            "var/lib/dpkg/status",
+            "var/cache/debconf/config.dat",
+            "var/cache/apt/archives/lock",
+            "home/ray/.cache/huggingface/hub/model.bin",
+            "root/.cache",
+            "tmp",
+            "var/log/apt",
+            "usr/bin/tmp/x",
+        ] {
+            assert!(!p.matches(kept), "{kept}");
+        }
+    }
+
+    #[test]
+    fn glob_rules_and_bad_patterns() {
+        let p = |pats: &[&str]| {
+            DropPolicy::new(&pats.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+        };
+        assert!(!p(&["a?c"]).matches("a/c"));
+        assert!(p(&["a?c"]).matches("abc/d"));
+        assert!(!p(&["*.log"]).matches("var/x.log"));
+        assert!(p(&["**/*.log"]).matches("var/x.log"));
+        assert!(p(&["var/**"]).matches("var/a/b"));
+        assert!(p(&["opt/cache/"]).matches("opt/cache/x"));
+        assert!(!p(&["opt/cache"]).matches("opt/cachex"));
+        for (bad, why) in [
+            ("a[", "drop pattern `a[`"),
+            ("/tmp/*", "starts with `/`"),
+            ("", "empty"),
+        ] {
+            let err = DropPolicy::new(&[bad.to_string()]).unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn unsafe_duplicate_and_unknown_inputs_are_refused() {
+        // Paths written raw (the `tar` crate's `set_path` refuses bad ones).
+        let tar_of = |entries: &[(&str, &[u8])]| {
+            let mut b = tar::Builder::new(Vec::new());
+            for (path, data) in entries {
+                let mut h = tar::Header::new_gnu();
+                h.as_mut_bytes()[..path.len()].copy_from_slice(path.as_bytes());
+                h.set_size(data.len() as u64);
+                h.set_mode(0o644);
+                h.set_uid(0);
+                h.set_gid(0);
+                h.set_mtime(0);
+                h.set_cksum();
+                b.append(&h, *data).unwrap();
+            }
+            b.into_inner().unwrap()
+        };
+        let t = tempfile::tempdir().unwrap();
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (
+                tar_of(&[("../etc/passwd", b"x")]),
+                "entry `../etc/passwd`: an absolute path",
+            ),
+            (
+                tar_of(&[("/etc/passwd", b"x")]),
+                "entry `/etc/passwd`: an absolute path",
+            ),
+            (
+                tar_of(&[("a", b"x"), ("./a", b"y")]),
+                "entry `a`: appears more than once",
+            ),
+            (vec![0x28, 0xb5, 0x2f, 0xfd, 0, 0], "zstd-compressed"),
+            (vec![7u8; 1024], "not a valid tar archive"),
+            (
+                gzip(b"not a tar at all, but long enough to be read as one block of it......"),
+                "the input layer",
+            ),
+        ];
+        for (input, want) in cases {
+            let mut out = Vec::new();
+            let err = normalise_layer(&mut &input[..], &none(), &plain(), t.path(), &mut out)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(want), "{want}: {err}");
+            assert_eq!(
+                std::fs::read_dir(t.path()).unwrap().count(),
+                0,
+                "scratch left: {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_layout_layer_is_rewritten_as_a_new_blob() {
+        let t = tempfile::tempdir().unwrap();
+        let layout = Layout::open_or_create(&t.path().join("layout")).unwrap();
+        let n = engine_entries().len();
+        let input = gzip(&engine_tar(&(0..n).collect::<Vec<_>>(), 3, "root"));
+        let (digest, size) = layout.write_blob(&input).unwrap();
+        let d = Descriptor {
+            media_type: crate::oci::MEDIA_TYPE_LAYER_GZIP.into(),
+            digest,
+            size,
+            annotations: BTreeMap::new(),
+            platform: None,
+        };
+        let policy = DropPolicy::default_policy().unwrap();
+        let options = layer::Options {
+            mtime: 0,
+            ..layer::Options::default()
+        };
+        let (new, diff_id, dropped) = layout.normalise_layer(&d, &policy, &options).unwrap();
+        assert_eq!(new.media_type, crate::oci::MEDIA_TYPE_LAYER_GZIP);
+        assert_eq!(dropped.len(), 3);
+        let stored = std::fs::read(layout.blob_path(&new.digest)).unwrap();
+        assert_eq!(Digest::of(&stored), new.digest);
+        assert_eq!(stored.len() as u64, new.size);
+        let mut tar_bytes = Vec::new();
+        flate2::read::MultiGzDecoder::new(&stored[..])
+            .read_to_end(&mut tar_bytes)
+            .unwrap();
+        assert_eq!(Digest::of(&tar_bytes), diff_id);
+        assert_eq!(std::fs::read_dir(layout.tmp_dir()).unwrap().count(), 0);
+        // A blob that is not what its descriptor says is not rewritten.
+        let wrong = Descriptor {
+            size: size + 1,
+            ..d
+        };
+        assert!(layout.normalise_layer(&wrong, &policy, &options).is_err());
+    }
+}
