@@ -126,33 +126,98 @@ target names are `[a-zA-Z0-9_-]+`); the tag keeps the name."
         #[command(flatten)]
         input: InputArgs,
     },
-    /// Assemble a spec into an OCI image and record it as a new revision NAME:REV in the store.
+    /// Build specs into OCI images and record each as a new revision NAME:REV in the store.
     #[command(after_help = "Examples:
   envc build env.yaml --name my-env --base ./ray-base:2.9.0      base from an OCI layout
   envc build env.yaml --name my-env --base oci-archive:base.tar  or from an oci-archive
+  envc build env.yaml --name my-env --engine-arg --network=host  packages: built by podman
+  envc build specs/*.yaml --jobs 2                                many, named by file stem
 
-Prints `NAME:REV sha256:<manifest digest>`; an image equal to the latest revision's creates no
-revision and prints that revision's line followed by `unchanged`. SOURCE_DATE_EPOCH sets every
-timestamp (default 0).")]
+A spec that only sets env vars is assembled without an engine. One that installs packages or
+runs commands is rendered to the Dockerfile `envc dockerfile` writes and built by podman,
+buildah or docker (`--engine`, ENVC_ENGINE, `[engine] name` in envc.toml; else the first on
+PATH); the result is normalised and imported. Prints `NAME:REV sha256:<manifest digest>`; when
+nothing changed (same spec, Dockerfile and base as the latest revision, or the same image)
+no revision is added and that revision's line is followed by `unchanged`. SOURCE_DATE_EPOCH
+sets every timestamp (default 0). Every engine build leaves a record: `envc list --all`,
+`envc logs`.")]
     Build {
-        /// The spec file.
-        file: PathBuf,
-        /// The environment's name: lower case, `[a-z0-9]+([._-][a-z0-9]+)*`.
-        #[arg(long)]
-        name: String,
+        /// The spec files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The environment's name (one spec), or NAME=SPEC (repeatable); else the file stem.
+        /// Names are lower case, `[a-z0-9]+([._-][a-z0-9]+)*`.
+        #[arg(long = "name", value_name = "NAME|NAME=SPEC")]
+        names: Vec<String>,
         /// The base image's content: `oci:DIR[:REF]` (an OCI layout; REF is everything after
-        /// the first `:` after DIR, so `oci:./store:app:2` works), `oci-archive:FILE[:REF]`, or
-        /// `DIR[:REF]` (split after the prefix that is an existing directory). Not needed once
-        /// the base named by the spec has been imported into the store.
+        /// the first `:` after DIR, so `oci:./store:app:2` works), `oci-archive:FILE[:REF]`,
+        /// `docker-archive:FILE[:REF]`, or `DIR[:REF]` (split after the prefix that is an
+        /// existing directory). Not needed once the base named by the spec is in the store, or,
+        /// for an engine build, when the engine has it or can pull it.
         #[arg(long, value_name = "SOURCE")]
         base: Option<String>,
         /// Layer compression in the store.
         #[arg(long, value_enum, default_value_t = Compression::Gzip)]
         compression: Compression,
+        /// The engine for specs that need execution: podman, buildah or docker.
+        #[arg(long, value_name = "ENGINE")]
+        engine: Option<String>,
+        /// An argument for the engine's build command, passed unchanged (repeatable), e.g.
+        /// `--engine-arg=--network=host`.
+        #[arg(long = "engine-arg", value_name = "ARG", allow_hyphen_values = true)]
+        engine_args: Vec<String>,
+        /// Build even when the spec, its Dockerfile and its base are unchanged (packages move).
+        #[arg(long)]
+        rebuild: bool,
+        /// How many specs to build at once.
+        #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        jobs: u16,
+        #[command(flatten)]
+        dockerfile: DockerfileArgs,
         #[command(flatten)]
         store: StoreArgs,
         #[command(flatten)]
         input: InputArgs,
+    },
+    /// Record an image built elsewhere (BuildKit, kaniko, docker, CI) as a revision of NAME.
+    #[command(after_help = "Examples:
+  envc import my-env --spec env.yaml --image oci-archive:built.tar
+  envc import my-env --spec env.yaml --image docker-archive:saved.tar --base oci:./ray-base
+
+The image is kept byte for byte (its manifest digest stays the one the builder made); the
+spec's digest and plan are recorded beside it, so `show`, `diff` and `rollback` work on it. It
+must be built on the spec's base (its first layers are the base's), which must be in the store
+or given with --base, unless --force.")]
+    Import {
+        /// The environment's name.
+        name: String,
+        /// The spec the image was built from.
+        #[arg(long, value_name = "SPEC")]
+        spec: PathBuf,
+        /// The image: `oci:DIR[:REF]`, `oci-archive:FILE[:REF]` or `docker-archive:FILE[:REF]`.
+        #[arg(long, value_name = "SOURCE")]
+        image: String,
+        /// The spec's base image, as for `envc build --base`, when the store does not have it.
+        #[arg(long, value_name = "SOURCE")]
+        base: Option<String>,
+        /// Record the image even if it is not built on the spec's base (or the base is unknown).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Print the log of a build: `NAME:REV` (the build that made it) or a build id.
+    #[command(
+        after_help = "Example: envc logs my-env:3; envc logs my-env-20261201T150102Z-3fa9c1
+Build ids are in `envc list --all`."
+    )]
+    Logs {
+        /// `NAME[:REV]` or a build id.
+        build: String,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Bake a runtime env's working dir, py_modules and env_vars onto a stored revision, as a
     /// new revision.
@@ -181,6 +246,9 @@ sees them. pip and conda entries are not installed by baking."
     List {
         /// Only this environment.
         name: Option<String>,
+        /// Also the builds that failed or were interrupted (with their time and failing step).
+        #[arg(long)]
+        all: bool,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
         #[command(flatten)]

@@ -24,6 +24,28 @@ struct Raw {
     warnings: RawWarnings,
     #[serde(default)]
     image: Vec<RawImage>,
+    #[serde(default)]
+    engine: RawEngine,
+    #[serde(default)]
+    import: RawImport,
+}
+
+/// `[engine]`: which engine builds specs that need execution, and arguments for its build.
+#[derive(Debug, serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawEngine {
+    name: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    args: Vec<String>,
+}
+
+/// `[import]`: what importing an engine's build drops from its new layers.
+#[derive(Debug, serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawImport {
+    drop: Option<Vec<toml::Spanned<String>>>,
+    #[serde(default)]
+    extend_drop: Vec<toml::Spanned<String>>,
 }
 
 /// `[[image]]`: what the generated steps need to know about bases matching `match`.
@@ -97,6 +119,13 @@ pub struct Config {
     pub ignore: Vec<codes::Code>,
     /// `[[image]]` facts, in file order (the first matching pattern wins).
     pub images: Vec<(RepoPattern, ImageFacts)>,
+    /// `[engine] name`: podman, buildah or docker.
+    pub engine: Option<String>,
+    /// `[engine] args`: passed to the engine's build after any `--engine-arg`.
+    pub engine_args: Vec<String>,
+    /// The drop patterns of `[import]`: `drop` (replacing the default list) plus
+    /// `extend-drop`; `None` for the default list alone.
+    pub drop: Option<Vec<String>>,
 }
 
 impl Config {
@@ -245,6 +274,57 @@ pub fn parse(file: Arc<SourceFile>, path: Option<PathBuf>) -> Result<Config, Vec
                 .error(codes::CONFIG, span, format!("`{host}` is not a registry host"))
                 .help("write a host such as `mirror.example.com` or `mirror.example.com:5000/dockerhub`");
         }
+    }
+    if let Some(name) = raw.engine.name {
+        if crate::engine::EngineKind::parse(name.get_ref()).is_some() {
+            config.engine = Some(name.into_inner());
+        } else {
+            let span = name.span();
+            diags
+                .error(
+                    codes::CONFIG,
+                    Span::new(span.start, span.end),
+                    format!("`{}` is not an engine envc drives", name.get_ref()),
+                )
+                .help("write `podman`, `buildah` or `docker`");
+        }
+    }
+    config.engine_args = raw.engine.args;
+    let mut patterns = Vec::new();
+    let replaced = raw.import.drop.is_some();
+    for p in raw
+        .import
+        .drop
+        .unwrap_or_default()
+        .into_iter()
+        .chain(raw.import.extend_drop)
+    {
+        let span = p.span();
+        match crate::oci::normalise::DropPolicy::new(std::slice::from_ref(p.get_ref())) {
+            Ok(_) => patterns.push(p.into_inner()),
+            Err(e) => {
+                diags
+                    .error(
+                        codes::CONFIG,
+                        Span::new(span.start, span.end),
+                        e.to_string(),
+                    )
+                    .help(
+                        "write a glob over image paths, such as `var/log/apt` or `home/*/.cache`",
+                    );
+            }
+        }
+    }
+    if replaced || !patterns.is_empty() {
+        if !replaced {
+            let mut all: Vec<String> = crate::oci::normalise::DEFAULT_DROP
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            all.extend(patterns);
+            patterns = all;
+        }
+        config.drop = Some(patterns);
     }
     for raw_image in raw.image {
         if let Some(facts) = image_facts(&raw_image, &mut diags) {

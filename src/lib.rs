@@ -7,7 +7,8 @@
 //! → `spec` (shape, then `spec::validate`: meaning, as the checked values of `types`) →
 //! `plan` (`plan::lower` makes the IR and its digest) → the backends: `emit::dockerfile` (a
 //! Dockerfile) and `assemble` (an OCI image, no engine) → `oci` (blobs, layers, the image
-//! layout) and its store of revisions. `runtime_env` is Ray's runtime environments. Diagnostics
+//! layout) and its store of revisions; `engine` hands a Dockerfile to podman, buildah or docker
+//! and brings the image back into the store. `runtime_env` is Ray's runtime environments. Diagnostics
 //! (`diag`, `diag::codes`) are data collected along the way and rendered at the edge by the CLI
 //! (`cli`, `commands`). The use cases (check, build, bake, diff, the store's revisions and its
 //! maintenance) are library calls in `ops`, with typed outcomes and error kinds that carry their
@@ -23,6 +24,7 @@ pub mod commands;
 pub mod config;
 pub mod diag;
 pub mod emit;
+pub mod engine;
 pub mod epoch;
 pub mod input;
 pub mod oci;

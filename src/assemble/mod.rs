@@ -124,7 +124,7 @@ pub fn apply_env(base_env: &[String], plan: &Plan) -> Vec<String> {
     env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 
-fn rfc3339(epoch: u64) -> String {
+pub(crate) fn rfc3339(epoch: u64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch);
     humantime::format_rfc3339_seconds(t).to_string()
 }
@@ -369,6 +369,20 @@ pub fn assemble(
         annotations: BTreeMap::from([(SPEC_DIGEST.to_string(), spec_digest)]),
     };
     compose(store, base, edit, options)
+}
+
+/// The plan of a revision: recorded beside it by `envc import` (whose image is kept as it
+/// was built), else read from its image's metadata layer.
+pub fn revision_plan(store: &Store, r: &store::Revision) -> Result<Plan, Error> {
+    match r.annotation(store::annotations::PLAN) {
+        Some(text) => Plan::from_json(text.as_bytes()).map_err(|e| Error::BaseConfig {
+            reason: format!(
+                "{}: the recorded plan is not a plan envc reads: {e}",
+                r.reference()
+            ),
+        }),
+        None => read_plan(store, &r.manifest.digest),
+    }
 }
 
 /// Reads the plan back out of an image's metadata layer (its last layer), as a typed plan.

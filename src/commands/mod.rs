@@ -4,6 +4,7 @@
 //! carries data (a Dockerfile, JSON), stderr carries messages.
 
 mod bakefile;
+mod build;
 mod printer;
 mod runtime_env;
 mod store;
@@ -67,21 +68,54 @@ pub fn run(cli: Cli) -> u8 {
             input,
         } => plan_cmd(&printer, &file, digest, provenance, &input),
         Command::Build {
-            file,
-            name,
+            files,
+            names,
             base,
             compression,
+            engine,
+            engine_args,
+            rebuild,
+            jobs,
+            dockerfile,
             store: st,
             input,
-        } => store::build(
+        } => build::build(
             &printer,
-            &file,
-            &name,
-            base.as_deref(),
-            compression,
-            &st,
-            &input,
+            &build::BuildArgs {
+                files: &files,
+                names: &names,
+                base: base.as_deref(),
+                compression,
+                engine: engine.as_deref(),
+                engine_args: &engine_args,
+                rebuild,
+                jobs,
+                dockerfile: &dockerfile,
+                store: &st,
+                input: &input,
+            },
         ),
+        Command::Import {
+            name,
+            spec,
+            image,
+            base,
+            force,
+            store: st,
+            input,
+        } => build::import(
+            &printer,
+            &build::ImportArgs {
+                name: &name,
+                spec: &spec,
+                image: &image,
+                base: base.as_deref(),
+                force,
+                store: &st,
+                input: &input,
+            },
+        ),
+        Command::Logs { build, store: st } => build::logs(&printer, &build, &st),
         Command::Bake {
             runtime_env,
             name,
@@ -91,9 +125,10 @@ pub fn run(cli: Cli) -> u8 {
         } => store::bake(&printer, &runtime_env, &name, &from, compression, &st),
         Command::List {
             name,
+            all,
             format,
             store: st,
-        } => store::list(&printer, name.as_deref(), format, &st),
+        } => store::list(&printer, name.as_deref(), all, format, &st),
         Command::Show {
             reference,
             format,

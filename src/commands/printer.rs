@@ -36,6 +36,11 @@ impl Printer {
         }
     }
 
+    /// `--quiet`: only errors and requested data.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// Writes data to stdout.
     pub fn data(&self, text: &str) -> Result<(), StdoutError> {
         let mut out = std::io::stdout().lock();

@@ -3,17 +3,17 @@
 //! [`crate::ops`], calls it, and formats its outcome (human text or JSON) through the
 //! [`Printer`].
 
-use super::{compile_one, Error, Printer, EXIT_NO, EXIT_OK};
+use super::{Error, Printer, EXIT_NO, EXIT_OK};
 use crate::assemble;
-use crate::cli::{ExportArg, Format, InputArgs, StoreArgs};
+use crate::cli::{ExportArg, Format, StoreArgs};
 use crate::oci::archive::ExportFormat;
 use crate::oci::Compression;
 use crate::ops::bake::BakeOptions;
-use crate::ops::build::{BuildOptions, BuildOutcome};
-use crate::ops::compile::Usable;
+use crate::ops::build::BuildOutcome;
 use crate::ops::diff::Side;
 use crate::ops::{self, maintenance, revisions};
 use crate::plan::diff::{Change, PlanDiff};
+use crate::store::builds::BuildStatus;
 use crate::store::view::RevisionDetail;
 use crate::store::Store;
 use crate::types::name::{Address, EnvName, Identifier};
@@ -33,39 +33,9 @@ fn identifier(reference: &str) -> Result<Identifier, Error> {
     Ok(Identifier::parse(reference)?)
 }
 
-/// `NAME:REV sha256:<manifest>`, followed by `unchanged` when no revision was added.
 fn print_commit(printer: &Printer, outcome: &BuildOutcome) -> Result<u8, Error> {
-    let r = &outcome.revision;
-    let note = if outcome.unchanged { " unchanged" } else { "" };
-    printer.data(&format!(
-        "{}:{} {}{note}\n",
-        outcome.name, r.revision, r.manifest.digest
-    ))?;
+    printer.data(&super::build::commit_line(outcome))?;
     Ok(EXIT_OK)
-}
-
-pub fn build(
-    printer: &Printer,
-    file: &Path,
-    name: &str,
-    base: Option<&str>,
-    compression: Compression,
-    store_args: &StoreArgs,
-    input: &InputArgs,
-) -> Result<u8, Error> {
-    let name = env_name(name)?;
-    let epoch = crate::epoch::from_env()?;
-    let Some(Usable { compiled, .. }) = compile_one(printer, file, input)? else {
-        return Ok(EXIT_NO);
-    };
-    let options = BuildOptions {
-        base: base.map(str::to_string),
-        compression,
-        epoch,
-    };
-    let root = ops::store_dir(store_args.store.as_deref());
-    let outcome = ops::build::build(&root, &name, &compiled, &options, printer)?;
-    print_commit(printer, &outcome)
 }
 
 fn short(d: &str) -> String {
@@ -100,17 +70,43 @@ pub fn bake(
 pub fn list(
     printer: &Printer,
     name: Option<&str>,
+    all: bool,
     format: Format,
     store_args: &StoreArgs,
 ) -> Result<u8, Error> {
     let store = open(store_args)?;
     let name = name.map(env_name).transpose()?;
-    let views = revisions::list(&store, name.as_ref())?;
+    let views = if all {
+        // With --all, a name whose every build failed still has something to show.
+        let views = store
+            .revisions(name.as_ref())?
+            .iter()
+            .map(crate::store::view::RevisionView::new)
+            .collect::<Vec<_>>();
+        if let Some(n) = &name {
+            if views.is_empty() && store.builds(Some(n.as_str()))?.is_empty() {
+                return Err(Error::NameNotFound {
+                    name: n.to_string(),
+                });
+            }
+        }
+        views
+    } else {
+        revisions::list(&store, name.as_ref())?
+    };
     if format == Format::Json {
         let items = views
             .iter()
             .map(serde_json::to_value)
             .collect::<Result<Vec<_>, _>>()?;
+        if all {
+            let builds = store.builds(name.as_ref().map(EnvName::as_str))?;
+            let doc = json!({ "builds": builds, "revisions": items });
+            return printer
+                .data(&format!("{}\n", serde_json::to_string_pretty(&doc)?))
+                .map(|()| EXIT_OK)
+                .map_err(Error::from);
+        }
         return printer
             .data(&format!("{}\n", serde_json::to_string_pretty(&items)?))
             .map(|()| EXIT_OK)
@@ -136,11 +132,46 @@ pub fn list(
             note,
         ]);
     }
-    let widths: Vec<usize> = (0..5)
+    let mut out = String::new();
+    format_table(&mut out, &rows);
+    if all {
+        let failed: Vec<_> = store
+            .builds(name.as_ref().map(EnvName::as_str))?
+            .into_iter()
+            .filter(|b| b.status != BuildStatus::Succeeded)
+            .collect();
+        if !failed.is_empty() {
+            let mut rows = vec![[
+                "BUILD".to_string(),
+                "STATUS".into(),
+                "STARTED".into(),
+                "FAILING STEP".into(),
+            ]];
+            for b in failed {
+                rows.push([
+                    b.id,
+                    b.status.to_string(),
+                    b.started,
+                    b.failing_step.map_or_else(
+                        || "-".to_string(),
+                        |s| s.lines().next().unwrap_or("").to_string(),
+                    ),
+                ]);
+            }
+            out.push('\n');
+            format_table(&mut out, &rows);
+        }
+    }
+    printer.data(&out)?;
+    Ok(EXIT_OK)
+}
+
+/// Rows as columns padded to the widest cell, two spaces apart, no trailing blanks.
+pub(crate) fn format_table<const N: usize>(out: &mut String, rows: &[[String; N]]) {
+    let widths: Vec<usize> = (0..N)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
-    let mut out = String::new();
-    for r in &rows {
+    for r in rows {
         let cells: Vec<String> = r
             .iter()
             .zip(&widths)
@@ -148,8 +179,6 @@ pub fn list(
             .collect();
         let _ = writeln!(out, "{}", cells.join("  ").trim_end());
     }
-    printer.data(&out)?;
-    Ok(EXIT_OK)
 }
 
 pub fn diff(

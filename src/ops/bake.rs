@@ -39,7 +39,7 @@ pub fn bake(
         config,
         layers: store.layers(&from_rev)?,
     };
-    let plan = assemble::read_plan(store, &from_rev.manifest.digest)?;
+    let plan = assemble::revision_plan(store, &from_rev)?;
     // Checked before anything is written: a corrupt layer leaves no blob behind.
     for layer in &base.layers {
         store.check_layer(layer)?;

@@ -55,8 +55,17 @@ pub struct Bakefile {
 
 /// Names every spec: `--name` first, then the file stems; `Err` on a bad or repeated name.
 fn names(inputs: &Inputs) -> Result<Vec<(EnvName, PathBuf)>, Error> {
+    name_specs(&inputs.specs, &inputs.names)
+}
+
+/// The environment name of each spec, for every command that takes many: `--name NAME=SPEC`
+/// (which also adds SPEC), else the file stem; a name or a spec given twice is refused.
+pub(crate) fn name_specs(
+    specs: &[PathBuf],
+    names: &[(String, PathBuf)],
+) -> Result<Vec<(EnvName, PathBuf)>, Error> {
     let mut given: Vec<(&Path, EnvName)> = Vec::new();
-    for (name, spec) in &inputs.names {
+    for (name, spec) in names {
         if given.iter().any(|(p, _)| *p == spec.as_path()) {
             return Err(Error::SpecNamedTwice {
                 spec: spec.display().to_string(),
@@ -64,7 +73,7 @@ fn names(inputs: &Inputs) -> Result<Vec<(EnvName, PathBuf)>, Error> {
         }
         given.push((spec, EnvName::parse(name)?));
     }
-    let mut specs: Vec<&Path> = inputs.specs.iter().map(PathBuf::as_path).collect();
+    let mut specs: Vec<&Path> = specs.iter().map(PathBuf::as_path).collect();
     for (spec, _) in &given {
         if !specs.contains(spec) {
             specs.push(spec);

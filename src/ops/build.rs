@@ -1,12 +1,14 @@
 //! `build`: a compiled spec → an OCI image on its base → a new revision in the store. Owns the
-//! order of the steps and the transaction around them: the plan must need no execution
-//! (checked before the store is touched); the base comes from `--base` (imported, or found
-//! already imported) or from the store by the name the spec gives it; the base's layers are
-//! checked before anything is written, so a corrupt one leaves no blob behind; template
-//! provenance is recorded as an annotation beside the revision, never in the image's digest;
-//! the commit is under the store's lock. A store this build created and that still holds
-//! nothing when it fails is removed again, so a failed build leaves the disk as it was.
+//! order of the steps and the transaction around them. A plan that needs execution goes to an
+//! engine ([`super::engine_build`]); otherwise the image is assembled here: the base comes from
+//! `--base` (imported, or found already imported) or from the store by the name the spec gives
+//! it; the base's layers are checked before anything is written, so a corrupt one leaves no
+//! blob behind; template provenance is recorded as an annotation beside the revision, never in
+//! the image's digest; the commit is under the store's lock. A store this build created and
+//! that still holds nothing when it fails is removed again, so a failed build leaves the disk
+//! as it was.
 
+pub use super::engine_build::EngineOptions;
 use super::{Error, Log};
 use crate::assemble::{self, Base};
 use crate::oci::Compression;
@@ -48,27 +50,28 @@ impl BuildOutcome {
 }
 
 /// Builds `compiled` into the store at `store_dir` (created when missing) as a revision of
-/// `name`.
+/// `name`: assembled without an engine when the plan needs no execution, else built by one
+/// ([`super::engine_build`]).
 pub fn build(
     store_dir: &Path,
     name: &EnvName,
     compiled: &Compiled,
     options: &BuildOptions,
+    engine: &EngineOptions,
     log: &dyn Log,
 ) -> Result<BuildOutcome, Error> {
-    let pending = assemble::steps_needing_execution(&compiled.plan);
-    if !pending.is_empty() {
-        return Err(assemble::Error::NeedsExecution {
-            steps: pending.join(", "),
-        }
-        .into());
-    }
+    let needs_engine = !assemble::steps_needing_execution(&compiled.plan).is_empty();
     let existed = store_dir.exists();
     let store = Store::open_or_create(store_dir)?;
-    let result = build_into(&store, name, compiled, options, log);
-    // A store this command created and that holds nothing (the base could not be read, say)
-    // is removed again, so a failed build leaves the disk as it was.
-    if result.is_err() && !existed && store.is_empty().unwrap_or(false) {
+    let result = if needs_engine {
+        super::engine_build::build_with_engine(&store, name, compiled, options, engine, log)
+    } else {
+        build_into(&store, name, compiled, options, log)
+    };
+    // A store this command created and that holds nothing (the base could not be read, the
+    // engine is missing, say) is removed again, so a failed build leaves the disk as it was.
+    // One that holds a failed build's record is kept: the record is what the user asked for.
+    if result.is_err() && !existed && store.is_empty().unwrap_or(false) && !store.has_builds() {
         let _ = std::fs::remove_dir_all(store_dir);
     }
     result

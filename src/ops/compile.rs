@@ -7,11 +7,12 @@
 //! so a broken `envc.toml` is reported before a `--var` given twice, as it always was.
 
 use super::{Error, Log};
-use crate::config::{ConfigFor, Configs};
+use crate::config::{Config, ConfigFor, Configs};
 use crate::diag::Diagnostic;
 use crate::{compile_path, CompileOptions, Compiled, TemplateInputs};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// How specs are read: the library's mirror of the CLI's input flags.
 #[derive(Debug, Clone, Default)]
@@ -75,6 +76,8 @@ pub(crate) struct Compilation {
     pub(crate) outcome: Result<Compiled, Vec<Diagnostic>>,
     pub(crate) deny: bool,
     pub(crate) mirror: Option<String>,
+    /// The configuration the spec was compiled with.
+    pub(crate) config: Arc<Config>,
 }
 
 /// Compiles one file; `outcome` is `Err` when the spec or its configuration has errors.
@@ -92,6 +95,7 @@ pub(crate) fn compile_file(
                 outcome: Err(diags),
                 deny: false,
                 mirror: None,
+                config: Arc::new(Config::default()),
             })
         }
     };
@@ -100,6 +104,7 @@ pub(crate) fn compile_file(
         outcome,
         deny: config.deny_warnings || input.deny_warnings,
         mirror: config.mirror.clone(),
+        config,
     })
 }
 
@@ -109,6 +114,8 @@ pub struct Usable {
     pub compiled: Compiled,
     /// The registry mirror of its configuration.
     pub mirror: Option<String>,
+    /// Its configuration (`[engine]`, `[import]`, …).
+    pub config: Arc<Config>,
 }
 
 /// Compiles one spec for use, its warnings or errors to the log; `Ok(Err(_))` says why it is
@@ -128,6 +135,7 @@ pub fn compile_one(
             Ok(Ok(Usable {
                 compiled,
                 mirror: c.mirror,
+                config: c.config,
             }))
         }
         Err(d) => {

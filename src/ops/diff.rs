@@ -188,7 +188,7 @@ fn side(arg: &str, store: Option<&Path>, log: &dyn Log) -> Result<Side, DiffErro
         let r = store.resolve(&id)?;
         Ok(Side {
             label: format!("{}:{}", r.name, r.revision),
-            plan: assemble::read_plan(&store, &r.manifest.digest)?,
+            plan: assemble::revision_plan(&store, &r)?,
             layers: store.layers(&r)?,
         })
     };

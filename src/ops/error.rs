@@ -17,6 +17,8 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_NO: u8 = 1;
 /// Usage error, I/O error, a failing external tool.
 pub const EXIT_ERROR: u8 = 2;
+/// Stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -105,6 +107,63 @@ pub enum Error {
     /// The environments cannot be targets of one bake file (exit 2).
     #[error(transparent)]
     Bakefile(#[from] bakefile::Error),
+    /// `envc import` refused the image (exit 1).
+    #[error(transparent)]
+    ImportRefused(crate::ops::import::ImportRefused),
+    /// Arguments that do not fit together (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// A drop pattern of the import policy is not a glob (exit 2).
+    #[error(transparent)]
+    DropPolicy(crate::oci::Error),
+    /// No engine, or one that does not work or whose export failed (exit 2).
+    #[error(transparent)]
+    Engine(#[from] crate::engine::Error),
+    /// The engine's build failed: a step failed, or the engine was killed (exit 1).
+    #[error("{}", build_failed_message(name, id, engine, failure))]
+    BuildFailed {
+        name: String,
+        id: String,
+        engine: &'static str,
+        failure: crate::engine::Failure,
+    },
+    /// Ctrl-C or SIGTERM stopped the build (exit 130).
+    #[error("the build was interrupted; the store is unchanged (build record `{id}`)")]
+    Interrupted { id: String },
+    /// The spec's base is nowhere: not in the store, not in the engine, and the engine cannot
+    /// pull it (exit 1).
+    #[error(
+        "the base image `{name}` cannot be found: it is not in the store or the engine, and \
+         pulling it failed: {reason}; supply it with `--base oci:DIR[:REF]`, \
+         `--base oci-archive:FILE` or `--base docker-archive:FILE`"
+    )]
+    BaseNotFound { name: String, reason: String },
+    /// The engine's image cannot be imported (exit 2; 1 when it is not on the spec's base).
+    #[error(transparent)]
+    EngineImport(crate::engine::import::Error),
+}
+
+fn build_failed_message(
+    name: &str,
+    id: &str,
+    engine: &str,
+    failure: &crate::engine::Failure,
+) -> String {
+    let mut out = format!("the build of `{name}` failed");
+    if let Some(step) = &failure.step {
+        out.push_str(&format!(" at `{step}`"));
+    }
+    out.push_str(&format!(" ({engine}: {})", failure.exit));
+    if !failure.tail.is_empty() {
+        out.push_str(&format!("; {engine}'s last lines:"));
+        for line in &failure.tail {
+            out.push_str(&format!("\n  | {line}"));
+        }
+    }
+    out.push_str(&format!(
+        "\n  = note: the store is unchanged; the full log: `envc logs {id}`"
+    ));
+    out
 }
 
 impl From<crate::oci::Error> for Error {
@@ -155,7 +214,19 @@ impl Error {
             | Error::Bake(_)
             | Error::Merge(_)
             | Error::Package(_)
-            | Error::StemName { .. } => EXIT_NO,
+            | Error::StemName { .. }
+            | Error::BuildFailed { .. }
+            | Error::ImportRefused(_)
+            | Error::BaseNotFound { .. }
+            | Error::EngineImport(crate::engine::import::Error::NotOnBase { .. }) => EXIT_NO,
+            Error::Interrupted { .. } => EXIT_INTERRUPTED,
+            Error::EngineImport(crate::engine::import::Error::Oci(e)) => {
+                if matches!(e, crate::oci::Error::Io { .. }) {
+                    EXIT_ERROR
+                } else {
+                    EXIT_NO
+                }
+            }
             Error::Store(e) | Error::Image(assemble::Error::Store(e)) => {
                 if e.is_io() {
                     EXIT_ERROR
@@ -176,7 +247,11 @@ impl Error {
             | Error::BaseArg(_)
             | Error::NameTwice { .. }
             | Error::SpecNamedTwice { .. }
-            | Error::Bakefile(_) => EXIT_ERROR,
+            | Error::Bakefile(_)
+            | Error::Engine(_)
+            | Error::EngineImport(_)
+            | Error::Usage(_)
+            | Error::DropPolicy(_) => EXIT_ERROR,
         }
     }
 }

@@ -20,12 +20,14 @@ pub mod check;
 pub mod compile;
 pub mod diff;
 pub mod dockerfile;
+pub mod engine_build;
 mod error;
+pub mod import;
 pub mod maintenance;
 pub mod revisions;
 pub mod runtime_env;
 
-pub use error::{Error, EXIT_ERROR, EXIT_NO, EXIT_OK};
+pub use error::{Error, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_NO, EXIT_OK};
 
 use crate::diag::Diagnostic;
 use crate::store::Store;
@@ -39,6 +41,10 @@ pub trait Log {
     fn note(&self, message: &str);
     /// Diagnostics (warnings or errors) of an input the use case read.
     fn diagnostics(&self, diags: &[Diagnostic]);
+    /// A line a container engine printed, as it printed it.
+    fn engine(&self, _line: &str) {}
+    /// A phase of a build finished (`render`, `base`, `build`, `export`, `import`).
+    fn phase(&self, _phase: &str, _elapsed: std::time::Duration) {}
 }
 
 /// A [`Log`] that drops everything.

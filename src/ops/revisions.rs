@@ -29,7 +29,7 @@ pub fn list(store: &Store, name: Option<&EnvName>) -> Result<Vec<RevisionView>, 
 pub fn show(store: &Store, id: &Identifier) -> Result<RevisionDetail, Error> {
     let r = store.resolve(id)?;
     Ok(RevisionDetail {
-        plan: assemble::read_plan(store, &r.manifest.digest)?,
+        plan: assemble::revision_plan(store, &r)?,
         layers: store.layers(&r)?,
         revision: RevisionView::new(&r),
     })

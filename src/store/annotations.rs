@@ -32,3 +32,12 @@ pub const BASE_REF_PREFIX: &str = "envc.base/sha256-";
 pub fn base_ref(manifest: &crate::types::digest::Digest) -> String {
     format!("{BASE_REF_PREFIX}{}", manifest.hex())
 }
+/// The sha256 of the Dockerfile an engine built the revision from.
+pub const DOCKERFILE_DIGEST: &str = "dev.envc.dockerfile.digest";
+/// The engine that built the revision and its version (`podman 4.3.1`).
+pub const ENGINE: &str = "dev.envc.engine";
+/// The build that made the revision (`envc logs` finds its log by it).
+pub const BUILD_ID: &str = "dev.envc.build.id";
+/// On a revision imported with `envc import`: the canonical plan of its spec (the image itself
+/// is kept byte for byte, so the plan cannot be in a metadata layer).
+pub const PLAN: &str = "dev.envc.plan";

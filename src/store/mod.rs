@@ -14,6 +14,7 @@
 pub mod annotations;
 pub mod base;
 pub mod base_arg;
+pub mod builds;
 pub mod rollback;
 #[cfg(test)]
 mod tests;

@@ -78,6 +78,19 @@ impl Store {
         )?)
     }
 
+    /// The config digest of the image whose manifest is `manifest` (an engine's image id).
+    pub fn config_digest(
+        &self,
+        manifest: &crate::types::digest::Digest,
+    ) -> Result<crate::types::digest::Digest, Error> {
+        let bytes = self.read_json_blob(manifest)?;
+        Ok(
+            ParsedManifest::parse(&bytes, &format!("manifest {manifest}"))?
+                .config
+                .digest,
+        )
+    }
+
     /// A revision's image config (for building on the revision as a base).
     pub fn image_config(&self, r: &Revision) -> Result<Value, Error> {
         let json_error = |what: &str| {

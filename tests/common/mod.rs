@@ -2,6 +2,8 @@
 //! temporary directories, running envc, the busybox base image, reading a store's layout.
 #![allow(dead_code)]
 
+pub mod engine;
+
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
