@@ -19,6 +19,7 @@ pub(crate) mod manifest;
 pub mod normalise;
 pub(crate) mod scan;
 pub mod spec;
+pub(crate) mod tar_read;
 pub mod verify;
 
 pub use error::Error;
