@@ -1,7 +1,9 @@
-//! Image sources and exports. A source is where an image comes from: an OCI layout directory
-//! or an oci-archive (a tar of one, read in place: regular-file entries located by one pass
-//! over its headers, nothing extracted), with the choice of one manifest by `ref.name` and of
-//! the linux/amd64 image of a multi-platform index. [`ImageSource`] is the shape a registry
+//! Image sources and exports. A source is where an image comes from: an OCI layout directory,
+//! an oci-archive (a tar of one, read in place: regular-file entries located by one pass
+//! over its headers, nothing extracted) or a docker-archive (`super::docker_archive`: the same
+//! reading, with a synthesised index; `ImageSource::resolve_reference` maps its RepoTags),
+//! with the choice of one manifest by `ref.name` and of the linux/amd64 image of a
+//! multi-platform index. [`ImageSource`] is the shape a registry
 //! client and an engine bridge will also take: an index and blobs by digest, and errors that
 //! name where they looked. An export writes one image as a deterministic oci-archive or
 //! docker-archive.

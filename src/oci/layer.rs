@@ -671,6 +671,137 @@ mod tests {
         }
     }
 
+    /// Hard links, devices, FIFOs, spool ranges and xattrs; the PAX record's exact bytes; the
+    /// checks on hard links; and `write_exact`, which adds no parent.
+    #[test]
+    fn links_devices_ranges_and_xattrs() {
+        let t = tempfile::tempdir().unwrap();
+        let spool = t.path().join("spool");
+        fs::write(&spool, b"xxhelloyy").unwrap();
+        let mut ping = e(
+            "bin/ping",
+            EntryKind::File(FileSource::Range {
+                file: spool.clone(),
+                offset: 2,
+                len: 5,
+            }),
+            0o755,
+            0,
+            0,
+        );
+        ping.xattrs
+            .insert("security.capability".into(), b"\x01\0=\n".to_vec());
+        ping.xattrs.insert("user.a".into(), b"1".to_vec());
+        let entries = vec![
+            e(
+                "bin/ping6",
+                EntryKind::HardLink("bin/ping".into()),
+                0o755,
+                0,
+                0,
+            ),
+            ping,
+            e(
+                "dev/sda",
+                EntryKind::BlockDevice { major: 8, minor: 0 },
+                0o660,
+                0,
+                6,
+            ),
+            e(
+                "dev/tty",
+                EntryKind::CharDevice { major: 5, minor: 0 },
+                0o666,
+                0,
+                5,
+            ),
+            e("run/fifo", EntryKind::Fifo, 0o600, 0, 0),
+            e("opt", EntryKind::OpaqueMarker, 0o644, 0, 0),
+        ];
+        let (out, _) = tar_of(entries.clone(), &none());
+        let r = rows(&out);
+        let names: Vec<&str> = r.iter().map(|x| x.0.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "bin/",
+                "bin/ping",
+                "bin/ping6",
+                "dev/",
+                "dev/sda",
+                "dev/tty",
+                "opt/",
+                "opt/.wh..wh..opq",
+                "run/",
+                "run/fifo"
+            ]
+        );
+        assert_eq!((r[2].1, r[2].7.as_deref()), (b'1', Some("bin/ping")));
+        assert_eq!((r[4].1, r[4].2), (b'4', 0o060660));
+        assert_eq!((r[5].1, r[9].1), (b'3', b'6'));
+        // The PAX header: fixed fields, records sorted, lengths that count themselves.
+        let at = out
+            .windows(14)
+            .position(|w| w == b"././@PaxHeader")
+            .unwrap();
+        let h = tar::Header::from_byte_slice(&out[at..at + 512]);
+        assert_eq!(h.entry_type(), tar::EntryType::XHeader);
+        let body = b"41 SCHILY.xattr.security.capability=\x01\0=\n\n25 SCHILY.xattr.user.a=1\n";
+        assert_eq!(h.size().unwrap(), body.len() as u64);
+        assert_eq!(&out[at + 512..at + 512 + body.len()], body);
+        assert_eq!(&out[at + 1024..][..8], b"bin/ping");
+        let mut a = tar::Archive::new(&out[..]);
+        let mut en = a.entries().unwrap().nth(1).unwrap().unwrap();
+        let mut data = String::new();
+        en.read_to_string(&mut data).unwrap();
+        assert_eq!(data, "hello");
+
+        // `write_exact` adds no parent; both refuse a link to a later or missing path.
+        let mut exact = Vec::new();
+        write_exact(entries, &none(), &mut exact).unwrap();
+        let names: Vec<String> = rows(&exact).into_iter().map(|x| x.0).collect();
+        assert_eq!(
+            names,
+            [
+                "bin/ping",
+                "bin/ping6",
+                "dev/sda",
+                "dev/tty",
+                "opt/.wh..wh..opq",
+                "run/fifo"
+            ]
+        );
+        let f = file("b", b"x");
+        let cases = [
+            (
+                vec![
+                    f.clone(),
+                    e("a", EntryKind::HardLink("b".into()), 0o644, 0, 0),
+                ],
+                "not a regular file sorted before it",
+            ),
+            (
+                vec![e("a", EntryKind::HardLink("z".into()), 0o644, 0, 0)],
+                "not in this layer",
+            ),
+            (
+                vec![e("a", EntryKind::HardLink("../z".into()), 0o644, 0, 0)],
+                "invalid path",
+            ),
+        ];
+        for (entries, want) in cases {
+            let err = write(entries, &none(), Vec::new()).unwrap_err().to_string();
+            assert!(err.contains(want), "{want}: {err}");
+        }
+        // A hard link to a lower layer's path is what an exact rewrite keeps.
+        write_exact(
+            vec![e("a", EntryKind::HardLink("z".into()), 0o644, 0, 0)],
+            &none(),
+            Vec::new(),
+        )
+        .unwrap();
+    }
+
     fn tar_of(entries: Vec<Entry>, options: &Options) -> (Vec<u8>, Written) {
         let mut out = Vec::new();
         let w = write(entries, options, &mut out).unwrap();

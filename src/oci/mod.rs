@@ -1,6 +1,8 @@
-//! A generic OCI library: deterministic layers (`layer`, `gzip`), content-addressed blobs
-//! (`blob`, `scan`), the image layout (`layout`, `index`, `manifest`, `verify`, `import`) and
-//! image sources and exports (`archive`), with one error type (`error`). It knows nothing of
+//! A generic OCI library: deterministic layers (`layer`, `gzip`) and the rewriting of layers
+//! other tools built into such layers (`normalise`, reading tars with `tar_read`),
+//! content-addressed blobs (`blob`, `scan`), the image layout (`layout`, `index`, `manifest`,
+//! `verify`, `import`) and image sources and exports (`archive`, `docker_archive`), with one
+//! error type (`error`). It knows nothing of
 //! environments, plans or revisions (the store, `crate::store`, builds those on a layout) and
 //! imports nothing from the crate but the digest type, which a test checks. Shared here:
 //! descriptors, media types and canonical JSON, so that every digest envc writes is a digest
@@ -19,6 +21,7 @@ pub(crate) mod manifest;
 pub mod normalise;
 pub(crate) mod scan;
 pub mod spec;
+pub(crate) mod tar_read;
 pub mod verify;
 
 pub use error::Error;
