@@ -166,7 +166,8 @@ sets every timestamp (default 0). Every engine build leaves a record: `envc list
         /// `--engine-arg=--network=host`.
         #[arg(long = "engine-arg", value_name = "ARG", allow_hyphen_values = true)]
         engine_args: Vec<String>,
-        /// Build even when the spec, its Dockerfile and its base are unchanged (packages move).
+        /// Build even when the spec, its Dockerfile and its base are unchanged, every step run
+        /// again (the engine's `--no-cache`): packages move, and this asks for today's.
         #[arg(long)]
         rebuild: bool,
         /// How many specs to build at once.

@@ -428,11 +428,21 @@ fn failures_leave_the_store_as_it_was_and_a_record_with_the_log() {
     unchanged();
 
     // The engine killed mid-build: exit 1, says so.
-    let slow = spec_running(tmp.path(), "slow.yaml", "sleep 120");
+    // A step of its own each run: no engine cache can have it.
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let slow = spec_running(
+        tmp.path(),
+        "slow.yaml",
+        &format!("'sleep 120; true {nonce}'"),
+    );
     let (killed, _) = run_then(&store, &slow, "app", |_| {
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-f", "build --format docker --timestamp"])
+        let status = Command::new("pkill")
+            .args(["-KILL", "-f", "podman build --format docker --timestamp"])
             .status();
+        eprintln!("pkill podman: {status:?}");
     });
     assert_eq!(killed.code, Some(1), "{killed}");
     assert!(killed.stderr.contains("killed by signal 9"), "{killed}");
@@ -512,7 +522,7 @@ fn wait_for(limit: Duration, what: impl Fn() -> bool) -> bool {
     false
 }
 
-/// Starts a build, waits until the engine runs its step, calls `act(envc's pid)`, and waits.
+/// Starts a build (`--rebuild`), waits until the engine runs its step, calls `act(envc's pid)`, and waits.
 fn run_then(store: &Path, spec: &Path, name: &str, act: impl FnOnce(u32)) -> (Run, Duration) {
     let mut c = envc_engine();
     c.arg("build")

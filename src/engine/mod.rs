@@ -171,6 +171,9 @@ pub struct BuildRequest<'a> {
     pub iidfile: &'a Path,
     pub tag: &'a str,
     pub epoch: u64,
+    /// Run every step again (`--no-cache`): a rebuild asks for today's packages, not the
+    /// engine's cached layers.
+    pub no_cache: bool,
     /// The user's `--engine-arg`s, passed unchanged.
     pub args: &'a [String],
 }
@@ -210,6 +213,9 @@ impl Engine {
                 cmd.args(["build", "--build-arg"])
                     .arg(format!("SOURCE_DATE_EPOCH={}", req.epoch));
             }
+        }
+        if req.no_cache {
+            cmd.arg("--no-cache");
         }
         cmd.arg("--iidfile")
             .arg(req.iidfile)
@@ -471,6 +477,7 @@ mod tests {
             iidfile: Path::new("/t/iid"),
             tag: "localhost/envc/app:latest",
             epoch: 7,
+            no_cache: false,
             args: &args,
         };
         let words = |c: Command| {

@@ -275,6 +275,7 @@ fn run_build(
         iidfile: &iidfile,
         tag: &tag,
         epoch: options.epoch,
+        no_cache: engine_options.rebuild,
         args: &engine_options.args,
     };
     build_log.envc(&format!(
