@@ -22,6 +22,14 @@
 //!
 //! What is dropped is a [`DropPolicy`]: glob patterns over layer paths; [`DEFAULT_DROP`] lists
 //! the files that only record when and how the build ran.
+//!
+//! Python bytecode: a timestamp-based `__pycache__/NAME.*.pyc` records its source's mtime, and
+//! Python uses it only if it equals the source's. Setting the source's mtime to the epoch would
+//! make such a cache stale (recompiled at every start of a non-root process, which cannot
+//! write it back), and the recorded build time made the layer differ from build to build. So a
+//! cache whose source is in the same layer and whose recorded mtime was its source's has it
+//! set to the epoch: valid before, valid after, and the same bytes in every build. Any other
+//! `.pyc` (hash-based, a source in a lower layer, already stale) is kept as it is.
 
 use super::blob::{HashingReader, TempBlob, BUF};
 use super::error::Error;
@@ -253,6 +261,7 @@ fn normalise(
         .map_err(|e| Error::io(scratch_dir, e))?;
     let mut archive = Reader::new(decoded);
     let read = read_entries(&mut archive, policy, &ctx, &scratch)?;
+    restamp_bytecode(&read, &scratch, options.mtime)?;
     // Whatever follows the end-of-archive blocks is read too (a caller may hash the input).
     io::copy(&mut archive.into_inner(), &mut io::sink())
         .map_err(|e| ctx.bad(format!("reading past the end of the tar: {e}")))?;
@@ -277,6 +286,10 @@ struct Found {
     /// Dropped entries by path (a link may lead to one).
     dropped_entries: HashMap<String, Entry>,
     dropped: Vec<String>,
+    /// The input mtime of each regular `.py` file.
+    py_mtimes: HashMap<String, u64>,
+    /// Each regular `__pycache__/*.pyc` file: its path and where its content is spooled.
+    pycs: Vec<(String, u64, u64)>,
 }
 
 fn read_entries<R: Read>(
@@ -294,6 +307,8 @@ fn read_entries<R: Read>(
         entries: Vec::new(),
         dropped_entries: HashMap::new(),
         dropped: Vec::new(),
+        py_mtimes: HashMap::new(),
+        pycs: Vec::new(),
     };
     let tar_error = |e: io::Error| ctx.bad(format!("not a valid tar archive: {e}"));
     while let Some(raw) = archive.next_entry().map_err(tar_error)? {
@@ -384,6 +399,11 @@ fn read_entries<R: Read>(
                 offset,
                 len,
             });
+            if path.ends_with(".py") {
+                out.py_mtimes.insert(path.clone(), raw.mtime);
+            } else if path.ends_with(".pyc") && path.contains("__pycache__/") && len >= 16 {
+                out.pycs.push((path.clone(), offset, len));
+            }
             offset += len;
         }
         // Whiteouts and opaque markers are kept as they are, whatever the policy says.
@@ -423,6 +443,41 @@ fn read_entries<R: Read>(
     }
     spool.flush().map_err(|e| Error::io(&spool_path, e))?;
     Ok(out)
+}
+
+/// The source of `DIR/__pycache__/NAME.TAG[.opt-N].pyc`: `DIR/NAME.py`.
+fn bytecode_source(pyc: &str) -> Option<String> {
+    let (dir, file) = pyc.rsplit_once("__pycache__/")?;
+    let (name, _) = file.split_once('.')?;
+    (!name.is_empty() && !file.contains('/')).then(|| format!("{dir}{name}.py"))
+}
+
+/// Sets the recorded source mtime of every bytecode cache that was valid for its source in
+/// this layer to `epoch` (see the module documentation), in the spool.
+fn restamp_bytecode(
+    found: &Found,
+    scratch: &tempfile::NamedTempFile,
+    epoch: u64,
+) -> Result<(), Error> {
+    use std::os::unix::fs::FileExt;
+    let file = scratch.as_file();
+    let io_error = |e| Error::io(scratch.path(), e);
+    for (path, offset, _) in &found.pycs {
+        let Some(source_mtime) = bytecode_source(path).and_then(|s| found.py_mtimes.get(&s)) else {
+            continue;
+        };
+        let mut header = [0u8; 16];
+        file.read_exact_at(&mut header, *offset).map_err(io_error)?;
+        let flags = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+        let recorded = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
+        // Python's check: the magic ends in \r\n, flags 0 is timestamp-based, and the mtime is
+        // the source's, truncated to 32 bits.
+        if header[2..4] == *b"\r\n" && flags == 0 && recorded == *source_mtime as u32 {
+            file.write_all_at(&(epoch as u32).to_le_bytes(), offset + 8)
+                .map_err(io_error)?;
+        }
+    }
+    Ok(())
 }
 
 /// Which end of a copy failed.
@@ -674,6 +729,103 @@ mod tests {
             "scratch file left"
         );
         (out, n)
+    }
+
+    #[test]
+    fn bytecode_valid_for_its_source_stays_valid_and_deterministic() {
+        // A CPython 3.11 header: magic, flags, source mtime, source size.
+        fn pyc(flags: u32, mtime: u32) -> Vec<u8> {
+            let mut v = vec![0xa7, 0x0d, 0x0d, 0x0a];
+            v.extend(flags.to_le_bytes());
+            v.extend(mtime.to_le_bytes());
+            v.extend(4u32.to_le_bytes());
+            v.extend(b"code");
+            v
+        }
+        let tar_of = |build_time: u64| {
+            let mut b = tar::Builder::new(Vec::new());
+            let mut add = |path: &str, mtime: u64, data: &[u8]| {
+                let mut h = tar::Header::new_gnu();
+                h.set_path(path).unwrap();
+                h.set_mode(0o644);
+                h.set_uid(0);
+                h.set_gid(0);
+                h.set_mtime(mtime);
+                h.set_size(data.len() as u64);
+                h.set_cksum();
+                b.append(&h, data).unwrap();
+            };
+            let t = build_time as u32;
+            add("p/m.py", build_time, b"x=1\n");
+            add("p/__pycache__/m.cpython-311.pyc", build_time, &pyc(0, t));
+            add(
+                "p/__pycache__/m.cpython-311.opt-1.pyc",
+                build_time,
+                &pyc(0, t),
+            );
+            // A source in a lower layer, a hash-based cache, a stale one: kept as they are.
+            add(
+                "p/__pycache__/lower.cpython-311.pyc",
+                build_time,
+                &pyc(0, t),
+            );
+            add("p/n.py", build_time, b"y=2\n");
+            add("p/__pycache__/n.cpython-311.pyc", build_time, &pyc(1, t));
+            add("p/o.py", build_time, b"z=3\n");
+            add("p/__pycache__/o.cpython-311.pyc", build_time, &pyc(0, 5));
+            b.into_inner().unwrap()
+        };
+        let contents = |tar_bytes: &[u8]| -> BTreeMap<String, Vec<u8>> {
+            let mut a = tar::Archive::new(tar_bytes);
+            a.entries()
+                .unwrap()
+                .map(|e| {
+                    let mut e = e.unwrap();
+                    let p = e.path().unwrap().to_string_lossy().into_owned();
+                    let mut v = Vec::new();
+                    e.read_to_end(&mut v).unwrap();
+                    (p, v)
+                })
+                .collect()
+        };
+        let options = layer::Options {
+            mtime: 7,
+            ..plain()
+        };
+        let (a, _) = run(&tar_of(1_764_000_000), &none(), &options);
+        let (b, _) = run(&tar_of(1_764_000_123), &none(), &options);
+        let files = contents(&a);
+        assert_eq!(files["p/__pycache__/m.cpython-311.pyc"], pyc(0, 7));
+        assert_eq!(files["p/__pycache__/m.cpython-311.opt-1.pyc"], pyc(0, 7));
+        assert_eq!(
+            files["p/__pycache__/lower.cpython-311.pyc"],
+            pyc(0, 1_764_000_000)
+        );
+        assert_eq!(
+            files["p/__pycache__/n.cpython-311.pyc"],
+            pyc(1, 1_764_000_000)
+        );
+        assert_eq!(files["p/__pycache__/o.cpython-311.pyc"], pyc(0, 5));
+        let (changed, same): (Vec<_>, Vec<_>) =
+            contents(&b).into_iter().partition(|(p, v)| files[p] != *v);
+        assert_eq!(
+            changed.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+            [
+                "p/__pycache__/lower.cpython-311.pyc",
+                "p/__pycache__/n.cpython-311.pyc"
+            ],
+            "only the caches envc leaves alone carry the build time"
+        );
+        assert_eq!(same.len(), 6);
+        assert_eq!(
+            bytecode_source("a/__pycache__/six.cpython-311.pyc").as_deref(),
+            Some("a/six.py")
+        );
+        assert_eq!(
+            bytecode_source("__pycache__/x.pyc").as_deref(),
+            Some("x.py")
+        );
+        assert_eq!(bytecode_source("a/__pycache__/b/c.pyc"), None);
     }
 
     fn plain() -> layer::Options {

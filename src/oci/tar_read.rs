@@ -22,6 +22,9 @@ pub(crate) struct RawEntry {
     pub(crate) gid: u64,
     pub(crate) device: Option<(u32, u32)>,
     pub(crate) size: u64,
+    /// The header's mtime, in whole seconds (a bad field reads as 0: only the Python
+    /// bytecode check in normalisation looks at it).
+    pub(crate) mtime: u64,
     pub(crate) xattrs: BTreeMap<String, Vec<u8>>,
 }
 
@@ -212,6 +215,7 @@ impl<R: Read> Reader<R> {
                         gid,
                         device,
                         size,
+                        mtime: h.mtime().unwrap_or(0),
                         xattrs: pending.xattrs,
                     }));
                 }
