@@ -196,6 +196,15 @@ fn podman_builds_every_part_of_a_spec_into_the_store() {
         "{again}"
     );
 
+    // Reproducible: a second build with every step run again (`--rebuild`: the engine's
+    // `--no-cache`), same day, same package versions, gives the same image to the bit.
+    let rebuilt = build(&store, &spec, "e2e", &["--rebuild"]).ok();
+    assert_eq!(
+        rebuilt.stdout,
+        format!("e2e:1 {} unchanged\n", line.digest),
+        "a --no-cache rebuild differs from the first build: {rebuilt}"
+    );
+
     // 3. A changed pin is the next revision; diff names the pin and the changed layers.
     let pinned = common::write_spec(
         tmp.path(),
@@ -604,4 +613,163 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A docker daemon of the test's own (vfs storage, no bridge, no iptables: what this sandbox
+/// allows), stopped on drop.
+struct Dockerd {
+    child: std::process::Child,
+    socket: PathBuf,
+}
+
+impl Dockerd {
+    fn start(dir: &Path) -> Result<Dockerd, String> {
+        let dockerd = engine::find_tool("dockerd").ok_or("dockerd not found")?;
+        let socket = dir.join("docker.sock");
+        let log = fs::File::create(dir.join("dockerd.log")).map_err(|e| e.to_string())?;
+        let child = Command::new(dockerd)
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--pidfile")
+            .arg(dir.join("dockerd.pid"))
+            .arg("--host")
+            .arg(format!("unix://{}", socket.display()))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--iptables=false",
+                "--bridge=none",
+            ])
+            .env("PATH", engine::path_with_sbin())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start dockerd: {e}"))?;
+        let d = Dockerd { child, socket };
+        if !wait_for(Duration::from_secs(30), || {
+            d.docker()
+                .arg("info")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        }) {
+            let log = fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default();
+            return Err(format!("dockerd did not answer within 30 s:\n{log}"));
+        }
+        Ok(d)
+    }
+
+    fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    fn docker(&self) -> Command {
+        let mut c = Command::new("docker");
+        c.env("DOCKER_HOST", self.host());
+        c
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn docker_builds_a_spec_when_its_daemon_runs() {
+    if !engine::available() {
+        return;
+    }
+    let required = std::env::var_os("ENVC_ENGINE_REQUIRED").is_some();
+    if engine::find_tool("dockerd").is_none() || engine::find_tool("docker").is_none() {
+        assert!(
+            !required,
+            "docker is required (ENVC_ENGINE_REQUIRED) but not installed"
+        );
+        eprintln!("skipping: docker or dockerd not found");
+        return;
+    }
+    let _one = lock();
+    engine::cache();
+    let tmp = TempDir::new("engine-docker");
+    // The daemon's socket path must stay short (108 bytes on Linux).
+    let daemon_dir = PathBuf::from(format!("/tmp/envc-dockerd-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&daemon_dir);
+    fs::create_dir_all(&daemon_dir).unwrap();
+    let dockerd = match Dockerd::start(&daemon_dir) {
+        Ok(d) => d,
+        Err(reason) => {
+            assert!(
+                !required,
+                "docker is required (ENVC_ENGINE_REQUIRED) but {reason}"
+            );
+            eprintln!("skipping: {reason}");
+            return;
+        }
+    };
+    let store = tmp.join("store");
+    // The base comes from the store (docker has never seen it): envc loads it into docker.
+    let base = tmp.join("base.tar");
+    let saved = run(engine::podman()
+        .args(["save", "--format", "docker-archive", "-o"])
+        .arg(&base)
+        .arg(BASE_IMAGE));
+    assert_eq!(saved.code, Some(0), "{saved}");
+    let spec = common::write_spec(
+        tmp.path(),
+        "env.yaml",
+        &format!(
+            "base_image: {BASE_IMAGE}\nenv_vars:\n  GREETING: hello from docker\npost_build_cmds:\n  \
+             - echo \"$GREETING\" > $HOME/envc-marker\n"
+        ),
+    );
+    let mut c = envc();
+    c.arg("build")
+        .arg(&spec)
+        .args(["--name", "viadocker", "--engine", "docker", "--store"])
+        .arg(&store)
+        .arg(format!("--base=docker-archive:{}", base.display()))
+        .arg("--engine-arg=--network=host")
+        .env("DOCKER_HOST", dockerd.host())
+        .env("PATH", engine::path_with_sbin());
+    let built = run(&mut c).ok();
+    assert_eq!(
+        common::line_of(&built).reference(),
+        "viadocker:1",
+        "{built}"
+    );
+    let index = common::index_entries(&store, "viadocker:1");
+    assert!(index[0]["annotations"]["dev.envc.engine"]
+        .as_str()
+        .unwrap()
+        .starts_with("docker "));
+    // The revision runs (in podman) with what the spec asked for.
+    let archive = tmp.join("viadocker.tar");
+    run(envc()
+        .args(["export", "viadocker:1", "--format", "oci-archive", "-o"])
+        .arg(&archive)
+        .arg("--store")
+        .arg(&store))
+    .ok();
+    let loaded = run(engine::podman().arg("load").arg("-i").arg(&archive));
+    assert_eq!(loaded.code, Some(0), "{loaded}");
+    let out = run(engine::podman().args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "localhost/viadocker:1",
+        "bash",
+        "-c",
+        "cat $HOME/envc-marker; id -u",
+    ]));
+    assert_eq!(out.stdout, "hello from docker\n1000\n", "{out}");
+    assert_store_sound(&store);
+    drop(dockerd);
+    let _ = fs::remove_dir_all(&daemon_dir);
 }

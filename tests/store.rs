@@ -366,9 +366,18 @@ fn revisions_rollback_list_show_diff_and_not_found_messages() {
     assert_eq!(suggestion, suggestion.to_lowercase(), "{r}");
     assert!(!suggestion.contains("__"), "{r}");
 
-    // A spec whose steps need execution: refused, the steps named, `envc dockerfile` suggested.
-    let r = build_on(&store, &fixture("needs-steps.yaml"), "needs-steps", &layout).no();
-    for word in ["debian", "pip", "post-build", "envc dockerfile"] {
+    // A spec whose steps need execution goes to an engine; with none on PATH: exit 2, the
+    // engines looked for named, nothing recorded (tests/engine_build.rs builds with them).
+    let r = run(envc()
+        .arg("build")
+        .arg(fixture("needs-steps.yaml"))
+        .args(["--name", "needs-steps", "--store"])
+        .arg(&store)
+        .arg("--base")
+        .arg(base_arg(&layout))
+        .env("PATH", "/nonexistent"))
+    .code(2);
+    for word in ["no container engine found", "`podman`, `buildah`, `docker`"] {
         assert!(
             contains_ci(&r.stderr, word),
             "`{word}` not in the refusal: {r}"

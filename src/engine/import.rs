@@ -181,6 +181,15 @@ pub fn import_build(store: &Store, req: &Request<'_>) -> Result<Imported, Error>
     let mut history = config.history.take().flatten().unwrap_or_default();
     for h in history.iter_mut().skip(base_history) {
         h.created = Some(Some(created.clone()));
+        // buildah comments each step with the id of the intermediate image it started from,
+        // which differs from build to build; it names nothing in the stored image.
+        if h.comment
+            .as_ref()
+            .and_then(Option::as_deref)
+            .is_some_and(is_intermediate_id)
+        {
+            h.comment = None;
+        }
     }
     history.push(History::envc(
         &created,
@@ -248,6 +257,13 @@ pub fn import_build(store: &Store, req: &Request<'_>) -> Result<Imported, Error>
     })
 }
 
+/// `FROM 48d48b9978b6`: buildah's record of an intermediate image.
+fn is_intermediate_id(comment: &str) -> bool {
+    comment.strip_prefix("FROM ").is_some_and(|id| {
+        (12..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
 /// How many history entries the base's config has (the engine's entries after them are the
 /// build's own).
 fn base_history_len(config: &serde_json::Value) -> usize {
@@ -255,4 +271,18 @@ fn base_history_len(config: &serde_json::Value) -> usize {
         .get("history")
         .and_then(serde_json::Value::as_array)
         .map_or(0, Vec::len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_intermediate_image_comments_are_dropped() {
+        assert!(is_intermediate_id("FROM 48d48b9978b6"));
+        assert!(is_intermediate_id(&format!("FROM {}", "a".repeat(64))));
+        assert!(!is_intermediate_id("FROM localhost/anyscale/ray:2.9.0"));
+        assert!(!is_intermediate_id("envc"));
+        assert!(!is_intermediate_id("FROM abc"));
+    }
 }

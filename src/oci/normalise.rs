@@ -23,13 +23,15 @@
 //! What is dropped is a [`DropPolicy`]: glob patterns over layer paths; [`DEFAULT_DROP`] lists
 //! the files that only record when and how the build ran.
 //!
-//! Python bytecode: a timestamp-based `__pycache__/NAME.*.pyc` records its source's mtime, and
-//! Python uses it only if it equals the source's. Setting the source's mtime to the epoch would
-//! make such a cache stale (recompiled at every start of a non-root process, which cannot
-//! write it back), and the recorded build time made the layer differ from build to build. So a
-//! cache whose source is in the same layer and whose recorded mtime was its source's has it
-//! set to the epoch: valid before, valid after, and the same bytes in every build. Any other
-//! `.pyc` (hash-based, a source in a lower layer, already stale) is kept as it is.
+//! Python bytecode: a timestamp-based `__pycache__/NAME.*.pyc` records its source's mtime and
+//! size, and Python uses it only if both are the source's. The engine's `--timestamp` already
+//! set every file's mtime to the epoch, which made each cache the build compiled stale
+//! (recompiled at every start of a non-root process, which cannot write it back), and the
+//! build time it records made the layer differ from build to build. So a cache whose source is
+//! in the same layer, with the size it records, and whose recorded mtime was the source's
+//! before either rewrite (or whose source's mtime was already the epoch) gets the epoch as its
+//! recorded mtime: valid for its source again, and the same bytes in every build. Any other
+//! `.pyc` (hash-based, a source in a lower layer, another size) is kept as it is.
 
 use super::blob::{HashingReader, TempBlob, BUF};
 use super::error::Error;
@@ -286,8 +288,8 @@ struct Found {
     /// Dropped entries by path (a link may lead to one).
     dropped_entries: HashMap<String, Entry>,
     dropped: Vec<String>,
-    /// The input mtime of each regular `.py` file.
-    py_mtimes: HashMap<String, u64>,
+    /// The input mtime and size of each regular `.py` file.
+    py_sources: HashMap<String, (u64, u64)>,
     /// Each regular `__pycache__/*.pyc` file: its path and where its content is spooled.
     pycs: Vec<(String, u64, u64)>,
 }
@@ -307,7 +309,7 @@ fn read_entries<R: Read>(
         entries: Vec::new(),
         dropped_entries: HashMap::new(),
         dropped: Vec::new(),
-        py_mtimes: HashMap::new(),
+        py_sources: HashMap::new(),
         pycs: Vec::new(),
     };
     let tar_error = |e: io::Error| ctx.bad(format!("not a valid tar archive: {e}"));
@@ -400,7 +402,7 @@ fn read_entries<R: Read>(
                 len,
             });
             if path.ends_with(".py") {
-                out.py_mtimes.insert(path.clone(), raw.mtime);
+                out.py_sources.insert(path.clone(), (raw.mtime, len));
             } else if path.ends_with(".pyc") && path.contains("__pycache__/") && len >= 16 {
                 out.pycs.push((path.clone(), offset, len));
             }
@@ -463,16 +465,20 @@ fn restamp_bytecode(
     let file = scratch.as_file();
     let io_error = |e| Error::io(scratch.path(), e);
     for (path, offset, _) in &found.pycs {
-        let Some(source_mtime) = bytecode_source(path).and_then(|s| found.py_mtimes.get(&s)) else {
+        let Some(&(source_mtime, source_size)) =
+            bytecode_source(path).and_then(|s| found.py_sources.get(&s))
+        else {
             continue;
         };
         let mut header = [0u8; 16];
         file.read_exact_at(&mut header, *offset).map_err(io_error)?;
-        let flags = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        let recorded = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
-        // Python's check: the magic ends in \r\n, flags 0 is timestamp-based, and the mtime is
-        // the source's, truncated to 32 bits.
-        if header[2..4] == *b"\r\n" && flags == 0 && recorded == *source_mtime as u32 {
+        let word =
+            |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+        let (flags, recorded_mtime, recorded_size) = (word(4), word(8), word(12));
+        // Python's check: the magic ends in \r\n, flags 0 is timestamp-based, and mtime and
+        // size are the source's, truncated to 32 bits.
+        let ours = recorded_mtime == source_mtime as u32 || source_mtime == epoch;
+        if header[2..4] == *b"\r\n" && flags == 0 && recorded_size == source_size as u32 && ours {
             file.write_all_at(&(epoch as u32).to_le_bytes(), offset + 8)
                 .map_err(io_error)?;
         }
@@ -734,15 +740,17 @@ mod tests {
     #[test]
     fn bytecode_valid_for_its_source_stays_valid_and_deterministic() {
         // A CPython 3.11 header: magic, flags, source mtime, source size.
-        fn pyc(flags: u32, mtime: u32) -> Vec<u8> {
+        fn pyc(flags: u32, mtime: u32, size: u32) -> Vec<u8> {
             let mut v = vec![0xa7, 0x0d, 0x0d, 0x0a];
             v.extend(flags.to_le_bytes());
             v.extend(mtime.to_le_bytes());
-            v.extend(4u32.to_le_bytes());
+            v.extend(size.to_le_bytes());
             v.extend(b"code");
             v
         }
-        let tar_of = |build_time: u64| {
+        // `source_mtime`: the engine's `--timestamp` sets every file's mtime, and the
+        // normalised epoch is that timestamp; without one, the sources keep the build time.
+        let tar_of = |build_time: u64, source_mtime: u64| {
             let mut b = tar::Builder::new(Vec::new());
             let mut add = |path: &str, mtime: u64, data: &[u8]| {
                 let mut h = tar::Header::new_gnu();
@@ -756,23 +764,35 @@ mod tests {
                 b.append(&h, data).unwrap();
             };
             let t = build_time as u32;
-            add("p/m.py", build_time, b"x=1\n");
-            add("p/__pycache__/m.cpython-311.pyc", build_time, &pyc(0, t));
+            add("p/m.py", source_mtime, b"x=1\n");
+            add(
+                "p/__pycache__/m.cpython-311.pyc",
+                source_mtime,
+                &pyc(0, t, 4),
+            );
             add(
                 "p/__pycache__/m.cpython-311.opt-1.pyc",
-                build_time,
-                &pyc(0, t),
+                source_mtime,
+                &pyc(0, t, 4),
             );
-            // A source in a lower layer, a hash-based cache, a stale one: kept as they are.
+            // A source in a lower layer, a hash-based cache, one of another size: kept.
             add(
                 "p/__pycache__/lower.cpython-311.pyc",
-                build_time,
-                &pyc(0, t),
+                source_mtime,
+                &pyc(0, t, 4),
             );
-            add("p/n.py", build_time, b"y=2\n");
-            add("p/__pycache__/n.cpython-311.pyc", build_time, &pyc(1, t));
-            add("p/o.py", build_time, b"z=3\n");
-            add("p/__pycache__/o.cpython-311.pyc", build_time, &pyc(0, 5));
+            add("p/n.py", source_mtime, b"y=2\n");
+            add(
+                "p/__pycache__/n.cpython-311.pyc",
+                source_mtime,
+                &pyc(1, t, 4),
+            );
+            add("p/o.py", source_mtime, b"z=3\n");
+            add(
+                "p/__pycache__/o.cpython-311.pyc",
+                source_mtime,
+                &pyc(0, t, 9),
+            );
             b.into_inner().unwrap()
         };
         let contents = |tar_bytes: &[u8]| -> BTreeMap<String, Vec<u8>> {
@@ -792,39 +812,30 @@ mod tests {
             mtime: 7,
             ..plain()
         };
-        let (a, _) = run(&tar_of(1_764_000_000), &none(), &options);
-        let (b, _) = run(&tar_of(1_764_000_123), &none(), &options);
-        let files = contents(&a);
-        assert_eq!(files["p/__pycache__/m.cpython-311.pyc"], pyc(0, 7));
-        assert_eq!(files["p/__pycache__/m.cpython-311.opt-1.pyc"], pyc(0, 7));
-        assert_eq!(
-            files["p/__pycache__/lower.cpython-311.pyc"],
-            pyc(0, 1_764_000_000)
-        );
-        assert_eq!(
-            files["p/__pycache__/n.cpython-311.pyc"],
-            pyc(1, 1_764_000_000)
-        );
-        assert_eq!(files["p/__pycache__/o.cpython-311.pyc"], pyc(0, 5));
-        let (changed, same): (Vec<_>, Vec<_>) =
-            contents(&b).into_iter().partition(|(p, v)| files[p] != *v);
-        assert_eq!(
-            changed.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
-            [
-                "p/__pycache__/lower.cpython-311.pyc",
-                "p/__pycache__/n.cpython-311.pyc"
-            ],
-            "only the caches envc leaves alone carry the build time"
-        );
-        assert_eq!(same.len(), 6);
-        assert_eq!(
-            bytecode_source("a/__pycache__/six.cpython-311.pyc").as_deref(),
-            Some("a/six.py")
-        );
-        assert_eq!(
-            bytecode_source("__pycache__/x.pyc").as_deref(),
-            Some("x.py")
-        );
+        for engine_timestamp in [true, false] {
+            let tar_at = |t: u64| tar_of(t, if engine_timestamp { 7 } else { t });
+            let (a, _) = run(&tar_at(1_764_000_000), &none(), &options);
+            let (b, _) = run(&tar_at(1_764_000_123), &none(), &options);
+            let files = contents(&a);
+            assert_eq!(files["p/__pycache__/m.cpython-311.pyc"], pyc(0, 7, 4));
+            assert_eq!(files["p/__pycache__/m.cpython-311.opt-1.pyc"], pyc(0, 7, 4));
+            let t = 1_764_000_000;
+            assert_eq!(files["p/__pycache__/lower.cpython-311.pyc"], pyc(0, t, 4));
+            assert_eq!(files["p/__pycache__/n.cpython-311.pyc"], pyc(1, t, 4));
+            assert_eq!(files["p/__pycache__/o.cpython-311.pyc"], pyc(0, t, 9));
+            let (changed, same): (Vec<_>, Vec<_>) =
+                contents(&b).into_iter().partition(|(p, v)| files[p] != *v);
+            assert_eq!(
+                changed.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+                [
+                    "p/__pycache__/lower.cpython-311.pyc",
+                    "p/__pycache__/n.cpython-311.pyc",
+                    "p/__pycache__/o.cpython-311.pyc"
+                ],
+                "only the caches envc leaves alone carry the build time"
+            );
+            assert_eq!(same.len(), 5);
+        }
         assert_eq!(bytecode_source("a/__pycache__/b/c.pyc"), None);
     }
 

@@ -3,9 +3,10 @@
 //!
 //! 1. **Nothing changed?** The latest revision of NAME records the spec digest, the Dockerfile
 //!    digest and the base digest it was built from; when all three are today's, the build is
-//!    `unchanged` and no engine starts. The base digest is the one envc knows without asking
-//!    an engine: `--base`, else the store's base of that name (the engine's copy is compared
-//!    on the next real build; `--rebuild` forces one).
+//!    `unchanged`, no engine starts and nothing is written. The base digest is the one envc
+//!    knows without asking an engine: `--base`'s (read, not imported), else the store's base
+//!    of that name (the engine's copy is compared on the next real build; `--rebuild` forces
+//!    one). The engine is found before anything is imported.
 //! 2. **The base**, recorded by digest either way: `--base` (imported into the store, handed to
 //!    the engine as `oci:STORE:REF`); else the engine's own copy (imported into the store once,
 //!    again when the engine's copy changes); else the store's (handed over as `oci:STORE:REF`);
@@ -20,7 +21,7 @@ use super::build::{BuildOptions, BuildOutcome};
 use super::{Error, Log};
 use crate::emit::dockerfile;
 use crate::engine::{self, import, Engine, EngineKind};
-use crate::oci::archive::{ExportFormat, SourceLocation};
+use crate::oci::archive::{choose_image, ExportFormat, LayoutSource, SourceLocation};
 use crate::oci::normalise::DropPolicy;
 use crate::store::annotations::{BUILD_ID, DOCKERFILE_DIGEST, ENGINE, SPEC_DIGEST};
 use crate::store::base::ImportedBase;
@@ -121,19 +122,23 @@ pub(crate) fn build_with_engine(
     let base_name = plan.base.reference.clone();
     let from_name = from_line_image(&text).unwrap_or_else(|| base_name.clone());
 
-    // 1. Unchanged? Only what the store knows; no engine yet.
-    let given = match &options.base {
-        Some(arg) => Some(store.import_base(&base_arg::parse(arg)?, &base_name)?),
+    // 1. Unchanged? Only what the store knows; no engine yet, and nothing written.
+    let location = options.base.as_deref().map(base_arg::parse).transpose()?;
+    let given_digest = match &location {
+        Some(loc) => {
+            let src = LayoutSource::open(loc)?;
+            Some(choose_image(&src, loc.reference())?.digest)
+        }
         None => None,
     };
-    let stored = match &given {
-        Some(b) => Some(b.clone()),
+    let stored = match &location {
+        Some(_) => None,
         None => store.stored_base(&base_name)?,
     };
     let inputs = Inputs {
         spec: plan.digest(),
         dockerfile: Digest::of(text.as_bytes()),
-        base: stored.as_ref().map(|b| b.manifest.digest),
+        base: given_digest.or(stored.as_ref().map(|b| b.manifest.digest)),
     };
     if !engine_options.rebuild {
         let latest = store.revisions(Some(name))?.into_iter().next_back();
@@ -147,12 +152,17 @@ pub(crate) fn build_with_engine(
     }
 
     log.phase("render", rendered_in);
+    // The engine before any import: without one, the store is left exactly as it was.
     let engine = engine::find(engine_options.choice.as_ref(), engine_options.path.clone())?;
     log.verbose(&format!(
         "engine: {} ({})",
         engine.describe(),
         engine.program.display()
     ));
+    let given = match &location {
+        Some(loc) => Some(store.import_base(loc, &base_name)?),
+        None => None,
+    };
     let started_at = SystemTime::now();
     let id = new_build_id(name.as_str(), started_at);
     let build_log = BuildLog {
