@@ -10,7 +10,7 @@ fn main() -> ExitCode {
             let _ = e.print();
             // Help and version are successes; every other parse failure is a usage error (2).
             return ExitCode::from(if e.use_stderr() {
-                envc::commands::EXIT_ERROR
+                envc::ops::EXIT_ERROR
             } else {
                 0
             });

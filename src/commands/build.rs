@@ -20,18 +20,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// `envc build`'s arguments.
-pub struct BuildArgs<'a> {
-    pub files: &'a [PathBuf],
-    pub names: &'a [String],
-    pub base: Option<&'a str>,
-    pub compression: Compression,
-    pub engine: Option<&'a str>,
-    pub engine_args: &'a [String],
-    pub rebuild: bool,
-    pub jobs: u16,
-    pub dockerfile: &'a DockerfileArgs,
-    pub store: &'a StoreArgs,
-    pub input: &'a InputArgs,
+pub(crate) struct BuildArgs<'a> {
+    pub(crate) files: &'a [PathBuf],
+    pub(crate) names: &'a [String],
+    pub(crate) base: Option<&'a str>,
+    pub(crate) compression: Compression,
+    pub(crate) engine: Option<&'a str>,
+    pub(crate) engine_args: &'a [String],
+    pub(crate) rebuild: bool,
+    pub(crate) jobs: u16,
+    pub(crate) dockerfile: &'a DockerfileArgs,
+    pub(crate) store: &'a StoreArgs,
+    pub(crate) input: &'a InputArgs,
 }
 
 /// `NAME:REV sha256:<manifest>`, followed by `unchanged` when no revision was added.
@@ -131,7 +131,7 @@ enum Result1 {
     Failed(ops::Error),
 }
 
-pub fn build(printer: &Printer, args: &BuildArgs<'_>) -> Result<u8, Error> {
+pub(crate) fn build(printer: &Printer, args: &BuildArgs<'_>) -> Result<u8, Error> {
     let specs = named_specs(args.files, args.names)?;
     let epoch = crate::epoch::from_env()?;
     let stop = stop_flag();
@@ -323,17 +323,17 @@ fn build_one(
 }
 
 /// `envc import`'s arguments.
-pub struct ImportArgs<'a> {
-    pub name: &'a str,
-    pub spec: &'a Path,
-    pub image: &'a str,
-    pub base: Option<&'a str>,
-    pub force: bool,
-    pub store: &'a StoreArgs,
-    pub input: &'a InputArgs,
+pub(crate) struct ImportArgs<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) spec: &'a Path,
+    pub(crate) image: &'a str,
+    pub(crate) base: Option<&'a str>,
+    pub(crate) force: bool,
+    pub(crate) store: &'a StoreArgs,
+    pub(crate) input: &'a InputArgs,
 }
 
-pub fn import(printer: &Printer, args: &ImportArgs<'_>) -> Result<u8, Error> {
+pub(crate) fn import(printer: &Printer, args: &ImportArgs<'_>) -> Result<u8, Error> {
     let name = EnvName::parse(args.name)?;
     let Some(Usable { compiled, .. }) = compile_one(printer, args.spec, args.input)? else {
         return Ok(EXIT_NO);
@@ -354,7 +354,7 @@ pub fn import(printer: &Printer, args: &ImportArgs<'_>) -> Result<u8, Error> {
     Ok(EXIT_OK)
 }
 
-pub fn logs(printer: &Printer, build: &str, store_args: &StoreArgs) -> Result<u8, Error> {
+pub(crate) fn logs(printer: &Printer, build: &str, store_args: &StoreArgs) -> Result<u8, Error> {
     let store = ops::open(store_args.store.as_deref())?;
     let id = match store.build(build)? {
         Some(record) => record.id,

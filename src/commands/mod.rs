@@ -13,8 +13,8 @@ use crate::cli::{Cli, ColorChoice, Command, DockerfileArgs, Format, InputArgs};
 use crate::diag::{codes, render};
 use crate::ops::compile::{Refused, SpecInputs, Usable};
 use crate::ops::dockerfile::DockerfileOptions;
-pub use crate::ops::{Error, EXIT_ERROR, EXIT_NO, EXIT_OK};
-pub use printer::Printer;
+pub(crate) use crate::ops::{Error, EXIT_ERROR, EXIT_NO, EXIT_OK};
+pub(crate) use printer::Printer;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -333,7 +333,7 @@ fn explain(printer: &Printer, code: Option<&str>) -> u8 {
 /// Writes `bytes` to `path` via a temporary file in the same directory and a rename, so a
 /// reader never sees a half-written file and a failure leaves nothing behind. The file is
 /// 0666 & ~umask (an existing file keeps its mode); a symlink at `path` writes its target.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let err = |source| Error::Write {
         path: path.display().to_string(),
         source,

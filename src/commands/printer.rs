@@ -10,7 +10,7 @@ use std::io::Write;
 /// Standard output could not be written (not a closed pipe, which is fine).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot write `<stdout>`: {0}")]
-pub struct StdoutError(pub std::io::Error);
+pub(crate) struct StdoutError(pub std::io::Error);
 
 impl From<StdoutError> for crate::ops::Error {
     fn from(e: StdoutError) -> crate::ops::Error {
@@ -21,14 +21,14 @@ impl From<StdoutError> for crate::ops::Error {
     }
 }
 
-pub struct Printer {
+pub(crate) struct Printer {
     quiet: bool,
     verbose: bool,
     style: render::Style,
 }
 
 impl Printer {
-    pub fn new(quiet: bool, verbose: bool, style: render::Style) -> Printer {
+    pub(crate) fn new(quiet: bool, verbose: bool, style: render::Style) -> Printer {
         Printer {
             quiet,
             verbose,
@@ -37,12 +37,12 @@ impl Printer {
     }
 
     /// `--quiet`: only errors and requested data.
-    pub fn is_quiet(&self) -> bool {
+    pub(crate) fn is_quiet(&self) -> bool {
         self.quiet
     }
 
     /// Writes data to stdout.
-    pub fn data(&self, text: &str) -> Result<(), StdoutError> {
+    pub(crate) fn data(&self, text: &str) -> Result<(), StdoutError> {
         let mut out = std::io::stdout().lock();
         match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
             Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(StdoutError(e)),
@@ -51,7 +51,7 @@ impl Printer {
     }
 
     /// Diagnostics in human form; warnings are dropped under `--quiet`.
-    pub fn diagnostics(&self, diags: &[Diagnostic]) {
+    pub(crate) fn diagnostics(&self, diags: &[Diagnostic]) {
         let mut err = std::io::stderr().lock();
         for d in diags {
             if self.quiet && !d.is_error() {
@@ -61,7 +61,7 @@ impl Printer {
         }
     }
 
-    pub fn error(&self, message: &str) {
+    pub(crate) fn error(&self, message: &str) {
         let head = if self.style.color {
             "\x1b[1;31merror\x1b[0m"
         } else {
@@ -71,13 +71,13 @@ impl Printer {
     }
 
     /// A note worth seeing even without `--verbose` (not under `--quiet`).
-    pub fn note(&self, message: &str) {
+    pub(crate) fn note(&self, message: &str) {
         if !self.quiet {
             let _ = writeln!(std::io::stderr(), "envc: note: {message}");
         }
     }
 
-    pub fn verbose(&self, message: &str) {
+    pub(crate) fn verbose(&self, message: &str) {
         if self.verbose {
             let _ = writeln!(std::io::stderr(), "envc: {message}");
         }

@@ -44,7 +44,7 @@ fn short(d: &str) -> String {
         .to_string()
 }
 
-pub fn bake(
+pub(crate) fn bake(
     printer: &Printer,
     runtime_env: &Path,
     name: &str,
@@ -67,7 +67,7 @@ pub fn bake(
     print_commit(printer, &outcome)
 }
 
-pub fn list(
+pub(crate) fn list(
     printer: &Printer,
     name: Option<&str>,
     all: bool,
@@ -181,7 +181,7 @@ pub(crate) fn format_table<const N: usize>(out: &mut String, rows: &[[String; N]
     }
 }
 
-pub fn diff(
+pub(crate) fn diff(
     printer: &Printer,
     a: &str,
     b: &str,
@@ -276,7 +276,7 @@ fn render_diff(out: &mut String, d: &PlanDiff) {
     section(out, "post_build_cmds", &d.post_build, "");
 }
 
-pub fn show(
+pub(crate) fn show(
     printer: &Printer,
     reference: &str,
     format: Format,
@@ -330,7 +330,7 @@ pub fn show(
     Ok(EXIT_OK)
 }
 
-pub fn rollback(
+pub(crate) fn rollback(
     printer: &Printer,
     name: &str,
     to: u32,
@@ -342,7 +342,7 @@ pub fn rollback(
     print_commit(printer, &outcome)
 }
 
-pub fn export(
+pub(crate) fn export(
     printer: &Printer,
     reference: &str,
     format: ExportArg,
@@ -365,7 +365,7 @@ pub fn export(
     Ok(EXIT_OK)
 }
 
-pub fn verify(printer: &Printer, store_args: &StoreArgs) -> Result<u8, Error> {
+pub(crate) fn verify(printer: &Printer, store_args: &StoreArgs) -> Result<u8, Error> {
     let store = open(store_args)?;
     let report = maintenance::verify(&store)?;
     let mut out = String::new();
@@ -389,7 +389,7 @@ pub fn verify(printer: &Printer, store_args: &StoreArgs) -> Result<u8, Error> {
     Ok(maintenance::verify_exit_code(&report))
 }
 
-pub fn gc(printer: &Printer, store_args: &StoreArgs) -> Result<u8, Error> {
+pub(crate) fn gc(printer: &Printer, store_args: &StoreArgs) -> Result<u8, Error> {
     let store = open(store_args)?;
     let r = maintenance::gc(&store)?;
     printer.data(&format!(
@@ -399,7 +399,7 @@ pub fn gc(printer: &Printer, store_args: &StoreArgs) -> Result<u8, Error> {
     Ok(EXIT_OK)
 }
 
-pub fn resolve(printer: &Printer, address: &str, format: Format) -> Result<u8, Error> {
+pub(crate) fn resolve(printer: &Printer, address: &str, format: Format) -> Result<u8, Error> {
     let a = Address::parse(address)?;
     let out = match format {
         Format::Json => format!("{}\n", serde_json::to_string_pretty(&a)?),
