@@ -102,6 +102,11 @@ pub fn import_build(store: &Store, req: &Request<'_>) -> Result<Imported, Error>
     }
 
     store.start_writing()?;
+    // The revision reuses the base's blobs: each is checked (once per file, through the
+    // store's record of what it hashed), as an assembled image's are.
+    for layer in &req.base.layers {
+        store.check_layer(layer)?;
+    }
     let options = layer::Options {
         mtime: req.epoch,
         compression: req.compression,

@@ -209,6 +209,19 @@ pub(crate) fn build_with_engine(
         &build_log,
         &mut record,
     );
+    // Whatever failed once Ctrl-C or SIGTERM arrived (an export the signal cut short, say)
+    // failed because of it.
+    let result = match result {
+        Err(e)
+            if engine_options
+                .stop
+                .load(std::sync::atomic::Ordering::Relaxed) =>
+        {
+            build_log.envc(&format!("after the interrupt: {e}"));
+            Err(Error::Interrupted { id: id.clone() })
+        }
+        other => other,
+    };
     record.seconds = (build_log.started.elapsed().as_secs_f64() * 10.0).round() / 10.0;
     match &result {
         Ok(outcome) => record.revision = Some(outcome.revision.reference()),
@@ -254,6 +267,8 @@ fn run_build(
 ) -> Result<BuildOutcome, Error> {
     let stop = &*engine_options.stop;
     let interrupted = || Error::Interrupted { id: bp.id.into() };
+    // Held from here on: `gc` waits rather than remove the build's work directory.
+    store.start_writing()?;
     let work = tempfile::Builder::new()
         .prefix("build-")
         .tempdir_in(store.tmp_dir())
