@@ -445,7 +445,7 @@ fn failures_leave_the_store_as_it_was_and_a_record_with_the_log() {
     let slow = spec_running(
         tmp.path(),
         "slow.yaml",
-        &format!("'sleep 120; true {nonce}'"),
+        &format!("'sleep 4321; true {nonce}'"),
     );
     let (killed, _) = run_then(&store, &slow, "app", |_| {
         let status = Command::new("pkill")
@@ -457,7 +457,7 @@ fn failures_leave_the_store_as_it_was_and_a_record_with_the_log() {
     assert!(killed.stderr.contains("killed by signal 9"), "{killed}");
     // A killed engine cannot clean up after itself: its step may outlive it.
     let _ = Command::new("pkill")
-        .args(["-KILL", "-f", "^sleep 120$"])
+        .args(["-KILL", "-f", "^sleep 4321$"])
         .status();
     unchanged();
 
@@ -511,10 +511,10 @@ fn failures_leave_the_store_as_it_was_and_a_record_with_the_log() {
     unchanged();
 }
 
-/// Whether a build step's `sleep 120` runs.
+/// Whether a build step's `sleep 4321` runs.
 fn sleeping() -> bool {
     Command::new("pgrep")
-        .args(["-f", "^sleep 120$"])
+        .args(["-f", "^sleep 4321$"])
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
