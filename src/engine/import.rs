@@ -8,8 +8,9 @@
 
 use crate::assemble::{self, metadata_layer, rfc3339, PLAN_PATH};
 use crate::oci::archive::{choose_image, ImageSource, LayoutSource, SourceLocation};
+use crate::oci::docker_archive;
 use crate::oci::manifest::{diff_ids_of, json, ParsedManifest};
-use crate::oci::normalise::{normalise_layer, DropPolicy};
+use crate::oci::normalise::{normalise_in_place, normalise_layer, DropPolicy};
 use crate::oci::spec::{History, ImageConfig, ImageManifest, RootFs};
 use crate::oci::{
     self, canonical_json, layer, Compression, Descriptor, ANNOTATION_BASE_DIGEST,
@@ -49,6 +50,23 @@ pub enum Error {
     Interrupted,
 }
 
+/// Where the export's layers are read from.
+enum Layers {
+    /// Offsets and sizes of plain-tar members of the archive.
+    InPlace(Vec<(u64, u64)>),
+    /// A verified image source and the manifest's layer descriptors.
+    Source(Box<LayoutSource>, Vec<Descriptor>),
+}
+
+impl Layers {
+    fn len(&self) -> usize {
+        match self {
+            Layers::InPlace(v) => v.len(),
+            Layers::Source(_, v) => v.len(),
+        }
+    }
+}
+
 /// What to import.
 pub struct Request<'a> {
     /// The engine's docker-archive.
@@ -81,18 +99,31 @@ pub struct Imported {
 
 /// Imports the build in `req.archive` into `store` (blobs only).
 pub fn import_build(store: &Store, req: &Request<'_>) -> Result<Imported, Error> {
-    let src = LayoutSource::open(&SourceLocation::DockerArchive {
-        path: req.archive.to_path_buf(),
-        reference: None,
-    })?;
-    let chosen = choose_image(&src, None)?;
-    let manifest_bytes = src.read_json(&chosen, "manifest")?;
-    let parsed = ParsedManifest::parse(&manifest_bytes, &format!("manifest {}", chosen.digest))?;
-    let config_bytes = src.read_json(&parsed.config, "config")?;
-    let config_value: serde_json::Value =
-        json(&config_bytes, &format!("config {}", parsed.config.digest))?;
-    let diff_ids = diff_ids_of(&config_value, parsed.layers.len())
-        .map_err(|reason| Error::Config { reason })?;
+    // A classic docker-archive (what podman, buildah and docker < 25 save) is read in place:
+    // no member is hashed up front, the base's layers are never read, and each new layer is
+    // hashed (against its diff_id) and normalised in the same pass. Anything else goes
+    // through the generic source, which verifies every member when it opens the archive.
+    let (config_value, layers) = match docker_archive::first_image_unhashed(req.archive)? {
+        Some(img) => {
+            let config = json(&img.config, "the engine's image config")?;
+            (config, Layers::InPlace(img.layers))
+        }
+        None => {
+            let src = LayoutSource::open(&SourceLocation::DockerArchive {
+                path: req.archive.to_path_buf(),
+                reference: None,
+            })?;
+            let chosen = choose_image(&src, None)?;
+            let manifest_bytes = src.read_json(&chosen, "manifest")?;
+            let parsed =
+                ParsedManifest::parse(&manifest_bytes, &format!("manifest {}", chosen.digest))?;
+            let config_bytes = src.read_json(&parsed.config, "config")?;
+            let config = json(&config_bytes, &format!("config {}", parsed.config.digest))?;
+            (config, Layers::Source(Box::new(src), parsed.layers))
+        }
+    };
+    let diff_ids =
+        diff_ids_of(&config_value, layers.len()).map_err(|reason| Error::Config { reason })?;
     let k = req.base.layers.len();
     if diff_ids.len() < k || diff_ids[..k] != req.base.diff_ids[..] {
         return Err(Error::NotOnBase {
@@ -119,30 +150,55 @@ pub fn import_build(store: &Store, req: &Request<'_>) -> Result<Imported, Error>
     let mut new_layers = Vec::new();
     let mut dropped = Vec::new();
     let mut bytes = 0;
-    for layer_desc in parsed.layers.iter().skip(k) {
+    for (i, expected) in diff_ids.iter().enumerate().skip(k) {
         if req.stop.load(Ordering::Relaxed) {
             return Err(Error::Interrupted);
         }
-        let (reader, len) = src.open_blob(&layer_desc.digest)?;
-        let what = src.describe_blob(&layer_desc.digest);
-        if len != layer_desc.size {
-            return Err(oci::Error::SizeMismatch {
-                what: what.display().to_string(),
-                expected: layer_desc.size,
-                found: len,
-            }
-            .into());
-        }
-        // The archive's members were hashed when it was opened; the stream is its bytes.
-        let mut reader = BufReader::with_capacity(1 << 20, reader);
         let mut writer = store.blob_writer()?;
-        let normalised = normalise_layer(
-            &mut reader,
-            req.policy,
-            &options,
-            scratch.path(),
-            &mut writer,
-        )?;
+        let normalised = match &layers {
+            Layers::InPlace(ranges) => {
+                let (offset, size) = ranges[i];
+                let (normalised, found) = normalise_in_place(
+                    req.archive,
+                    offset,
+                    size,
+                    req.policy,
+                    &options,
+                    &mut writer,
+                )?;
+                if found != *expected {
+                    return Err(Error::Config {
+                        reason: format!(
+                            "layer {} of the engine's export is {found}, not the {expected} its \
+                             config lists",
+                            i + 1
+                        ),
+                    });
+                }
+                normalised
+            }
+            Layers::Source(src, descs) => {
+                let layer_desc = &descs[i];
+                let (reader, len) = src.open_blob(&layer_desc.digest)?;
+                if len != layer_desc.size {
+                    return Err(oci::Error::SizeMismatch {
+                        what: src.describe_blob(&layer_desc.digest).display().to_string(),
+                        expected: layer_desc.size,
+                        found: len,
+                    }
+                    .into());
+                }
+                // The archive's members were hashed when it was opened; the stream is its bytes.
+                let mut reader = BufReader::with_capacity(1 << 20, reader);
+                normalise_layer(
+                    &mut reader,
+                    req.policy,
+                    &options,
+                    scratch.path(),
+                    &mut writer,
+                )?
+            }
+        };
         let (digest, size) = writer.finish()?;
         bytes += normalised.written.uncompressed_size;
         dropped.extend(normalised.dropped);

@@ -82,6 +82,54 @@ pub(crate) fn open(path: &Path) -> Result<LayoutSource, Error> {
     )?)))
 }
 
+/// The first image of a classic docker-archive with its members located but not hashed: for a
+/// caller that reads only some of its layers and checks each against the config's diff_ids as
+/// it streams (an engine's export, whose base layers the store already has). `None` for a
+/// Docker ≥ 25 archive, which is an OCI layout and read as one.
+pub(crate) struct UnhashedImage {
+    pub(crate) config: Vec<u8>,
+    /// Each layer member's offset and size in the archive, in `manifest.json`'s order.
+    pub(crate) layers: Vec<(u64, u64)>,
+}
+
+pub(crate) fn first_image_unhashed(path: &Path) -> Result<Option<UnhashedImage>, Error> {
+    let files = index_members(path)?;
+    if files.contains_key("oci-layout") && files.contains_key("index.json") {
+        return Ok(None);
+    }
+    let bad = |reason: String| not_a_docker_archive(path, reason);
+    let &(offset, size) = files
+        .get("manifest.json")
+        .ok_or_else(|| bad("it has no `manifest.json`".into()))?;
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let manifest_bytes = read_range(&mut f, path, offset, size, "manifest.json")?;
+    let entries: Vec<ManifestEntry> = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| bad(format!("its `manifest.json` is not a list of images: {e}")))?;
+    let Some(e) = entries.first() else {
+        return Err(bad("its `manifest.json` lists no images".into()));
+    };
+    let config_name = member_name(&e.config).map_err(bad)?;
+    let &(offset, size) = files
+        .get(&config_name)
+        .ok_or_else(|| bad(format!("its config `{}` is missing", e.config)))?;
+    if size > MAX_JSON {
+        return Err(bad(format!("its config `{}` is too large", e.config)));
+    }
+    let config = read_range(&mut f, path, offset, size, &config_name)?;
+    let layers = e
+        .layers
+        .iter()
+        .map(|l| {
+            let name = member_name(l).map_err(&bad)?;
+            files
+                .get(&name)
+                .copied()
+                .ok_or_else(|| bad(format!("its layer `{l}` is missing")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(UnhashedImage { config, layers }))
+}
+
 impl DockerArchiveSource {
     fn new(path: &Path, files: HashMap<String, (u64, u64)>) -> Result<DockerArchiveSource, Error> {
         let bad = |reason: String| not_a_docker_archive(path, reason);

@@ -262,12 +262,69 @@ fn normalise(
         .tempfile_in(scratch_dir)
         .map_err(|e| Error::io(scratch_dir, e))?;
     let mut archive = Reader::new(decoded);
-    let read = read_entries(&mut archive, policy, &ctx, &scratch)?;
-    restamp_bytecode(&read, &scratch, options.mtime)?;
+    let read = read_entries(&mut archive, policy, &ctx, &Contents::Spool(&scratch))?;
     // Whatever follows the end-of-archive blocks is read too (a caller may hash the input).
     io::copy(&mut archive.into_inner(), &mut io::sink())
         .map_err(|e| ctx.bad(format!("reading past the end of the tar: {e}")))?;
-    let entries = link_groups(read.entries, read.dropped_entries, &ctx)?;
+    let normalised = write_found(read, options, out, &ctx)?;
+    drop(scratch); // removes the spool file (also dropped, and removed, on every error above)
+    Ok(normalised)
+}
+
+/// Normalises the plain-tar layer at `offset..offset + len` of `file` (a member of an engine's
+/// docker-archive) without copying its contents anywhere first: each entry's content is
+/// written from where it lies in `file`, so the layer's bytes are read twice (once to find the
+/// entries, hashing them; once to write) and written once. Returns the result and the sha256
+/// of the input layer (its diff_id) for the caller to check against the image config. A
+/// compressed member is refused; [`normalise_layer`] reads those.
+pub fn normalise_in_place(
+    file: &Path,
+    offset: u64,
+    len: u64,
+    policy: &DropPolicy,
+    options: &layer::Options,
+    out: &mut dyn Write,
+) -> Result<(Normalised, Digest), Error> {
+    use std::io::Seek;
+    let ctx = Ctx { layer: file };
+    let mut f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+    f.seek(io::SeekFrom::Start(offset))
+        .map_err(|e| Error::io(file, e))?;
+    let mut hashing = HashingReader::new(BufReader::with_capacity(BUF, f.take(len)), true);
+    let mut head = [0u8; 2];
+    {
+        let inner = &mut hashing.inner;
+        let peek = inner.fill_buf().map_err(|e| Error::io(file, e))?;
+        head[..peek.len().min(2)].copy_from_slice(&peek[..peek.len().min(2)]);
+    }
+    if head == [0x1f, 0x8b] {
+        return Err(ctx.bad("it is compressed; only a plain tar is normalised in place"));
+    }
+    let mut archive = Reader::new(&mut hashing);
+    let read = read_entries(
+        &mut archive,
+        policy,
+        &ctx,
+        &Contents::InPlace { file, offset },
+    )?;
+    io::copy(&mut archive.into_inner(), &mut io::sink())
+        .map_err(|e| ctx.bad(format!("reading past the end of the tar: {e}")))?;
+    if hashing.size != len {
+        return Err(ctx.bad(format!("it has {} bytes, not {len}", hashing.size)));
+    }
+    let diff_id = hashing.digest().unwrap_or_else(|| Digest::of(b""));
+    Ok((write_found(read, options, out, &ctx)?, diff_id))
+}
+
+/// The found entries, bytecode restamped and hard links resolved, written as the layer.
+fn write_found(
+    mut read: Found,
+    options: &layer::Options,
+    out: &mut dyn Write,
+    ctx: &Ctx,
+) -> Result<Normalised, Error> {
+    restamp_bytecode(&mut read, options.mtime)?;
+    let entries = link_groups(read.entries, read.dropped_entries, ctx)?;
     let written = layer::write_exact(entries, options, out).map_err(|e| match e {
         layer::Error::Io { path, source } => Error::Io {
             path: path.unwrap_or_else(|| PathBuf::from("the normalised layer")),
@@ -275,7 +332,6 @@ fn normalise(
         },
         other => ctx.bad(other.to_string()),
     })?;
-    drop(scratch); // removes the spool file (also dropped, and removed, on every error above)
     let mut dropped = read.dropped;
     dropped.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
     Ok(Normalised { written, dropped })
@@ -290,18 +346,32 @@ struct Found {
     dropped: Vec<String>,
     /// The input mtime and size of each regular `.py` file.
     py_sources: HashMap<String, (u64, u64)>,
-    /// Each regular `__pycache__/*.pyc` file: its path and where its content is spooled.
-    pycs: Vec<(String, u64, u64)>,
+    /// The index in `entries` of each `__pycache__/*.pyc` entry.
+    pycs: Vec<usize>,
+}
+
+/// Where the entries' contents are read from when the layer is written.
+enum Contents<'a> {
+    /// Copied to this scratch file as they stream past.
+    Spool(&'a tempfile::NamedTempFile),
+    /// Left where they are: the input is a plain tar at `offset` in `file`.
+    InPlace { file: &'a Path, offset: u64 },
 }
 
 fn read_entries<R: Read>(
     archive: &mut Reader<R>,
     policy: &DropPolicy,
     ctx: &Ctx,
-    scratch: &tempfile::NamedTempFile,
+    contents: &Contents<'_>,
 ) -> Result<Found, Error> {
-    let spool_path = scratch.path().to_path_buf();
-    let mut spool = BufWriter::with_capacity(BUF, scratch.as_file());
+    let (spool_path, spool_file) = match contents {
+        Contents::Spool(scratch) => (scratch.path().to_path_buf(), Some(scratch.as_file())),
+        Contents::InPlace { file, .. } => (file.to_path_buf(), None),
+    };
+    let mut spool: Box<dyn Write> = match spool_file {
+        Some(f) => Box::new(BufWriter::with_capacity(BUF, f)),
+        None => Box::new(io::sink()),
+    };
     let mut offset = 0u64;
     let mut buf = vec![0u8; BUF];
     let mut seen = HashSet::new();
@@ -389,6 +459,11 @@ fn read_entries<R: Read>(
         };
         let xattrs = raw.xattrs;
         if let EntryKind::File(FileSource::Range { .. }) = kind {
+            if let Contents::InPlace { offset: base, .. } = contents {
+                // The content is read (the caller hashes the stream) but not copied: it is
+                // written from where it lies in the input.
+                offset = base + archive.position();
+            }
             let len = spool_content(archive, &mut spool, &mut buf, |e| match e {
                 Side::Read(e) => ctx.entry(&path, format!("reading its content: {e}")),
                 Side::Write(e) => Error::io(&spool_path, e),
@@ -403,8 +478,6 @@ fn read_entries<R: Read>(
             });
             if path.ends_with(".py") {
                 out.py_sources.insert(path.clone(), (raw.mtime, len));
-            } else if path.ends_with(".pyc") && path.contains("__pycache__/") && len >= 16 {
-                out.pycs.push((path.clone(), offset, len));
             }
             offset += len;
         }
@@ -440,10 +513,14 @@ fn read_entries<R: Read>(
             out.dropped.push(path.clone());
             out.dropped_entries.insert(path.clone(), e(path, kind));
         } else {
+            if path.ends_with(".pyc") && path.contains("__pycache__/") {
+                out.pycs.push(out.entries.len());
+            }
             out.entries.push(e(path, kind));
         }
     }
     spool.flush().map_err(|e| Error::io(&spool_path, e))?;
+    drop(spool);
     Ok(out)
 }
 
@@ -456,31 +533,38 @@ fn bytecode_source(pyc: &str) -> Option<String> {
 
 /// Sets the recorded source mtime of every bytecode cache that was valid for its source in
 /// this layer to `epoch` (see the module documentation), in the spool.
-fn restamp_bytecode(
-    found: &Found,
-    scratch: &tempfile::NamedTempFile,
-    epoch: u64,
-) -> Result<(), Error> {
+fn restamp_bytecode(found: &mut Found, epoch: u64) -> Result<(), Error> {
     use std::os::unix::fs::FileExt;
-    let file = scratch.as_file();
-    let io_error = |e| Error::io(scratch.path(), e);
-    for (path, offset, _) in &found.pycs {
+    /// Bytecode caches are kilobytes; a larger one is left as it is rather than held in memory.
+    const MAX_PYC: u64 = 64 << 20;
+    for &i in &found.pycs {
+        let entry = &mut found.entries[i];
+        let EntryKind::File(FileSource::Range { file, offset, len }) = &entry.kind else {
+            continue;
+        };
         let Some(&(source_mtime, source_size)) =
-            bytecode_source(path).and_then(|s| found.py_sources.get(&s))
+            bytecode_source(&entry.path).and_then(|s| found.py_sources.get(&s))
         else {
             continue;
         };
-        let mut header = [0u8; 16];
-        file.read_exact_at(&mut header, *offset).map_err(io_error)?;
-        let word =
-            |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+        if *len < 16 || *len > MAX_PYC {
+            continue;
+        }
+        let io_error = |e| Error::io(file, e);
+        let mut content = vec![0u8; *len as usize];
+        std::fs::File::open(file)
+            .and_then(|f| f.read_exact_at(&mut content, *offset))
+            .map_err(io_error)?;
+        let word = |i: usize| {
+            u32::from_le_bytes([content[i], content[i + 1], content[i + 2], content[i + 3]])
+        };
         let (flags, recorded_mtime, recorded_size) = (word(4), word(8), word(12));
         // Python's check: the magic ends in \r\n, flags 0 is timestamp-based, and mtime and
         // size are the source's, truncated to 32 bits.
         let ours = recorded_mtime == source_mtime as u32 || source_mtime == epoch;
-        if header[2..4] == *b"\r\n" && flags == 0 && recorded_size == source_size as u32 && ours {
-            file.write_all_at(&(epoch as u32).to_le_bytes(), offset + 8)
-                .map_err(io_error)?;
+        if content[2..4] == *b"\r\n" && flags == 0 && recorded_size == source_size as u32 && ours {
+            content[8..12].copy_from_slice(&(epoch as u32).to_le_bytes());
+            entry.kind = EntryKind::File(FileSource::Bytes(content));
         }
     }
     Ok(())
@@ -735,6 +819,36 @@ mod tests {
             "scratch file left"
         );
         (out, n)
+    }
+
+    #[test]
+    fn in_place_gives_the_same_layer_and_the_input_digest() {
+        let input = engine_tar(&[3, 1, 0, 2, 4, 5, 6, 7, 8, 9], 1_700_000_123, "builder");
+        let (streamed, n) = run(&input, &none(), &plain());
+        // The layer as a member at an odd offset of a bigger file, as in a docker-archive.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("archive.tar");
+        let mut bytes = vec![7u8; 1536];
+        bytes.extend(&input);
+        bytes.extend([9u8; 700]);
+        std::fs::write(&file, &bytes).unwrap();
+        let mut out = Vec::new();
+        let (m, diff_id) =
+            normalise_in_place(&file, 1536, input.len() as u64, &none(), &plain(), &mut out)
+                .unwrap();
+        assert_eq!(out, streamed);
+        assert_eq!(m.written, n.written);
+        assert_eq!(diff_id, Digest::of(&input));
+        // A length past the file's end is an error, not a short layer.
+        let mut sink = Vec::new();
+        let too_long = input.len() as u64 + 1_000_000;
+        assert!(normalise_in_place(&file, 1536, too_long, &none(), &plain(), &mut sink).is_err());
+        // A gzip member is for normalise_layer.
+        let gz = crate::oci::testutil::gzip(&input);
+        std::fs::write(&file, &gz).unwrap();
+        let e = normalise_in_place(&file, 0, gz.len() as u64, &none(), &plain(), &mut sink)
+            .unwrap_err();
+        assert!(e.to_string().contains("compressed"), "{e}");
     }
 
     #[test]

@@ -70,6 +70,12 @@ impl<R: Read> Reader<R> {
         }
     }
 
+    /// Bytes of the stream consumed so far: right after `next_entry`, where the entry's
+    /// content starts.
+    pub(crate) fn position(&self) -> u64 {
+        self.pos
+    }
+
     /// The wrapped reader (positioned after the end-of-archive block when `next` said so).
     pub(crate) fn into_inner(self) -> R {
         self.inner
