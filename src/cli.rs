@@ -437,7 +437,7 @@ pub struct StoreArgs {
 /// `--compression` parses straight into the library's one compression enum.
 impl ValueEnum for Compression {
     fn value_variants<'a>() -> &'a [Self] {
-        &[Compression::Gzip, Compression::None]
+        &[Compression::Gzip, Compression::Zstd, Compression::None]
     }
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
