@@ -254,6 +254,24 @@ fn image_spec_schemas_validators_umoci_and_skopeo_accept_every_image() {
                 .arg(&bundle));
             if img.compression == "zstd" && r.code != Some(0) {
                 refuses_zstd("umoci unpack", &r);
+                // envc reads the plan back from its zstd metadata layer itself.
+                let show = envc_run([
+                    "show".as_ref(),
+                    reference.as_ref(),
+                    "--format".as_ref(),
+                    "json".as_ref(),
+                    "--store".as_ref(),
+                    store.as_os_str(),
+                ])
+                .ok()
+                .json();
+                let plan = envc_run(["plan".as_ref(), img.spec.as_os_str()])
+                    .ok()
+                    .json();
+                assert_eq!(
+                    show["plan"], plan,
+                    "{reference}: zstd metadata layer's plan"
+                );
                 continue;
             }
             r.ok();
