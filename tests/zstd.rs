@@ -198,8 +198,8 @@ fn zstd_golden_digests_do_not_depend_on_threads() {
     assert_eq!(
         all,
         (
-            "sha256:9e83550296b8ce456b79cbf45a4ee37ff70a881f74b97dfddb0183b542f2aa87".to_string(),
-            "sha256:7c440e2fbc286a3c7b83c65ec74d16931f7c4ab066f1582e0079b9837d60af6c".to_string()
+            "sha256:8a5515fd52394fda8456a6967c9765bb13f6c4e4554d9bdc2f2ec900b64c4964".to_string(),
+            "sha256:adcea62d5fa0b5ad32680d2e612110e9e3940b87e4e073b1163fd80a3e74910d".to_string()
         ),
         "golden digests of the zstd build and bake"
     );

@@ -1237,9 +1237,9 @@ mod tests {
             (zst[0].digest.to_string(), zst[0].size),
             (
                 String::from(
-                    "sha256:00c608b4a758eb7395b729fb4728ff45b0c864265d56bd8c2e19ab11ec2d06e1"
+                    "sha256:618d6965fa286959b5c2e90d7d2742d9ab85013cb050a21530d3da4885a7a970"
                 ),
-                271
+                267
             )
         );
         assert_eq!(
