@@ -8,7 +8,8 @@
 #
 # Usage: benches/layer.sh [TREE_DIR]   (default target/bench-tree; generated if absent)
 # Environment: RUNS (hyperfine runs, default 3; the gzip pipeline takes about a minute a run),
-# LAYER_BIN (a prebuilt `layer` example; default: build it with cargo --release).
+# LAYER_BIN (a prebuilt `layer` example; default: build it with cargo --release), TREE_ONLY
+# (set: generate the tree and stop; benches/zstd.sh uses it).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -81,6 +82,7 @@ print(f'{i} text files, {j} binary files', file=sys.stderr)
 PY
     touch "$TREE/.complete"
 fi
+[ -n "${TREE_ONLY:-}" ] && exit 0   # benches/zstd.sh: only the tree
 du -sh --apparent-size "$TREE" >&2
 echo "files: $(find "$TREE" -type f | wc -l)" >&2
 

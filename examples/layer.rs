@@ -6,7 +6,7 @@
 //! Used by `benches/layer.sh`.
 //!
 //! ```sh
-//! cargo run --release --example layer -- DIR [--compression none|gzip] [--level 6]
+//! cargo run --release --example layer -- DIR [--compression none|gzip|zstd] [--level 6]
 //!     [--threads N] [--block-size BYTES] [--out FILE [--no-sync] | --store DIR]
 //! ```
 
@@ -19,7 +19,8 @@ use std::time::Instant;
 
 struct Args {
     dir: PathBuf,
-    gzip: bool,
+    compression: Compression,
+    /// The gzip level (zstd's is fixed, `envc::oci::zstd::LEVEL`).
     level: u32,
     threads: usize,
     block_size: usize,
@@ -30,7 +31,7 @@ struct Args {
     store: Option<PathBuf>,
 }
 
-const USAGE: &str = "usage: layer DIR [--compression none|gzip] [--level N] [--threads N] \
+const USAGE: &str = "usage: layer DIR [--compression none|gzip|zstd] [--level N] [--threads N] \
                      [--block-size BYTES] [--out FILE [--no-sync] | --store DIR]";
 
 fn parse() -> Result<Args, String> {
@@ -38,7 +39,7 @@ fn parse() -> Result<Args, String> {
     let mut dir = None;
     let mut parsed = Args {
         dir: PathBuf::new(),
-        gzip: true,
+        compression: Compression::Gzip,
         level: 6,
         threads: 0,
         block_size: envc::oci::gzip::DEFAULT_BLOCK_SIZE,
@@ -56,9 +57,10 @@ fn parse() -> Result<Args, String> {
         let number = |v: String| v.parse::<usize>().map_err(|e| format!("`{v}`: {e}"));
         match arg.as_str() {
             "--compression" => {
-                parsed.gzip = match value("--compression")?.as_str() {
-                    "gzip" => true,
-                    "none" => false,
+                parsed.compression = match value("--compression")?.as_str() {
+                    "gzip" => Compression::Gzip,
+                    "zstd" => Compression::Zstd,
+                    "none" => Compression::None,
                     other => return Err(format!("unknown compression `{other}`")),
                 }
             }
@@ -88,11 +90,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let options = Options {
         mtime: 0,
-        compression: if args.gzip {
-            Compression::Gzip
-        } else {
-            Compression::None
-        },
+        compression: args.compression,
         gzip_level: args.level,
         threads: args.threads,
         block_size: args.block_size,

@@ -293,7 +293,8 @@ sees them. pip and conda entries are not installed by baking."
     Export {
         /// `NAME` or `NAME:REV`.
         reference: String,
-        /// `oci-archive`, or `docker-archive` (an OCI layout plus manifest.json, for `docker load`).
+        /// `oci-archive`, or `docker-archive` (an OCI layout plus manifest.json, for `docker load`;
+        /// zstd layers need Docker 23 or later there, `podman load` reads them).
         #[arg(long, value_enum)]
         format: ExportArg,
         /// The archive to write (atomically).
@@ -437,7 +438,7 @@ pub struct StoreArgs {
 /// `--compression` parses straight into the library's one compression enum.
 impl ValueEnum for Compression {
     fn value_variants<'a>() -> &'a [Self] {
-        &[Compression::Gzip, Compression::None]
+        &[Compression::Gzip, Compression::Zstd, Compression::None]
     }
 
     fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {

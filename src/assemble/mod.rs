@@ -10,8 +10,7 @@ use crate::oci::layer::{self, Compression, Entry, EntryKind, FileSource};
 use crate::oci::spec::{History, ImageConfig, ImageManifest, RootFs};
 use crate::oci::{
     self, canonical_json, Descriptor, ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME,
-    ANNOTATION_CREATED, MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP,
-    MEDIA_TYPE_MANIFEST,
+    ANNOTATION_CREATED, MEDIA_TYPE_CONFIG, MEDIA_TYPE_LAYER, MEDIA_TYPE_MANIFEST,
 };
 use crate::plan::{Plan, Step};
 use crate::store::annotations::{SPEC_DIGEST, VERSION};
@@ -174,10 +173,10 @@ pub(crate) fn metadata_layer(
     }
     let (bytes, media_type) = match options.compression {
         Compression::None => (tar, MEDIA_TYPE_LAYER),
-        Compression::Gzip => {
-            let mut gz = Vec::new();
-            layer::write(entries(), &layer_options(Compression::Gzip), &mut gz)?;
-            (gz, MEDIA_TYPE_LAYER_GZIP)
+        compressed => {
+            let mut out = Vec::new();
+            let w = layer::write(entries(), &layer_options(compressed), &mut out)?;
+            (out, w.media_type)
         }
     };
     let (digest, size) = store.write_blob(&bytes)?;
@@ -416,6 +415,11 @@ pub fn read_plan(store: &Store, manifest: &Digest) -> Result<Plan, Error> {
         let buffered = std::io::BufReader::new(&mut hashing);
         let reader: Box<dyn std::io::Read + '_> = if last.media_type.ends_with("gzip") {
             Box::new(flate2::read::GzDecoder::new(buffered))
+        } else if last.media_type.ends_with("zstd") {
+            match crate::oci::zstd::decoder(buffered) {
+                Ok(d) => Box::new(d),
+                Err(e) => return Err(bad(format!("cannot read {}: {e}", path.display()))),
+            }
         } else {
             Box::new(buffered)
         };

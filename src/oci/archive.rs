@@ -69,6 +69,8 @@ pub enum ExportFormat {
     /// An OCI layout in a tar (`oci-archive:`).
     OciArchive,
     /// The same plus Docker's `manifest.json`, as `docker save` ≥ 25 writes (`docker load`).
+    /// Layers are written as stored: `docker load` < 23 cannot decompress zstd layers (Debian
+    /// 12's dockerd 20.10 fails with "ApplyLayer … unexpected EOF"); podman loads them.
     DockerArchive,
 }
 

@@ -768,6 +768,26 @@ mod tests {
         assert_eq!(scan.diff_id, Digest::of(&tar));
     }
 
+    /// A zstd layer: both digests, and a damaged one is a zstd error (its checksum or its
+    /// structure), not a tar error.
+    #[test]
+    fn scan_reads_zstd() {
+        let tar = tar_of(&[("a/", b""), ("a/b.txt", &[7u8; 5000])]);
+        let zst = crate::oci::zstd::compress_bytes(&tar, 1).unwrap();
+        let s = scan(&zst, Compression::Zstd).unwrap();
+        assert_eq!((s.digest, s.size), (Digest::of(&zst), zst.len() as u64));
+        assert_eq!(s.diff_id, Digest::of(&tar));
+        let mut bad = zst.clone();
+        let n = bad.len();
+        bad[n - 2] ^= 0xff; // the content checksum
+        let err = scan(&bad, Compression::Zstd).unwrap_err();
+        assert!(matches!(err, Error::CorruptZstd { .. }), "{err}");
+        let err = scan(b"not zstd", Compression::Zstd).unwrap_err();
+        assert!(matches!(err, Error::CorruptZstd { .. }), "{err}");
+        let err = scan(&zst[..n / 2], Compression::Zstd).unwrap_err();
+        assert!(matches!(err, Error::CorruptZstd { .. }), "{err}");
+    }
+
     fn scan(bytes: &[u8], c: Compression) -> Result<LayerScan, Error> {
         scan_layer(bytes, c, &Digest::of(bytes), Path::new("x"), None).map(|(s, _)| s)
     }

@@ -1,6 +1,6 @@
 //! The docker-archive image source: the tar `docker save` and `podman save --format
 //! docker-archive` write (`manifest.json` = a list of `{Config, RepoTags, Layers}`, the config
-//! as `<hex>.json`, layers as plain or gzip tars at `<hex>.tar`, `<dir>/layer.tar` or
+//! as `<hex>.json`, layers as plain, gzip or zstd tars at `<hex>.tar`, `<dir>/layer.tar` or
 //! `blobs/sha256/<hex>`), read in place as an [`ImageSource`]: one pass over the tar headers
 //! locates every member (symlinks between members, which `docker save` < 25 writes for a
 //! repeated layer, are followed inside the archive); nothing is extracted.
@@ -8,7 +8,7 @@
 //! The archive has no OCI index or manifests, so this module synthesises them: one OCI
 //! manifest per `manifest.json` entry (canonical JSON; the config descriptor names the config
 //! member's exact bytes, each layer descriptor its member's sha256, size and media type
-//! `…tar` or `…tar+gzip` by magic bytes), and an index naming each manifest by its first
+//! `…tar`, `…tar+gzip` or `…tar+zstd` by magic bytes), and an index naming each manifest by its first
 //! RepoTag (`org.opencontainers.image.ref.name`). Every config and layer member is hashed
 //! **once, when the source is opened** (a member shared by several images once): the index
 //! holds the manifests' digests, and they depend on every layer's digest, so there is nothing
@@ -30,7 +30,7 @@ use super::scan::unsafe_path;
 use super::spec::ImageIndex;
 use super::{
     canonical_json, canonical_value, Descriptor, ANNOTATION_REF_NAME, MEDIA_TYPE_CONFIG,
-    MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
+    MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_ZSTD, MEDIA_TYPE_MANIFEST,
 };
 use crate::types::digest::Digest;
 use sha2::{Digest as _, Sha256};
@@ -144,8 +144,8 @@ impl DockerArchiveSource {
             return Err(bad("its `manifest.json` lists no images".into()));
         }
         let mut blobs = HashMap::new();
-        // Member name → (digest, size, gzip?): each member hashed once.
-        let mut hashed: HashMap<String, (Digest, u64, bool)> = HashMap::new();
+        // Member name → (digest, size, media type): each member hashed once.
+        let mut hashed: HashMap<String, (Digest, u64, &str)> = HashMap::new();
         let mut manifests = Vec::new();
         let mut tags = Vec::new();
         for (i, e) in entries.iter().enumerate() {
@@ -169,7 +169,7 @@ impl DockerArchiveSource {
                 let &(offset, size) = files
                     .get(&name)
                     .ok_or_else(|| bad(what(&format!("its layer `{l}` is missing"))))?;
-                let (digest, size, gzip) = match hashed.get(&name) {
+                let (digest, size, media_type) = match hashed.get(&name) {
                     Some(h) => *h,
                     None => {
                         let h = hash_member(&mut f, path, offset, size, &name)?;
@@ -178,11 +178,6 @@ impl DockerArchiveSource {
                     }
                 };
                 blobs.insert(digest, Blob::Member { name, offset, size });
-                let media_type = if gzip {
-                    MEDIA_TYPE_LAYER_GZIP
-                } else {
-                    MEDIA_TYPE_LAYER
-                };
                 layers.push(descriptor(media_type, digest, size).to_json());
             }
             let manifest = canonical_value(&serde_json::json!({
@@ -364,14 +359,14 @@ fn read_range(
     Ok(buf)
 }
 
-/// sha256, size and whether it is gzip (by its magic bytes) of one member; zstd is refused.
+/// sha256, size and layer media type (plain, gzip or zstd, by its magic bytes) of one member.
 fn hash_member(
     f: &mut File,
     path: &Path,
     offset: u64,
     size: u64,
     member: &str,
-) -> Result<(Digest, u64, bool), Error> {
+) -> Result<(Digest, u64, &'static str), Error> {
     let at = path.join(member);
     f.seek(SeekFrom::Start(offset))
         .map_err(|e| Error::io(&at, e))?;
@@ -399,14 +394,14 @@ fn hash_member(
             format!("member `{member}` is truncated"),
         ));
     }
-    if first.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        return Err(not_a_docker_archive(
-            path,
-            format!("layer `{member}` is zstd-compressed, which envc does not read"),
-        ));
-    }
-    let gzip = first.starts_with(&[0x1f, 0x8b]);
-    Ok((Digest::from_bytes(sha.finalize().into()), size, gzip))
+    let media_type = if first.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        MEDIA_TYPE_LAYER_ZSTD
+    } else if first.starts_with(&[0x1f, 0x8b]) {
+        MEDIA_TYPE_LAYER_GZIP
+    } else {
+        MEDIA_TYPE_LAYER
+    };
+    Ok((Digest::from_bytes(sha.finalize().into()), size, media_type))
 }
 
 /// One pass over the archive's headers: where each regular file is, symlinks between members

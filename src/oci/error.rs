@@ -81,6 +81,12 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("layer {layer} is not valid zstd: {source}")]
+    CorruptZstd {
+        layer: Digest,
+        #[source]
+        source: io::Error,
+    },
     #[error("layer {layer} is not a valid tar archive: {source}")]
     CorruptTar {
         layer: Digest,

@@ -1,7 +1,8 @@
 //! The layer writer: deterministic tar layers from a list of entries, streamed to any writer
 //! with the diff_id (sha256 of the tar) and the blob digest (sha256 of the bytes written)
-//! computed in the same pass, uncompressed or gzip-compressed (`super::gzip`, parallel and
-//! deterministic for a fixed block size). Also `entries_from_dir`, which turns a directory tree
+//! computed in the same pass, uncompressed, gzip-compressed (`super::gzip`, parallel and
+//! deterministic for a fixed block size) or zstd-compressed (`super::zstd`, libzstd's worker
+//! threads, deterministic for any number of them). Also `entries_from_dir`, which turns a directory tree
 //! into entries without following symlinks.
 //!
 //! The tar rules (reproducible-oci.md, "Tar entries"):
@@ -32,7 +33,7 @@
 //! - The archive ends with two zero blocks (no padding to a 10 KiB record as GNU tar does).
 
 use super::gzip;
-use super::{MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP};
+use super::{MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_ZSTD};
 pub use crate::oci::Compression;
 use crate::types::digest::Digest;
 use sha2::{Digest as _, Sha256};
@@ -109,7 +110,7 @@ pub struct Options {
     pub compression: Compression,
     /// zlib level 0–9 for gzip (6 is gzip's default); part of the bytes.
     pub gzip_level: u32,
-    /// gzip worker threads; 0 = `available_parallelism`. Never changes the bytes.
+    /// gzip and zstd worker threads; 0 = `available_parallelism`. Never changes the bytes.
     pub threads: usize,
     /// The parallel-gzip block size; part of determinism (default 1 MiB).
     pub block_size: usize,
@@ -498,6 +499,28 @@ fn write_items(items: Vec<Item>, options: &Options, mut out: impl Write) -> Resu
                 size,
                 media_type: MEDIA_TYPE_LAYER,
                 uncompressed_size: size,
+                entries: count,
+            })
+        }
+        Compression::Zstd => {
+            let threads = match options.threads {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n,
+            };
+            let mut hashed_out = Hashing::new(&mut out);
+            let mut encoder = super::zstd::encoder(&mut hashed_out, threads)?;
+            let mut w = Hashing::new(&mut encoder);
+            emit(&items, options.mtime, &mut w)?;
+            let (diff_id, uncompressed_size, _) = w.finish();
+            encoder.finish()?;
+            let (digest, size, _) = hashed_out.finish();
+            out.flush()?;
+            Ok(Written {
+                diff_id,
+                digest,
+                size,
+                media_type: MEDIA_TYPE_LAYER_ZSTD,
+                uncompressed_size,
                 entries: count,
             })
         }
@@ -1196,6 +1219,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(plain.diff_id, gz.diff_id);
+        // zstd: one libzstd (1.5.7, `super::super::zstd`), the same bytes for any thread count.
+        let zst: Vec<Written> = [1, 2, 3]
+            .map(|threads| {
+                let options = Options {
+                    compression: Compression::Zstd,
+                    threads,
+                    ..Options::default()
+                };
+                write(entries(), &options, io::sink()).unwrap()
+            })
+            .into();
+        assert!(zst.iter().all(|w| *w == zst[0]), "{zst:?}");
+        assert_eq!(zst[0].diff_id, plain.diff_id);
+        assert_eq!(zst[0].media_type, MEDIA_TYPE_LAYER_ZSTD);
+        assert_eq!(
+            (zst[0].digest.to_string(), zst[0].size),
+            (
+                String::from(
+                    "sha256:618d6965fa286959b5c2e90d7d2742d9ab85013cb050a21530d3da4885a7a970"
+                ),
+                267
+            )
+        );
         assert_eq!(
             (plain.diff_id.to_string(), gz.digest.to_string(), gz.size),
             (

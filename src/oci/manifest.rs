@@ -8,7 +8,8 @@ use super::Compression;
 use super::{
     Descriptor, Platform, MEDIA_TYPE_CONFIG, MEDIA_TYPE_DOCKER_CONFIG, MEDIA_TYPE_DOCKER_LAYER,
     MEDIA_TYPE_DOCKER_LAYER_GZIP, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST,
-    MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_MANIFEST,
+    MEDIA_TYPE_INDEX, MEDIA_TYPE_LAYER, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_ZSTD,
+    MEDIA_TYPE_MANIFEST,
 };
 use crate::types::digest::Digest;
 use serde_json::Value;
@@ -32,6 +33,7 @@ pub(crate) fn layer_compression(m: &str) -> Option<Compression> {
     match m {
         MEDIA_TYPE_LAYER | MEDIA_TYPE_DOCKER_LAYER => Some(Compression::None),
         MEDIA_TYPE_LAYER_GZIP | MEDIA_TYPE_DOCKER_LAYER_GZIP => Some(Compression::Gzip),
+        MEDIA_TYPE_LAYER_ZSTD => Some(Compression::Zstd),
         _ => None,
     }
 }

@@ -1,4 +1,4 @@
-//! A generic OCI library: deterministic layers (`layer`, `gzip`) and the rewriting of layers
+//! A generic OCI library: deterministic layers (`layer`, `gzip`, `zstd`) and the rewriting of layers
 //! other tools built into such layers (`normalise`, reading tars with `tar_read`),
 //! content-addressed blobs (`blob`, `scan`), the image layout (`layout`, `index`, `manifest`,
 //! `verify`, `import`) and image sources and exports (`archive`, `docker_archive`), with one
@@ -23,6 +23,7 @@ pub(crate) mod scan;
 pub mod spec;
 pub(crate) mod tar_read;
 pub mod verify;
+pub mod zstd;
 
 pub use error::Error;
 
@@ -34,6 +35,7 @@ pub const MEDIA_TYPE_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+jso
 pub const MEDIA_TYPE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const MEDIA_TYPE_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const MEDIA_TYPE_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const MEDIA_TYPE_LAYER_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 /// Docker's schema-2 types, accepted on import (skopeo and `docker save` write them).
 pub const MEDIA_TYPE_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const MEDIA_TYPE_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
@@ -105,12 +107,14 @@ pub struct Platform {
 
 /// How a layer's bytes are stored: the one compression choice, from the CLI's `--compression`
 /// through image assembly to the layer writer, the scanner and the media type. (The gzip level
-/// and block size are the writer's options, not a kind of compression.)
+/// and block size are the writer's options, not a kind of compression; zstd's parameters are
+/// fixed in `zstd`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
     None,
     #[default]
     Gzip,
+    Zstd,
 }
 
 impl Compression {
@@ -119,6 +123,7 @@ impl Compression {
         match self {
             Compression::None => "none",
             Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
         }
     }
 
@@ -127,6 +132,7 @@ impl Compression {
         match self {
             Compression::None => MEDIA_TYPE_LAYER,
             Compression::Gzip => MEDIA_TYPE_LAYER_GZIP,
+            Compression::Zstd => MEDIA_TYPE_LAYER_ZSTD,
         }
     }
 }

@@ -2,10 +2,9 @@
 //! in the order the engine walked them, uname/gname, files that only record the build) as a
 //! deterministic layer, so that the same content always has the same diff_id.
 //!
-//! One streaming pass reads the input (gzip or plain tar, told apart by magic bytes; zstd is
-//! refused, as nothing else in envc reads it), spools every file's content to one scratch file
-//! in `scratch_dir` (removed afterwards, also on error) and keeps only the headers in memory;
-//! then [`layer::write_exact`] writes the entries sorted by path bytes, every mtime
+//! One streaming pass reads the input (gzip, zstd or plain tar, told apart by magic bytes),
+//! spools every file's content to one scratch file in `scratch_dir` (removed afterwards, also
+//! on error) and keeps only the headers in memory; then [`layer::write_exact`] writes the entries sorted by path bytes, every mtime
 //! `options.mtime`, uname/gname empty, atime/ctime gone, uid/gid/mode and extended attributes
 //! (`SCHILY.xattr.*`) kept, and **no entry the input did not have** (an added parent directory
 //! would override a lower layer's owner and mode). Directories, files, symlinks, hard links,
@@ -253,7 +252,7 @@ fn normalise(
     let decoded: Box<dyn Read + '_> = if head.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::MultiGzDecoder::new(buffered))
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        return Err(ctx.bad("it is zstd-compressed, which envc does not read"));
+        Box::new(super::zstd::decoder(buffered).map_err(|e| Error::io(layer_path, e))?)
     } else {
         Box::new(buffered)
     };
@@ -965,6 +964,32 @@ mod tests {
         DropPolicy::new(&[]).unwrap()
     }
 
+    /// A zstd input (as BuildKit writes with `compression=zstd`) normalises to the layer its
+    /// plain tar does, and a zstd output decodes to that layer.
+    #[test]
+    fn zstd_in_and_out() {
+        let all: Vec<usize> = (0..engine_entries().len()).collect();
+        let tar = engine_tar(&all, 1_600_000_000, "root");
+        let (plain_out, plain_n) = run(&tar, &none(), &plain());
+        let zst = crate::oci::zstd::compress_bytes(&tar, 1).unwrap();
+        let (out, n) = run(&zst, &none(), &plain());
+        assert!(out == plain_out);
+        assert_eq!(n.written, plain_n.written);
+        let options = layer::Options {
+            compression: Compression::Zstd,
+            ..plain()
+        };
+        let (out, n) = run(&tar, &none(), &options);
+        assert_eq!(n.written.diff_id, plain_n.written.diff_id);
+        assert_eq!(n.written.media_type, crate::oci::MEDIA_TYPE_LAYER_ZSTD);
+        let mut back = Vec::new();
+        crate::oci::zstd::decoder(&out[..])
+            .unwrap()
+            .read_to_end(&mut back)
+            .unwrap();
+        assert!(back == plain_out);
+    }
+
     /// (path, type, mode, uid, mtime, uname, link, size, xattrs) of every entry.
     type Row = (
         String,
@@ -1351,7 +1376,7 @@ mod tests {
                 tar_of(&[("a", b"x"), ("./a", b"y")]),
                 "entry `a`: appears more than once",
             ),
-            (vec![0x28, 0xb5, 0x2f, 0xfd, 0, 0], "zstd-compressed"),
+            (vec![0x28, 0xb5, 0x2f, 0xfd, 0, 0], "incomplete frame"),
             (vec![7u8; 1024], "not a valid tar archive"),
             (
                 gzip(b"not a tar at all, but long enough to be read as one block of it......"),

@@ -1,5 +1,5 @@
 //! Layer scanning: one streaming read of a layer blob computes its digest and size,
-//! decompresses it (gzip or plain tar), computes the diff_id, walks every tar header to refuse
+//! decompresses it (gzip, zstd or plain tar), computes the diff_id, walks every tar header to refuse
 //! absolute paths and `..` components, and can copy the bytes into the layout on the way, so
 //! an import reads each layer exactly once. Moved out of `blob.rs`, which writes blobs.
 
@@ -34,6 +34,7 @@ impl<R: Read> Read for Tee<R> {
 enum Decoder<R: Read> {
     Plain(R),
     Gzip(Box<HashingReader<flate2::read::MultiGzDecoder<R>>>),
+    Zstd(Box<HashingReader<super::zstd::Decoder<R>>>),
 }
 
 impl<R: Read> Read for Decoder<R> {
@@ -41,6 +42,7 @@ impl<R: Read> Read for Decoder<R> {
         match self {
             Decoder::Plain(r) => r.read(buf),
             Decoder::Gzip(r) => r.read(buf),
+            Decoder::Zstd(r) => r.read(buf),
         }
     }
 }
@@ -77,9 +79,13 @@ pub(crate) fn scan_layer<R: Read>(
             flate2::read::MultiGzDecoder::new(source),
             false,
         ))),
+        Compression::Zstd => Decoder::Zstd(Box::new(HashingReader::new(
+            super::zstd::decoder(source).map_err(|e| Error::io(path, e))?,
+            false,
+        ))),
     };
     // For an uncompressed layer the diff_id is the blob digest: hash once.
-    let tar_input = HashingReader::new(decoder, compression == Compression::Gzip);
+    let tar_input = HashingReader::new(decoder, compression != Compression::None);
     let mut archive = tar::Archive::new(std::io::BufReader::with_capacity(BUF, tar_input));
     let walk = check_entries(&mut archive, layer);
     // Drain whatever follows the end-of-archive blocks so that both digests cover every byte.
@@ -93,15 +99,25 @@ pub(crate) fn scan_layer<R: Read>(
     let diff_from_decoder = tar_input.digest();
     let mut decoder = tar_input.inner;
     if drained.is_err() {
-        // The tar walk failed: if the gzip stream is corrupt too, that is the root cause (a
+        // The tar walk failed: if the compressed stream is corrupt too, that is the root cause (a
         // damaged deflate stream often decodes to garbage headers before its CRC is checked).
         let _ = io::copy(&mut decoder, &mut io::sink());
     }
-    let (mut source, gzip_error) = match decoder {
+    let (mut source, decoder_error) = match decoder {
         Decoder::Plain(s) => (s, None),
         Decoder::Gzip(mut g) => {
-            let err = g.error.take();
+            let err = g.error.take().map(|source| Error::CorruptGzip {
+                layer: *layer,
+                source,
+            });
             (g.inner.into_inner(), err)
+        }
+        Decoder::Zstd(mut z) => {
+            let err = z.error.take().map(|source| Error::CorruptZstd {
+                layer: *layer,
+                source,
+            });
+            (z.inner.finish().into_inner(), err)
         }
     };
     // Classify a failure by the stage that failed first: the source file, the copy, the
@@ -126,11 +142,8 @@ pub(crate) fn scan_layer<R: Read>(
                 }
             }
         }
-        if let Some(e) = gzip_error {
-            return Err(Error::CorruptGzip {
-                layer: *layer,
-                source: e,
-            });
+        if let Some(e) = decoder_error {
+            return Err(e);
         }
         return Err(match problem {
             TarProblem::Io(e) => Error::CorruptTar {
@@ -143,7 +156,7 @@ pub(crate) fn scan_layer<R: Read>(
             },
         });
     }
-    // Anything after the gzip stream (there should be nothing) still counts for the digest.
+    // Anything after the compressed stream (there should be nothing) still counts for the digest.
     io::copy(&mut source, &mut io::sink()).map_err(|e| match source.tee_error.take() {
         Some(t) => tee_error(&source.tee, t),
         None => Error::io(path, e),

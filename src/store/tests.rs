@@ -675,7 +675,7 @@ fn import_refuses_bad_bases() {
         &nothing,
         &|e| matches!(e, Error::Oci(OciError::DiffIdMismatch { .. })),
     );
-    // Unknown media types: layer, config, manifest.
+    // A gzip blob labelled zstd: read as zstd, and refused as such.
     case(
         vec![(
             "application/vnd.oci.image.layer.v1.tar+zstd",
@@ -684,7 +684,18 @@ fn import_refuses_bad_bases() {
         )],
         &|_| {},
         &nothing,
-        &|e| matches!(e, Error::Oci(OciError::UnknownMediaType { media_type, .. }) if media_type.ends_with("zstd")),
+        &|e| matches!(e, Error::Oci(OciError::CorruptZstd { .. })),
+    );
+    // Unknown media types: layer, config, manifest.
+    case(
+        vec![(
+            "application/vnd.oci.image.layer.v1.tar+bzip2",
+            gz.clone(),
+            diff,
+        )],
+        &|_| {},
+        &nothing,
+        &|e| matches!(e, Error::Oci(OciError::UnknownMediaType { media_type, .. }) if media_type.ends_with("bzip2")),
     );
     case(
         good(),
