@@ -296,7 +296,7 @@ pub fn normalise_in_place(
         let peek = inner.fill_buf().map_err(|e| Error::io(file, e))?;
         head[..peek.len().min(2)].copy_from_slice(&peek[..peek.len().min(2)]);
     }
-    if head == [0x1f, 0x8b] {
+    if head == [0x1f, 0x8b] || head == [0x28, 0xb5] {
         return Err(ctx.bad("it is compressed; only a plain tar is normalised in place"));
     }
     let mut archive = Reader::new(&mut hashing);
