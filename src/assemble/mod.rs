@@ -289,7 +289,31 @@ pub(crate) fn compose(
     config.history = Some(Some(history));
     config.rootfs = Some(Some(RootFs::layers(diff_ids)));
     config.created = Some(Some(created.clone()));
-    let (config_digest, config_size) = store.write_blob(&canonical_json(&config)?)?;
+    write_image(
+        store,
+        &config,
+        layers,
+        (&base.name, &base.manifest),
+        &created,
+        edit.annotations,
+    )
+}
+
+/// Writes `config` and the manifest of `layers` (on `base`, its name and its store entry,
+/// created at `created`) into the store; the returned manifest descriptor carries `entry` plus
+/// the base's name and digest,
+/// the annotations of its store entry. Assembly and the engine bridge both end here, so a
+/// revision's manifest has one shape whoever made its layers.
+pub(crate) fn write_image(
+    store: &Store,
+    config: &ImageConfig,
+    layers: Vec<Descriptor>,
+    base: (&str, &Descriptor),
+    created: &str,
+    mut entry: BTreeMap<String, String>,
+) -> Result<Image, Error> {
+    let (base_name, base_manifest) = base;
+    let (config_digest, config_size) = store.write_blob(&canonical_json(config)?)?;
     let config_desc = Descriptor {
         media_type: MEDIA_TYPE_CONFIG.into(),
         digest: config_digest,
@@ -297,28 +321,25 @@ pub(crate) fn compose(
         annotations: BTreeMap::new(),
         platform: None,
     };
-    let mut annotations = BTreeMap::new();
-    annotations.insert(ANNOTATION_BASE_NAME.to_string(), base.name.clone());
-    annotations.insert(
-        ANNOTATION_BASE_DIGEST.to_string(),
-        base.manifest.digest.to_string(),
-    );
-    annotations.insert(ANNOTATION_CREATED.to_string(), created);
+    let base_annotations = [
+        (ANNOTATION_BASE_NAME.to_string(), base_name.to_string()),
+        (
+            ANNOTATION_BASE_DIGEST.to_string(),
+            base_manifest.digest.to_string(),
+        ),
+    ];
+    let mut annotations = BTreeMap::from(base_annotations.clone());
+    annotations.insert(ANNOTATION_CREATED.to_string(), created.to_string());
     let manifest = ImageManifest::new(config_desc.clone(), layers, annotations);
     let (digest, size) = store.write_blob(&canonical_json(&manifest)?)?;
-    let mut entry_annotations = edit.annotations;
-    entry_annotations.insert(ANNOTATION_BASE_NAME.to_string(), base.name.clone());
-    entry_annotations.insert(
-        ANNOTATION_BASE_DIGEST.to_string(),
-        base.manifest.digest.to_string(),
-    );
+    entry.extend(base_annotations);
     Ok(Image {
         manifest: Descriptor {
             media_type: MEDIA_TYPE_MANIFEST.into(),
             digest,
             size,
-            annotations: entry_annotations,
-            platform: base.manifest.platform.clone(),
+            annotations: entry,
+            platform: base_manifest.platform.clone(),
         },
         config: config_desc,
         layers: manifest.layers,

@@ -11,11 +11,8 @@ use crate::oci::archive::{choose_image, ImageSource, LayoutSource, SourceLocatio
 use crate::oci::docker_archive;
 use crate::oci::manifest::{diff_ids_of, json, ParsedManifest};
 use crate::oci::normalise::{normalise_in_place, normalise_layer, DropPolicy};
-use crate::oci::spec::{History, ImageConfig, ImageManifest, RootFs};
-use crate::oci::{
-    self, canonical_json, layer, Compression, Descriptor, ANNOTATION_BASE_DIGEST,
-    ANNOTATION_BASE_NAME, ANNOTATION_CREATED, MEDIA_TYPE_CONFIG, MEDIA_TYPE_MANIFEST,
-};
+use crate::oci::spec::{History, ImageConfig, RootFs};
+use crate::oci::{self, layer, Compression, Descriptor};
 use crate::plan::Plan;
 use crate::store::annotations::{SPEC_DIGEST, VERSION};
 use crate::store::base::ImportedBase;
@@ -282,36 +279,20 @@ pub fn import_build(store: &Store, req: &Request<'_>) -> Result<Imported, Error>
     all_diff_ids.push(meta_diff_id);
     config.rootfs = Some(Some(RootFs::layers(all_diff_ids)));
     config.created = Some(Some(created.clone()));
-    let (config_digest, config_size) = store.write_blob(&canonical_json(&config)?)?;
-    let config_desc = Descriptor {
-        media_type: MEDIA_TYPE_CONFIG.into(),
-        digest: config_digest,
-        size: config_size,
-        annotations: BTreeMap::new(),
-        platform: None,
-    };
-    let base_digest = req.base.manifest.digest.to_string();
-    let manifest_annotations = BTreeMap::from([
-        (ANNOTATION_BASE_NAME.to_string(), req.base_name.to_string()),
-        (ANNOTATION_BASE_DIGEST.to_string(), base_digest.clone()),
-        (ANNOTATION_CREATED.to_string(), created),
-    ]);
-    let manifest = ImageManifest::new(config_desc, layers, manifest_annotations);
-    let (digest, size) = store.write_blob(&canonical_json(&manifest)?)?;
     let mut entry = req.annotations.clone();
     entry.insert(SPEC_DIGEST.into(), req.plan.digest().to_string());
-    entry.insert(ANNOTATION_BASE_NAME.into(), req.base_name.to_string());
-    entry.insert(ANNOTATION_BASE_DIGEST.into(), base_digest);
+    let image = assemble::write_image(
+        store,
+        &config,
+        layers,
+        (req.base_name, &req.base.manifest),
+        &created,
+        entry,
+    )?;
     dropped.sort();
     dropped.dedup();
     Ok(Imported {
-        manifest: Descriptor {
-            media_type: MEDIA_TYPE_MANIFEST.into(),
-            digest,
-            size,
-            annotations: entry,
-            platform: req.base.manifest.platform.clone(),
-        },
+        manifest: image.manifest,
         new_layers: added,
         dropped,
         bytes,

@@ -312,25 +312,22 @@ impl Engine {
     pub fn pull(&self, name: &str, sink: &dyn Fn(&str), stop: &AtomicBool) -> Result<(), Error> {
         let mut cmd = self.command();
         cmd.args(["pull", name]);
-        let finished = run::run(cmd, sink, stop).map_err(|source| Error::Spawn {
-            program: self.program.display().to_string(),
-            source,
-        })?;
-        if finished.exit.success() {
-            return Ok(());
-        }
-        Err(Error::Command {
-            command: format!("{} pull {name}", self.kind),
-            reason: format!(
-                "{}: {}",
-                finished.exit,
-                tail(&finished.lines, 3).join(" / ")
-            ),
-        })
+        self.run_checked(cmd, &format!("pull {name}"), sink, stop)
     }
 
     fn checked(&self, cmd: Command, what: &str, stop: &AtomicBool) -> Result<(), Error> {
-        let finished = run::run(cmd, &|_| {}, stop).map_err(|source| Error::Spawn {
+        self.run_checked(cmd, what, &|_| {}, stop)
+    }
+
+    /// Runs `cmd`; an error naming `what` and the engine's last lines unless it succeeds.
+    fn run_checked(
+        &self,
+        cmd: Command,
+        what: &str,
+        sink: &dyn Fn(&str),
+        stop: &AtomicBool,
+    ) -> Result<(), Error> {
+        let finished = run::run(cmd, sink, stop).map_err(|source| Error::Spawn {
             program: self.program.display().to_string(),
             source,
         })?;
