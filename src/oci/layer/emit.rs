@@ -217,7 +217,8 @@ fn write_header<W: Write>(w: &mut W, item: &Item, mtime: u64, size: u64) -> io::
     w.write_all(h.as_bytes())
 }
 
-/// Copies exactly `size` bytes of `file` (opened from `path`) to `w`.
+/// Copies exactly `size` bytes of `file` (opened from `path`) to `w`, and refuses a file that
+/// grew meanwhile.
 fn copy_file<W: Write>(
     w: &mut W,
     file: &mut fs::File,
@@ -225,22 +226,7 @@ fn copy_file<W: Write>(
     size: u64,
     buf: &mut [u8],
 ) -> Result<(), Error> {
-    let mut left = size;
-    while left > 0 {
-        let want = (buf.len() as u64).min(left) as usize;
-        let n = match file.read(&mut buf[..want]) {
-            Ok(0) => {
-                return Err(Error::FileChanged {
-                    path: path.to_path_buf(),
-                })
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_at(path)(e)),
-        };
-        w.write_all(&buf[..n])?;
-        left -= n as u64;
-    }
+    copy_range(w, file, path, size, buf)?;
     let mut probe = [0u8; 1];
     loop {
         match file.read(&mut probe) {
