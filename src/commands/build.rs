@@ -125,7 +125,7 @@ fn seconds(d: Duration) -> String {
 }
 
 /// What happened to one spec of a many-spec build.
-enum Result1 {
+enum SpecResult {
     Done(BuildOutcome),
     Refused,
     Failed(ops::Error),
@@ -150,7 +150,7 @@ pub(crate) fn build(printer: &Printer, args: &BuildArgs<'_>) -> Result<u8, Error
     }
 
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<(Result1, Duration)>>> =
+    let results: Mutex<Vec<Option<(SpecResult, Duration)>>> =
         Mutex::new((0..specs.len()).map(|_| None).collect());
     let width = specs
         .iter()
@@ -171,19 +171,19 @@ pub(crate) fn build(printer: &Printer, args: &BuildArgs<'_>) -> Result<u8, Error
                 log.phase("started", Duration::ZERO);
                 let started = Instant::now();
                 let result = if stop.load(Ordering::Relaxed) {
-                    Result1::Failed(ops::Error::Interrupted {
+                    SpecResult::Failed(ops::Error::Interrupted {
                         id: "(not started)".into(),
                     })
                 } else {
                     match build_one(printer, &log, args, name, file, epoch, &stop) {
                         Ok(Some(outcome)) => {
                             let _ = printer.data(&commit_line(&outcome));
-                            Result1::Done(outcome)
+                            SpecResult::Done(outcome)
                         }
-                        Ok(None) => Result1::Refused,
+                        Ok(None) => SpecResult::Refused,
                         Err(e) => {
                             printer.error(&format!("{name}: {e}"));
-                            Result1::Failed(e)
+                            SpecResult::Failed(e)
                         }
                     }
                 };
@@ -202,13 +202,13 @@ pub(crate) fn build(printer: &Printer, args: &BuildArgs<'_>) -> Result<u8, Error
     for ((name, _), result) in specs.iter().zip(results) {
         let (result, time) = result.expect("every spec was built");
         let (what, revision) = match &result {
-            Result1::Done(o) if o.unchanged => ("unchanged".to_string(), o.revision.reference()),
-            Result1::Done(o) => ("built".to_string(), o.revision.reference()),
-            Result1::Refused => {
+            SpecResult::Done(o) if o.unchanged => ("unchanged".to_string(), o.revision.reference()),
+            SpecResult::Done(o) => ("built".to_string(), o.revision.reference()),
+            SpecResult::Refused => {
                 failed = true;
                 ("invalid spec".to_string(), "-".into())
             }
-            Result1::Failed(e) => {
+            SpecResult::Failed(e) => {
                 failed = true;
                 interrupted |= matches!(e, ops::Error::Interrupted { .. });
                 let what = match e {
