@@ -3,15 +3,16 @@
 //! prints `diff_id input_bytes output_bytes entries dropped seconds MB/s`, MB/s being the
 //! uncompressed tar bytes written per second (MB = 10^6 bytes). Without `--out` the result goes
 //! to a sink (still hashed); with `--out FILE` to FILE (not fsynced). Scratch space is `--scratch
-//! DIR` (default: the system temp dir).
+//! DIR` (default: the system temp dir). `--in-place` reads a plain-tar LAYER with
+//! `normalise_in_place` instead (no scratch spool), as an engine import does.
 //!
 //! ```sh
 //! cargo run --release --example normalise -- LAYER [--compression none|gzip] [--out FILE]
-//!     [--scratch DIR]
+//!     [--scratch DIR] [--in-place]
 //! ```
 
 use envc::oci::layer::{Compression, Options};
-use envc::oci::normalise::{normalise_layer, DropPolicy};
+use envc::oci::normalise::{normalise_in_place, normalise_layer, DropPolicy};
 use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,11 +24,13 @@ fn main() -> ExitCode {
     let mut gzip = false;
     let mut out: Option<PathBuf> = None;
     let mut scratch = std::env::temp_dir();
+    let mut in_place = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--compression" => gzip = args.next().as_deref() == Some("gzip"),
             "--out" => out = args.next().map(PathBuf::from),
             "--scratch" => scratch = args.next().map(PathBuf::from).unwrap_or(scratch),
+            "--in-place" => in_place = true,
             _ => input = Some(PathBuf::from(a)),
         }
     }
@@ -53,7 +56,11 @@ fn main() -> ExitCode {
             None => Box::new(std::io::sink()),
         };
         let start = Instant::now();
-        let n = normalise_layer(&mut reader, &policy, &options, &scratch, &mut sink)?;
+        let n = if in_place {
+            normalise_in_place(&input, 0, in_bytes, &policy, &options, &mut sink)?.0
+        } else {
+            normalise_layer(&mut reader, &policy, &options, &scratch, &mut sink)?
+        };
         sink.flush()?;
         let secs = start.elapsed().as_secs_f64();
         Ok(format!(

@@ -197,6 +197,7 @@ pub fn import_build(store: &Store, req: &Request<'_>) -> Result<Imported, Error>
             }
         };
         let (digest, size) = writer.finish()?;
+        store.trust_written(&digest);
         bytes += normalised.written.uncompressed_size;
         dropped.extend(normalised.dropped);
         let desc = Descriptor {

@@ -297,6 +297,18 @@ impl Layout {
         Ok(())
     }
 
+    /// A layer this handle has just written through a [`BlobWriter`] (which hashed exactly the
+    /// bytes it wrote): [`Layout::check_layer`] need not hash it again for the image that
+    /// refers to it. The record on disk (`envc/checked/`) is too fresh to trust by itself (a
+    /// file changed within the same second would look the same), so without this a new
+    /// multi-GB layer would be read twice.
+    pub(crate) fn trust_written(&self, digest: &Digest) {
+        self.layers_checked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(*digest);
+    }
+
     /// A stored layer a new image refers to without reading it: present, of its size, and
     /// either unchanged since envc last hashed it (`envc/checked/`) or hashed now.
     pub fn check_layer(&self, layer: &Descriptor) -> Result<(), Error> {
