@@ -9,7 +9,8 @@
 use crate::assemble::{self, metadata_layer, rfc3339, PLAN_PATH};
 use crate::oci::archive::{choose_image, ImageSource, LayoutSource, SourceLocation};
 use crate::oci::docker_archive;
-use crate::oci::manifest::{diff_ids_of, json, ParsedManifest};
+use crate::oci::import::image_documents;
+use crate::oci::manifest::{diff_ids_of, json};
 use crate::oci::normalise::{normalise_in_place, normalise_layer, DropPolicy};
 use crate::oci::spec::{History, ImageConfig, RootFs};
 use crate::oci::{self, layer, Compression, Descriptor};
@@ -111,12 +112,11 @@ pub fn import_build(store: &Store, req: &Request<'_>) -> Result<Imported, Error>
                 reference: None,
             })?;
             let chosen = choose_image(&src, None)?;
-            let manifest_bytes = src.read_json(&chosen, "manifest")?;
-            let parsed =
-                ParsedManifest::parse(&manifest_bytes, &format!("manifest {}", chosen.digest))?;
-            let config_bytes = src.read_json(&parsed.config, "config")?;
-            let config = json(&config_bytes, &format!("config {}", parsed.config.digest))?;
-            (config, Layers::Source(Box::new(src), parsed.layers))
+            let docs = image_documents(&src, &chosen)?;
+            (
+                docs.config,
+                Layers::Source(Box::new(src), docs.manifest.layers),
+            )
         }
     };
     let diff_ids =

@@ -98,24 +98,10 @@ pub(crate) fn first_image_unhashed(path: &Path) -> Result<Option<UnhashedImage>,
         return Ok(None);
     }
     let bad = |reason: String| not_a_docker_archive(path, reason);
-    let &(offset, size) = files
-        .get("manifest.json")
-        .ok_or_else(|| bad("it has no `manifest.json`".into()))?;
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let manifest_bytes = read_range(&mut f, path, offset, size, "manifest.json")?;
-    let entries: Vec<ManifestEntry> = serde_json::from_slice(&manifest_bytes)
-        .map_err(|e| bad(format!("its `manifest.json` is not a list of images: {e}")))?;
-    let Some(e) = entries.first() else {
-        return Err(bad("its `manifest.json` lists no images".into()));
-    };
-    let config_name = member_name(&e.config).map_err(bad)?;
-    let &(offset, size) = files
-        .get(&config_name)
-        .ok_or_else(|| bad(format!("its config `{}` is missing", e.config)))?;
-    if size > MAX_JSON {
-        return Err(bad(format!("its config `{}` is too large", e.config)));
-    }
-    let config = read_range(&mut f, path, offset, size, &config_name)?;
+    let entries = read_manifest_json(&files, &mut f, path)?;
+    let e = &entries[0];
+    let config = read_config(&files, &mut f, path, e).map_err(|r| r.into_error(path, None))?;
     let layers = e
         .layers
         .iter()
@@ -130,19 +116,73 @@ pub(crate) fn first_image_unhashed(path: &Path) -> Result<Option<UnhashedImage>,
     Ok(Some(UnhashedImage { config, layers }))
 }
 
+/// The entries of `manifest.json` (at least one).
+fn read_manifest_json(
+    files: &HashMap<String, (u64, u64)>,
+    f: &mut File,
+    path: &Path,
+) -> Result<Vec<ManifestEntry>, Error> {
+    let bad = |reason: String| not_a_docker_archive(path, reason);
+    let &(offset, size) = files
+        .get("manifest.json")
+        .ok_or_else(|| bad("it has no `manifest.json`".into()))?;
+    let manifest_bytes = read_range(f, path, offset, size, "manifest.json")?;
+    let entries: Vec<ManifestEntry> = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| bad(format!("its `manifest.json` is not a list of images: {e}")))?;
+    if entries.is_empty() {
+        return Err(bad("its `manifest.json` lists no images".into()));
+    }
+    Ok(entries)
+}
+
+/// Why an entry's config cannot be read: a reason (named with its image by the caller) or an
+/// I/O error.
+enum ConfigError {
+    Reason(String),
+    Io(Error),
+}
+
+impl ConfigError {
+    /// The error, the reason prefixed with `what` (which image) when given.
+    fn into_error(self, path: &Path, what: Option<&dyn Fn(&str) -> String>) -> Error {
+        match self {
+            ConfigError::Reason(r) => not_a_docker_archive(
+                path,
+                match what {
+                    Some(w) => w(&r),
+                    None => r,
+                },
+            ),
+            ConfigError::Io(e) => e,
+        }
+    }
+}
+
+/// The bytes of entry `e`'s config member (at most `MAX_JSON`).
+fn read_config(
+    files: &HashMap<String, (u64, u64)>,
+    f: &mut File,
+    path: &Path,
+    e: &ManifestEntry,
+) -> Result<Vec<u8>, ConfigError> {
+    let config_name = member_name(&e.config).map_err(ConfigError::Reason)?;
+    let &(offset, size) = files
+        .get(&config_name)
+        .ok_or_else(|| ConfigError::Reason(format!("its config `{}` is missing", e.config)))?;
+    if size > MAX_JSON {
+        return Err(ConfigError::Reason(format!(
+            "its config `{}` is too large",
+            e.config
+        )));
+    }
+    read_range(f, path, offset, size, &config_name).map_err(ConfigError::Io)
+}
+
 impl DockerArchiveSource {
     fn new(path: &Path, files: HashMap<String, (u64, u64)>) -> Result<DockerArchiveSource, Error> {
         let bad = |reason: String| not_a_docker_archive(path, reason);
-        let &(offset, size) = files
-            .get("manifest.json")
-            .ok_or_else(|| bad("it has no `manifest.json`".into()))?;
         let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-        let manifest_bytes = read_range(&mut f, path, offset, size, "manifest.json")?;
-        let entries: Vec<ManifestEntry> = serde_json::from_slice(&manifest_bytes)
-            .map_err(|e| bad(format!("its `manifest.json` is not a list of images: {e}")))?;
-        if entries.is_empty() {
-            return Err(bad("its `manifest.json` lists no images".into()));
-        }
+        let entries = read_manifest_json(&files, &mut f, path)?;
         let mut blobs = HashMap::new();
         // Member name → (digest, size, media type): each member hashed once.
         let mut hashed: HashMap<String, (Digest, u64, &str)> = HashMap::new();
@@ -150,17 +190,8 @@ impl DockerArchiveSource {
         let mut tags = Vec::new();
         for (i, e) in entries.iter().enumerate() {
             let what = |m: &str| format!("image {} of `manifest.json`: {m}", i + 1);
-            let config_name = member_name(&e.config).map_err(|r| bad(what(&r)))?;
-            let &(offset, size) = files
-                .get(&config_name)
-                .ok_or_else(|| bad(what(&format!("its config `{}` is missing", e.config))))?;
-            if size > MAX_JSON {
-                return Err(bad(what(&format!(
-                    "its config `{}` is too large",
-                    e.config
-                ))));
-            }
-            let config = read_range(&mut f, path, offset, size, &config_name)?;
+            let config = read_config(&files, &mut f, path, e)
+                .map_err(|r| r.into_error(path, Some(&what)))?;
             let config_digest = Digest::of(&config);
             blobs.insert(config_digest, Blob::Bytes(config.clone()));
             let mut layers = Vec::new();

@@ -30,6 +30,37 @@ pub struct StoredImage {
     pub platform: Option<Platform>,
 }
 
+/// An image's small documents, read from a source (sizes and digests checked): its manifest
+/// (config and layers), its config and the config's `rootfs.diff_ids`, one per layer, and the
+/// bytes of both documents as they came.
+pub(crate) struct ImageDocuments {
+    pub(crate) manifest_bytes: Vec<u8>,
+    pub(crate) config_bytes: Vec<u8>,
+    pub(crate) manifest: ParsedManifest,
+    pub(crate) config: Value,
+    pub(crate) diff_ids: Vec<Digest>,
+}
+
+/// Reads the manifest `chosen` of `src` and its config; no layer is read.
+pub(crate) fn image_documents(
+    src: &dyn ImageSource,
+    chosen: &Descriptor,
+) -> Result<ImageDocuments, Error> {
+    let manifest_bytes = src.read_json(chosen, "manifest")?;
+    let manifest = ParsedManifest::parse(&manifest_bytes, &format!("manifest {}", chosen.digest))?;
+    let config_bytes = src.read_json(&manifest.config, "config")?;
+    let config: Value = json(&config_bytes, &format!("config {}", manifest.config.digest))?;
+    let diff_ids = diff_ids_of(&config, manifest.layers.len())
+        .map_err(|r| src.base_error(format!("config {}: {r}", manifest.config.digest)))?;
+    Ok(ImageDocuments {
+        manifest_bytes,
+        config_bytes,
+        manifest,
+        config,
+        diff_ids,
+    })
+}
+
 impl Layout {
     /// Copies the image `chosen` (a manifest in `src`) into the layout: small JSON first, every
     /// check before any big read, each layer read once and written only if the layout lacks it.
@@ -40,9 +71,13 @@ impl Layout {
         chosen: &Descriptor,
     ) -> Result<StoredImage, Error> {
         // Full import: small JSON first, every check before any big read.
-        let manifest_bytes = src.read_json(chosen, "manifest")?;
-        let parsed =
-            ParsedManifest::parse(&manifest_bytes, &format!("manifest {}", chosen.digest))?;
+        let ImageDocuments {
+            manifest_bytes,
+            config_bytes,
+            manifest: parsed,
+            config,
+            diff_ids,
+        } = image_documents(src, chosen)?;
         if !is_config_type(&parsed.config.media_type) {
             return Err(Error::UnknownMediaType {
                 what: format!("config {}", parsed.config.digest),
@@ -59,10 +94,6 @@ impl Layout {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let config_bytes = src.read_json(&parsed.config, "config")?;
-        let config: Value = json(&config_bytes, &format!("config {}", parsed.config.digest))?;
-        let diff_ids = diff_ids_of(&config, parsed.layers.len())
-            .map_err(|r| src.base_error(format!("config {}: {r}", parsed.config.digest)))?;
 
         self.start_writing()?;
         let n = parsed.layers.len();

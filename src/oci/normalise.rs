@@ -769,43 +769,53 @@ mod tests {
         let all = engine_entries();
         let mut b = tar::Builder::new(Vec::new());
         for &k in order {
-            let e = &all[k];
-            if !e.xattrs.is_empty() {
-                let recs: Vec<(String, &[u8])> = e
-                    .xattrs
-                    .iter()
-                    .map(|(n, v)| (format!("SCHILY.xattr.{n}"), *v))
-                    .collect();
-                b.append_pax_extensions(recs.iter().map(|(k, v)| (k.as_str(), *v)))
-                    .unwrap();
-            }
             let mut h = tar::Header::new_gnu();
-            h.set_entry_type(e.kind);
-            h.set_path(e.path).unwrap();
-            h.set_mode(e.mode);
-            h.set_uid(e.uid);
-            h.set_gid(e.uid);
-            h.set_mtime(mtime + k as u64);
-            h.set_username(uname).unwrap();
             h.set_groupname(uname).unwrap();
-            let data: &[u8] = match e.kind {
-                T::Link | T::Symlink => {
-                    h.set_link_name(std::str::from_utf8(e.data).unwrap())
-                        .unwrap();
-                    b""
-                }
-                T::Char => {
-                    h.set_device_major(1).unwrap();
-                    h.set_device_minor(3).unwrap();
-                    b""
-                }
-                _ => e.data,
-            };
-            h.set_size(data.len() as u64);
-            h.set_cksum();
-            b.append(&h, data).unwrap();
+            append_entry(&mut b, &all[k], h, mtime + k as u64, uname);
         }
         b.into_inner().unwrap()
+    }
+
+    /// Appends `e` (its xattrs as a PAX header first) with header `h`, as an engine writes it.
+    fn append_entry(
+        b: &mut tar::Builder<Vec<u8>>,
+        e: &In,
+        mut h: tar::Header,
+        mtime: u64,
+        uname: &str,
+    ) {
+        if !e.xattrs.is_empty() {
+            let recs: Vec<(String, &[u8])> = e
+                .xattrs
+                .iter()
+                .map(|(n, v)| (format!("SCHILY.xattr.{n}"), *v))
+                .collect();
+            b.append_pax_extensions(recs.iter().map(|(k, v)| (k.as_str(), *v)))
+                .unwrap();
+        }
+        h.set_entry_type(e.kind);
+        h.set_path(e.path).unwrap();
+        h.set_mode(e.mode);
+        h.set_uid(e.uid);
+        h.set_gid(e.uid);
+        h.set_mtime(mtime);
+        h.set_username(uname).unwrap();
+        let data: &[u8] = match e.kind {
+            T::Link | T::Symlink => {
+                h.set_link_name(std::str::from_utf8(e.data).unwrap())
+                    .unwrap();
+                b""
+            }
+            T::Char => {
+                h.set_device_major(1).unwrap();
+                h.set_device_minor(3).unwrap();
+                b""
+            }
+            _ => e.data,
+        };
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
     }
 
     fn run(input: &[u8], policy: &DropPolicy, options: &layer::Options) -> (Vec<u8>, Normalised) {
@@ -1061,40 +1071,13 @@ mod tests {
             );
             reordered.swap(p2, p3);
             for k in reordered {
-                let e = &entries[k];
-                if !e.xattrs.is_empty() {
-                    let recs: Vec<(String, &[u8])> = e
-                        .xattrs
-                        .iter()
-                        .map(|(n, v)| (format!("SCHILY.xattr.{n}"), *v))
-                        .collect();
-                    b.append_pax_extensions(recs.iter().map(|(k, v)| (k.as_str(), *v)))
-                        .unwrap();
-                }
-                let mut h = tar::Header::new_ustar();
-                h.set_entry_type(e.kind);
-                h.set_path(e.path).unwrap();
-                h.set_mode(e.mode);
-                h.set_uid(e.uid);
-                h.set_gid(e.uid);
-                h.set_mtime(9_999 * k as u64);
-                h.set_username("someone").unwrap();
-                let data: &[u8] = match e.kind {
-                    T::Link | T::Symlink => {
-                        h.set_link_name(std::str::from_utf8(e.data).unwrap())
-                            .unwrap();
-                        b""
-                    }
-                    T::Char => {
-                        h.set_device_major(1).unwrap();
-                        h.set_device_minor(3).unwrap();
-                        b""
-                    }
-                    _ => e.data,
-                };
-                h.set_size(data.len() as u64);
-                h.set_cksum();
-                b.append(&h, data).unwrap();
+                append_entry(
+                    &mut b,
+                    &entries[k],
+                    tar::Header::new_ustar(),
+                    9_999 * k as u64,
+                    "someone",
+                );
             }
             b.into_inner().unwrap()
         };

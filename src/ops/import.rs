@@ -9,8 +9,8 @@
 
 use super::build::BuildOutcome;
 use super::{Error, Log};
-use crate::oci::archive::{choose_image, ImageSource, LayoutSource};
-use crate::oci::manifest::{diff_ids_of, json, ParsedManifest};
+use crate::oci::archive::{choose_image, LayoutSource};
+use crate::oci::import::image_documents;
 use crate::oci::{Descriptor, ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME};
 use crate::store::annotations::{PLAN, SPEC_DIGEST};
 use crate::store::{base_arg, Store};
@@ -86,13 +86,7 @@ fn import_into(
     let src = LayoutSource::open(location)?;
     let chosen = choose_image(&src, location.reference())?;
     // The small documents first: the base check costs no layer read and writes nothing.
-    let manifest_bytes = src.read_json(&chosen, "manifest")?;
-    let parsed = ParsedManifest::parse(&manifest_bytes, &format!("manifest {}", chosen.digest))?;
-    let config_bytes = src.read_json(&parsed.config, "config")?;
-    let config: serde_json::Value =
-        json(&config_bytes, &format!("config {}", parsed.config.digest))?;
-    let diff_ids = diff_ids_of(&config, parsed.layers.len())
-        .map_err(|r| src.base_error(format!("config {}: {r}", parsed.config.digest)))?;
+    let diff_ids = image_documents(&src, &chosen)?.diff_ids;
     match &base {
         Some(b) => {
             let on_base = diff_ids.len() >= b.diff_ids.len()
