@@ -152,8 +152,9 @@ sets every timestamp (default 0). Every engine build leaves a record: `envc list
         /// The base image's content: `oci:DIR[:REF]` (an OCI layout; REF is everything after
         /// the first `:` after DIR, so `oci:./store:app:2` works), `oci-archive:FILE[:REF]`,
         /// `docker-archive:FILE[:REF]`, or `DIR[:REF]` (split after the prefix that is an
-        /// existing directory). Not needed once the base named by the spec is in the store, or,
-        /// for an engine build, when the engine has it or can pull it.
+        /// existing directory), or `docker://REF` (pulled from a registry). Not needed once the
+        /// base named by the spec is in the store: one it lacks is pulled from its registry
+        /// (through `[base-image] mirror` when envc.toml sets one) unless --offline.
         #[arg(long, value_name = "SOURCE")]
         base: Option<String>,
         /// Layer compression in the store.
@@ -173,6 +174,12 @@ sets every timestamp (default 0). Every engine build leaves a record: `envc list
         /// How many specs to build at once.
         #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
         jobs: u16,
+        /// Never use the network for a base: one the store lacks is an error naming it (the
+        /// engine is told not to pull either).
+        #[arg(long)]
+        offline: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
         #[command(flatten)]
         dockerfile: DockerfileArgs,
         #[command(flatten)]
@@ -286,6 +293,58 @@ sees them. pip and conda entries are not installed by baking."
         /// The revision to return to.
         #[arg(long)]
         to: u32,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Copy an image from a registry into the store, as a base builds can use; or, with
+    /// `--from`, an environment's revisions from the repository `envc push NAME REPO` wrote.
+    #[command(after_help = "Examples:
+  envc pull anyscale/ray:2.9.0-py311                       a base, by tag (linux/amd64)
+  envc pull ghcr.io/team/base@sha256:<hex> --platform linux/arm64
+  envc pull registry.example.com/team/base:1 --all-platforms   every platform, index intact
+  envc pull my-env --from registry.example.com/team/my-env    revisions built elsewhere
+
+Every blob is verified on the way in (digest, size, each layer's diff_id), several at once; a
+connection dropped mid-blob is resumed. Prints `REF sha256:<digest>` (with --all-platforms the
+index's). Credentials: --username with --password-stdin, else ~/.docker/config.json (auths,
+credHelpers, credsStore); HTTPS through the system's trust store; HTTPS_PROXY, HTTP_PROXY and
+NO_PROXY apply.")]
+    Pull {
+        /// `[REGISTRY/]REPOSITORY[:TAG][@sha256:HEX]` (Docker Hub when no registry); with
+        /// `--from`, the environment's NAME.
+        reference: String,
+        /// An environment's history: the repository its revisions were pushed to.
+        #[arg(long, value_name = "REPOSITORY", conflicts_with_all = ["platform", "all_platforms"])]
+        from: Option<String>,
+        /// The platform an image index resolves to (default linux/amd64).
+        #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+        platform: Option<String>,
+        /// Keep an image index whole: every platform's image, and the index itself.
+        #[arg(long)]
+        all_platforms: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Upload a revision (or a stored base) to a registry with every digest kept, or every
+    /// revision of an environment to one repository.
+    #[command(after_help = "Examples:
+  envc push my-env:3 registry.example.com/team/my-env:3     one revision (DEST's tag, else latest)
+  envc push my-env registry.example.com/team/my-env         every revision: tags 1, 2, …, latest
+
+Manifest and config bytes go up exactly as stored, so the digest printed (`DEST sha256:<hex>`)
+is the one `envc show` gives. Blobs the registry has are skipped, blobs of the base are mounted
+from its repository when it is on the same registry, large blobs go in chunks, several at once,
+and failed requests are retried. A revision already in the repository as another image is
+refused (revisions are immutable): `envc pull NAME --from REPO` first.")]
+    Push {
+        /// `NAME:REV`, a base's name or manifest digest; or `NAME`: every revision.
+        what: String,
+        /// `[REGISTRY/]REPOSITORY[:TAG]`; for a whole history, the repository alone.
+        dest: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -425,6 +484,24 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .ok()
         .and_then(|n| n.checked_mul(mult))
         .ok_or_else(|| format!("`{s}` is not a size (bytes, or a number with KiB, MiB or GiB)"))
+}
+
+/// How envc talks to registries.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Allow plain HTTP to a registry that does not speak HTTPS (certificates are still
+    /// verified where it does).
+    #[arg(long)]
+    pub insecure: bool,
+    /// The registry user; the password is read from standard input (`--password-stdin`).
+    #[arg(long, value_name = "USER", requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the password (or token) for `--username` from standard input.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+    /// How many blobs move at once.
+    #[arg(long = "transfers", value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub transfers: u16,
 }
 
 /// Where the store is.

@@ -30,6 +30,7 @@ pub mod input;
 pub mod oci;
 pub mod ops;
 pub mod plan;
+pub mod registry;
 pub mod runtime_env;
 pub mod spec;
 pub mod store;

@@ -29,6 +29,8 @@ pub(crate) struct BuildArgs<'a> {
     pub(crate) engine_args: &'a [String],
     pub(crate) rebuild: bool,
     pub(crate) jobs: u16,
+    pub(crate) offline: bool,
+    pub(crate) registry: &'a crate::cli::RegistryArgs,
     pub(crate) dockerfile: &'a DockerfileArgs,
     pub(crate) store: &'a StoreArgs,
     pub(crate) input: &'a InputArgs,
@@ -135,12 +137,22 @@ pub(crate) fn build(printer: &Printer, args: &BuildArgs<'_>) -> Result<u8, Error
     let specs = named_specs(args.files, args.names)?;
     let epoch = crate::epoch::from_env()?;
     let stop = stop_flag();
+    let registry = Arc::new(super::registry::client(
+        printer,
+        args.registry,
+        args.offline,
+    )?);
+    let run = Run {
+        epoch,
+        stop: &stop,
+        registry: &registry,
+    };
     if let [(name, file)] = &specs[..] {
         let log = BuildLog {
             printer,
             prefix: String::new(),
         };
-        return match build_one(printer, &log, args, name, file, epoch, &stop)? {
+        return match build_one(printer, &log, args, name, file, &run)? {
             Some(outcome) => {
                 printer.data(&commit_line(&outcome))?;
                 Ok(EXIT_OK)
@@ -175,7 +187,7 @@ pub(crate) fn build(printer: &Printer, args: &BuildArgs<'_>) -> Result<u8, Error
                         id: "(not started)".into(),
                     })
                 } else {
-                    match build_one(printer, &log, args, name, file, epoch, &stop) {
+                    match build_one(printer, &log, args, name, file, &run) {
                         Ok(Some(outcome)) => {
                             let _ = printer.data(&commit_line(&outcome));
                             SpecResult::Done(outcome)
@@ -247,6 +259,14 @@ fn clip(text: &str, max: usize) -> String {
     }
 }
 
+/// What every spec of one `envc build` shares.
+#[derive(Clone, Copy)]
+struct Run<'a> {
+    epoch: u64,
+    stop: &'a Arc<AtomicBool>,
+    registry: &'a Arc<crate::registry::Client>,
+}
+
 /// Compiles and builds one spec; `None` when the spec is refused (diagnostics printed).
 fn build_one(
     printer: &Printer,
@@ -254,9 +274,13 @@ fn build_one(
     args: &BuildArgs<'_>,
     name: &EnvName,
     file: &Path,
-    epoch: u64,
-    stop: &Arc<AtomicBool>,
+    run: &Run<'_>,
 ) -> Result<Option<BuildOutcome>, Error> {
+    let Run {
+        epoch,
+        stop,
+        registry,
+    } = *run;
     let Some(Usable {
         compiled,
         mirror,
@@ -310,6 +334,8 @@ fn build_one(
         base: args.base.map(str::to_string),
         compression: args.compression,
         epoch,
+        registry: registry.clone(),
+        mirror: engine_options.dockerfile.mirror.clone(),
     };
     let root = ops::store_dir(args.store.store.as_deref());
     Ok(Some(ops::build::build(

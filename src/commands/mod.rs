@@ -6,6 +6,7 @@
 mod bakefile;
 mod build;
 mod printer;
+mod registry;
 mod runtime_env;
 mod store;
 
@@ -76,6 +77,8 @@ pub fn run(cli: Cli) -> u8 {
             engine_args,
             rebuild,
             jobs,
+            offline,
+            registry: reg,
             dockerfile,
             store: st,
             input,
@@ -90,6 +93,8 @@ pub fn run(cli: Cli) -> u8 {
                 engine_args: &engine_args,
                 rebuild,
                 jobs,
+                offline,
+                registry: &reg,
                 dockerfile: &dockerfile,
                 store: &st,
                 input: &input,
@@ -151,6 +156,30 @@ pub fn run(cli: Cli) -> u8 {
             output,
             store: st,
         } => store::export(&printer, &reference, format, &output, &st),
+        Command::Pull {
+            reference,
+            from,
+            platform,
+            all_platforms,
+            registry: reg,
+            store: st,
+        } => registry::pull(
+            &printer,
+            &registry::PullArgs {
+                reference: &reference,
+                from: from.as_deref(),
+                platform: platform.as_deref(),
+                all_platforms,
+                registry: &reg,
+                store: &st,
+            },
+        ),
+        Command::Push {
+            what,
+            dest,
+            registry: reg,
+            store: st,
+        } => registry::push(&printer, &what, &dest, &reg, &st),
         Command::Verify { store: st } => store::verify(&printer, &st),
         Command::Gc { store: st } => store::gc(&printer, &st),
         Command::Resolve { address, format } => store::resolve(&printer, &address, format),

@@ -253,7 +253,9 @@ fn delimiter(body: &str) -> String {
         .unwrap_or_else(|| "ENVC_EOF".to_string())
 }
 
-fn from_line(reference: &str, mirror: Option<&str>) -> String {
+/// The image a `FROM` line names for the base `reference`: on the mirror when one is set and
+/// the image is Docker Hub's.
+pub(crate) fn from_image(reference: &str, mirror: Option<&str>) -> String {
     let Some(mirror) = mirror else {
         return reference.to_string();
     };
@@ -391,7 +393,7 @@ pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
         version: env!("CARGO_PKG_VERSION"),
         digest: plan.digest().to_string(),
         syntax_directive: options.cache_mounts || uses_heredoc,
-        from: from_line(&plan.base.reference, options.mirror.as_deref()),
+        from: from_image(&plan.base.reference, options.mirror.as_deref()),
         shell: needs_shell.then(|| json_array(&SHELL)),
         steps,
         final_user,
@@ -495,17 +497,17 @@ mod tests {
     fn mirrors_apply_to_docker_hub_only() {
         let m = Some("mirror.example.com");
         assert_eq!(
-            from_line("anyscale/ray:2.9.0", m),
+            from_image("anyscale/ray:2.9.0", m),
             "mirror.example.com/anyscale/ray:2.9.0"
         );
         assert_eq!(
-            from_line("docker.io/anyscale/ray:2.9.0", m),
+            from_image("docker.io/anyscale/ray:2.9.0", m),
             "mirror.example.com/anyscale/ray:2.9.0"
         );
         assert_eq!(
-            from_line("localhost/anyscale/ray:2.9.0", m),
+            from_image("localhost/anyscale/ray:2.9.0", m),
             "localhost/anyscale/ray:2.9.0"
         );
-        assert_eq!(from_line("ubuntu", m), "mirror.example.com/ubuntu");
+        assert_eq!(from_image("ubuntu", m), "mirror.example.com/ubuntu");
     }
 }

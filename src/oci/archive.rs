@@ -75,7 +75,12 @@ pub enum ExportFormat {
 }
 
 /// An image source: its index and its blobs by digest. Errors name [`ImageSource::path`].
-pub trait ImageSource {
+pub trait ImageSource: Sync {
+    /// How many blobs an import reads from it at once: 1 for files, more for a remote source
+    /// whose blobs each arrive over their own connection.
+    fn parallelism(&self) -> usize {
+        1
+    }
     /// Where the source reads from (named in errors).
     fn path(&self) -> &Path;
     /// "not an OCI image layout", "not an oci-archive", …, as the source is.
@@ -367,6 +372,15 @@ fn index_archive(path: &Path) -> Result<HashMap<String, (u64, u64)>, Error> {
 /// The image `reference` names in `src` (or its only one); a multi-platform index resolved to
 /// its linux/amd64 manifest.
 pub fn choose_image(src: &dyn ImageSource, reference: Option<&str>) -> Result<Descriptor, Error> {
+    choose_image_for(src, reference, None)
+}
+
+/// [`choose_image`], with an image index resolved to `platform` (`None`: linux/amd64).
+pub fn choose_image_for(
+    src: &dyn ImageSource,
+    reference: Option<&str>,
+    platform: Option<&Platform>,
+) -> Result<Descriptor, Error> {
     let index_bytes = src.read_index(MAX_JSON)?;
     let index = parse_index(&index_bytes, "index.json").map_err(|r| src.invalid(r))?;
     let resolved = reference.map(|r| src.resolve_reference(r)).transpose()?;
@@ -375,7 +389,7 @@ pub fn choose_image(src: &dyn ImageSource, reference: Option<&str>) -> Result<De
         let bytes = src.read_json(&chosen, "image index")?;
         let nested = parse_index(&bytes, &format!("image index {}", chosen.digest))
             .map_err(|r| src.base_error(r))?;
-        chosen = pick_platform(src, &nested, &chosen)?;
+        chosen = pick_platform(src, &nested, &chosen, platform)?;
     }
     if !is_manifest_type(&chosen.media_type) {
         return Err(Error::UnknownMediaType {
@@ -447,14 +461,31 @@ fn pick_platform(
     src: &dyn ImageSource,
     nested: &Index,
     parent: &Descriptor,
+    wanted: Option<&Platform>,
 ) -> Result<Descriptor, Error> {
+    let matches = |p: Option<&Platform>| match (wanted, p) {
+        (None, p) => is_linux_amd64(p),
+        (Some(w), Some(p)) => {
+            w.os == p.os
+                && w.architecture == p.architecture
+                && (w.variant.is_none() || w.variant == p.variant)
+        }
+        (Some(_), None) => false,
+    };
     if let Some((_, d)) = nested
         .entries
         .iter()
-        .find(|(_, d)| is_linux_amd64(d.platform.as_ref()) && is_manifest_type(&d.media_type))
+        .find(|(_, d)| matches(d.platform.as_ref()) && is_manifest_type(&d.media_type))
     {
         return Ok(d.clone());
     }
+    let want = match wanted {
+        Some(w) => match &w.variant {
+            Some(v) => format!("{}/{}/{v}", w.os, w.architecture),
+            None => format!("{}/{}", w.os, w.architecture),
+        },
+        None => "linux/amd64".to_string(),
+    };
     let platforms: Vec<String> = nested
         .entries
         .iter()
@@ -464,7 +495,7 @@ fn pick_platform(
         })
         .collect();
     Err(src.base_error(format!(
-        "image index {} has no linux/amd64 image (it has: {})",
+        "image index {} has no {want} image (it has: {})",
         parent.digest,
         if platforms.is_empty() {
             "nothing".to_string()

@@ -125,6 +125,9 @@ pub enum Error {
     },
     #[error("{what}: {reason}")]
     Invalid { what: String, reason: String },
+    /// A source's own failure (a registry's, say), kept whole so its caller can tell it apart.
+    #[error("{0}")]
+    Source(Box<dyn std::error::Error + Send + Sync>),
     /// A document could not be serialised (a map with non-string keys, a non-finite float):
     /// returned rather than written as `null` or as nothing.
     #[error("cannot serialise {what} as JSON: {source}")]

@@ -97,7 +97,8 @@ impl Layout {
 
         self.start_writing()?;
         let n = parsed.layers.len();
-        for (i, (layer, compression)) in parsed.layers.iter().zip(&compressions).enumerate() {
+        let import_layer = |i: usize| -> Result<(), Error> {
+            let (layer, compression) = (&parsed.layers[i], compressions[i]);
             let (reader, len) = src.open_blob(&layer.digest)?;
             let what = format!(
                 "layer {} of {n} ({})",
@@ -118,7 +119,7 @@ impl Layout {
             };
             let (scan, tee) = scan::scan_layer(
                 reader,
-                *compression,
+                compression,
                 &layer.digest,
                 &src.describe_blob(&layer.digest),
                 tee,
@@ -139,6 +140,39 @@ impl Layout {
             }
             if let Some(tee) = tee {
                 tee.persist(&layer.digest)?;
+            }
+            Ok(())
+        };
+        let workers = src.parallelism().clamp(1, n.max(1));
+        if workers == 1 {
+            (0..n).try_for_each(import_layer)?;
+        } else {
+            // Layers are claimed in order by `workers` threads; the first error stops the
+            // others at their next layer and is the one reported.
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let failed = std::sync::Mutex::new(None::<(usize, Error)>);
+            std::thread::scope(|scope| {
+                for _ in 0..workers {
+                    scope.spawn(|| loop {
+                        if failed.lock().expect("not poisoned").is_some() {
+                            return;
+                        }
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        if i >= n {
+                            return;
+                        }
+                        if let Err(e) = import_layer(i) {
+                            let mut f = failed.lock().expect("not poisoned");
+                            if f.as_ref().is_none_or(|(j, _)| i < *j) {
+                                *f = Some((i, e));
+                            }
+                            return;
+                        }
+                    });
+                }
+            });
+            if let Some((_, e)) = failed.into_inner().expect("not poisoned") {
+                return Err(e);
             }
         }
         self.write_blob(&config_bytes)?;

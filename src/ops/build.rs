@@ -27,6 +27,10 @@ pub struct BuildOptions {
     pub compression: Compression,
     /// Seconds since the Unix epoch for every timestamp ([`crate::epoch`]).
     pub epoch: u64,
+    /// Where a base the store lacks is pulled from (refusing, under `--offline`).
+    pub registry: std::sync::Arc<crate::registry::Client>,
+    /// The configuration's registry mirror (`[base-image] mirror`), for a pulled base.
+    pub mirror: Option<String>,
 }
 
 /// The revision a build or a bake committed.
@@ -77,15 +81,27 @@ pub fn build(
     result
 }
 
-/// The base a build assembles on.
-fn base(store: &Store, base_name: &str, arg: Option<&str>) -> Result<ImportedBase, Error> {
+/// The base a build assembles on: `--base` (a registry's with `docker://`), else the store's,
+/// else pulled from its registry (the mirror applied).
+fn base(
+    store: &Store,
+    base_name: &str,
+    arg: Option<&str>,
+    options: &BuildOptions,
+) -> Result<ImportedBase, Error> {
     Ok(match arg {
-        Some(arg) => store.import_base(&base_arg::parse(arg)?, base_name)?,
-        None => store
-            .stored_base(base_name)?
-            .ok_or_else(|| Error::BaseNotStored {
-                name: base_name.to_string(),
-            })?,
+        Some(arg) => match arg.strip_prefix("docker://") {
+            Some(r) => super::registry::pull_base(store, &options.registry, r, base_name)?,
+            None => store.import_base(&base_arg::parse(arg)?, base_name)?,
+        },
+        None => match store.stored_base(base_name)? {
+            Some(b) => b,
+            None => {
+                let from =
+                    crate::emit::dockerfile::from_image(base_name, options.mirror.as_deref());
+                super::registry::pull_base(store, &options.registry, &from, base_name)?
+            }
+        },
     })
 }
 
@@ -98,7 +114,7 @@ fn build_into(
 ) -> Result<BuildOutcome, Error> {
     let plan = &compiled.plan;
     let base_name = plan.base.reference.clone();
-    let imported = base(store, &base_name, options.base.as_deref())?;
+    let imported = base(store, &base_name, options.base.as_deref(), options)?;
     if imported.reused {
         log.verbose(&format!(
             "base `{base_name}` already in the store ({})",

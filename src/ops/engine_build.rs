@@ -133,7 +133,23 @@ pub(crate) fn build_with_engine(
     };
     let stored = match &location {
         Some(_) => None,
-        None => store.stored_base(&base_name)?,
+        None => match store.stored_base(&base_name)? {
+            Some(b) => Some(b),
+            // Not in the store: its registry, else (below) the engine's copy or its pull.
+            None if !options.registry.options().offline => {
+                match super::registry::pull_base(store, &options.registry, &from_name, &base_name) {
+                    Ok(b) => {
+                        log.verbose(&format!("pulled `{from_name}` ({})", b.manifest.digest));
+                        Some(b)
+                    }
+                    Err(e) => {
+                        log.verbose(&format!("cannot pull `{from_name}` from its registry: {e}"));
+                        None
+                    }
+                }
+            }
+            None => None,
+        },
     };
     let inputs = Inputs {
         spec: plan.digest(),
@@ -205,6 +221,7 @@ pub(crate) fn build_with_engine(
             given,
             stored,
             dockerfile_digest: inputs.dockerfile,
+            offline: options.registry.options().offline,
         },
         &build_log,
         &mut record,
@@ -250,6 +267,8 @@ struct BuildPlan<'a> {
     from_name: &'a str,
     given: Option<ImportedBase>,
     stored: Option<ImportedBase>,
+    /// `--offline`: the engine may not pull the base either.
+    offline: bool,
     dockerfile_digest: Digest,
 }
 
@@ -403,6 +422,12 @@ fn engine_base(
             ));
             let from = hand_over(store, engine, stored, bp, work, stop)?;
             return Ok((stored.clone(), from));
+        }
+        if bp.offline {
+            return Err(crate::registry::Error::Offline {
+                what: format!("the base image `{}`", bp.base_name),
+            }
+            .into());
         }
         build_log.envc(&format!("{} pulls `{}`", engine.kind, bp.from_name));
         engine

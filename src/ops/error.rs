@@ -47,13 +47,6 @@ pub enum Error {
     /// Standard input (`-`) named more than once among the files to check (exit 2).
     #[error("standard input (`-`) can be read only once: name it once")]
     StdinTwice,
-    /// No `--base`, and the store has no base of the name the spec gives (exit 2).
-    #[error(
-        "the base image `{name}` is not in the store: supply its content with \
-         `--base oci:DIR[:REF]` (an OCI layout) or `--base oci-archive:FILE[:REF]` \
-         (envc does not pull from registries yet)"
-    )]
-    BaseNotStored { name: String },
     /// A `diff` argument that is neither a spec file nor a stored revision (exit 2).
     #[error("{}", .0.message())]
     NoSuchSide(crate::ops::diff::NoSuchSide),
@@ -77,7 +70,7 @@ pub enum Error {
     NameNotFound { name: String },
     /// The store refused (exit 1) or failed to read or write (exit 2).
     #[error(transparent)]
-    Store(#[from] crate::store::Error),
+    Store(crate::store::Error),
     /// Image assembly refused (exit 1) or a layer could not be built (exit 2).
     #[error(transparent)]
     Image(#[from] assemble::Error),
@@ -141,6 +134,25 @@ pub enum Error {
     /// The engine's image cannot be imported (exit 2; 1 when it is not on the spec's base).
     #[error(transparent)]
     EngineImport(crate::engine::import::Error),
+    /// A registry said no (exit 1: credentials, access, not found, an immutable revision, a
+    /// digest that does not match) or could not be reached (exit 2).
+    #[error(transparent)]
+    Registry(Box<crate::registry::Error>),
+    /// Not an image reference (exit 2).
+    #[error("`{text}` is not an image reference: {source}")]
+    Reference {
+        text: String,
+        source: crate::types::image_ref::RefError,
+    },
+}
+
+impl From<crate::registry::Error> for Error {
+    fn from(e: crate::registry::Error) -> Error {
+        match e {
+            crate::registry::Error::Store(s) => Error::from(s),
+            e => Error::Registry(Box::new(e)),
+        }
+    }
 }
 
 fn build_failed_message(
@@ -168,7 +180,23 @@ fn build_failed_message(
 
 impl From<crate::oci::Error> for Error {
     fn from(e: crate::oci::Error) -> Error {
-        Error::Store(e.into())
+        Error::from(crate::store::Error::from(e))
+    }
+}
+
+impl From<crate::store::Error> for Error {
+    /// A registry's failure inside an import (a blob that could not be fetched) is the
+    /// registry's error again, so its exit code and message are the registry's.
+    fn from(e: crate::store::Error) -> Error {
+        match e {
+            crate::store::Error::Oci(crate::oci::Error::Source(b)) => {
+                match b.downcast::<crate::registry::Error>() {
+                    Ok(r) => Error::from(*r),
+                    Err(b) => Error::Store(crate::store::Error::Oci(crate::oci::Error::Source(b))),
+                }
+            }
+            e => Error::Store(e),
+        }
     }
 }
 
@@ -235,6 +263,14 @@ impl Error {
                 }
             }
             Error::Image(assemble::Error::Layer(_)) => EXIT_ERROR,
+            Error::Registry(e) => {
+                if e.is_io() {
+                    EXIT_ERROR
+                } else {
+                    EXIT_NO
+                }
+            }
+            Error::Reference { .. } => EXIT_ERROR,
             Error::Image(_) => EXIT_NO,
             Error::Json(_)
             | Error::Read { .. }
@@ -242,7 +278,6 @@ impl Error {
             | Error::Render(_)
             | Error::VarTwice { .. }
             | Error::StdinTwice
-            | Error::BaseNotStored { .. }
             | Error::NoSuchSide(_)
             | Error::BaseArg(_)
             | Error::NameTwice { .. }

@@ -22,8 +22,10 @@ pub mod diff;
 pub mod dockerfile;
 pub mod engine_build;
 mod error;
+pub mod history;
 pub mod import;
 pub mod maintenance;
+pub mod registry;
 pub mod revisions;
 pub mod runtime_env;
 

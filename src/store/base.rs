@@ -6,7 +6,7 @@
 
 use super::annotations::{base_ref, BASE_NAME};
 use super::{entry_kind, EntryKind, Error, Store};
-use crate::oci::archive::{choose_image, LayoutSource, SourceLocation};
+use crate::oci::archive::{choose_image, ImageSource, LayoutSource, SourceLocation};
 use crate::oci::import::StoredImage;
 use crate::oci::{
     self, canonical_json, Descriptor, Platform, ANNOTATION_REF_NAME, MEDIA_TYPE_MANIFEST,
@@ -84,13 +84,23 @@ impl Store {
     ) -> Result<ImportedBase, Error> {
         let src = LayoutSource::open(source)?;
         let chosen = choose_image(&src, source.reference())?;
-        if let Some(mut reused) = self.try_reuse(&chosen)? {
+        self.import_base_from(&src, &chosen, base_name)
+    }
+
+    /// [`Store::import_base`] of the manifest `chosen` of an open source (a registry, say).
+    pub fn import_base_from(
+        &self,
+        src: &dyn ImageSource,
+        chosen: &Descriptor,
+        base_name: &str,
+    ) -> Result<ImportedBase, Error> {
+        if let Some(mut reused) = self.try_reuse(chosen)? {
             if self.base_map(base_name) != Some(chosen.digest) {
                 reused.manifest = self.record_base(reused.manifest.clone(), base_name)?;
             }
             return Ok(reused);
         }
-        let image = self.import_image(&src, &chosen)?;
+        let image = self.import_image(src, chosen)?;
         let entry = Descriptor {
             media_type: chosen.media_type.clone(),
             digest: chosen.digest,
@@ -103,6 +113,43 @@ impl Store {
         };
         let manifest = self.record_base(entry, base_name)?;
         Ok(ImportedBase::new(manifest, image, false))
+    }
+
+    /// Records an image index whose manifests are all in the store already (imported with
+    /// [`crate::oci::layout::Layout::import_image`]) as a base entry of its own, so `gc` keeps every platform and a
+    /// push sends the index intact. `index_bytes` are written as they came.
+    pub fn record_index(
+        &self,
+        index_bytes: &[u8],
+        media_type: &str,
+        base_name: &str,
+    ) -> Result<Descriptor, Error> {
+        self.start_writing()?;
+        let (digest, size) = self.write_blob(index_bytes)?;
+        let entry = Descriptor {
+            media_type: media_type.to_string(),
+            digest,
+            size,
+            annotations: BTreeMap::from([
+                (ANNOTATION_REF_NAME.to_string(), base_ref(&digest)),
+                (BASE_NAME.to_string(), base_name.to_string()),
+            ]),
+            platform: None,
+        };
+        let lock = self.lock()?;
+        let mut index = self.read_index()?;
+        let want = base_ref(&digest);
+        if let Some((_, d)) = index
+            .entries
+            .iter()
+            .find(|(_, d)| d.annotations.get(ANNOTATION_REF_NAME) == Some(&want))
+        {
+            return Ok(d.clone());
+        }
+        index.push(entry.clone());
+        self.write_index(&lock, index)?;
+        drop(lock);
+        Ok(entry)
     }
 
     /// The base most recently imported under `base_name` (as the spec writes it), answered

@@ -15,6 +15,7 @@ pub mod annotations;
 pub mod base;
 pub mod base_arg;
 pub mod builds;
+pub mod merge;
 pub mod rollback;
 #[cfg(test)]
 mod tests;
@@ -38,6 +39,8 @@ pub enum Error {
     NameNotFound { name: EnvName },
     #[error("{}", name::revision_not_found_message(.name.as_str(), *.revision))]
     RevisionNotFound { name: EnvName, revision: u32 },
+    #[error("the revisions of `{name}` changed while this ran (a build or another pull committed); nothing was written: run it again")]
+    Changed { name: EnvName },
 }
 
 impl Error {
