@@ -47,7 +47,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-CHUNK = 64 * 1024
+CHUNK = 256 * 1024
 HOP_BY_HOP = {
     "connection",
     "keep-alive",
