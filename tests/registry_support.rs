@@ -190,6 +190,14 @@ fn plain_registry_takes_a_push_and_the_proxy_serves_it() {
     );
     p.proxy.clear_log();
     assert!(p.proxy.log().is_empty());
+    // Keep-alive: two requests on one connection through the proxy.
+    let out = Command::new("curl")
+        .args(["-s", "-H", OCI_ACCEPT, "-o", "/dev/null", "-o", "/dev/null"])
+        .args(["-w", "%{num_connects} "])
+        .args([p.manifest_url(), p.manifest_url()])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1 0 ");
 }
 
 #[test]
@@ -486,6 +494,12 @@ fn tls_registry_is_trusted_only_with_its_ca() {
     // Without the CA the system trust store does not know it: curl exit 60.
     let c = curl(&tmp, &url, &[]);
     assert_eq!(c.exit, 60);
+    // The proxy can sit in front of a TLS registry and serve it as plain HTTP.
+    if proxy_skip_reason().is_none() {
+        let proxy = Proxy::start(&registry);
+        let c = curl(&tmp, &format!("{}/v2/", proxy.url()), &[]);
+        assert_eq!((c.exit, c.status), (0, 200));
+    }
     assert!(Path::new(&ca).is_file());
 }
 
@@ -510,4 +524,110 @@ fn is_zombie_free(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .map(|comm| !comm.trim().starts_with("docker-registr"))
         .unwrap_or(true)
+}
+
+/// The peak resident memory of a process, in KiB (`VmHWM` in /proc/PID/status).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM")
+}
+
+#[test]
+fn proxy_streams_a_big_blob_both_ways_without_buffering_it() {
+    if !ready(&[proxy_skip_reason()]) {
+        return;
+    }
+    let tmp = TempDir::new("registry-big-blob");
+    let registry = Registry::start();
+    let proxy = Proxy::start(&registry);
+    // 200 MiB that do not compress to nothing, hashed as written.
+    let blob = tmp.join("big.bin");
+    let mut hasher = Sha256::new();
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&blob).unwrap());
+        let mut block = vec![0u8; 1 << 20];
+        for i in 0..200u32 {
+            for (j, b) in block.iter_mut().enumerate() {
+                *b = (j as u32).wrapping_mul(2_654_435_761).wrapping_add(i) as u8;
+            }
+            hasher.update(&block);
+            f.write_all(&block).unwrap();
+        }
+    }
+    let digest = format!("sha256:{:x}", hasher.finalize());
+
+    // POST, then one chunked PATCH (the proxy decodes and re-chunks it), then the closing PUT.
+    let r = http_request(
+        &proxy.addr,
+        "POST",
+        &format!("/v2/{REPO}/blobs/uploads/"),
+        &[],
+        Some(&b""[..]),
+    )
+    .unwrap();
+    assert_eq!(r.status, 202, "{r:?}");
+    let location = r.header("location").unwrap().to_string();
+    assert!(
+        location.starts_with(&proxy.url()),
+        "Location points at the proxy: {location}"
+    );
+    let c = curl(
+        &tmp,
+        &location,
+        &[
+            "-X",
+            "PATCH",
+            "-T",
+            blob.to_str().unwrap(),
+            "-H",
+            "Transfer-Encoding: chunked",
+            "-H",
+            "Content-Type: application/octet-stream",
+        ],
+    );
+    assert_eq!((c.exit, c.status), (0, 202), "{}", c.headers);
+    let location = c
+        .headers
+        .lines()
+        .find_map(|l| l.strip_prefix("Location: "))
+        .expect("PATCH Location")
+        .trim()
+        .to_string();
+    assert!(location.starts_with(&proxy.url()), "{location}");
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let c = curl(
+        &tmp,
+        &format!("{location}{sep}digest={digest}"),
+        &["-X", "PUT", "-H", "Content-Length: 0"],
+    );
+    assert_eq!((c.exit, c.status), (0, 201), "{}", c.headers);
+
+    // Back down through the proxy, hashed by curl's caller.
+    let down = tmp.join("down.bin");
+    let out = Command::new("curl")
+        .args(["-s", "-o"])
+        .arg(&down)
+        .args(["-w", "%{http_code} %{size_download}"])
+        .arg(format!("{}/v2/{REPO}/blobs/{digest}", proxy.url()))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("200 {}", 200u64 << 20)
+    );
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut std::fs::File::open(&down).unwrap(), &mut hasher).unwrap();
+    assert_eq!(format!("sha256:{:x}", hasher.finalize()), digest);
+
+    let peak = peak_rss_kib(proxy.pid());
+    assert!(
+        peak < 64 * 1024,
+        "the proxy peaked at {peak} KiB for a 200 MiB blob"
+    );
 }
