@@ -322,6 +322,14 @@ fn bearer_proxy_issues_tokens_for_the_right_creds_only() {
     )
     .unwrap();
     assert_eq!(r.status, 201, "{r:?}");
+    // Faults reach the token endpoint too.
+    proxy.set_faults(json!([{"path": "^/token$", "status": 500, "times": 1}]));
+    let token_url = format!("{}/token?service=envc-test", proxy.url());
+    let c = curl(&tmp, &token_url, &["-u", "bob:hunter2"]);
+    assert_eq!(c.status, 500);
+    let c = curl(&tmp, &token_url, &["-u", "bob:hunter2"]);
+    assert_eq!(c.status, 200);
+    proxy.clear_faults();
     // The token endpoint itself wants Basic auth with the right password.
     let r = http_request(&proxy.addr, "GET", "/token?service=envc-test", &[], None).unwrap();
     assert_eq!(r.status, 401);

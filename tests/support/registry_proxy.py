@@ -25,7 +25,9 @@ where ACTION is one of
   "redirect_loop": true 307 to the same URL
   "huge": BYTES         200, an OCI manifest media type, Content-Length BYTES of filler
   "huge_chunked": BYTES the same filler without a Content-Length (chunked)
-The first fault that matches and has times left fires (and loses one of its times).
+The first fault that matches and has times left fires (and loses one of its times). In bearer
+mode faults apply after the token check, and the token endpoint (path /token) takes the faults
+the proxy answers itself (status, redirect_loop, huge, huge_chunked).
 
 Bearer mode (--token-user/--token-password): every /v2/ request needs a token from GET /token
 (Basic auth with that user and password) for the scopes it needs; forwarded requests lose
@@ -61,6 +63,8 @@ HOP_BY_HOP = {
 }
 SERVICE = "envc-test"
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
+# Faults answered by the proxy itself; the others (drop_after, truncate, corrupt) forward.
+OWN_ACTIONS = ("status", "redirect_loop", "huge", "huge_chunked")
 REPO_RE = re.compile(r"^/v2/(.+?)/(?:blobs|manifests|tags)/")
 
 
@@ -81,10 +85,14 @@ class State:
     def bearer(self):
         return self.token_user is not None
 
-    def take_fault(self, method, path):
+    def take_fault(self, method, path, own_only=False):
+        """The first matching fault with times left (one time taken), as (index, fault).
+        `own_only`: only faults the proxy answers itself (the token endpoint has no upstream)."""
         with self.lock:
             for i, f in enumerate(self.faults):
                 if "method" in f and f["method"].upper() != method:
+                    continue
+                if own_only and not any(a in f for a in OWN_ACTIONS):
                     continue
                 if not f["_re"].search(path):
                     continue
@@ -421,16 +429,26 @@ class Handler(BaseHTTPRequestHandler):
     def serve(self):
         st = self.state
         if st.bearer() and self.req_path == "/token":
-            self.token_endpoint()
+            # Faults can hit the token endpoint too (those the proxy answers itself).
+            index, fault = st.take_fault(self.command, self.req_path, own_only=True)
+            self.fault_index = index
+            if fault is None:
+                self.token_endpoint()
+            else:
+                self.apply(fault)
             return
         if st.bearer() and (self.req_path == "/v2" or self.req_path.startswith("/v2/")):
+            # Auth first: a fault models the registry failing a request it would have served.
             if not self.authorized():
                 return
         index, fault = st.take_fault(self.command, self.req_path)
         self.fault_index = index
         if fault is None:
             self.forward(None)
-            return
+        else:
+            self.apply(fault)
+
+    def apply(self, fault):
         if fault.get("delay"):
             time.sleep(float(fault["delay"]))
         if "status" in fault:
