@@ -634,6 +634,7 @@ fn proxy_streams_a_big_blob_both_ways_without_buffering_it() {
     assert_eq!(format!("sha256:{:x}", hasher.finalize()), digest);
 
     let peak = peak_rss_kib(proxy.pid());
+    eprintln!("registry_proxy.py peak RSS: {peak} KiB");
     assert!(
         peak < 64 * 1024,
         "the proxy peaked at {peak} KiB for a 200 MiB blob"
