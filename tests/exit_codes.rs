@@ -177,8 +177,8 @@ fn diagnostics_of_a_rendered_spec_never_show_a_secret() {
     }
 }
 
-/// A registry or engine transport as `--base` is named as what it is, not as a missing
-/// directory `docker`.
+/// An engine transport as `--base` is named as what it is, not as a missing directory; a
+/// registry's is pulled.
 #[test]
 fn registry_bases_are_named_as_unsupported_transports() {
     let t = TempDir::new("transport");
@@ -188,21 +188,33 @@ fn registry_bases_are_named_as_unsupported_transports() {
         "docker_image: localhost/busybox:1\nray_version: \"2.9.0\"\n",
     );
     let store = t.join("store");
-    for base in [
-        "docker://busybox",
-        "docker-daemon:busybox:latest",
-        "containers-storage:x",
-    ] {
+    for base in ["docker-daemon:busybox:latest", "containers-storage:x"] {
         let r = run(envc()
             .arg("build")
             .arg(&spec)
             .args(["--name", "x", "--base", base, "--store"])
             .arg(&store))
         .code(2);
-        assert!(r.stderr.contains("not from a registry or an engine"), "{r}");
+        assert!(r.stderr.contains("not from an engine"), "{r}");
         assert!(!r.stderr.contains("layout directory"), "{r}");
         assert!(!store.exists(), "{r}");
     }
+    // `docker://` is a registry: one that cannot be reached is exit 2, naming it, and leaves
+    // no store behind.
+    let r = run(envc()
+        .arg("build")
+        .arg(&spec)
+        .args([
+            "--name",
+            "x",
+            "--base",
+            "docker://127.0.0.1:9/busybox:1",
+            "--store",
+        ])
+        .arg(&store))
+    .code(2);
+    assert!(r.stderr.contains("127.0.0.1:9"), "{r}");
+    assert!(!store.exists(), "{r}");
 }
 
 #[test]

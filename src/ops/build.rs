@@ -90,7 +90,7 @@ fn base(
     options: &BuildOptions,
 ) -> Result<ImportedBase, Error> {
     Ok(match arg {
-        Some(arg) => match arg.strip_prefix("docker://") {
+        Some(arg) => match base_arg::registry_ref(arg) {
             Some(r) => super::registry::pull_base(store, &options.registry, r, base_name)?,
             None => store.import_base(&base_arg::parse(arg)?, base_name)?,
         },

@@ -123,17 +123,27 @@ pub(crate) fn build_with_engine(
     let from_name = from_line_image(&text).unwrap_or_else(|| base_name.clone());
 
     // 1. Unchanged? Only what the store knows; no engine yet, and nothing written.
-    let location = options.base.as_deref().map(base_arg::parse).transpose()?;
-    let given_digest = match &location {
-        Some(loc) => {
+    let from_registry = options.base.as_deref().and_then(base_arg::registry_ref);
+    let location = match from_registry {
+        Some(_) => None,
+        None => options.base.as_deref().map(base_arg::parse).transpose()?,
+    };
+    let given_digest = match (&location, from_registry) {
+        (Some(loc), _) => {
             let src = LayoutSource::open(loc)?;
             Some(choose_image(&src, loc.reference())?.digest)
         }
-        None => None,
+        // The registry's manifest only: nothing is written before the engine is found.
+        (None, Some(r)) => {
+            let r = super::registry::reference(r)?;
+            let src = crate::registry::source::RegistrySource::open(&options.registry, &r)?;
+            Some(choose_image(&src, None)?.digest)
+        }
+        (None, None) => None,
     };
-    let stored = match &location {
-        Some(_) => None,
-        None => match store.stored_base(&base_name)? {
+    let stored = match (&location, from_registry) {
+        (Some(_), _) | (_, Some(_)) => None,
+        (None, None) => match store.stored_base(&base_name)? {
             Some(b) => Some(b),
             // Not in the store: its registry, else (below) the engine's copy or its pull.
             None if !options.registry.options().offline => {
@@ -175,9 +185,15 @@ pub(crate) fn build_with_engine(
         engine.describe(),
         engine.program.display()
     ));
-    let given = match &location {
-        Some(loc) => Some(store.import_base(loc, &base_name)?),
-        None => None,
+    let given = match (&location, from_registry) {
+        (Some(loc), _) => Some(store.import_base(loc, &base_name)?),
+        (None, Some(r)) => Some(super::registry::pull_base(
+            store,
+            &options.registry,
+            r,
+            &base_name,
+        )?),
+        (None, None) => None,
     };
     let started_at = SystemTime::now();
     let id = new_build_id(name.as_str(), started_at);

@@ -28,6 +28,9 @@ use crate::types::digest::Digest;
 pub enum Error {
     #[error("{url}: {reason}")]
     Transport { url: String, reason: String },
+    /// The registry's host name does not resolve: not worth a retry.
+    #[error("{url}: the host name does not resolve: check the registry's name (and DNS)")]
+    UnknownHost { url: String },
     #[error(
         "{url}: the registry's TLS certificate is not trusted: {reason}. envc trusts what the \
          operating system trusts: add the registry's CA to the system bundle (or point \
@@ -149,7 +152,11 @@ impl Error {
                 format!("TLS failed: {other} (does the registry speak HTTPS?)")
             }
             ureq::Error::Tls(t) => format!("TLS failed: {t}"),
-            ureq::Error::HostNotFound => "host not found".to_string(),
+            ureq::Error::HostNotFound => {
+                return Error::UnknownHost {
+                    url: url.to_string(),
+                }
+            }
             ureq::Error::ConnectionFailed => "cannot connect".to_string(),
             ureq::Error::Timeout(t) => format!("timed out ({t})"),
             ureq::Error::Io(io) => io.to_string(),

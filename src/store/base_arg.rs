@@ -5,15 +5,16 @@
 //! ends at the first `:` and REF is everything after it (so `oci:./store:app:2` names `app:2`,
 //! envc's own ref names); and, without a transport, `DIR[:REF]`, split after whichever prefix is an
 //! existing directory (exactly one must be, so the bare form looks at the file system).
-//! skopeo's registry and engine transports are refused with the `skopeo copy` that makes a
-//! layout of them. Every refusal is a usage error (exit 2); the grammar lives beside the store
+//! `docker://REF` names a registry image ([`registry_ref`]), which the build pulls itself; the
+//! engine transports are refused with the command that saves an archive of them. Every refusal is a usage error (exit 2); the grammar lives beside the store
 //! rather than in `oci/`, which stays free of envc's command-line words.
 
 use crate::oci::archive::SourceLocation;
 use std::path::{Path, PathBuf};
 
 const FORMS: &str = "a base is `oci:DIR[:REF]` or `DIR[:REF]` (an OCI layout), \
-     `oci-archive:FILE[:REF]` or `docker-archive:FILE[:REF]` (`docker save`'s tar)";
+     `oci-archive:FILE[:REF]`, `docker-archive:FILE[:REF]` (`docker save`'s tar) or \
+     `docker://REF` (a registry)";
 
 /// Why a `--base` argument names no image source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,12 +23,12 @@ pub enum BaseArgError {
     /// `oci:`, `oci-archive:` or `docker-archive:` with an empty path or an empty ref after `:`.
     #[error("`--base {arg}`: the {what} or the ref after `:` is empty; {FORMS}")]
     Empty { arg: String, what: &'static str },
-    /// A registry or engine transport (`docker://…`, `containers-storage:…`).
+    /// An engine transport (`containers-storage:…`, `docker-daemon:…`).
     #[error(
-        "`--base {arg}`: envc reads bases from OCI layouts, oci-archives and docker-archives \
-         only, not from a registry or an engine; copy the image into a layout first (`skopeo \
-         copy docker://IMAGE oci:DIR:REF`, or `docker save IMAGE -o FILE` for \
-         `--base docker-archive:FILE`) and pass `--base oci:DIR:REF`"
+        "`--base {arg}`: envc reads bases from registries (`docker://REF`), OCI layouts, \
+         oci-archives and docker-archives, not from an engine's storage; save the image first \
+         (`docker save IMAGE -o FILE` or `podman save IMAGE -o FILE`) and pass \
+         `--base docker-archive:FILE`"
     )]
     Transport { arg: String },
     /// No prefix of a bare `DIR[:REF]` exists; `path` is the part before the first `:`.
@@ -41,7 +42,12 @@ pub enum BaseArgError {
     Ambiguous { arg: String, dirs: Vec<String> },
 }
 
-/// Parses a `--base` argument.
+/// The registry reference of `--base docker://REF`.
+pub fn registry_ref(arg: &str) -> Option<&str> {
+    arg.strip_prefix("docker://")
+}
+
+/// Parses a `--base` argument that is not a registry's ([`registry_ref`]).
 pub fn parse(arg: &str) -> Result<SourceLocation, BaseArgError> {
     let split = |rest: &str, what: &'static str| -> Result<(PathBuf, Option<String>), _> {
         let (path, reference) = match rest.split_once(':') {
@@ -56,7 +62,7 @@ pub fn parse(arg: &str) -> Result<SourceLocation, BaseArgError> {
         }
         Ok((PathBuf::from(path), reference))
     };
-    // skopeo's other transports name a registry or an engine, which envc does not read (yet).
+    // skopeo's other transports name an engine's storage, which envc does not read.
     let transport = arg.split_once(':').map_or("", |(t, _)| t);
     if arg.contains("://")
         || ["docker", "docker-daemon", "containers-storage", "dir"].contains(&transport)
