@@ -246,7 +246,17 @@ fn pull_into(
             .iter()
             .any(|rev| rev.revision == r.number && rev.manifest.digest == r.entry.digest)
     };
-    let foreign: Vec<&Record> = remote.orphans.iter().filter(|r| !ours(r)).collect();
+    // A lost race's record whose image the history already has (its owner pushed it again
+    // under a new number) is not a revision of its own.
+    let known = |r: &Record| {
+        remote.numbered.values().any(|n| n.entry.digest == r.entry.digest)
+            || local.iter().any(|rev| rev.manifest.digest == r.entry.digest)
+    };
+    let foreign: Vec<&Record> = remote
+        .orphans
+        .iter()
+        .filter(|r| !ours(r) && !known(r))
+        .collect();
 
     let registry_max = remote.numbered.keys().next_back().copied().unwrap_or(0);
     let mut next = registry_max.max(

@@ -149,10 +149,8 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
 
 /// `Authorization: Basic …`.
 pub fn basic_header(username: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        http_auth::basic::encode_credentials(username, password)
-    )
+    // `encode_credentials` gives the whole value, scheme included.
+    http_auth::basic::encode_credentials(username, password)
 }
 
 /// The access a request needs: `repository:NAME:pull` or `…:pull,push`, one or several (a
@@ -286,6 +284,11 @@ mod tests {
         assert_eq!(cache.token("h", &b), None);
         cache.forget_token("h", &a);
         assert_eq!(cache.token("h", &a), None);
+    }
+
+    #[test]
+    fn basic_headers_name_the_scheme_once() {
+        assert_eq!(basic_header("u", "p"), "Basic dTpw");
     }
 
     #[test]

@@ -174,12 +174,16 @@ impl Client {
         };
         // Loopback registries may speak plain HTTP, as Docker allows them to.
         let insecure = self.options.insecure || r.is_loopback();
+        // A registry API answers `/v2/` with 200 or 401; anything else on plain HTTP (a TLS
+        // server's 400, say) is not one.
+        let is_api = |s: StatusCode| s == StatusCode::OK || s == StatusCode::UNAUTHORIZED;
         let scheme = match ping("https") {
             Ok(_) => "https",
-            Err(e @ Error::Tls { .. }) if !insecure => return Err(e),
+            // A certificate that is not trusted is never a reason to drop TLS.
+            Err(e @ Error::Tls { .. }) => return Err(e),
             Err(e) if insecure => match ping("http") {
-                Ok(_) => "http",
-                Err(_) => return Err(e),
+                Ok(resp) if is_api(resp.status()) => "http",
+                _ => return Err(e),
             },
             Err(e) => {
                 return Err(match e {
