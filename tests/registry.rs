@@ -11,7 +11,6 @@ use common::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
-use std::ffi::OsStr;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -921,10 +920,15 @@ fn pull_faults_fail_clearly_and_leave_the_store_unchanged() {
         "503 twice",
     );
     assert_eq!(left[0]["times"], 0, "both 503s were seen: {left:?}");
+    proxy.clear_log();
     let left = ok(with(&json!({"path": format!("/blobs/{layer}")}), json!({"drop_after": 100000, "times": 1})), "after-drop", "dropped blob");
     assert_eq!(left[0]["times"], 0, "the drop happened: {left:?}");
-    let resumed = proxy.log();
-    let _ = resumed;
+    let gets = proxy
+        .log()
+        .iter()
+        .filter(|e| e["method"] == "GET" && e["path"].as_str().unwrap_or("").ends_with(&layer))
+        .count();
+    assert!(gets >= 2, "the dropped blob was asked for again: {gets} GET(s)");
 }
 
 #[test]
@@ -941,8 +945,6 @@ fn wrong_password_against_htpasswd_is_exit_1_and_store_unchanged() {
     let store = tmp.join("store");
     let other = tmp.join("other");
     let other_d = tiny_oci_layout(&other, "v1", "already here");
-    let r = es(&tmp, &store, &["pull", "--help"]);
-    let _ = r;
     // Put something in the store first, from an unauthenticated registry.
     let plain = Registry::start();
     let plain_ref = format!("{}/t/other:v1", plain.addr);
@@ -1048,9 +1050,7 @@ fn build_pulls_a_missing_base_through_the_mirror_or_refuses_offline() {
     verify_ok(&tmp, &store);
 
     let offline = tmp.join("offline");
-    let r = run(cli(&tmp).arg("build").arg(&s).args(["--name", "app", "--offline", "--store"]).arg(&offline)).no_panic();
-    assert_ne!(r.code, Some(0), "{r}");
-    eprintln!("--offline without the base exits {:?}", r.code);
+    let r = run(cli(&tmp).arg("build").arg(&s).args(["--name", "app", "--offline", "--store"]).arg(&offline)).code(2);
     assert!(r.stderr.contains("anyscale/ray:2.9.0-py310"), "names the base: {r}");
     assert!(r.stderr.contains("--offline"), "says --offline: {r}");
     assert!(revisions_or_empty(&tmp, &offline).is_empty());
@@ -1072,5 +1072,27 @@ fn piped_pull_prints_no_progress_bars() {
     for bad in ['\r', '\u{1b}', '█', '▏', '━', '─', '#', '='] {
         assert!(!r.stderr.contains(bad), "{bad:?} in piped stderr: {:?}", r.stderr);
     }
-    let _ = OsStr::new("");
+}
+
+// 8. A failed pull keeps nothing: not even the blobs that did arrive whole.
+#[test]
+#[ignore = "envc bug: a pull that fails on one blob leaves the other, completed blobs in the store's blobs/sha256 (unreferenced)"]
+fn a_failed_pull_leaves_no_blobs_behind() {
+    if !ready(&[proxy_skip_reason()]) {
+        return;
+    }
+    let Some(p) = Pushed::new("reg-orphan-blobs") else { return };
+    let tmp = &p.tmp;
+    let proxy = Proxy::start(&p.reg);
+    let layer = p.layers()[0].clone();
+    let store = tmp.join("victim");
+    build_rev(tmp, &store, &spec(tmp.path(), "v.yaml", "victim"), "victim", &p.base, &[]);
+    let before = snapshot(tmp, &store);
+    proxy.set_faults(json!([{"path": format!("/blobs/{layer}"), "truncate": 1000, "times": 100}]));
+    let r = es(tmp, &store, &["pull", &format!("{}/t/app:1", proxy.addr)]).no_panic();
+    assert_ne!(r.code, Some(0), "{r}");
+    let after = snapshot(tmp, &store);
+    let extra: Vec<&String> = after.blobs.difference(&before.blobs).collect();
+    assert!(extra.is_empty(), "blobs left behind by the failed pull: {extra:?}\n{r}");
+    assert_eq!(after, before);
 }
