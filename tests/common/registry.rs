@@ -631,6 +631,12 @@ impl Drop for Proxy {
 /// in `index.json` (`oci:DIR:REFERENCE` for skopeo); `marker` goes into the layer's one file,
 /// so different markers give different digests. Returns the manifest digest `sha256:HEX`.
 pub fn tiny_oci_layout(dir: &Path, reference: &str, marker: &str) -> String {
+    tiny_oci_layout_arch(dir, reference, marker, "amd64")
+}
+
+/// [`tiny_oci_layout`] for a linux image of another architecture (`arm64`, …): the config's
+/// `architecture` is `arch`.
+pub fn tiny_oci_layout_arch(dir: &Path, reference: &str, marker: &str, arch: &str) -> String {
     let blobs = dir.join("blobs/sha256");
     fs::create_dir_all(&blobs).expect("create blobs dir");
     let put = |bytes: &[u8]| -> (String, usize) {
@@ -651,7 +657,7 @@ pub fn tiny_oci_layout(dir: &Path, reference: &str, marker: &str) -> String {
     let layer = layer.into_inner().expect("finish tar");
     let (layer_digest, layer_size) = put(&layer);
     let config = serde_json::json!({
-        "architecture": "amd64",
+        "architecture": arch,
         "os": "linux",
         "config": {},
         "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
