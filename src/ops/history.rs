@@ -249,8 +249,13 @@ fn pull_into(
     // A lost race's record whose image the history already has (its owner pushed it again
     // under a new number) is not a revision of its own.
     let known = |r: &Record| {
-        remote.numbered.values().any(|n| n.entry.digest == r.entry.digest)
-            || local.iter().any(|rev| rev.manifest.digest == r.entry.digest)
+        remote
+            .numbered
+            .values()
+            .any(|n| n.entry.digest == r.entry.digest)
+            || local
+                .iter()
+                .any(|rev| rev.manifest.digest == r.entry.digest)
     };
     let foreign: Vec<&Record> = remote
         .orphans
