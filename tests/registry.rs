@@ -1116,7 +1116,7 @@ fn bearer_tokens_are_fetched_once_per_scope() {
     assert_eq!(digest_for(&r, &reference), line.digest);
     let used = proxy.token_requests() - before;
     assert!(
-        used >= 1 && used <= 3,
+        (1..=3).contains(&used),
         "token requests for a 3-blob pull: {used}"
     );
     verify_ok(&tmp, &fresh);
