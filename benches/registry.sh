@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Registry benchmarks (issue 11 bars): envc's registry client against skopeo 1.9 over loopback,
+# Registry benchmarks (issue 10 bars): envc's registry client against skopeo 1.9 over loopback,
 # a plain-HTTP `docker-registry` (distribution 2.x, filesystem storage, no blob cache) started
 # here, release build, hyperfine, both tools in the same run so each ratio comes from one run:
 #   1. push and pull of a ~500 MiB image: a base OCI layout written here (python3, seeded,
