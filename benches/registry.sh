@@ -191,7 +191,8 @@ done
 echo "==> 1b. pull of the whole image into a fresh store / layout"
 load "1b start"
 hyperfine --runs "$runs" --export-json "$work/pull.json" \
-  --prepare "rm -rf $work/pull-envc $work/pull-sk; sync" \
+  --prepare "rm -rf $work/pull-envc; sync" \
+  --prepare "rm -rf $work/pull-sk; sync" \
   --command-name "envc pull" "$envc pull $addr/bench/app:1 --store $work/pull-envc > /dev/null" \
   --command-name "skopeo copy (pull)" "skopeo copy --quiet --src-tls-verify=false docker://$addr/bench/app:1 oci:$work/pull-sk:1"
 load "1b end"
@@ -221,9 +222,13 @@ if [ "$diag" != 0 ]; then
     --command-name "envc pull --transfers 1" "$envc pull $addr/bench/app:1 --store $work/pull-envc --transfers 1 > /dev/null" \
     --command-name "envc pull --transfers 4" "$envc pull $addr/bench/app:1 --store $work/pull-envc --transfers 4 > /dev/null"
   : > "$work/time.txt"
+  # The registry's own CPU time over each run too (utime + stime of its process, in ticks).
+  reg_cpu() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$reg_pid/stat"; }
   timed() {
     local name=$1; shift
+    local before; before=$(reg_cpu)
     /usr/bin/time -f "$name wall %e s user %U s sys %S s maxrss %M KiB" -a -o "$work/time.txt" "$@" > /dev/null
+    echo "$name registry-cpu $(python3 -c "print(f'{$(reg_cpu) - $before:.2f}')") s" >> "$work/time.txt"
   }
   rm -rf "$reg/data/docker/registry/v2/repositories/bench/envc" "$reg/data/docker/registry/v2/repositories/bench/sk" "$reg/data/docker/registry/v2/blobs"
   timed "envc-push" $envc_push
@@ -270,12 +275,14 @@ if diag != "0":
     for name in ("transfers", "transfers-pull"):
         for k, v in results(name).items():
             print(f"    {k:26} {line(v)}   {MiB / v['mean']:6.1f} MiB/s")
-    print("  /usr/bin/time -v, one run each:")
+    print("  /usr/bin/time, one run each:")
     for l in open(f"{work}/time.txt"):
         w = l.split()
         if len(w) > 2 and w[1] == "wall":
             wall, user, sys_ = float(w[2]), float(w[5]), float(w[8])
             print(f"    {l.strip()}   CPU {user + sys_:.2f} s = {100 * (user + sys_) / wall:.0f}% of one core")
+        elif len(w) > 2 and w[1] == "registry-cpu":
+            print(f"      docker-registry's CPU over that run: {w[2]} s")
 print("  load average (1, 5, 15 min): " + "; ".join(
     " ".join(l.split()[:2]) + ": " + " ".join(l.split()[2:]) for l in open(f"{work}/load.txt")))
 for ok, text in verdicts:
