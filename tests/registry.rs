@@ -422,7 +422,6 @@ fn mounts_the_base(tmp: &TempDir, reg: &Registry, proxy: &Proxy, store: &Path, l
 }
 
 #[test]
-#[ignore = "not yet: a base taken with `--base docker://REF` records the spec's base name, not the repository it came from, so push cannot mount from it (README says so)"]
 fn a_base_from_base_docker_ref_is_mounted_from_that_repository() {
     if !ready(&[proxy_skip_reason(), skopeo_skip_reason()]) {
         return;
@@ -1549,7 +1548,6 @@ fn piped_pull_prints_no_progress_bars() {
 
 // 8. A failed pull keeps nothing: not even the blobs that did arrive whole.
 #[test]
-#[ignore = "not yet: a pull that fails on one blob keeps the blobs that arrived whole, unreferenced until `envc gc` (README says so)"]
 fn a_failed_pull_leaves_no_blobs_behind() {
     if !ready(&[proxy_skip_reason()]) {
         return;

@@ -243,9 +243,33 @@ impl TempBlob {
 
     /// Writes out, fsyncs and renames the temp file to `blobs/sha256/<hex of digest>`; when
     /// that path already exists the temp file is dropped instead (same digest, same content).
-    pub(crate) fn persist(mut self, digest: &Digest) -> Result<(), Error> {
-        self.write_out()?;
-        self.rename(digest)
+    pub(crate) fn persist(self, digest: &Digest) -> Result<(), Error> {
+        self.written()?.persist(digest)
+    }
+
+    /// Writes everything to the temp file (the writer thread and its buffers end here), to be
+    /// persisted later: an import keeps every layer in `envc/tmp` until all are verified.
+    pub(crate) fn written(self) -> Result<WrittenBlob, Error> {
+        Ok(self.written_hashed()?.0)
+    }
+
+    /// [`TempBlob::written`], and the sha256 of what was written.
+    fn written_hashed(mut self) -> Result<(WrittenBlob, Sha256), Error> {
+        let hash = self.write_out()?;
+        let TempBlob {
+            file,
+            tmp_dir,
+            blobs_dir,
+            ..
+        } = self;
+        Ok((
+            WrittenBlob {
+                file,
+                tmp_dir,
+                blobs_dir,
+            },
+            hash,
+        ))
     }
 
     /// Writes everything to the file; returns the sha256 of what was written.
@@ -254,8 +278,19 @@ impl TempBlob {
             .finish(self.file.as_file())
             .map_err(|e| Error::io(&self.tmp_dir, e))
     }
+}
 
-    fn rename(self, digest: &Digest) -> Result<(), Error> {
+/// A temp file holding a whole blob, not yet named by its digest; dropped, it is removed.
+pub(crate) struct WrittenBlob {
+    file: tempfile::NamedTempFile,
+    tmp_dir: PathBuf,
+    blobs_dir: PathBuf,
+}
+
+impl WrittenBlob {
+    /// Fsyncs and renames the file to `blobs/sha256/<hex of digest>` (dropped instead when
+    /// that blob exists).
+    pub(crate) fn persist(self, digest: &Digest) -> Result<(), Error> {
         let final_path = self.blobs_dir.join(digest.hex());
         if final_path.is_file() {
             return Ok(()); // `file` is dropped and removed
@@ -315,11 +350,11 @@ impl BlobWriter {
 
     /// Fsyncs and renames the blob into place; returns its digest and size. If the layout
     /// already has a blob with this digest, the temp file is dropped.
-    pub fn finish(mut self) -> Result<(Digest, u64), Error> {
+    pub fn finish(self) -> Result<(Digest, u64), Error> {
         // The sha256 of exactly the bytes written, computed as they were written.
-        let hasher = self.temp.write_out()?;
+        let (written, hasher) = self.temp.written_hashed()?;
         let digest = Digest::from_bytes(hasher.finalize().into());
-        self.temp.rename(&digest)?;
+        written.persist(&digest)?;
         Ok((digest, self.size))
     }
 }

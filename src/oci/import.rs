@@ -97,6 +97,8 @@ impl Layout {
 
         self.start_writing()?;
         let n = parsed.layers.len();
+        // Verified layers wait in `envc/tmp` until every one is: a failed import adds no blob.
+        let verified = std::sync::Mutex::new(Vec::new());
         let import_layer = |i: usize| -> Result<(), Error> {
             let (layer, compression) = (&parsed.layers[i], compressions[i]);
             let (reader, len) = src.open_blob(&layer.digest)?;
@@ -139,7 +141,11 @@ impl Layout {
                 });
             }
             if let Some(tee) = tee {
-                tee.persist(&layer.digest)?;
+                let written = tee.written()?;
+                verified
+                    .lock()
+                    .expect("not poisoned")
+                    .push((layer.digest, written));
             }
             Ok(())
         };
@@ -174,6 +180,9 @@ impl Layout {
             if let Some((_, e)) = failed.into_inner().expect("not poisoned") {
                 return Err(e);
             }
+        }
+        for (digest, written) in verified.into_inner().expect("not poisoned") {
+            written.persist(&digest)?;
         }
         self.write_blob(&config_bytes)?;
         self.write_blob(&manifest_bytes)?;

@@ -134,7 +134,7 @@ pub fn push(
             digest: None,
             ..repo.clone()
         };
-        let mounts = super::registry::mount_candidates(&rev.manifest);
+        let mounts = super::registry::mount_candidates(store, &rev.manifest);
         push_image(client, store, &rev.manifest, &at_digest, &mounts)?;
         let media = crate::oci::MEDIA_TYPE_INDEX;
         put_manifest_bytes(client, &repo, &record.unique_tag(), media, &record.bytes)?;

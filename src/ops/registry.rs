@@ -5,10 +5,11 @@
 use super::Error;
 use crate::oci::archive::{choose_image_for, ImageSource};
 use crate::oci::manifest::{children, is_index_type, is_manifest_type};
-use crate::oci::{Descriptor, Platform, ANNOTATION_BASE_NAME};
+use crate::oci::{Descriptor, Platform, ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME};
 use crate::registry::push::{push_image, PushReport};
 use crate::registry::source::RegistrySource;
 use crate::registry::{Client, Reference};
+use crate::store::annotations::BASE_SOURCE;
 use crate::store::base::ImportedBase;
 use crate::store::{Revision, Store};
 use crate::types::digest::Digest;
@@ -93,7 +94,8 @@ fn pull_into(
     let src = RegistrySource::open(client, r)?;
     let top = src.top().clone();
     let chosen = choose_image_for(&src, None, options.platform.as_ref())?;
-    let base = store.import_base_from(&src, &chosen, base_name)?;
+    let origin = r.repository_name();
+    let base = store.import_base_from(&src, &chosen, base_name, Some(&origin))?;
     if !(options.all_platforms && is_index_type(&top.media_type)) {
         client.progress.finish();
         return Ok(Pulled {
@@ -201,7 +203,7 @@ pub fn push(store: &Store, client: &Client, what: &Pushable, dest: &str) -> Resu
             )));
         }
     }
-    let mount_from = mount_candidates(entry);
+    let mount_from = mount_candidates(store, entry);
     let report = push_image(client, store, entry, &dest, &mount_from)?;
     Ok(Pushed {
         digest: entry.digest,
@@ -209,17 +211,41 @@ pub fn push(store: &Store, client: &Client, what: &Pushable, dest: &str) -> Resu
     })
 }
 
-/// Repositories that may already hold an image's blobs: where its base came from.
-pub(crate) fn mount_candidates(entry: &Descriptor) -> Vec<Reference> {
-    let mut out = Vec::new();
-    let names = [
+/// Repositories that may already hold an image's blobs: the one its base was pulled from
+/// (`dev.envc.base.source` on the base's entry), and the one its base's name names.
+pub(crate) fn mount_candidates(store: &Store, entry: &Descriptor) -> Vec<Reference> {
+    let mut out: Vec<Reference> = Vec::new();
+    let mut add = |name: &str| {
+        if let Ok(r) = Reference::parse(name) {
+            if !out
+                .iter()
+                .any(|o| o.registry == r.registry && o.repository == r.repository)
+            {
+                out.push(r);
+            }
+        }
+    };
+    // The image itself may be a base (`envc push BASE DEST`).
+    let base_digest = entry
+        .annotations
+        .get(ANNOTATION_BASE_DIGEST)
+        .and_then(|d| d.parse::<Digest>().ok())
+        .unwrap_or(entry.digest);
+    if let Ok(bases) = store.bases() {
+        for b in bases.iter().filter(|b| b.manifest.digest == base_digest) {
+            if let Some(source) = b.manifest.annotations.get(BASE_SOURCE) {
+                add(source);
+            }
+        }
+    }
+    for name in [
         entry.annotations.get(ANNOTATION_BASE_NAME),
         entry.annotations.get(crate::store::annotations::BASE_NAME),
-    ];
-    for name in names.into_iter().flatten() {
-        if let Ok(r) = Reference::parse(name) {
-            out.push(r);
-        }
+    ]
+    .into_iter()
+    .flatten()
+    {
+        add(name);
     }
     out
 }
@@ -238,7 +264,7 @@ pub(crate) fn pull_base(
         .map_err(Error::from)?;
     let src = RegistrySource::open(client, &r)?;
     let chosen = choose_image_for(&src, None, None)?;
-    let base = store.import_base_from(&src, &chosen, base_name)?;
+    let base = store.import_base_from(&src, &chosen, base_name, Some(&r.repository_name()))?;
     client.progress.finish();
     Ok(base)
 }

@@ -15,6 +15,9 @@ pub const ROLLED_BACK_FROM: &str = "dev.envc.rolled-back-from";
 pub const ROLLBACK_TO: &str = "dev.envc.rollback-to";
 /// On a base entry: the base's name as the spec wrote it.
 pub const BASE_NAME: &str = "dev.envc.base.name";
+/// On a base entry pulled from a registry: the repository it came from (`REGISTRY/REPO`), so a
+/// push to the same registry can mount its blobs.
+pub const BASE_SOURCE: &str = "dev.envc.base.source";
 /// The `--template` inputs a revision was rendered with (JSON).
 pub const PROVENANCE: &str = "dev.envc.provenance";
 /// The envc version, an image config label.

@@ -4,7 +4,7 @@
 //! (`envc/bases/<sha256 of the name>`: which manifest it was last imported as) without reading
 //! any layer.
 
-use super::annotations::{base_ref, BASE_NAME};
+use super::annotations::{base_ref, BASE_NAME, BASE_SOURCE};
 use super::{entry_kind, EntryKind, Error, Store};
 use crate::oci::archive::{choose_image, ImageSource, LayoutSource, SourceLocation};
 use crate::oci::import::StoredImage;
@@ -84,31 +84,49 @@ impl Store {
     ) -> Result<ImportedBase, Error> {
         let src = LayoutSource::open(source)?;
         let chosen = choose_image(&src, source.reference())?;
-        self.import_base_from(&src, &chosen, base_name)
+        self.import_base_from(&src, &chosen, base_name, None)
     }
 
-    /// [`Store::import_base`] of the manifest `chosen` of an open source (a registry, say).
+    /// [`Store::import_base`] of the manifest `chosen` of an open source; `origin` is the
+    /// registry repository it comes from, if it does (`dev.envc.base.source`).
     pub fn import_base_from(
         &self,
         src: &dyn ImageSource,
         chosen: &Descriptor,
         base_name: &str,
+        origin: Option<&str>,
     ) -> Result<ImportedBase, Error> {
         if let Some(mut reused) = self.try_reuse(chosen)? {
-            if self.base_map(base_name) != Some(chosen.digest) {
-                reused.manifest = self.record_base(reused.manifest.clone(), base_name)?;
+            let origin_missing = origin.is_some_and(|o| {
+                reused
+                    .manifest
+                    .annotations
+                    .get(BASE_SOURCE)
+                    .map(String::as_str)
+                    != Some(o)
+            });
+            if self.base_map(base_name) != Some(chosen.digest) || origin_missing {
+                let mut entry = reused.manifest.clone();
+                if let Some(o) = origin {
+                    entry.annotations.insert(BASE_SOURCE.into(), o.to_string());
+                }
+                reused.manifest = self.record_base(entry, base_name)?;
             }
             return Ok(reused);
         }
         let image = self.import_image(src, chosen)?;
+        let mut annotations = BTreeMap::from([
+            (ANNOTATION_REF_NAME.to_string(), base_ref(&chosen.digest)),
+            (BASE_NAME.to_string(), base_name.to_string()),
+        ]);
+        if let Some(o) = origin {
+            annotations.insert(BASE_SOURCE.to_string(), o.to_string());
+        }
         let entry = Descriptor {
             media_type: chosen.media_type.clone(),
             digest: chosen.digest,
             size: chosen.size,
-            annotations: BTreeMap::from([
-                (ANNOTATION_REF_NAME.to_string(), base_ref(&chosen.digest)),
-                (BASE_NAME.to_string(), base_name.to_string()),
-            ]),
+            annotations,
             platform: image.platform.clone(),
         };
         let manifest = self.record_base(entry, base_name)?;
@@ -195,11 +213,19 @@ impl Store {
         let want = base_ref(&entry.digest);
         let existing = index
             .entries
-            .iter()
-            .find(|(_, d)| d.annotations.get(ANNOTATION_REF_NAME) == Some(&want))
-            .map(|(_, d)| d.clone());
+            .iter_mut()
+            .find(|(_, d)| d.annotations.get(ANNOTATION_REF_NAME) == Some(&want));
         let stored = match existing {
-            Some(d) => d,
+            // The entry stays as first recorded, except that it learns where it was pulled from.
+            Some((_, d)) => match entry.annotations.get(BASE_SOURCE) {
+                Some(o) if d.annotations.get(BASE_SOURCE) != Some(o) => {
+                    d.annotations.insert(BASE_SOURCE.into(), o.clone());
+                    let d = d.clone();
+                    self.write_index(&lock, index)?;
+                    d
+                }
+                _ => d.clone(),
+            },
             None => {
                 index.push(entry.clone());
                 self.write_index(&lock, index)?;
