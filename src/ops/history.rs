@@ -4,9 +4,10 @@
 //! **How numbers are assigned.** A store numbers its own builds (`NAME:N`, next after its
 //! latest). The registry decides which revision *is* number N once it is pushed: `push` refuses
 //! a revision whose number the repository already gives to another image, and after writing
-//! tag `N` reads it back, so of two machines that push the same number at once at most one is
-//! told it succeeded. Nothing is lost either way, because every record is first written under
-//! its own tag `N.<hex>`, which no other record can have. `pull` makes a store agree with the
+//! tag `N` reads it back (a push that finds another record there fails). A registry has no
+//! compare-and-swap, so two pushes that interleave exactly can both succeed, the later tag
+//! replacing the earlier; nothing is lost, because every record is first written under its own
+//! tag `N.<hex>`, which no other record can have. `pull` makes a store agree with the
 //! repository: the repository's revisions take their numbers; this store's revisions that
 //! conflict with them (and the ones after those) move, in order, after the repository's
 //! newest, as do records that lost a race for their number (in the order of their number,
