@@ -1579,3 +1579,57 @@ fn a_failed_pull_leaves_no_blobs_behind() {
     );
     assert_eq!(after, before);
 }
+
+// 12. The standard proxy variables: HTTP_PROXY carries a plain-HTTP registry's requests, and
+// NO_PROXY sends a host around it.
+#[test]
+fn http_proxy_is_used_and_no_proxy_bypasses_it() {
+    let Some(p) = Pushed::new("reg-proxy-vars") else {
+        return;
+    };
+    if !ready(&[proxy_skip_reason()]) {
+        return;
+    }
+    let tmp = &p.tmp;
+    let proxy = Proxy::start(&p.reg);
+    let reference = format!("{}/t/app:1", p.reg.addr);
+    let through = |store: &str, no_proxy: Option<&str>| {
+        proxy.clear_log();
+        let mut c = cli(tmp);
+        c.env("HTTP_PROXY", format!("http://{}", proxy.addr));
+        if let Some(n) = no_proxy {
+            c.env("NO_PROXY", n);
+        }
+        let r = run(c.args(["pull", &reference, "--store"]).arg(tmp.join(store))).ok();
+        assert_eq!(digest_for(&r, &reference), p.digest);
+        proxy
+            .log()
+            .iter()
+            .filter(|e| e["method"] == "CONNECT" && e["path"] == p.reg.addr.as_str())
+            .count()
+    };
+    // ureq tunnels through the proxy with CONNECT, for plain HTTP too.
+    let proxied = through("via-proxy", None);
+    assert!(
+        proxied >= 1,
+        "the pull went through HTTP_PROXY: {proxied} tunnel(s)"
+    );
+    let host = p.reg.addr.split(':').next().unwrap().to_string();
+    assert_eq!(
+        through("direct", Some(&host)),
+        0,
+        "NO_PROXY={host} goes direct"
+    );
+    assert_eq!(
+        through("direct-port", Some(&p.reg.addr)),
+        0,
+        "NO_PROXY=HOST:PORT goes direct"
+    );
+    // A proxy variable that is not a URL is an error, not a silent direct connection.
+    let r = run(cli(tmp)
+        .env("HTTP_PROXY", "::not a url::")
+        .args(["pull", &reference, "--store"])
+        .arg(tmp.join("bad")))
+    .code(2);
+    assert!(r.stderr.contains("HTTP_PROXY"), "{r}");
+}

@@ -45,7 +45,7 @@ pub(crate) fn client(
         offline,
         jobs: usize::from(args.transfers),
         progress: std::io::stderr().is_terminal() && !printer.is_quiet(),
-    }))
+    })?)
 }
 
 pub(crate) struct PullArgs<'a> {

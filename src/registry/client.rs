@@ -95,7 +95,7 @@ impl<'a> Request<'a> {
 
 /// A registry client for one command: its connections, credentials and tokens.
 pub struct Client {
-    agent: ureq::Agent,
+    agents: Agents,
     options: Options,
     auth: AuthCache,
     /// The scheme each registry host answered on.
@@ -113,32 +113,136 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// The connections of one client: direct, and through the proxy the environment names for
+/// each scheme, with `NO_PROXY`'s hosts going direct.
+struct Agents {
+    direct: ureq::Agent,
+    http: Option<ureq::Agent>,
+    https: Option<ureq::Agent>,
+    no_proxy: NoProxy,
+}
+
+impl Agents {
+    fn from_env() -> Result<Agents, Error> {
+        let http = proxy_from_env(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"])?;
+        let https = proxy_from_env(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"])?;
+        let no_proxy = ["NO_PROXY", "no_proxy"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok())
+            .map_or_else(NoProxy::default, |v| NoProxy::parse(&v));
+        Ok(Agents {
+            direct: agent(None),
+            http: http.map(|p| agent(Some(p))),
+            https: https.map(|p| agent(Some(p))),
+            no_proxy,
+        })
+    }
+
+    fn for_url(&self, url: &str) -> &ureq::Agent {
+        let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+        let host_port = rest.split(['/', '?']).next().unwrap_or("");
+        let proxied = match scheme {
+            "http" => self.http.as_ref(),
+            _ => self.https.as_ref(),
+        };
+        match proxied {
+            Some(a) if !self.no_proxy.matches(host_port) => a,
+            _ => &self.direct,
+        }
+    }
+}
+
+/// The first of `vars` that is set and not empty, as a proxy.
+fn proxy_from_env(vars: &[&str]) -> Result<Option<ureq::Proxy>, Error> {
+    let Some((var, value)) = vars.iter().find_map(|v| {
+        std::env::var(v)
+            .ok()
+            .filter(|x| !x.is_empty())
+            .map(|x| (*v, x))
+    }) else {
+        return Ok(None);
+    };
+    ureq::Proxy::new(&value)
+        .map(Some)
+        .map_err(|e| Error::Protocol {
+            url: format!("{var}={value}"),
+            reason: format!("not a proxy URL ({e}); write http://HOST:PORT"),
+        })
+}
+
+fn agent(proxy: Option<ureq::Proxy>) -> ureq::Agent {
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+        .build();
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(MAX_REDIRECTS)
+        .tls_config(tls)
+        .proxy(proxy)
+        .user_agent(format!("envc/{}", env!("CARGO_PKG_VERSION")))
+        .timeout_connect(Some(Duration::from_secs(30)))
+        .timeout_recv_response(Some(Duration::from_secs(120)))
+        .timeout_per_read(Some(Duration::from_secs(120)))
+        .timeout_per_write(Some(Duration::from_secs(120)))
+        .max_idle_connections_per_host(16)
+        .build()
+        .into()
+}
+
+/// `NO_PROXY`, as curl reads it: `*`, or host names (a name also covers its subdomains; a
+/// leading `.` or `*.` is the same), IP addresses, each optionally with `:PORT`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct NoProxy {
+    all: bool,
+    entries: Vec<(String, Option<String>)>,
+}
+
+impl NoProxy {
+    pub(crate) fn parse(text: &str) -> NoProxy {
+        let mut out = NoProxy::default();
+        for e in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            if e == "*" {
+                out.all = true;
+                continue;
+            }
+            let e = e.trim_start_matches("*.").trim_start_matches('.');
+            let (host, port) = match e.rsplit_once(':') {
+                Some((h, p)) if !h.contains(':') || h.ends_with(']') => (h, Some(p.to_string())),
+                _ => (e, None),
+            };
+            out.entries.push((host.to_ascii_lowercase(), port));
+        }
+        out
+    }
+
+    /// Whether `host[:port]` goes direct.
+    pub(crate) fn matches(&self, host_port: &str) -> bool {
+        if self.all {
+            return true;
+        }
+        let (host, port) = match host_port.rsplit_once(':') {
+            Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => (h, Some(p)),
+            _ => (host_port, None),
+        };
+        let host = host.to_ascii_lowercase();
+        self.entries.iter().any(|(h, p)| {
+            (host == *h || host.ends_with(&format!(".{h}")))
+                && p.as_deref().is_none_or(|p| Some(p) == port)
+        })
+    }
+}
+
 impl Client {
-    pub fn new(options: Options) -> Client {
-        let tls = ureq::tls::TlsConfig::builder()
-            .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-            .build();
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(MAX_REDIRECTS)
-            .tls_config(tls)
-            .proxy(ureq::Proxy::try_from_env())
-            .user_agent(format!("envc/{}", env!("CARGO_PKG_VERSION")))
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_recv_response(Some(Duration::from_secs(120)))
-            .timeout_per_read(Some(Duration::from_secs(120)))
-            .timeout_per_write(Some(Duration::from_secs(120)))
-            .max_idle_connections_per_host(16)
-            .build()
-            .into();
-        Client {
-            agent,
+    /// A client for one command; a proxy variable that is not a URL is an error.
+    pub fn new(options: Options) -> Result<Client, Error> {
+        Ok(Client {
+            agents: Agents::from_env()?,
             progress: Progress::new(options.progress),
             options,
             auth: AuthCache::default(),
             schemes: Mutex::new(HashMap::new()),
             credentials: Mutex::new(HashMap::new()),
-        }
+        })
     }
 
     pub fn options(&self) -> &Options {
@@ -164,13 +268,15 @@ impl Client {
         }
         self.refuse_offline(&r.to_string())?;
         let ping = |scheme: &str| {
-            self.agent
+            let url = format!("{scheme}://{host}/v2/");
+            self.agents
+                .for_url(&url)
                 .run(
-                    http::Request::get(format!("{scheme}://{host}/v2/"))
+                    http::Request::get(&url)
                         .body(())
                         .map_err(|e| Error::transport(&host, e.to_string()))?,
                 )
-                .map_err(|e| Error::from_ureq(&format!("{scheme}://{host}/v2/"), e))
+                .map_err(|e| Error::from_ureq(&url, e))
         };
         // Loopback registries may speak plain HTTP, as Docker allows them to.
         let insecure = self.options.insecure || r.is_loopback();
@@ -291,9 +397,11 @@ impl Client {
                 if has_body {
                     builder = builder.header("content-length", "0");
                 }
-                self.agent.run(builder.body(()).map_err(err)?)
+                self.agents
+                    .for_url(&req.url)
+                    .run(builder.body(()).map_err(err)?)
             }
-            Body::Bytes(b) => self.agent.run(
+            Body::Bytes(b) => self.agents.for_url(&req.url).run(
                 builder
                     .header("content-length", b.len().to_string())
                     .body(b)
@@ -306,7 +414,7 @@ impl Client {
                     .map_err(|e| Error::Oci(crate::oci::Error::io(path, e)))?;
                 let mut reader = f.take(len);
                 let body = ureq::SendBody::from_reader(&mut reader);
-                self.agent.run(
+                self.agents.for_url(&req.url).run(
                     builder
                         .header("content-length", len.to_string())
                         .body(body)
@@ -401,7 +509,7 @@ impl Client {
             let req = b
                 .body(&body[..])
                 .map_err(|e| Error::transport(realm, e.to_string()))?;
-            match self.agent.run(req) {
+            match self.agents.for_url(&url).run(req) {
                 Ok(resp) if retriable_status(resp.status()) && attempt < ATTEMPTS => {
                     std::thread::sleep(retry_after(&resp).unwrap_or(backoff(attempt)))
                 }
@@ -577,6 +685,21 @@ pub(crate) fn error_detail(body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_proxy_is_read_as_curl_reads_it() {
+        let n = NoProxy::parse(" .example.com, 10.0.0.1, registry.local:5000,*.corp ");
+        assert!(n.matches("example.com"));
+        assert!(n.matches("a.b.example.com:443"));
+        assert!(!n.matches("notexample.com"));
+        assert!(n.matches("10.0.0.1:5000"));
+        assert!(n.matches("registry.local:5000"));
+        assert!(!n.matches("registry.local:5001"));
+        assert!(n.matches("x.corp"));
+        assert!(!n.matches("ghcr.io"));
+        assert!(NoProxy::parse("*").matches("anything:1"));
+        assert!(!NoProxy::parse("").matches("anything"));
+    }
 
     #[test]
     fn queries_are_encoded() {

@@ -11,7 +11,9 @@ of MiB; nothing is buffered whole), status and headers preserved, hop-by-hop hea
 Control endpoints (never forwarded):
   POST   /__envc/faults   a JSON list of faults; replaces the current list
   GET    /__envc/faults   the current list (with the `times` left)
-  GET    /__envc/log      the requests seen: [{method, path, query, status, auth, fault}]
+  GET    /__envc/log      the requests seen: [{method, path, query, status, auth, fault,
+                          as_proxy}] (as_proxy: sent to it as an HTTP proxy: an absolute URL,
+                          or a CONNECT tunnel, logged as method CONNECT, path HOST:PORT)
   DELETE /__envc/log      forget them
   GET    /__envc/tokens   {"requests": N, "granted": M}: token endpoint requests, tokens issued
 
@@ -201,11 +203,57 @@ class Handler(BaseHTTPRequestHandler):
 
     do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
 
+    def do_CONNECT(self):
+        """As an HTTP proxy: a tunnel to HOST:PORT (logged; its bytes are not looked at)."""
+        with self.state.lock:
+            self.state.log.append(
+                {"method": "CONNECT", "path": self.path, "query": "", "status": 200,
+                 "auth": "none", "fault": None, "as_proxy": True}
+            )
+        host, _, port = self.path.rpartition(":")
+        try:
+            upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=30)
+        except (OSError, ValueError):
+            self.send_error(502)
+            return
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        client = self.connection
+
+        def pump(src, dst):
+            try:
+                while True:
+                    data = src.recv(CHUNK)
+                    if not data:
+                        break
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                try:
+                    dst.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+
+        t = threading.Thread(target=pump, args=(upstream, client), daemon=True)
+        t.start()
+        pump(client, upstream)
+        t.join()
+        upstream.close()
+        self.close_connection = True
+
     # ----- request plumbing
 
     def dispatch(self):
         self.status_sent = None
         self.fault_index = None
+        # A client using this as its HTTP proxy sends absolute URLs: serve them as if they
+        # were for the upstream (the tests point them at it), and say so in the log.
+        self.forwarded = self.path.startswith("http://")
+        if self.forwarded:
+            target = urllib.parse.urlsplit(self.path)
+            self.path = target.path + (("?" + target.query) if target.query else "")
         split = urllib.parse.urlsplit(self.path)
         self.req_path, self.req_query = split.path, split.query
         try:
@@ -226,6 +274,7 @@ class Handler(BaseHTTPRequestHandler):
                             "status": self.status_sent,
                             "auth": auth_kind(self.headers.get("Authorization")),
                             "fault": self.fault_index,
+                            "as_proxy": self.forwarded,
                         }
                     )
 
