@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(podman buildah runc skopeo umoci oci-image-tool golang-github-opencontainers-image-spec-dev debootstrap busybox-static docker.io docker-registry apache2-utils openssl curl)
+apt_packages=(podman buildah runc skopeo umoci oci-image-tool golang-github-opencontainers-image-spec-dev debootstrap busybox-static docker.io docker-registry apache2-utils openssl curl time)
 missing_apt=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_apt+=("$pkg")

@@ -655,6 +655,27 @@ fn history_push_pull_equal_listings_and_immutable_revisions() {
     );
     assert_eq!(show(&tmp, &a, "app:3"), show(&tmp, &b, "app:3"));
     verify_ok(&tmp, &b);
+    // A machine that never built them diffs and rolls back as the one that did.
+    let diff = |s: &Path| {
+        let r = es(&tmp, s, &["diff", "app:1", "app:2"]);
+        assert_eq!(r.code, Some(1), "the revisions differ: {r}");
+        r.stdout
+    };
+    assert_eq!(diff(&a), diff(&b));
+    let rb = line_of(&es(&tmp, &b, &["rollback", "app", "--to", "2"]).ok());
+    assert_eq!((rb.rev, rb.digest.as_str()), (4, r2.digest.as_str()));
+    verify_ok(&tmp, &b);
+    let bb = tmp.join("bb");
+    es(&tmp, &bb, &["pull", "app", "--from", &repo]).ok();
+    es(&tmp, &b, &["push", "app", &repo]).ok();
+    let r = es(&tmp, &bb, &["pull", "app", "--from", &repo]).ok();
+    assert_eq!(
+        digest_for(&r, "app:4"),
+        r2.digest,
+        "the rollback travels: {r}"
+    );
+    let shown = show(&tmp, &bb, "app:4");
+    assert!(shown.to_string().contains("rollback"), "{shown}");
 
     let r = es(&tmp, &a, &["push", "app", &repo]).ok();
     assert_eq!(r.stdout.trim(), "", "nothing pushed the second time: {r}");
@@ -1272,6 +1293,14 @@ fn pull_faults_fail_clearly_and_leave_the_store_unchanged() {
         start.elapsed()
     );
     assert!(lower(&r).contains("too large"), "{r}");
+    // The same without a Content-Length: the client's own cap ends it.
+    let r = fail(
+        with(&manifest, json!({"huge_chunked": 100u64 << 20})),
+        &by_tag,
+        None,
+        "huge chunked manifest",
+    );
+    assert!(lower(&r).contains("too large"), "{r}");
 
     // Faults the client gets past.
     let ok = |faults: Value, store: &str, what: &str| {
@@ -1632,4 +1661,89 @@ fn http_proxy_is_used_and_no_proxy_bypasses_it() {
         .arg(tmp.join("bad")))
     .code(2);
     assert!(r.stderr.contains("HTTP_PROXY"), "{r}");
+}
+
+// 13. Bounded memory: a manifest without a length that never ends, and big blobs, are read in
+// bounded memory (GNU time's maximum resident set size).
+#[test]
+fn pulls_run_in_bounded_memory() {
+    let Some(p) = Pushed::new("reg-memory") else {
+        return;
+    };
+    if !ready(&[proxy_skip_reason()]) || !Path::new("/usr/bin/time").exists() {
+        if std::env::var_os("ENVC_ENGINE_REQUIRED").is_some() {
+            panic!("/usr/bin/time is needed");
+        }
+        return;
+    }
+    let tmp = &p.tmp;
+    let proxy = Proxy::start(&p.reg);
+    proxy.set_faults(json!([{"path": "/manifests/", "huge_chunked": 512u64 << 20}]));
+    let home = tmp.join("home");
+    fs::create_dir_all(&home).unwrap();
+    let out = Command::new("/usr/bin/time")
+        .args(["-f", "maxrss_kib=%M"])
+        .arg(env!("CARGO_BIN_EXE_envc"))
+        .args(["pull", &format!("{}/t/app:1", proxy.addr), "--store"])
+        .arg(tmp.join("mem"))
+        .env("HOME", &home)
+        .env("DOCKER_CONFIG", home.join(".docker"))
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("ALL_PROXY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.to_lowercase().contains("too large"), "{stderr}");
+    let kib: u64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("maxrss_kib="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no maxrss in {stderr}"));
+    assert!(kib < 64 * 1024, "a 512 MiB endless manifest took {kib} KiB");
+}
+
+// 14. On a terminal, progress: a bar per blob and the total (`script` gives envc a pty).
+#[test]
+fn a_terminal_gets_progress_bars() {
+    let Some(p) = Pushed::new("reg-tty") else {
+        return;
+    };
+    if !ready(&[proxy_skip_reason()]) || !Path::new("/usr/bin/script").exists() {
+        if std::env::var_os("ENVC_ENGINE_REQUIRED").is_some() {
+            panic!("/usr/bin/script (util-linux) is needed");
+        }
+        return;
+    }
+    let tmp = &p.tmp;
+    let proxy = Proxy::start(&p.reg);
+    // A slow blob, so the bars are drawn before the pull ends.
+    let layer = p.layers()[0].clone();
+    proxy.set_faults(json!([{"path": format!("/blobs/{layer}"), "delay": 1.5, "drop_after": 1000000000u64, "times": 1}]));
+    let home = tmp.join("home");
+    fs::create_dir_all(&home).unwrap();
+    let command = format!(
+        "{} pull {}/t/app:1 --store {}",
+        env!("CARGO_BIN_EXE_envc"),
+        proxy.addr,
+        tmp.join("tty").display()
+    );
+    let out = Command::new("/usr/bin/script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("HOME", &home)
+        .env("DOCKER_CONFIG", home.join(".docker"))
+        .env("TERM", "xterm")
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("ALL_PROXY")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("total"), "the overall bar: {text:?}");
+    assert!(
+        text.contains(&layer[7..19]),
+        "a bar naming the blob: {text:?}"
+    );
 }
