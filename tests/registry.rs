@@ -119,6 +119,28 @@ fn skopeo_copy(tmp: &TempDir, src: &str, dest: &str, extra: &[&str]) {
     run(&mut cmd).ok();
 }
 
+/// A tiny one-layer image (`marker` makes it unique) pushed by skopeo to `ADDR/t/NAME:v1`
+/// (`creds` for a registry behind htpasswd); its reference and manifest digest.
+fn tiny_pushed(
+    tmp: &TempDir,
+    addr: &str,
+    name: &str,
+    marker: &str,
+    creds: Option<&str>,
+) -> (String, String) {
+    let layout = tmp.join(format!("tiny-{name}"));
+    let digest = tiny_oci_layout(&layout, "v1", marker);
+    let reference = format!("{addr}/t/{name}:v1");
+    let extra: Vec<&str> = creds.map_or(Vec::new(), |c| vec!["--dest-creds", c]);
+    skopeo_copy(
+        tmp,
+        &format!("oci:{}:v1", layout.display()),
+        &format!("docker://{reference}"),
+        &extra,
+    );
+    (reference, digest)
+}
+
 /// The raw manifest bytes at `docker://REF` as skopeo reads them.
 fn skopeo_raw(tmp: &TempDir, reference: &str) -> Vec<u8> {
     let out = skopeo(tmp)
@@ -309,15 +331,7 @@ fn push_and_pull_round_trip_with_byte_identical_digests() {
     verify_ok(tmp, &fresh);
 
     // An image skopeo pushed comes in with its digest too.
-    let layout = tmp.join("tiny");
-    let tiny = tiny_oci_layout(&layout, "v1", "round-trip");
-    let tiny_ref = format!("{}/t/tiny:v1", p.reg.addr);
-    skopeo_copy(
-        tmp,
-        &format!("oci:{}:v1", layout.display()),
-        &format!("docker://{tiny_ref}"),
-        &[],
-    );
+    let (tiny_ref, tiny) = tiny_pushed(tmp, &p.reg.addr, "tiny", "round-trip", None);
     let r = es(tmp, &fresh, &["pull", &tiny_ref]).ok();
     assert_eq!(digest_for(&r, &tiny_ref), tiny);
     verify_ok(tmp, &fresh);
@@ -910,15 +924,7 @@ fn htpasswd_with_tiny(label: &str) -> Option<(TempDir, Registry, String, String)
     }
     let tmp = TempDir::new(label);
     let reg = Registry::start_htpasswd("u", "p4ss");
-    let layout = tmp.join("tiny");
-    let digest = tiny_oci_layout(&layout, "v1", "auth");
-    let reference = format!("{}/t/tiny:v1", reg.addr);
-    skopeo_copy(
-        &tmp,
-        &format!("oci:{}:v1", layout.display()),
-        &format!("docker://{reference}"),
-        &["--dest-creds", "u:p4ss"],
-    );
+    let (reference, digest) = tiny_pushed(&tmp, &reg.addr, "tiny", "auth", Some("u:p4ss"));
     Some((tmp, reg, reference, digest))
 }
 
@@ -981,15 +987,7 @@ fn basic_auth_flags_docker_config_and_credential_helpers() {
     }
     let tmp = TempDir::new("reg-auth");
     let reg = Registry::start_htpasswd("u", "p4ss");
-    let layout = tmp.join("tiny");
-    let digest = tiny_oci_layout(&layout, "v1", "auth");
-    let reference = format!("{}/t/tiny:v1", reg.addr);
-    skopeo_copy(
-        &tmp,
-        &format!("oci:{}:v1", layout.display()),
-        &format!("docker://{reference}"),
-        &["--dest-creds", "u:p4ss"],
-    );
+    let (reference, digest) = tiny_pushed(&tmp, &reg.addr, "tiny", "auth", Some("u:p4ss"));
     let pull = |store: &str| {
         let mut c = cli(&tmp);
         c.args(["pull", &reference, "--store"]).arg(tmp.join(store));
@@ -1351,15 +1349,7 @@ fn wrong_password_against_htpasswd_is_exit_1_and_store_unchanged() {
     }
     let tmp = TempDir::new("reg-wrongpw");
     let reg = Registry::start_htpasswd("u", "right");
-    let layout = tmp.join("tiny");
-    tiny_oci_layout(&layout, "v1", "wrongpw");
-    let reference = format!("{}/t/tiny:v1", reg.addr);
-    skopeo_copy(
-        &tmp,
-        &format!("oci:{}:v1", layout.display()),
-        &format!("docker://{reference}"),
-        &["--dest-creds", "u:right"],
-    );
+    let (reference, _) = tiny_pushed(&tmp, &reg.addr, "tiny", "wrongpw", Some("u:right"));
     let store = tmp.join("store");
     let other = tmp.join("other");
     let other_d = tiny_oci_layout(&other, "v1", "already here");
@@ -1448,15 +1438,7 @@ fn tls_registry_needs_trust_and_honours_ssl_cert_file() {
     }
     let tmp = TempDir::new("reg-tls");
     let (reg, ca) = Registry::start_tls();
-    let layout = tmp.join("tiny");
-    let digest = tiny_oci_layout(&layout, "v1", "tls");
-    let reference = format!("{}/t/tiny:v1", reg.addr);
-    skopeo_copy(
-        &tmp,
-        &format!("oci:{}:v1", layout.display()),
-        &format!("docker://{reference}"),
-        &[],
-    );
+    let (reference, digest) = tiny_pushed(&tmp, &reg.addr, "tiny", "tls", None);
     let r = run(cli(&tmp)
         .env("SSL_CERT_FILE", &ca)
         .args(["pull", &reference, "--store"])
@@ -1473,15 +1455,7 @@ fn tls_registry_without_trust_is_a_certificate_error() {
     }
     let tmp = TempDir::new("reg-tls-untrusted");
     let (reg, _ca) = Registry::start_tls();
-    let layout = tmp.join("tiny");
-    tiny_oci_layout(&layout, "v1", "tls");
-    let reference = format!("{}/t/tiny:v1", reg.addr);
-    skopeo_copy(
-        &tmp,
-        &format!("oci:{}:v1", layout.display()),
-        &format!("docker://{reference}"),
-        &[],
-    );
+    let (reference, _) = tiny_pushed(&tmp, &reg.addr, "tiny", "tls", None);
     let r = es(&tmp, &tmp.join("untrusted"), &["pull", &reference]).code(2);
     let e = lower(&r);
     assert!(e.contains("certificate") || e.contains("trust"), "{r}");

@@ -204,13 +204,9 @@ pub fn pull(
             detail: String::new(),
         }));
     }
-    let existed = store_dir.exists();
-    let store = Store::open_or_create(store_dir)?;
-    let result = pull_into(&store, client, &repo, name, &remote);
-    if result.is_err() && !existed && store.is_empty().unwrap_or(false) {
-        let _ = std::fs::remove_dir_all(store_dir);
-    }
-    result
+    super::with_store(store_dir, |store| {
+        pull_into(store, client, &repo, name, &remote)
+    })
 }
 
 fn pull_into(

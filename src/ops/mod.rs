@@ -63,6 +63,21 @@ pub fn store_dir(store: Option<&Path>) -> PathBuf {
     store.map_or_else(|| PathBuf::from(".envc/store"), Path::to_path_buf)
 }
 
+/// Runs `f` on the store at `store_dir`, created when missing; a store this created that still
+/// holds nothing when `f` fails is removed again, so a failed command leaves the disk as it was.
+pub(crate) fn with_store<T>(
+    store_dir: &Path,
+    f: impl FnOnce(&Store) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let existed = store_dir.exists();
+    let store = Store::open_or_create(store_dir)?;
+    let result = f(&store);
+    if result.is_err() && !existed && store.is_empty().unwrap_or(false) {
+        let _ = std::fs::remove_dir_all(store_dir);
+    }
+    result
+}
+
 /// Opens an existing store.
 pub fn open(store: Option<&Path>) -> Result<Store, Error> {
     Ok(Store::open(&store_dir(store))?)

@@ -75,13 +75,9 @@ pub fn pull(
 ) -> Result<Pulled, Error> {
     let r = reference(text)?;
     let base_name = text.strip_prefix("docker://").unwrap_or(text);
-    let existed = store_dir.exists();
-    let store = Store::open_or_create(store_dir)?;
-    let result = pull_into(&store, client, &r, base_name, options);
-    if result.is_err() && !existed && store.is_empty().unwrap_or(false) {
-        let _ = std::fs::remove_dir_all(store_dir);
-    }
-    result
+    super::with_store(store_dir, |store| {
+        pull_into(store, client, &r, base_name, options)
+    })
 }
 
 fn pull_into(
