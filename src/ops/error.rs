@@ -138,6 +138,17 @@ pub enum Error {
     /// digest that does not match) or could not be reached (exit 2).
     #[error(transparent)]
     Registry(Box<crate::registry::Error>),
+    /// A base the store lacks could not be pulled (the registry's exit code).
+    #[error(
+        "the base image `{name}` is not in the store, and pulling `{from}` failed: {source}; \
+         supply it with `--base` (an OCI layout, an archive, or `docker://REF`), or pull it \
+         first with `envc pull`"
+    )]
+    BasePull {
+        name: String,
+        from: String,
+        source: Box<crate::registry::Error>,
+    },
     /// Not an image reference (exit 2).
     #[error("`{text}` is not an image reference: {source}")]
     Reference {
@@ -271,6 +282,13 @@ impl Error {
                 }
             }
             Error::Reference { .. } => EXIT_ERROR,
+            Error::BasePull { source, .. } => {
+                if source.is_io() {
+                    EXIT_ERROR
+                } else {
+                    EXIT_NO
+                }
+            }
             Error::Image(_) => EXIT_NO,
             Error::Json(_)
             | Error::Read { .. }

@@ -258,11 +258,21 @@ pub(crate) fn pull_base(
     client
         .refuse_offline(&format!("the base image `{base_name}`"))
         .map_err(Error::from)?;
-    let src = RegistrySource::open(client, &r)?;
-    let chosen = choose_image_for(&src, None, None)?;
-    let base = store.import_base_from(&src, &chosen, base_name, Some(&r.repository_name()))?;
+    let pulled = (|| -> Result<ImportedBase, Error> {
+        let src = RegistrySource::open(client, &r)?;
+        let chosen = choose_image_for(&src, None, None)?;
+        Ok(store.import_base_from(&src, &chosen, base_name, Some(&r.repository_name()))?)
+    })();
     client.progress.finish();
-    Ok(base)
+    // The registry's failure, said as the build's: which base, from where.
+    pulled.map_err(|e| match e {
+        Error::Registry(source) => Error::BasePull {
+            name: base_name.to_string(),
+            from: from.to_string(),
+            source,
+        },
+        e => e,
+    })
 }
 
 #[cfg(test)]

@@ -159,6 +159,12 @@ impl Error {
             }
             ureq::Error::ConnectionFailed => "cannot connect".to_string(),
             ureq::Error::Timeout(t) => format!("timed out ({t})"),
+            // The resolver's failure arrives as an I/O error.
+            ureq::Error::Io(io) if io.to_string().contains("lookup address") => {
+                return Error::UnknownHost {
+                    url: url.to_string(),
+                }
+            }
             ureq::Error::Io(io) => io.to_string(),
             other => other.to_string(),
         };
