@@ -14,6 +14,7 @@ Examples:
   envc explain E023                       explain a diagnostic code
   envc build env.yaml --name my-env --base oci-archive:ray.tar
   envc list; envc show my-env:2; envc diff my-env:2 env.yaml; envc rollback my-env --to 1
+  envc pull anyscale/ray:2.9.0-py311; envc push my-env registry.example.com/ml/my-env
 
 Exit codes: 0 success; 1 the answer is no (invalid spec); 2 usage, I/O or tool error.";
 
