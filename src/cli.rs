@@ -42,6 +42,15 @@ pub enum ColorChoice {
     Never,
 }
 
+/// `envc dockerfile --for`: the builder a Dockerfile is written for.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum For {
+    /// BuildKit, docker, buildah/podman, kaniko.
+    Docker,
+    /// `anyscale image build -f FILE -n NAME`.
+    Anyscale,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum Format {
     Human,
@@ -70,6 +79,11 @@ pub enum Command {
         /// Write here (atomically) instead of stdout.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// The builder to write for: `anyscale` writes a Containerfile for `anyscale image
+        /// build` (Anyscale's subset: FROM an Anyscale base, ENV, RUN; not with --heredoc,
+        /// --cache-mounts or --templates).
+        #[arg(long = "for", value_enum, value_name = "BUILDER", default_value_t = For::Docker)]
+        target: For,
         #[command(flatten)]
         dockerfile: DockerfileArgs,
         #[command(flatten)]

@@ -54,6 +54,9 @@ use types::digest::Digest;
 pub struct CompileOptions {
     /// Render as a Jinja template first, with this environment (`env`) and these `--var`s.
     pub template: Option<TemplateInputs>,
+    /// The builder the spec is compiled for: `Anyscale` adds the checks of
+    /// [`spec::anyscale`] (errors at the spec's positions).
+    pub target: emit::Target,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -116,7 +119,7 @@ fn compile_source(mut file: Arc<SourceFile>, config: &Config, options: &CompileO
         };
         file = Arc::new(SourceFile::new(shown, rendered));
         let secrets = template::secrets(&prov, &inputs.process_env, &inputs.vars);
-        return match compile_text(file, config, Some(prov)) {
+        return match compile_text(file, config, Some(prov), options.target) {
             Ok(mut c) => {
                 c.warnings = template::mask(c.warnings, &secrets);
                 Ok(c)
@@ -124,13 +127,14 @@ fn compile_source(mut file: Arc<SourceFile>, config: &Config, options: &CompileO
             Err(diags) => Err(template::mask(diags, &secrets)),
         };
     }
-    compile_text(file, config, None)
+    compile_text(file, config, None, options.target)
 }
 
 fn compile_text(
     file: Arc<SourceFile>,
     config: &Config,
     provenance: Option<template::Provenance>,
+    target: emit::Target,
 ) -> Outcome {
     // Ignored warnings (envc.toml) are dropped on both paths; errors never are.
     let drop_ignored = |diags: Diagnostics| -> Vec<Diagnostic> {
@@ -138,7 +142,7 @@ fn compile_text(
         v.retain(|d| d.is_error() || !config.ignore.contains(&d.code));
         v
     };
-    match compile_yaml(file, config) {
+    match compile_yaml(file, config, target) {
         Ok((plan, diags)) => Ok(Compiled {
             digest: plan.digest(),
             plan,
@@ -152,6 +156,7 @@ fn compile_text(
 fn compile_yaml(
     file: Arc<SourceFile>,
     config: &Config,
+    target: emit::Target,
 ) -> Result<(Plan, Diagnostics), Diagnostics> {
     let mut diags = Diagnostics::new(file.clone());
     let root = match yaml::parse(&file.text) {
@@ -182,5 +187,11 @@ fn compile_yaml(
     let Some(valid) = validate::validate(&spec, config, &mut diags) else {
         return Err(diags);
     };
+    if target == emit::Target::Anyscale {
+        spec::anyscale::check(&spec, &valid, &mut diags);
+        if diags.has_errors() {
+            return Err(diags);
+        }
+    }
     Ok((lower::lower(&valid), diags))
 }

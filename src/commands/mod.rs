@@ -35,9 +35,17 @@ pub fn run(cli: Cli) -> u8 {
         Command::Dockerfile {
             file,
             output,
+            target,
             dockerfile,
             input,
-        } => dockerfile_cmd(&printer, &file, output.as_deref(), &dockerfile, &input),
+        } => dockerfile_cmd(
+            &printer,
+            &file,
+            output.as_deref(),
+            target,
+            &dockerfile,
+            &input,
+        ),
         Command::Bakefile {
             specs,
             names,
@@ -234,6 +242,7 @@ fn spec_inputs(input: &InputArgs) -> SpecInputs {
         public_vars: input.public_vars.clone(),
         config: input.config.clone(),
         deny_warnings: input.deny_warnings,
+        target: crate::emit::Target::Docker,
     }
 }
 
@@ -244,6 +253,7 @@ fn dockerfile_options(args: &DockerfileArgs) -> Result<crate::emit::dockerfile::
         heredoc: args.heredoc,
         cache_mounts: args.cache_mounts,
         templates: args.templates.clone(),
+        target: crate::emit::Target::Docker,
     }
     .render_options(None)
 }
@@ -286,13 +296,33 @@ fn dockerfile_cmd(
     printer: &Printer,
     file: &Path,
     output: Option<&Path>,
+    target: crate::cli::For,
     args: &DockerfileArgs,
     input: &InputArgs,
 ) -> Result<u8, Error> {
+    let target = match target {
+        crate::cli::For::Docker => crate::emit::Target::Docker,
+        crate::cli::For::Anyscale => crate::emit::Target::Anyscale,
+    };
+    if target == crate::emit::Target::Anyscale {
+        // Anyscale's subset has no heredocs or `--mount`; its Containerfile has its own template.
+        let flag = [
+            (args.heredoc, "--heredoc"),
+            (args.cache_mounts, "--cache-mounts"),
+            (args.templates.is_some(), "--templates"),
+        ];
+        if let Some((_, flag)) = flag.iter().find(|(set, _)| *set) {
+            return Err(Error::Usage(format!(
+                "`{flag}` cannot be used with `--for anyscale`: Anyscale's Containerfile subset \
+                 has no heredocs or cache mounts, and envc writes it from its own template"
+            )));
+        }
+    }
     let options = DockerfileOptions {
         heredoc: args.heredoc,
         cache_mounts: args.cache_mounts,
         templates: args.templates.clone(),
+        target,
     };
     let inputs = spec_inputs(input);
     let text = match crate::ops::dockerfile::dockerfile(file, &options, &inputs, printer)? {

@@ -282,6 +282,27 @@ child winning) and may not name local paths: local code is uploaded with the job
 runtime environment given at submission and the one given to `ray.init` may not both set the same
 field or the same environment variable: Ray refuses the conflict rather than choose.";
 
+    ANYSCALE_BYOD = "E090", "`--for anyscale` needs a `base_image` spec, not a `docker_image` one",
+"`anyscale image build` only extends Anyscale's own base images (`anyscale/ray`, `anyscale/ray-ml`,
+`anyscale/ray-llm`); a bring-your-own-image spec (`docker_image`) names an image built elsewhere,
+which Anyscale runs as it is and never rebuilds. Register that image with Anyscale instead (it must
+meet Anyscale's image requirements), or write a `base_image` spec on an Anyscale base, or compile
+the spec with `--for docker` and build it with your own tools.";
+
+    ANYSCALE_BASE = "E091", "`--for anyscale` needs an Anyscale base image",
+"`anyscale image build` only extends Anyscale's base images: the `FROM` line must name
+`anyscale/ray`, `anyscale/ray-ml` or `anyscale/ray-llm`. A spec on another base (allowed by an
+`envc.toml` policy, for example `rayproject/ray`) can only be compiled `--for docker`. Pick the
+Anyscale image with the same Ray and Python versions (`rayproject/ray:2.9.0-py310` →
+`anyscale/ray:2.9.0-py310`).";
+
+    ANYSCALE_BASE_REF = "E092", "`--for anyscale` needs the base as `anyscale/REPO:TAG`",
+"Anyscale resolves its base images itself, by the tag, which also tells it the image's Ray
+version: the `FROM` line of a Containerfile for `anyscale image build` names the base as Anyscale
+lists it, `anyscale/ray:2.9.0-py310`, with no registry in front (`docker.io/`, a mirror) and no
+`@sha256:` digest. Write the base that way; a registry mirror from `envc.toml` is not applied to
+Containerfiles.";
+
     RTE_UNKNOWN_FIELD = "W010", "a runtime environment field envc does not know",
 "Ray 2 keeps unknown runtime environment fields and hands them to runtime-env plugins, so envc
 keeps them too, unchanged, and warns: a misspelt field (`working_directory`) would otherwise be

@@ -13,7 +13,19 @@
 //! buildah/podman of any version, kaniko). `--heredoc` writes multi-line commands as BuildKit
 //! heredocs instead (`RUN <<'ENVC_EOF'`: the script is an argument of the shell, never its
 //! stdin), with a delimiter that does not occur as a line of the body.
+//!
+//! `--for anyscale` ([`Target::Anyscale`]) writes a Containerfile for `anyscale image build`
+//! from its own template (`templates/Containerfile.j2`) with the same escaping: only `FROM`
+//! (the base exactly as written, never a mirror), `ENV` and `RUN`, the instructions of
+//! Anyscale's documented subset that every one of its examples uses. There is no `USER`, so a
+//! step the plan runs as root runs under `sudo` (the ray images' passwordless sudo for user
+//! `ray`, with hadolint's DL3004 stated on the step); there is no `SHELL`, so every post-build
+//! command is an exec form naming bash — `["/bin/bash", "-o", "pipefail", "-c", "…"]`, what
+//! `SHELL` plus shell form runs, or the `-e` exec form where the Docker backend uses it. No
+//! parser directive, heredoc or cache mount: [`Options::heredoc`] and [`Options::cache_mounts`]
+//! are refused.
 
+use super::Target;
 use crate::plan::{Plan, Step};
 use crate::types::env::{EnvValue, Segment};
 use serde::Serialize;
@@ -22,6 +34,8 @@ use std::path::Path;
 /// The embedded default template.
 pub const DEFAULT_TEMPLATE: &str = include_str!("../../templates/Dockerfile.j2");
 pub const TEMPLATE_NAME: &str = "Dockerfile.j2";
+/// The embedded template of `--for anyscale`.
+pub const CONTAINERFILE_TEMPLATE: &str = include_str!("../../templates/Containerfile.j2");
 
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -33,6 +47,8 @@ pub struct Options {
     pub mirror: Option<String>,
     /// A template replacing the embedded one (from `--templates DIR`).
     pub template: Option<String>,
+    /// The builder written for.
+    pub target: Target,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +57,9 @@ pub enum Error {
     Template(#[from] minijinja::Error),
     #[error("{0}")]
     Facts(String),
+    /// An option the target's language lacks (the CLI refuses it as a usage error first).
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// Reads `DIR/Dockerfile.j2` for `--templates DIR`.
@@ -81,6 +100,8 @@ struct StepCtx {
     conda: String,
     pip: String,
     pragmas: Vec<String>,
+    /// `sudo ` before each command of a root step (`--for anyscale`, which has no `USER`).
+    sudo: String,
     instruction: String,
     heredoc: Option<HeredocCtx>,
 }
@@ -277,6 +298,12 @@ pub(crate) fn from_image(reference: &str, mirror: Option<&str>) -> String {
 
 /// Renders the Dockerfile for `plan`.
 pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
+    let anyscale = options.target == Target::Anyscale;
+    if anyscale && (options.heredoc || options.cache_mounts || options.template.is_some()) {
+        return Err(Error::Unsupported(
+            "an Anyscale Containerfile has no heredocs or cache mounts and its own template",
+        ));
+    }
     let facts = plan.image.as_ref();
     let (uid, gid, home) = facts.map_or((0, 0, "/root"), |f| (f.uid, f.gid, f.home.as_str()));
     // A plan that needs a fact it does not carry was not made by `lower` from a valid spec.
@@ -293,7 +320,13 @@ pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
             | Step::Run { uid, .. } => Some(*uid),
         };
         let mut ctx = StepCtx::default();
-        if let Some(u) = step_uid {
+        if anyscale {
+            // No `USER` in the subset: root's steps use the image user's passwordless sudo.
+            if step_uid == Some(0) && uid != 0 {
+                ctx.sudo = "sudo ".into();
+                ctx.pragmas.push("# hadolint ignore=DL3004".into());
+            }
+        } else if let Some(u) = step_uid {
             if current_uid != Some(u) {
                 ctx.user = Some(if u == 0 {
                     "root".to_string()
@@ -364,12 +397,25 @@ pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
             }
             Step::Run { command, .. } => {
                 ctx.kind = "run";
-                if uses_sudo(command) {
+                if uses_sudo(command) && ctx.pragmas.is_empty() {
                     // The ray images' documented convention: user `ray` has passwordless sudo.
                     ctx.pragmas.push("# hadolint ignore=DL3004".into());
                 }
                 let multiline = command.contains('\n');
-                if options.heredoc && multiline {
+                if anyscale {
+                    // Exec form always (no `SHELL`): what the Docker backend's line runs.
+                    let mut argv: Vec<&str> = Vec::new();
+                    if !ctx.sudo.is_empty() {
+                        argv.push("sudo");
+                    }
+                    if shell_form_safe(command) {
+                        argv.extend(SHELL);
+                    } else {
+                        argv.extend(EXEC_SHELL);
+                    }
+                    argv.push(command);
+                    ctx.instruction = json_array(&argv);
+                } else if options.heredoc && multiline {
                     let body = heredoc_body(command);
                     let delimiter = delimiter(&body);
                     uses_heredoc = true;
@@ -389,21 +435,39 @@ pub fn render(plan: &Plan, options: &Options) -> Result<String, Error> {
     // The image ends as its user, never as root (a Debian-only spec would otherwise).
     let final_user =
         (current_uid == Some(0) && facts.is_some() && uid != 0).then(|| uid.to_string());
-    let context = Context {
-        version: env!("CARGO_PKG_VERSION"),
-        digest: plan.digest().to_string(),
-        syntax_directive: options.cache_mounts || uses_heredoc,
-        from: from_image(&plan.base.reference, options.mirror.as_deref()),
-        shell: needs_shell.then(|| json_array(&SHELL)),
-        steps,
-        final_user,
+    let context = if anyscale {
+        // Anyscale resolves its bases by name: never a mirror (spec::anyscale checked the name).
+        Context {
+            version: env!("CARGO_PKG_VERSION"),
+            digest: plan.digest().to_string(),
+            syntax_directive: false,
+            from: plan.base.reference.clone(),
+            shell: None,
+            steps,
+            final_user: None,
+        }
+    } else {
+        Context {
+            version: env!("CARGO_PKG_VERSION"),
+            digest: plan.digest().to_string(),
+            syntax_directive: options.cache_mounts || uses_heredoc,
+            from: from_image(&plan.base.reference, options.mirror.as_deref()),
+            shell: needs_shell.then(|| json_array(&SHELL)),
+            steps,
+            final_user,
+        }
     };
     // Builtin filters for `--templates` overrides; no auto-escaping (this is not HTML: every
     // string in the context is already escaped for the Dockerfile) and strict undefined.
     let mut env = minijinja::Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    let source = options.template.as_deref().unwrap_or(DEFAULT_TEMPLATE);
+    let embedded = if anyscale {
+        CONTAINERFILE_TEMPLATE
+    } else {
+        DEFAULT_TEMPLATE
+    };
+    let source = options.template.as_deref().unwrap_or(embedded);
     env.add_template(TEMPLATE_NAME, source)?;
     let text = env
         .get_template(TEMPLATE_NAME)?

@@ -27,6 +27,8 @@ pub struct SpecInputs {
     pub config: Option<PathBuf>,
     /// `--deny-warnings`.
     pub deny_warnings: bool,
+    /// The builder compiled for (`envc dockerfile --for`); adds that builder's checks.
+    pub target: crate::emit::Target,
 }
 
 /// Why a compiled spec is not used.
@@ -52,7 +54,10 @@ impl Refused {
 /// usage error rather than a silent last-one-wins. `env` is this process's environment.
 fn options(input: &SpecInputs) -> Result<CompileOptions, Error> {
     if !input.template {
-        return Ok(CompileOptions { template: None });
+        return Ok(CompileOptions {
+            template: None,
+            target: input.target,
+        });
     }
     let mut vars = BTreeMap::new();
     for (k, v) in input.vars.iter().chain(&input.public_vars) {
@@ -68,6 +73,7 @@ fn options(input: &SpecInputs) -> Result<CompileOptions, Error> {
             vars,
             public_vars: input.public_vars.iter().map(|(k, _)| k.clone()).collect(),
         }),
+        target: input.target,
     })
 }
 

@@ -17,6 +17,8 @@ pub struct DockerfileOptions {
     pub cache_mounts: bool,
     /// `DIR/Dockerfile.j2` instead of the embedded template (`--templates DIR`).
     pub templates: Option<PathBuf>,
+    /// The builder written for (`--for`).
+    pub target: crate::emit::Target,
 }
 
 impl DockerfileOptions {
@@ -37,6 +39,7 @@ impl DockerfileOptions {
             cache_mounts: self.cache_mounts,
             mirror,
             template,
+            target: self.target,
         })
     }
 }
@@ -50,9 +53,14 @@ pub fn dockerfile(
     log: &dyn Log,
 ) -> Result<Result<String, Refused>, Error> {
     let render_options = options.render_options(None)?;
+    // The spec is checked for the builder written for (`--for anyscale` adds E090–E092).
+    let input = SpecInputs {
+        target: options.target,
+        ..input.clone()
+    };
     let Usable {
         compiled, mirror, ..
-    } = match compile_one(file, input, log)? {
+    } = match compile_one(file, &input, log)? {
         Ok(usable) => usable,
         Err(refused) => return Ok(Err(refused)),
     };

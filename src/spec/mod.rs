@@ -4,6 +4,7 @@
 //! checked in `validate`. Mapping entries and their duplicate-key errors come from the YAML
 //! front end (`input::yaml::entries`), which runtime environments share.
 
+pub mod anyscale;
 pub mod schema;
 pub mod validate;
 
