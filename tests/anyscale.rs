@@ -8,6 +8,8 @@
 //! BuildKit's parser (`tests/support/dfcheck.py`), which must find nothing outside the subset
 //! envc writes for Anyscale — `FROM` (once, first, an `anyscale/ray*` base), `ENV`, `RUN`, no
 //! flags, no heredocs, no parser directive — and linted by hadolint with zero errors.
+//! The same check runs over every spec of the corpus envc accepts (`$ENVC_CORPUS`): each one
+//! becomes such a Containerfile, or is a `docker_image` spec refused with E090.
 
 use serde_json::Value;
 use std::fs;
@@ -83,20 +85,28 @@ fn goldens_use_only_the_subset_and_pass_hadolint() {
         .iter()
         .map(|d| d.join("Containerfile"))
         .collect();
+    if let Some(failures) = subset_failures(&files) {
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
+}
+
+/// What BuildKit's parser and hadolint find outside the subset in `files`; `None` (after
+/// saying why) when the tools are not installed.
+fn subset_failures(files: &[PathBuf]) -> Option<Vec<String>> {
     let script = root().join("tests/support/dfcheck.py");
-    let out = Command::new("python3").arg(&script).args(&files).output();
+    let out = Command::new("python3").arg(&script).args(files).output();
     let out = match out {
         Ok(o) if o.status.code() == Some(2) => {
             eprintln!(
                 "skipping BuildKit/hadolint checks: {}",
                 String::from_utf8_lossy(&o.stderr).trim()
             );
-            return;
+            return None;
         }
         Ok(o) => o,
         Err(e) => {
             eprintln!("skipping BuildKit/hadolint checks: python3 not runnable: {e}");
-            return;
+            return None;
         }
     };
     assert!(
@@ -107,7 +117,11 @@ fn goldens_use_only_the_subset_and_pass_hadolint() {
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut failures = Vec::new();
     for (file, entry) in files.iter().zip(doc["files"].as_array().unwrap()) {
-        let name = file.strip_prefix(root()).unwrap().display().to_string();
+        let name = file
+            .strip_prefix(root())
+            .unwrap_or(file)
+            .display()
+            .to_string();
         let text = fs::read_to_string(file).unwrap();
         // A parser directive is a comment to the parser: look for it in the text.
         if text.lines().any(|l| l.starts_with("# syntax=")) {
@@ -152,7 +166,55 @@ fn goldens_use_only_the_subset_and_pass_hadolint() {
             }
         }
     }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    Some(failures)
+}
+
+/// Every spec of the corpus that envc accepts (`EXPECTED.tsv`) becomes a Containerfile in the
+/// subset, except the bring-your-own-image ones, which are E090. The corpus is
+/// `$ENVC_CORPUS`, else `../shared/corpus`; without it the test says so and passes.
+#[test]
+fn every_accepted_corpus_spec_is_a_containerfile_or_e090() {
+    let corpus = std::env::var_os("ENVC_CORPUS")
+        .map_or_else(|| root().join("../shared/corpus"), PathBuf::from)
+        .join("real-specs");
+    let Ok(expected) = fs::read_to_string(corpus.join("EXPECTED.tsv")) else {
+        println!("skipping: corpus not found at {}", corpus.display());
+        return;
+    };
+    let scratch = tempdir::Dir::new("corpus");
+    let (mut written, mut byod) = (Vec::new(), 0);
+    for line in expected.lines().skip(1) {
+        let mut cols = line.split('\t');
+        let (Some(file), Some("accept")) = (cols.next(), cols.next()) else {
+            continue;
+        };
+        let spec = corpus.join(file);
+        let out = envc(&["dockerfile", "--for", "anyscale", spec.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            let path = scratch.0.join(format!("{file}.Containerfile"));
+            fs::write(&path, &out.stdout).unwrap();
+            written.push(path);
+            continue;
+        }
+        let text = fs::read_to_string(&spec).unwrap();
+        assert!(
+            out.status.code() == Some(1)
+                && err.contains("error[E090]")
+                && text.contains("docker_image:"),
+            "{file}: {err}"
+        );
+        byod += 1;
+    }
+    // 123 accepted specs: 116 on Anyscale bases, 7 bring-your-own-image.
+    assert!(
+        written.len() >= 100 && byod > 0,
+        "{} and {byod}",
+        written.len()
+    );
+    if let Some(failures) = subset_failures(&written) {
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
 }
 
 /// Each hostile string stays inside its instruction: the hostile golden's post-build commands
