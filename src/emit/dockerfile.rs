@@ -16,8 +16,9 @@
 //!
 //! `--for anyscale` ([`Target::Anyscale`]) writes a Containerfile for `anyscale image build`
 //! from its own template (`templates/Containerfile.j2`) with the same escaping: only `FROM`
-//! (the base exactly as written, never a mirror), `ENV` and `RUN`, the instructions of
-//! Anyscale's documented subset that every one of its examples uses. There is no `USER`, so a
+//! (the base exactly as written, never a mirror), `ENV` and `RUN` — the smallest subset that
+//! expresses a cluster environment, assumed to be within Anyscale's documented one (the README
+//! says why and from which page). There is no `USER`, so a
 //! step the plan runs as root runs under `sudo` (the ray images' passwordless sudo for user
 //! `ray`, with hadolint's DL3004 stated on the step); there is no `SHELL`, so every post-build
 //! command is an exec form naming bash — `["/bin/bash", "-o", "pipefail", "-c", "…"]`, what
