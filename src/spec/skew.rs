@@ -1,0 +1,418 @@
+//! Version skew between an Anyscale base image and what a spec installs on it, found at compile
+//! time from the tag alone: a `ray` pin other than the base's Ray (W020), a wheel or marker for
+//! a Python the base does not have (W021), a CUDA build of PyTorch the base does not provide
+//! (W022). This module owns those three warnings and the facts they compare: the Ray, Python and
+//! CUDA a tag stands for, and the versions pip entries and PyTorch index URLs name. It reports
+//! only what it is sure of: a base whose Ray is not a release (`nightly`, `latest`), a tag with
+//! no Python, or a `-gpu` tag whose CUDA envc cannot tell, is not compared.
+//!
+//! Decisions: a tag without an accelerator is a CPU image for `anyscale/ray` and a GPU one for
+//! `anyscale/ray-ml` (Ray's image docs: "no tag: aliases to -cpu tagged images for ray, and
+//! aliases to -gpu tagged images for ray-ml"). `-gpu` is an alias for one `-cuNNN` image, and
+//! neither Anyscale nor Ray publishes which; envc takes the CUDA versions Anyscale's list has
+//! `-cuNNN` tags of for the same repository, Ray and Python, and warns only when a wheel's CUDA
+//! is none of them (no such tags: no warning).
+
+use crate::diag::codes;
+use crate::diag::Diagnostics;
+use crate::spec::validate::BaseImage;
+use crate::spec::{Spanned, Standard};
+use crate::types::image_ref::{self, Family, RayVersion};
+use pep508_rs::pep440_rs::Version;
+use pep508_rs::{
+    MarkerEnvironment, MarkerEnvironmentBuilder, Requirement, VerbatimUrl, VersionOrUrl,
+};
+use regex_lite::Regex;
+use std::collections::BTreeSet;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+/// The packages PyTorch's wheel index builds per CUDA version.
+const TORCH_PACKAGES: &[&str] = &["torch", "torchvision", "torchaudio"];
+
+/// The Python versions a marker is tried against to tell "excludes the base's Python" from
+/// "never true here" (an `extra == …` or `sys_platform == "darwin"` marker is not about Python).
+const PYTHONS: &[&str] = &[
+    "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14",
+];
+
+/// What the base image's tag says about its accelerator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Accelerator {
+    Cpu,
+    /// The CUDA versions it may have (`118`, `121`); one for a `-cuNNN` tag.
+    Cuda(BTreeSet<String>),
+    /// A GPU image whose CUDA envc cannot tell.
+    Unknown,
+}
+
+/// The facts of a base image that skew is measured against.
+struct Base {
+    ray: Option<Version>,
+    ray_text: String,
+    /// `3.10`.
+    python: Option<String>,
+    accelerator: Accelerator,
+    image: String,
+}
+
+/// Warns about each entry of `s` that does not fit `base` (Anyscale bases only).
+pub(crate) fn check(base: &BaseImage, s: &Standard, diags: &mut Diagnostics) {
+    let Some(tag) = &base.anyscale else { return };
+    let (ray, ray_text) = match &tag.ray {
+        RayVersion::Release { version } => (Version::from_str(version).ok(), version.clone()),
+        _ => (None, String::new()),
+    };
+    let b = Base {
+        ray,
+        ray_text,
+        python: tag.python.clone(),
+        accelerator: accelerator(base),
+        image: base.reference.to_string(),
+    };
+    for item in &s.pip_packages {
+        pip_entry(&b, item, diags);
+    }
+    for item in &s.post_build_cmds {
+        for (at, cuda) in pytorch_index_urls(&item.value) {
+            cuda_skew(&b, item, at, &cuda, "a PyTorch wheel index", diags);
+        }
+    }
+}
+
+fn accelerator(base: &BaseImage) -> Accelerator {
+    let Some(tag) = &base.anyscale else {
+        return Accelerator::Unknown;
+    };
+    match tag.accelerator.as_deref() {
+        Some("cpu") => Accelerator::Cpu,
+        Some(cu) if cu.starts_with("cu") => Accelerator::Cuda([cu[2..].to_string()].into()),
+        None if tag.family == Family::Ray => Accelerator::Cpu,
+        _ => {
+            // `-gpu` (or ray-ml/ray-llm without a suffix): the `-cuNNN` siblings in the list.
+            let RayVersion::Release { version } = &tag.ray else {
+                return Accelerator::Unknown;
+            };
+            let r = &base.reference;
+            let flavor = tag.flavor.as_deref().unwrap_or("");
+            let slim = if tag.slim { "-slim" } else { "" };
+            let py = tag
+                .python
+                .as_deref()
+                .map(|p| format!("-py{}", p.replace('.', "")))
+                .unwrap_or_default();
+            let arm = if tag.aarch64 { "-aarch64" } else { "" };
+            let cudas: BTreeSet<String> = image_ref::supported_cuda_tags(&r.repository)
+                .filter_map(|t| {
+                    let rest = t.strip_prefix(&format!("{version}{flavor}{slim}{py}-cu"))?;
+                    let cu = rest.strip_suffix(arm).unwrap_or(rest);
+                    (cu.len() == 3 && cu.bytes().all(|b| b.is_ascii_digit()) && rest.ends_with(arm))
+                        .then(|| cu.to_string())
+                })
+                .collect();
+            if cudas.is_empty() {
+                Accelerator::Unknown
+            } else {
+                Accelerator::Cuda(cudas)
+            }
+        }
+    }
+}
+
+/// `cu121` for `121`.
+fn cu(v: &str) -> String {
+    format!("cu{v}")
+}
+
+fn pip_entry(b: &Base, item: &Spanned<String>, diags: &mut Diagnostics) {
+    let text = item.value.as_str();
+    let whole = (0, text.len());
+    let req = Requirement::<VerbatimUrl>::from_str(text).ok();
+    // A bare URL (`https://…/ray-2.9.0-cp310-…whl`) is not PEP 508; pip takes it as it is.
+    let url = match &req {
+        Some(r) => match &r.version_or_url {
+            Some(VersionOrUrl::Url(u)) => Some(u.to_string()),
+            _ => None,
+        },
+        None if text.contains("://") => Some(text.to_string()),
+        None => None,
+    };
+    let wheel = url.as_deref().and_then(Wheel::from_url);
+    let name = match (&req, &wheel) {
+        (Some(r), _) => r.name.to_string(),
+        (None, Some(w)) => w.name.clone(),
+        (None, None) => return,
+    };
+
+    // W020: ray pinned to another version than the base's.
+    if name == "ray" {
+        if let (Some(base_ray), Some(r)) = (&b.ray, &req) {
+            if let Some(VersionOrUrl::VersionSpecifier(specs)) = &r.version_or_url {
+                if !specs.is_empty() && !specs.contains(base_ray) {
+                    warn_ray(b, item, whole, &format!("`{text}`"), diags);
+                }
+            }
+        }
+        if let (Some(base_ray), Some(w)) = (&b.ray, &wheel) {
+            if Version::from_str(&w.version).is_ok_and(|v| v != *base_ray) {
+                warn_ray(b, item, whole, &format!("a ray {} wheel", w.version), diags);
+            }
+        }
+    }
+
+    // W021: a wheel for another Python, or a marker that skips the base's Python.
+    if let (Some(py), Some(w)) = (&b.python, &wheel) {
+        if !w.fits_python(py) {
+            let tags = w.python_tags.join(".");
+            diags
+                .warning(
+                    codes::PYTHON_SKEW,
+                    item.sub_span(0, text.len()),
+                    format!(
+                        "this wheel is built for `{tags}`, but `{}` has Python {py}",
+                        b.image
+                    ),
+                )
+                .help(format!(
+                    "pip refuses it; use the wheel tagged `cp{}`, or a base image with the wheel's Python",
+                    py.replace('.', "")
+                ));
+        }
+    }
+    if let (Some(py), Some(r), Some(semi)) = (&b.python, &req, text.find(';')) {
+        let i = semi + 1 + (text[semi + 1..].len() - text[semi + 1..].trim_start().len());
+        let skipped_on = |p: &str| linux_cpython(p).is_some_and(|e| !r.marker.evaluate(&e, &[]));
+        if skipped_on(py) && PYTHONS.iter().any(|p| !skipped_on(p)) {
+            diags
+                .warning(
+                    codes::PYTHON_SKEW,
+                    item.sub_span(i, text.len()),
+                    format!(
+                        "the marker excludes Python {py}, the Python of `{}`: pip skips `{name}` without a word",
+                        b.image
+                    ),
+                )
+                .help(format!(
+                    "widen the marker to include Python {py}, or remove the entry if it is not needed"
+                ));
+        }
+    }
+
+    // W022: a CUDA build of PyTorch the base does not provide.
+    if TORCH_PACKAGES.contains(&name.as_str()) {
+        let local: Option<String> = match (&req, &wheel) {
+            (_, Some(w)) => w.cuda.clone(),
+            (Some(r), None) => match &r.version_or_url {
+                Some(VersionOrUrl::VersionSpecifier(specs)) => specs.iter().find_map(|s| {
+                    s.version()
+                        .local()
+                        .iter()
+                        .find_map(|seg| cuda_of(&seg.to_string()))
+                }),
+                _ => None,
+            },
+            (None, None) => None,
+        };
+        if let Some(c) = local {
+            cuda_skew(b, item, whole, &c, &format!("`{name}`"), diags);
+        }
+    }
+}
+
+fn warn_ray(
+    b: &Base,
+    item: &Spanned<String>,
+    at: (usize, usize),
+    what: &str,
+    diags: &mut Diagnostics,
+) {
+    let v = &b.ray_text;
+    diags
+        .warning(
+            codes::RAY_PIN_SKEW,
+            item.sub_span(at.0, at.1),
+            format!(
+                "{what} does not match ray {v}, the Ray of base image `{}`",
+                b.image
+            ),
+        )
+        .help(format!(
+            "the base image has ray {v} already: pin `ray=={v}` or drop the pin; to change Ray, change `base_image`"
+        ));
+}
+
+/// The marker environment of the ray images (CPython on x86-64 Linux) with Python `py` (`3.10`).
+fn linux_cpython(py: &str) -> Option<MarkerEnvironment> {
+    let full = format!("{py}.0");
+    MarkerEnvironment::try_from(MarkerEnvironmentBuilder {
+        implementation_name: "cpython",
+        implementation_version: &full,
+        os_name: "posix",
+        platform_machine: "x86_64",
+        platform_python_implementation: "CPython",
+        platform_release: "",
+        platform_system: "Linux",
+        platform_version: "",
+        python_full_version: &full,
+        python_version: py,
+        sys_platform: "linux",
+    })
+    .ok()
+}
+
+/// `121` from `cu121`.
+fn cuda_of(local: &str) -> Option<String> {
+    let n = local.strip_prefix("cu")?;
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then(|| n.to_string())
+}
+
+fn cuda_skew(
+    b: &Base,
+    item: &Spanned<String>,
+    at: (usize, usize),
+    cuda: &str,
+    what: &str,
+    diags: &mut Diagnostics,
+) {
+    let (message, help) = match &b.accelerator {
+        Accelerator::Unknown => return,
+        Accelerator::Cuda(have) if have.contains(cuda) => return,
+        Accelerator::Cpu => (
+            format!(
+                "{what} is a CUDA {} build, but `{}` is a CPU image",
+                cu(cuda),
+                b.image
+            ),
+            "use the CPU build (`https://download.pytorch.org/whl/cpu`), or a GPU base image (`-cuNNN`)".to_string(),
+        ),
+        Accelerator::Cuda(have) => {
+            let have: Vec<String> = have.iter().map(|c| format!("`{}`", cu(c))).collect();
+            (
+                format!(
+                    "{what} is a CUDA {} build, but `{}` provides {}",
+                    cu(cuda),
+                    b.image,
+                    have.join(" or ")
+                ),
+                format!(
+                    "use the {} build of PyTorch, or a base image tagged `-{}`",
+                    have.join(" or "),
+                    cu(cuda)
+                ),
+            )
+        }
+    };
+    diags
+        .warning(codes::CUDA_SKEW, item.sub_span(at.0, at.1), message)
+        .help(help);
+}
+
+/// Each `download.pytorch.org/whl/cuNNN` in a command: its byte range and `NNN`.
+fn pytorch_index_urls(cmd: &str) -> Vec<((usize, usize), String)> {
+    static R: OnceLock<Regex> = OnceLock::new();
+    let re = R.get_or_init(|| {
+        Regex::new(r"(?:https?://)?download\.pytorch\.org/whl/(?:nightly/|test/)?cu([0-9]{2,4})\b")
+            .expect("static regex")
+    });
+    re.captures_iter(cmd)
+        .filter_map(|c| {
+            let m = c.get(0)?;
+            Some(((m.start(), m.end()), c[1].to_string()))
+        })
+        .collect()
+}
+
+/// The parts of a wheel's file name (PEP 427) that skew is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Wheel {
+    /// Normalised (`-`, lower case).
+    name: String,
+    version: String,
+    python_tags: Vec<String>,
+    abi3: bool,
+    /// `121` from a `+cu121` local version or a `/whl/cu121/` index path.
+    cuda: Option<String>,
+}
+
+impl Wheel {
+    fn from_url(url: &str) -> Option<Wheel> {
+        let path = url.split(['#', '?']).next()?;
+        let file = path.rsplit('/').next()?;
+        let file = file.replace("%2B", "+").replace("%2b", "+");
+        let stem = file.strip_suffix(".whl")?;
+        let parts: Vec<&str> = stem.split('-').collect();
+        if !(5..=6).contains(&parts.len()) {
+            return None;
+        }
+        let n = parts.len();
+        let (version, local) = match parts[1].split_once('+') {
+            Some((v, l)) => (v.to_string(), Some(l)),
+            None => (parts[1].to_string(), None),
+        };
+        let cuda = local.and_then(cuda_of).or_else(|| {
+            path.split('/')
+                .rev()
+                .nth(1)
+                .filter(|_| path.contains("download.pytorch.org/"))
+                .and_then(cuda_of)
+        });
+        Some(Wheel {
+            name: parts[0].to_ascii_lowercase().replace('_', "-"),
+            version,
+            python_tags: parts[n - 3].split('.').map(str::to_string).collect(),
+            abi3: parts[n - 2].split('.').any(|a| a == "abi3"),
+            cuda,
+        })
+    }
+
+    /// Whether pip on CPython `py` (`3.10`) would install it. Only `cpXY` tags are judged: a
+    /// `py3` or `py2.py3` wheel fits any Python 3.
+    fn fits_python(&self, py: &str) -> bool {
+        let Some(minor) = py.strip_prefix("3.").and_then(|m| m.parse::<u32>().ok()) else {
+            return true;
+        };
+        self.python_tags.iter().any(|t| {
+            let Some(m) = t.strip_prefix("cp3").and_then(|m| m.parse::<u32>().ok()) else {
+                return true;
+            };
+            m == minor || (self.abi3 && m <= minor)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wheel_names() {
+        let w = Wheel::from_url(
+            "https://download.pytorch.org/whl/cu121/torch-2.1.0%2Bcu121-cp311-cp311-linux_x86_64.whl",
+        )
+        .unwrap();
+        assert_eq!(w.name, "torch");
+        assert_eq!(w.version, "2.1.0");
+        assert_eq!(w.cuda.as_deref(), Some("121"));
+        assert!(!w.fits_python("3.10") && w.fits_python("3.11"));
+        let w = Wheel::from_url(
+            "https://s3-us-west-2.amazonaws.com/ray-wheels/latest/ray-3.0.0.dev0-cp310-cp310-manylinux2014_x86_64.whl",
+        )
+        .unwrap();
+        assert_eq!((w.name.as_str(), w.version.as_str()), ("ray", "3.0.0.dev0"));
+        assert_eq!(w.cuda, None);
+        let w = Wheel::from_url("https://x/pkg-1.0-cp38-abi3-manylinux_x86_64.whl").unwrap();
+        assert!(w.fits_python("3.10") && !w.fits_python("3.7"));
+        let w = Wheel::from_url("https://x/pkg-1.0-py2.py3-none-any.whl").unwrap();
+        assert!(w.fits_python("3.10"));
+        assert!(Wheel::from_url("https://x/pkg-1.0.tar.gz").is_none());
+    }
+
+    #[test]
+    fn index_urls() {
+        let found = pytorch_index_urls(
+            "pip install torch --index-url https://download.pytorch.org/whl/cu118 && pip install -f https://download.pytorch.org/whl/cpu x",
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].1, "118");
+    }
+}
