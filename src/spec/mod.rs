@@ -5,7 +5,7 @@
 //! front end (`input::yaml::entries`), which runtime environments share.
 
 pub mod schema;
-mod skew;
+pub(crate) mod skew;
 pub mod validate;
 
 use crate::diag::codes;

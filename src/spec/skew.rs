@@ -15,6 +15,8 @@
 
 use crate::diag::codes;
 use crate::diag::Diagnostics;
+use crate::input::source::Span;
+use crate::runtime_env::parse::{Conda, RuntimeEnv};
 use crate::spec::validate::BaseImage;
 use crate::spec::{Spanned, Standard};
 use crate::types::image_ref::{self, Family, RayVersion};
@@ -23,6 +25,7 @@ use pep508_rs::{
     MarkerEnvironment, MarkerEnvironmentBuilder, Requirement, VerbatimUrl, VersionOrUrl,
 };
 use regex_lite::Regex;
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::sync::OnceLock;
@@ -239,6 +242,130 @@ fn warn_ray(
         .help(format!(
             "the base image has ray {v} already: pin `ray=={v}` or drop the pin; to change Ray, change `base_image`"
         ));
+}
+
+/// W023: each `ray` pin of the runtime env `env` (in `pip`, `uv` or an inline or file `conda`
+/// environment, its `pip:` list included) that excludes `ray_version`, the Ray of the cluster
+/// env's base image `image`. An entry is located where its text is written inside its field,
+/// else at the field (packages read from a requirements file).
+pub(crate) fn runtime_env_ray_pins(
+    env: &RuntimeEnv,
+    ray_version: &str,
+    image: &str,
+    diags: &mut Diagnostics,
+) {
+    let Ok(base) = Version::from_str(ray_version) else {
+        return;
+    };
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // (field, entry, is a conda MatchSpec)
+    let mut entries: Vec<(&str, String, bool)> = Vec::new();
+    if let Some(pip) = &env.pip {
+        entries.extend(pip.packages.iter().map(|p| ("pip", p.clone(), false)));
+    }
+    if let Some(uv) = env.unknown.get("uv") {
+        let list = if uv.is_object() {
+            uv.get("packages")
+        } else {
+            Some(uv)
+        };
+        entries.extend(strings(list).into_iter().map(|p| ("uv", p, false)));
+    }
+    let conda = match &env.conda {
+        Some(Conda::Inline(v)) | Some(Conda::File { content: v, .. }) => v.get("dependencies"),
+        _ => None,
+    };
+    for dep in conda.and_then(Value::as_array).into_iter().flatten() {
+        match dep {
+            Value::String(d) => entries.push(("conda", d.clone(), true)),
+            Value::Object(m) => entries.extend(
+                strings(m.get("pip"))
+                    .into_iter()
+                    .map(|p| ("conda", p, false)),
+            ),
+            _ => {}
+        }
+    }
+    let text = diags.file().text.clone();
+    for (field, entry, is_conda) in entries {
+        let entry = entry.trim();
+        let excludes = if is_conda {
+            conda_ray_excludes(entry, ray_version)
+        } else {
+            pip_ray_excludes(entry, &base)
+        };
+        if !excludes {
+            continue;
+        }
+        let Some(&fspan) = env.spans.get(field) else {
+            continue;
+        };
+        let span = text
+            .get(fspan.start..fspan.end)
+            .and_then(|t| t.find(entry))
+            .map_or(fspan, |i| {
+                Span::new(fspan.start + i, fspan.start + i + entry.len())
+            });
+        diags
+            .warning(
+                codes::RTE_RAY_PIN,
+                span,
+                format!(
+                    "`{entry}` in `{field}` does not match ray {ray_version}, the Ray of the cluster env's base image `{image}`"
+                ),
+            )
+            .help(format!(
+                "Ray installs it over the image's ray {ray_version}, which the cluster runs: remove the entry, or pin ray {ray_version}"
+            ));
+    }
+}
+
+/// A pip entry naming `ray` whose specifiers (or wheel file name) exclude `base`.
+fn pip_ray_excludes(entry: &str, base: &Version) -> bool {
+    let entry = entry.split(" #").next().unwrap_or(entry).trim();
+    match Requirement::<VerbatimUrl>::from_str(entry) {
+        Ok(r) if r.name.as_ref() == "ray" => match &r.version_or_url {
+            Some(VersionOrUrl::VersionSpecifier(specs)) => {
+                !specs.is_empty() && !specs.contains(base)
+            }
+            Some(VersionOrUrl::Url(u)) => ray_wheel_differs(&u.to_string(), base),
+            None => false,
+        },
+        Ok(_) => false,
+        Err(_) => entry.contains("://") && ray_wheel_differs(entry, base),
+    }
+}
+
+fn ray_wheel_differs(url: &str, base: &Version) -> bool {
+    Wheel::from_url(url)
+        .is_some_and(|w| w.name == "ray" && Version::from_str(&w.version).is_ok_and(|v| v != *base))
+}
+
+/// A conda MatchSpec for `ray` (conda-forge: `ray-core`, `ray-default`, `ray-all`) whose
+/// version excludes `base`.
+fn conda_ray_excludes(entry: &str, base: &str) -> bool {
+    use rattler_conda_types::{MatchSpec, ParseStrictness};
+    let (Ok(spec), Ok(v)) = (
+        MatchSpec::from_str(entry, ParseStrictness::Lenient),
+        rattler_conda_types::Version::from_str(base),
+    ) else {
+        return false;
+    };
+    let named_ray = spec.name.as_exact().is_some_and(|n| {
+        matches!(
+            n.as_normalized(),
+            "ray" | "ray-core" | "ray-default" | "ray-all"
+        )
+    });
+    named_ray && spec.version.as_ref().is_some_and(|vs| !vs.matches(&v))
 }
 
 /// The marker environment of the ray images (CPython on x86-64 Linux) with Python `py` (`3.10`).
