@@ -244,11 +244,10 @@ with the Python you need. Not compared when the tag names no Python.";
 "A CUDA build of `torch` (`torch==2.1.0+cu121`, a wheel URL with `+cu121`, or PyTorch's index
 `https://download.pytorch.org/whl/cu121` in a post-build command) needs the CUDA it was built
 for. On a `-cu118` base it is a second CUDA stack beside the image's; on a CPU base (`-cpu`, or
-`anyscale/ray` with no accelerator suffix) there is no GPU support at all. `-gpu` is an alias of
-one `-cuNNN` image, which Anyscale does not document: envc compares with the CUDA versions of the
-`-cuNNN` tags Anyscale lists for the same repository, Ray and Python, and says nothing when there
-are none (and nothing for `nightly` `-gpu` tags). Use the base's CUDA build, or a base tagged with
-the CUDA you need.";
+`anyscale/ray` with no accelerator suffix) there is no GPU support at all. A `-gpu` tag is an
+alias of one `-cuNNN` image that Anyscale's tag list does not name, so envc does not compare it
+(nor `anyscale/ray-ml` or `ray-llm` with no suffix, which are GPU images of unstated CUDA). Use the
+base's CUDA build, or a base tagged with the CUDA you need.";
 
     RTE_RAY_PIN = "W023", "a runtime environment that pins `ray`",
 "`envc runtime-env check --cluster-env SPEC` compares the runtime environment's `pip`, `uv` and

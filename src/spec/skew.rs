@@ -9,9 +9,9 @@
 //! Decisions: a tag without an accelerator is a CPU image for `anyscale/ray` and a GPU one for
 //! `anyscale/ray-ml` (Ray's image docs: "no tag: aliases to -cpu tagged images for ray, and
 //! aliases to -gpu tagged images for ray-ml"). `-gpu` is an alias for one `-cuNNN` image, and
-//! neither Anyscale nor Ray publishes which; envc takes the CUDA versions Anyscale's list has
-//! `-cuNNN` tags of for the same repository, Ray and Python, and warns only when a wheel's CUDA
-//! is none of them (no such tags: no warning).
+//! no table of which is at hand (not in Anyscale's tag lists, where `-gpu` tags are ray-ml's and
+//! have no `-cuNNN` siblings to compare with): a `-gpu` base is not compared, rather than
+//! guessed.
 
 use crate::diag::codes;
 use crate::diag::Diagnostics;
@@ -19,14 +19,13 @@ use crate::input::source::Span;
 use crate::runtime_env::parse::{Conda, RuntimeEnv};
 use crate::spec::validate::BaseImage;
 use crate::spec::{Spanned, Standard};
-use crate::types::image_ref::{self, Family, RayVersion};
+use crate::types::image_ref::{Family, RayVersion};
 use pep508_rs::pep440_rs::Version;
 use pep508_rs::{
     MarkerEnvironment, MarkerEnvironmentBuilder, Requirement, VerbatimUrl, VersionOrUrl,
 };
 use regex_lite::Regex;
 use serde_json::Value;
-use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::sync::OnceLock;
 
@@ -43,8 +42,8 @@ const PYTHONS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Accelerator {
     Cpu,
-    /// The CUDA versions it may have (`118`, `121`); one for a `-cuNNN` tag.
-    Cuda(BTreeSet<String>),
+    /// The CUDA version of a `-cuNNN` tag (`118`).
+    Cuda(String),
     /// A GPU image whose CUDA envc cannot tell.
     Unknown,
 }
@@ -89,36 +88,10 @@ fn accelerator(base: &BaseImage) -> Accelerator {
     };
     match tag.accelerator.as_deref() {
         Some("cpu") => Accelerator::Cpu,
-        Some(cu) if cu.starts_with("cu") => Accelerator::Cuda([cu[2..].to_string()].into()),
+        Some(cu) if cu.starts_with("cu") => Accelerator::Cuda(cu[2..].to_string()),
         None if tag.family == Family::Ray => Accelerator::Cpu,
-        _ => {
-            // `-gpu` (or ray-ml/ray-llm without a suffix): the `-cuNNN` siblings in the list.
-            let RayVersion::Release { version } = &tag.ray else {
-                return Accelerator::Unknown;
-            };
-            let r = &base.reference;
-            let flavor = tag.flavor.as_deref().unwrap_or("");
-            let slim = if tag.slim { "-slim" } else { "" };
-            let py = tag
-                .python
-                .as_deref()
-                .map(|p| format!("-py{}", p.replace('.', "")))
-                .unwrap_or_default();
-            let arm = if tag.aarch64 { "-aarch64" } else { "" };
-            let cudas: BTreeSet<String> = image_ref::supported_cuda_tags(&r.repository)
-                .filter_map(|t| {
-                    let rest = t.strip_prefix(&format!("{version}{flavor}{slim}{py}-cu"))?;
-                    let cu = rest.strip_suffix(arm).unwrap_or(rest);
-                    (cu.len() == 3 && cu.bytes().all(|b| b.is_ascii_digit()) && rest.ends_with(arm))
-                        .then(|| cu.to_string())
-                })
-                .collect();
-            if cudas.is_empty() {
-                Accelerator::Unknown
-            } else {
-                Accelerator::Cuda(cudas)
-            }
-        }
+        // `-gpu`, and ray-ml/ray-llm without a suffix: see the module's decisions.
+        _ => Accelerator::Unknown,
     }
 }
 
@@ -403,7 +376,7 @@ fn cuda_skew(
 ) {
     let (message, help) = match &b.accelerator {
         Accelerator::Unknown => return,
-        Accelerator::Cuda(have) if have.contains(cuda) => return,
+        Accelerator::Cuda(have) if have == cuda => return,
         Accelerator::Cpu => (
             format!(
                 "{what} is a CUDA {} build, but `{}` is a CPU image",
@@ -412,22 +385,19 @@ fn cuda_skew(
             ),
             "use the CPU build (`https://download.pytorch.org/whl/cpu`), or a GPU base image (`-cuNNN`)".to_string(),
         ),
-        Accelerator::Cuda(have) => {
-            let have: Vec<String> = have.iter().map(|c| format!("`{}`", cu(c))).collect();
-            (
-                format!(
-                    "{what} is a CUDA {} build, but `{}` provides {}",
-                    cu(cuda),
-                    b.image,
-                    have.join(" or ")
-                ),
-                format!(
-                    "use the {} build of PyTorch, or a base image tagged `-{}`",
-                    have.join(" or "),
-                    cu(cuda)
-                ),
-            )
-        }
+        Accelerator::Cuda(have) => (
+            format!(
+                "{what} is a CUDA {} build, but `{}` provides {}",
+                cu(cuda),
+                b.image,
+                cu(have)
+            ),
+            format!(
+                "use the `{}` build of PyTorch, or a base image tagged `-{}`",
+                cu(have),
+                cu(cuda)
+            ),
+        ),
     };
     diags
         .warning(codes::CUDA_SKEW, item.sub_span(at.0, at.1), message)

@@ -313,18 +313,6 @@ fn sorted_lines_contain(text: &str, key: &str) -> bool {
     false
 }
 
-/// The tags (the part after `:`) of `repo` in Anyscale's current list that name a CUDA
-/// version (`2.9.0-py310-cu118`): what a `-gpu` tag may alias.
-pub fn supported_cuda_tags(repo: &str) -> impl Iterator<Item = &'static str> + '_ {
-    SUPPORTED.lines().filter_map(move |l| {
-        let tag = l
-            .trim_end_matches('\r')
-            .strip_prefix(repo)?
-            .strip_prefix(':')?;
-        tag.contains("-cu").then_some(tag)
-    })
-}
-
 /// True if `repo` (e.g. `anyscale/ray`) is one of the three anyscale repositories.
 pub fn is_anyscale_repository(repo: &str) -> bool {
     Family::from_repository(repo).is_some()
