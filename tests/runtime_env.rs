@@ -442,7 +442,11 @@ fn check_reports_isolated_cluster_env_packages() {
 #[test]
 fn check_with_cluster_env_warns_of_ray_pins_the_base_lacks() {
     let t = TempDir::new("rte-ray-pin");
-    write(t.path(), "spec.yaml", "base_image: anyscale/ray:2.10.0-py310\n");
+    write(
+        t.path(),
+        "spec.yaml",
+        "base_image: anyscale/ray:2.10.0-py310\n",
+    );
     write(
         t.path(),
         "pip.yaml",
@@ -478,7 +482,11 @@ fn check_with_cluster_env_warns_of_ray_pins_the_base_lacks() {
     // Without a cluster env there is nothing to compare with; a nightly base is not compared.
     let r = envc_in(t.path(), ["runtime-env", "check", "pip.yaml"]).ok();
     assert!(!r.stderr.contains("W023"), "{r}");
-    write(t.path(), "spec.yaml", "base_image: anyscale/ray:nightly-py310\n");
+    write(
+        t.path(),
+        "spec.yaml",
+        "base_image: anyscale/ray:nightly-py310\n",
+    );
     assert!(!check("pip.yaml").stderr.contains("W023"));
 }
 
