@@ -225,12 +225,12 @@ generated; building on Anyscale may be refused. Move to a supported tag.";
 two builds of the same spec can differ. Pin a version tag, or a digest with `@sha256:…`.";
 
     RAY_PIN_SKEW = "W020", "a `ray` pin that differs from the base image's Ray version",
-"The base image already has Ray: `anyscale/ray:2.10.0-py310` has ray 2.10.0. A pip entry that pins
+"The base image already has Ray: `anyscale/ray:2.10.0-py310` has ray 2.10.0. An entry that pins
 another Ray (`ray==2.9.0`, `ray[default]==2.9.0`, a range such as `ray<2.10` that excludes the
-base's version, or a ray wheel URL of another version) makes pip replace the image's Ray with one
-that Anyscale's services in the image were not built for, and the cluster may not start. Pin the
-base's version or leave `ray` unpinned; to change Ray, change `base_image`. Not compared when the
-tag's Ray is not a release (`nightly`, `latest`).";
+base's version, a ray wheel URL of another version, or a conda `ray-core=2.9`) replaces the
+image's Ray with one that Anyscale's services in the image were not built for, and the cluster
+may not start. Pin the base's version or leave `ray` unpinned; to change Ray, change
+`base_image`. Not compared when the tag's Ray is not a release (`nightly`, `latest`).";
 
     PYTHON_SKEW = "W021", "a wheel or marker for a Python the base image does not have",
 "The base tag names its Python (`-py310` is Python 3.10). A wheel URL whose file name is tagged for

@@ -75,9 +75,17 @@ pub(crate) fn check(base: &BaseImage, s: &Standard, diags: &mut Diagnostics) {
     for item in &s.pip_packages {
         pip_entry(&b, item, diags);
     }
+    if b.ray.is_some() {
+        for item in &s.conda_packages {
+            if conda_ray_excludes(&item.value, &b.ray_text) {
+                let what = format!("`{}`", item.value);
+                warn_ray(&b, item, (0, item.value.len()), &what, diags);
+            }
+        }
+    }
     for item in &s.post_build_cmds {
-        for (at, cuda) in pytorch_index_urls(&item.value) {
-            cuda_skew(&b, item, at, &cuda, "a PyTorch wheel index", diags);
+        for (at, cuda, what) in pytorch_in_command(&item.value) {
+            cuda_skew(&b, item, at, &cuda, &what, diags);
         }
     }
 }
@@ -404,17 +412,26 @@ fn cuda_skew(
         .help(help);
 }
 
-/// Each `download.pytorch.org/whl/cuNNN` in a command: its byte range and `NNN`.
-fn pytorch_index_urls(cmd: &str) -> Vec<((usize, usize), String)> {
+/// Each PyTorch CUDA build a command names: an index URL `download.pytorch.org/whl/cuNNN`, or a
+/// pin `torch==2.1.0+cuNNN` (also `torchvision`, `torchaudio`): its byte range, `NNN` and what it
+/// is.
+fn pytorch_in_command(cmd: &str) -> Vec<((usize, usize), String, String)> {
     static R: OnceLock<Regex> = OnceLock::new();
     let re = R.get_or_init(|| {
-        Regex::new(r"(?:https?://)?download\.pytorch\.org/whl/(?:nightly/|test/)?cu([0-9]{2,4})\b")
-            .expect("static regex")
+        Regex::new(
+            r"(?:https?://)?download\.pytorch\.org/whl/(?:nightly/|test/)?cu([0-9]{2,4})\b|\b(torch|torchvision|torchaudio)==[0-9][0-9A-Za-z.]*\+cu([0-9]{2,4})\b",
+        )
+        .expect("static regex")
     });
     re.captures_iter(cmd)
         .filter_map(|c| {
             let m = c.get(0)?;
-            Some(((m.start(), m.end()), c[1].to_string()))
+            let (cuda, what) = match (c.get(1), c.get(2), c.get(3)) {
+                (Some(n), _, _) => (n.as_str(), "a PyTorch wheel index".to_string()),
+                (None, Some(name), Some(n)) => (n.as_str(), format!("`{}`", name.as_str())),
+                _ => return None,
+            };
+            Some(((m.start(), m.end()), cuda.to_string(), what))
         })
         .collect()
 }
@@ -506,10 +523,16 @@ mod tests {
 
     #[test]
     fn index_urls() {
-        let found = pytorch_index_urls(
-            "pip install torch --index-url https://download.pytorch.org/whl/cu118 && pip install -f https://download.pytorch.org/whl/cpu x",
+        let found = pytorch_in_command(
+            "pip install torch --index-url https://download.pytorch.org/whl/cu118 && pip install -f https://download.pytorch.org/whl/cpu x torchvision==0.16.0+cu121 mytorch==1+cu1",
         );
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[0].1, "118");
+        let found: Vec<(&str, &str)> = found
+            .iter()
+            .map(|(_, c, w)| (c.as_str(), w.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [("118", "a PyTorch wheel index"), ("121", "`torchvision`")]
+        );
     }
 }
