@@ -56,6 +56,8 @@ struct Base {
     python: Option<String>,
     accelerator: Accelerator,
     image: String,
+    /// `platform_machine`: `aarch64` for `-aarch64` tags, else `x86_64`.
+    machine: &'static str,
 }
 
 /// Warns about each entry of `s` that does not fit `base` (Anyscale bases only).
@@ -71,6 +73,7 @@ pub(crate) fn check(base: &BaseImage, s: &Standard, diags: &mut Diagnostics) {
         python: tag.python.clone(),
         accelerator: accelerator(base),
         image: base.reference.to_string(),
+        machine: if tag.aarch64 { "aarch64" } else { "x86_64" },
     };
     for item in &s.pip_packages {
         pip_entry(&b, item, diags);
@@ -165,7 +168,8 @@ fn pip_entry(b: &Base, item: &Spanned<String>, diags: &mut Diagnostics) {
     }
     if let (Some(py), Some(r), Some(semi)) = (&b.python, &req, text.find(';')) {
         let i = semi + 1 + (text[semi + 1..].len() - text[semi + 1..].trim_start().len());
-        let skipped_on = |p: &str| linux_cpython(p).is_some_and(|e| !r.marker.evaluate(&e, &[]));
+        let skipped_on =
+            |p: &str| linux_cpython(p, b.machine).is_some_and(|e| !r.marker.evaluate(&e, &[]));
         if skipped_on(py) && PYTHONS.iter().any(|p| !skipped_on(p)) {
             diags
                 .warning(
@@ -349,14 +353,15 @@ fn conda_ray_excludes(entry: &str, base: &str) -> bool {
     named_ray && spec.version.as_ref().is_some_and(|vs| !vs.matches(&v))
 }
 
-/// The marker environment of the ray images (CPython on x86-64 Linux) with Python `py` (`3.10`).
-fn linux_cpython(py: &str) -> Option<MarkerEnvironment> {
+/// The marker environment of the ray images (CPython on Linux, `machine` `x86_64` or `aarch64`)
+/// with Python `py` (`3.10`).
+fn linux_cpython(py: &str, machine: &str) -> Option<MarkerEnvironment> {
     let full = format!("{py}.0");
     MarkerEnvironment::try_from(MarkerEnvironmentBuilder {
         implementation_name: "cpython",
         implementation_version: &full,
         os_name: "posix",
-        platform_machine: "x86_64",
+        platform_machine: machine,
         platform_python_implementation: "CPython",
         platform_release: "",
         platform_system: "Linux",
