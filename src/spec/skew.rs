@@ -1,10 +1,12 @@
-//! Version skew between an Anyscale base image and what a spec installs on it, found at compile
+//! Version skew between an Anyscale base image and what is installed on it, found at compile
 //! time from the tag alone: a `ray` pin other than the base's Ray (W020), a wheel or marker for
 //! a Python the base does not have (W021), a CUDA build of PyTorch the base does not provide
-//! (W022). This module owns those three warnings and the facts they compare: the Ray, Python and
-//! CUDA a tag stands for, and the versions pip entries and PyTorch index URLs name. It reports
-//! only what it is sure of: a base whose Ray is not a release (`nightly`, `latest`), a tag with
-//! no Python, or a `-gpu` tag whose CUDA envc cannot tell, is not compared.
+//! (W022), and a runtime env's `ray` pin that its cluster env's base lacks (W023, for
+//! `runtime-env check --cluster-env`). This module owns those warnings and the facts they
+//! compare: the Ray, Python and CUDA a tag stands for, and the versions pip and conda entries,
+//! wheel file names and PyTorch index URLs name. It reports only what it is sure of: a base
+//! whose Ray is not a release (`nightly`, `latest`), a tag with no Python, or a `-gpu` tag whose
+//! CUDA envc cannot tell, is not compared.
 //!
 //! Decisions: a tag without an accelerator is a CPU image for `anyscale/ray` and a GPU one for
 //! `anyscale/ray-ml` (Ray's image docs: "no tag: aliases to -cpu tagged images for ray, and
