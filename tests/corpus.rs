@@ -254,6 +254,55 @@ fn corpus_verdicts_match_expected() {
     );
 }
 
+/// The version-skew warnings (W020–W029) on the corpus are exactly those `tests/corpus-skew.tsv`
+/// lists, each with the reason it is right: a new one is a false positive until it is listed.
+#[test]
+fn corpus_skew_warnings_are_the_listed_ones() {
+    let Some(corpus) = corpus_dir() else { return };
+    let specs = corpus.join("real-specs");
+    let rows = expected_rows(&corpus);
+    let out = run(envc()
+        .args(["check", "--format", "json"])
+        .args(rows.iter().map(|r| specs.join(&r.file))));
+    let doc: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON ({e}): {}", stderr(&out)));
+    let mut got: Vec<String> = doc["diagnostics"]
+        .as_array()
+        .expect("a `diagnostics` array")
+        .iter()
+        .filter(|d| d["code"].as_str().is_some_and(|c| c.starts_with("W02")))
+        .map(|d| {
+            let file = file_name(d["file"].as_str().unwrap_or(""));
+            format!(
+                "{file}\t{}\t{}",
+                d["line"],
+                d["code"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    got.sort();
+    let listed = fs::read_to_string(manifest_dir().join("tests/corpus-skew.tsv"))
+        .expect("tests/corpus-skew.tsv");
+    let mut want: Vec<String> = listed
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty() && !l.starts_with("file\t"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('\t').collect();
+            assert!(
+                cells.len() == 4 && !cells[3].trim().is_empty(),
+                "tests/corpus-skew.tsv: a row is file, line, code and a reason: {l:?}"
+            );
+            cells[..3].join("\t")
+        })
+        .collect();
+    want.sort();
+    assert_eq!(
+        got, want,
+        "the corpus's W02x warnings differ from tests/corpus-skew.tsv (file, line, code): \
+         list a right one there with its reason, or fix a false positive"
+    );
+}
+
 /// The `vars[].name` of every `env` step of `envc plan FILE`, in order.
 fn planned_env_names(spec: &Path) -> Result<Vec<String>, String> {
     let out = run(envc().arg("plan").arg(spec));

@@ -437,6 +437,59 @@ fn check_reports_isolated_cluster_env_packages() {
     assert!(r.stdout.contains("conda: pkutils"), "{r}");
 }
 
+/// Issue 11: a runtime env's `ray` pin that its cluster env's base does not have is W023, at the
+/// entry, in `pip`, `uv` and `conda` (its `pip:` list too); pins the base satisfies are not.
+#[test]
+fn check_with_cluster_env_warns_of_ray_pins_the_base_lacks() {
+    let t = TempDir::new("rte-ray-pin");
+    write(
+        t.path(),
+        "spec.yaml",
+        "base_image: anyscale/ray:2.10.0-py310\n",
+    );
+    write(
+        t.path(),
+        "pip.yaml",
+        "pip:\n  - requests\n  - ray[serve]==2.9.0\n  - \"ray>=2.10\"\n",
+    );
+    write(t.path(), "uv.yaml", "uv:\n  - ray==2.9.0\n");
+    write(
+        t.path(),
+        "conda.yaml",
+        "conda:\n  dependencies:\n    - python=3.10\n    - ray-core=2.9\n    - ray-default=2.10\n    - pip:\n        - ray==2.8.0\n",
+    );
+    let check = |file: &str| {
+        envc_in(
+            t.path(),
+            ["runtime-env", "check", file, "--cluster-env", "spec.yaml"],
+        )
+        .ok()
+    };
+    let base = "the Ray of the cluster env's base image `anyscale/ray:2.10.0-py310`";
+    let r = check("pip.yaml");
+    let msg = format!("`ray[serve]==2.9.0` in `pip` does not match ray 2.10.0, {base}");
+    assert_diag(&r, "pip.yaml", 3, 5, "warning", "W023", &msg);
+    assert_eq!(r.stderr.matches("W023").count(), 1, "{r}");
+    let r = check("uv.yaml");
+    let msg = format!("`ray==2.9.0` in `uv` does not match ray 2.10.0, {base}");
+    assert_diag(&r, "uv.yaml", 2, 5, "warning", "W023", &msg);
+    let r = check("conda.yaml");
+    let msg = format!("`ray-core=2.9` in `conda` does not match ray 2.10.0, {base}");
+    assert_diag(&r, "conda.yaml", 4, 7, "warning", "W023", &msg);
+    let msg = format!("`ray==2.8.0` in `conda` does not match ray 2.10.0, {base}");
+    assert_diag(&r, "conda.yaml", 7, 11, "warning", "W023", &msg);
+    assert_eq!(r.stderr.matches("W023").count(), 2, "{r}");
+    // Without a cluster env there is nothing to compare with; a nightly base is not compared.
+    let r = envc_in(t.path(), ["runtime-env", "check", "pip.yaml"]).ok();
+    assert!(!r.stderr.contains("W023"), "{r}");
+    write(
+        t.path(),
+        "spec.yaml",
+        "base_image: anyscale/ray:nightly-py310\n",
+    );
+    assert!(!check("pip.yaml").stderr.contains("W023"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // normalize
 

@@ -224,6 +224,38 @@ generated; building on Anyscale may be refused. Move to a supported tag.";
 "`latest` (and a reference with no tag, which means `latest`) names a different image tomorrow, so
 two builds of the same spec can differ. Pin a version tag, or a digest with `@sha256:…`.";
 
+    RAY_PIN_SKEW = "W020", "a `ray` pin that differs from the base image's Ray version",
+"The base image already has Ray: `anyscale/ray:2.10.0-py310` has ray 2.10.0. An entry that pins
+another Ray (`ray==2.9.0`, `ray[default]==2.9.0`, a range such as `ray<2.10` that excludes the
+base's version, a ray wheel URL of another version, or a conda `ray-core=2.9`) replaces the
+image's Ray with one that Anyscale's services in the image were not built for, and the cluster
+may not start. Pin the base's version or leave `ray` unpinned; to change Ray, change
+`base_image`. Not compared when the tag's Ray is not a release (`nightly`, `latest`).";
+
+    PYTHON_SKEW = "W021", "a wheel or marker for a Python the base image does not have",
+"The base tag names its Python (`-py310` is Python 3.10). A wheel URL whose file name is tagged for
+another CPython (`…-cp311-cp311-…whl`) is refused by pip (`abi3` wheels fit their Python and
+later; `py3` wheels fit any). An environment marker that excludes the base's Python
+(`pkg; python_version >= \"3.11\"` on `-py310`) makes pip skip the package without an error, so
+the image builds without it. Use the wheel for the base's Python, fix the marker, or choose a base
+with the Python you need. Not compared when the tag names no Python.";
+
+    CUDA_SKEW = "W022", "a CUDA build of PyTorch the base image does not provide",
+"A CUDA build of `torch` (`torch==2.1.0+cu121`, a wheel URL with `+cu121`, or PyTorch's index
+`https://download.pytorch.org/whl/cu121` in a post-build command) needs the CUDA it was built
+for. On a `-cu118` base it is a second CUDA stack beside the image's; on a CPU base (`-cpu`, or
+`anyscale/ray` with no accelerator suffix) there is no GPU support at all. A `-gpu` tag is an
+alias of one `-cuNNN` image that Anyscale's tag list does not name, so envc does not compare it
+(nor `anyscale/ray-ml` or `ray-llm` with no suffix, which are GPU images of unstated CUDA). Use the
+base's CUDA build, or a base tagged with the CUDA you need.";
+
+    RTE_RAY_PIN = "W023", "a runtime environment that pins `ray`",
+"`envc runtime-env check --cluster-env SPEC` compares the runtime environment's `pip`, `uv` and
+`conda` packages with the spec's base image. A runtime environment must not replace the Ray the
+cluster runs: Ray installs the packages into a virtual environment on top of the image, and a
+different `ray` there does not match the running cluster's (Ray warns about a `ray` in `pip`).
+Remove the `ray` entry, or pin the base image's version.";
+
     RTE_NOT_A_MAP = "E060", "a runtime environment that is not a mapping",
 "A Ray runtime environment is one JSON object (or YAML mapping) of fields: `working_dir`,
 `py_modules`, `excludes`, `pip`, `conda`, `env_vars`, `container`/`image_uri` and `config`. A

@@ -13,12 +13,14 @@
 
 use super::compile::{compile_one, Refused, SpecInputs};
 use super::{Error, Log, EXIT_NO, EXIT_OK};
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::input::read::{self, InputKind};
 use crate::oci::blob::AtomicFile;
 use crate::runtime_env::merge;
 use crate::runtime_env::parse::{self, Level, RuntimeEnv};
 use crate::runtime_env::working_dir::{self, Package, PackageOptions};
 use crate::runtime_env::RayGeneration;
+use crate::spec::skew;
 use std::path::{Path, PathBuf};
 
 /// A runtime env as read: the environment, `None` when it has errors, and every diagnostic.
@@ -68,7 +70,8 @@ impl CheckOutcome {
 }
 
 /// Checks the runtime env at `file`; with `cluster_env`, a spec compiled for the packages the
-/// runtime env hides of it (`Ok(Err(_))` when that spec is refused).
+/// runtime env hides of it and for the `ray` pins that do not match its base (W023)
+/// (`Ok(Err(_))` when that spec is refused).
 pub fn check(
     file: &Path,
     level: Level,
@@ -76,18 +79,36 @@ pub fn check(
     cluster_env: Option<&Path>,
     log: &dyn Log,
 ) -> Result<Result<CheckOutcome, Refused>, Error> {
-    let Loaded { env, diagnostics } = load(file, level, ray)?;
+    // Read here rather than with `load`: the skew warnings below point into this file.
+    let source = match read::read(file, InputKind::RuntimeEnv)? {
+        Ok(source) => source,
+        Err(diagnostics) => {
+            return Ok(Ok(CheckOutcome {
+                diagnostics,
+                valid: false,
+                isolated: Vec::new(),
+            }))
+        }
+    };
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let mut diags = Diagnostics::new(source.clone());
+    let env = parse::parse(source, &cwd, level, ray, &mut diags);
     let mut isolated = Vec::new();
     if let (Some(env), Some(spec)) = (&env, cluster_env) {
         let usable = match compile_one(spec, &SpecInputs::default(), log)? {
             Ok(usable) => usable,
             Err(refused) => return Ok(Err(refused)),
         };
+        let base = &usable.compiled.plan.base;
+        if let Some(v) = &base.ray_version {
+            skew::runtime_env_ray_pins(env, v, &base.reference, &mut diags);
+        }
         isolated = merge::isolated_packages(&usable.compiled.plan, env, ray)
             .into_iter()
             .map(|(kind, package)| Isolated { kind, package })
             .collect();
     }
+    let diagnostics = diags.into_vec();
     Ok(Ok(CheckOutcome {
         diagnostics,
         valid: env.is_some(),

@@ -6,6 +6,7 @@
 
 pub mod anyscale;
 pub mod schema;
+pub(crate) mod skew;
 pub mod validate;
 
 use crate::diag::codes;

@@ -104,6 +104,7 @@ fn standard(s: &Standard, config: &Config, diags: &mut Diagnostics) -> Option<Va
         .filter_map(|c| command(c, diags))
         .collect();
     let base = base?;
+    super::skew::check(&base, s, diags);
     let facts = image_facts(&base, s, config, diags);
     Some(ValidStandard {
         base,
