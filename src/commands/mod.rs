@@ -139,6 +139,11 @@ pub fn run(cli: Cli) -> u8 {
             format,
             store: st,
         } => store::show(&printer, &reference, format, &st),
+        Command::CheckImage {
+            image,
+            format,
+            store: st,
+        } => check_image(&printer, &image, format, &st),
         Command::Diff {
             a,
             b,
@@ -258,6 +263,28 @@ fn check(
     match format {
         Format::Json => printer.data(&render::json(&outcome.diagnostics, outcome.files))?,
         Format::Human => printer.diagnostics(&outcome.diagnostics),
+    }
+    Ok(outcome.exit_code())
+}
+
+fn check_image(
+    printer: &Printer,
+    image: &str,
+    format: Format,
+    store: &crate::cli::StoreArgs,
+) -> Result<u8, Error> {
+    let outcome = crate::ops::check_image::check_image(image, store.store.as_deref())?;
+    match format {
+        Format::Json => printer.data(&render::json(&outcome.diagnostics, 1))?,
+        Format::Human => {
+            printer.diagnostics(&outcome.diagnostics);
+            if outcome.diagnostics.is_empty() {
+                printer.note(&format!(
+                    "`{}` ({}) meets Anyscale's BYOD image requirements",
+                    outcome.image, outcome.manifest
+                ));
+            }
+        }
     }
     Ok(outcome.exit_code())
 }

@@ -149,6 +149,9 @@ pub enum Error {
         from: String,
         source: Box<crate::registry::Error>,
     },
+    /// `check-image` cannot read the image it was given (exit 2).
+    #[error("cannot check `{image}`: {source}")]
+    CheckImage { image: String, source: Box<Error> },
     /// Not an image reference (exit 2).
     #[error("`{text}` is not an image reference: {source}")]
     Reference {
@@ -304,7 +307,8 @@ impl Error {
             | Error::Engine(_)
             | Error::EngineImport(_)
             | Error::Usage(_)
-            | Error::DropPolicy(_) => EXIT_ERROR,
+            | Error::DropPolicy(_)
+            | Error::CheckImage { .. } => EXIT_ERROR,
         }
     }
 }
