@@ -221,8 +221,10 @@ pub fn check(image: &Image<'_>) -> Result<Vec<Diagnostic>, Error> {
     config.workdir(&mut out);
     config.home(users.as_ref(), &mut out);
     config.platform(&mut out);
-    let python_envs = python_packages(image, &mut out)?;
+    let mut python = Vec::new();
+    let python_envs = python_packages(image, &mut python)?;
     system_packages(image, python_envs, &mut out)?;
+    out.extend(python);
     reserved_paths(image, &mut out);
     config.ports(&mut out);
     Ok(out)
@@ -414,11 +416,17 @@ fn sudo(image: &Image<'_>, user: Option<&RayUser>, out: &mut Vec<Diagnostic>) ->
         }
         None => {
             // Name a sudoers.d file a later layer deleted: the usual way this goes wrong.
-            let deleted = image
+            let deleted: Vec<&String> = image
                 .view
                 .deleted
                 .keys()
-                .find(|k| k.starts_with("etc/sudoers.d/"));
+                .filter(|k| k.starts_with("etc/sudoers.d/"))
+                .collect();
+            let deleted = deleted
+                .iter()
+                .find(|k| k.ends_with("/ray"))
+                .or(deleted.first())
+                .copied();
             let mut d = match deleted {
                 Some(k) => image.absent(k),
                 None => image.file("etc/sudoers", &main, main_entry),
@@ -561,12 +569,16 @@ impl<'a> ConfigFile<'a> {
             .and_then(Value::as_str)
             .unwrap_or("");
         if wd.trim_end_matches('/') != "/home/ray" {
-            let shown = if wd.is_empty() { "not set" } else { wd };
+            let msg = if wd.is_empty() {
+                "the image sets no `WORKDIR`; it must be `/home/ray`".to_string()
+            } else {
+                format!("the image's `WORKDIR` is `{wd}`, not `/home/ray`")
+            };
             self.report(
                 out,
                 codes::BYOD_WORKDIR,
                 Some("\"WorkingDir\"".into()),
-                format!("the image's `WORKDIR` is {shown}, not `/home/ray`"),
+                msg,
                 "add `WORKDIR /home/ray` (owned by ray)",
             );
         }
@@ -591,14 +603,13 @@ impl<'a> ConfigFile<'a> {
             }
         };
         if found.as_deref().map(|h| h.trim_end_matches('/')) != Some("/home/ray") {
-            let shown = found.map_or("not set".to_string(), |h| format!("`{h}`"));
-            self.report(
-                out,
-                codes::BYOD_HOME,
-                at,
-                format!("the image's `HOME` is {shown}, not `/home/ray`"),
-                "add `ENV HOME=/home/ray`",
-            );
+            let msg = match found {
+                Some(h) => format!("the image's `HOME` is `{h}`, not `/home/ray`"),
+                None => "the image sets no `HOME` (in `Env`, or as the home of a `User` `ray`); \
+                         it must be `/home/ray`"
+                    .to_string(),
+            };
+            self.report(out, codes::BYOD_HOME, at, msg, "add `ENV HOME=/home/ray`");
         }
     }
 
@@ -687,10 +698,20 @@ fn python_packages(image: &Image<'_>, out: &mut Vec<Diagnostic>) -> Result<usize
     }
     for want in PYTHON_PACKAGES {
         let Some(dists) = found.get(*want) else {
-            let mut d = Diagnostics::new(Arc::new(SourceFile::new(
-                "*/site-packages/*.dist-info/METADATA [absent]",
-                String::new(),
-            )));
+            // A later layer that deleted the package's dist-info is named.
+            let deleted = image.view.deleted.keys().find(|k| {
+                is_metadata(k)
+                    && k.rsplit('/')
+                        .nth(1)
+                        .is_some_and(|d| normalise(d.split('-').next().unwrap_or("")) == *want)
+            });
+            let mut d = match deleted {
+                Some(k) => image.absent(k),
+                None => Diagnostics::new(Arc::new(SourceFile::new(
+                    "*/site-packages/*.dist-info/METADATA [absent]",
+                    String::new(),
+                ))),
+            };
             d.file_error(
                 codes::BYOD_PYTHON_PACKAGE,
                 format!("the Python package `{want}` is not installed"),

@@ -379,6 +379,16 @@ fn a_later_layer_whiteouting_the_sudoers_file_counts() {
     let r = check(t.path(), &[]).no();
     assert!(r.stderr.contains("error[E073]"), "{r}");
     assert!(r.stderr.contains("`boto3` is not installed"), "{r}");
+    assert!(
+        r.stderr
+            .contains("/etc/sudoers.d/ray [deleted by layer 3 of 3"),
+        "{r}"
+    );
+    assert!(
+        r.stderr
+            .contains("boto3-1.35.0.dist-info/METADATA [deleted by layer 3 of 3"),
+        "{r}"
+    );
 }
 
 #[test]

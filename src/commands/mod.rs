@@ -278,12 +278,20 @@ fn check_image(
         Format::Json => printer.data(&render::json(&outcome.diagnostics, 1))?,
         Format::Human => {
             printer.diagnostics(&outcome.diagnostics);
-            if outcome.diagnostics.is_empty() {
-                printer.note(&format!(
+            let n = outcome.diagnostics.len();
+            printer.note(&if n == 0 {
+                format!(
                     "`{}` ({}) meets Anyscale's BYOD image requirements",
                     outcome.image, outcome.manifest
-                ));
-            }
+                )
+            } else {
+                format!(
+                    "`{}` ({}) misses {n} of Anyscale's BYOD image requirements ({})",
+                    outcome.image,
+                    outcome.manifest,
+                    crate::byod::SOURCE_URL
+                )
+            });
         }
     }
     Ok(outcome.exit_code())
