@@ -247,6 +247,50 @@ fn an_image_meeting_every_requirement_passes() {
     b.finish().unwrap();
     drop(b);
     envc_run(["check-image", &format!("oci-archive:{}", archive.display())]).ok();
+    // And as `docker save` writes it: manifest.json, the config, the (gzip) layers.
+    let manifest = read_json_blob(
+        t.path(),
+        index_json(t.path())["manifests"][0]["digest"]
+            .as_str()
+            .unwrap(),
+    );
+    let blob = |d: &Value| {
+        t.join("blobs/sha256")
+            .join(d.as_str().unwrap().trim_start_matches("sha256:"))
+    };
+    let saved = t.join("saved.tar");
+    let mut b = tar::Builder::new(fs::File::create(&saved).unwrap());
+    let config = manifest["config"]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    b.append_path_with_name(
+        blob(&manifest["config"]["digest"]),
+        format!("{config}.json"),
+    )
+    .unwrap();
+    let mut layers = Vec::new();
+    for (i, l) in manifest["layers"].as_array().unwrap().iter().enumerate() {
+        let name = format!("l{i}/layer.tar");
+        b.append_path_with_name(blob(&l["digest"]), &name).unwrap();
+        layers.push(name);
+    }
+    let docker =
+        json!([{"Config": format!("{config}.json"), "RepoTags": ["byod:1"], "Layers": layers}]);
+    let bytes = serde_json::to_vec(&docker).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(bytes.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "manifest.json", &bytes[..]).unwrap();
+    b.finish().unwrap();
+    drop(b);
+    envc_run([
+        "check-image",
+        &format!("docker-archive:{}:byod:1", saved.display()),
+    ])
+    .ok();
 }
 
 /// A code, the change to the good image that should give it, and what its file and message name.

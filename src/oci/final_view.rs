@@ -22,6 +22,9 @@ use std::io::{self, BufRead, BufReader, Read};
 
 /// At most this many paths are kept over the whole image (presence entries included).
 pub const MAX_KEPT: usize = 10_000;
+/// At most this many content bytes are read into memory over the whole image (kept files,
+/// including ones a later layer replaces); beyond it the image is refused.
+pub const MAX_CONTENT: u64 = 256 << 20;
 
 /// What a caller wants of a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +68,8 @@ pub struct FinalView {
     pub deleted: BTreeMap<String, usize>,
     /// More than [`MAX_KEPT`] paths were selected; the rest were dropped.
     pub capped: bool,
+    /// Content bytes read so far (at most [`MAX_CONTENT`]).
+    read: u64,
 }
 
 impl FinalView {
@@ -232,6 +237,16 @@ fn read_layer(
             (k, Select::Content { max }) if k.is_file() => {
                 let mut data = Vec::new();
                 (&mut tar).take(max).read_to_end(&mut data)?;
+                view.read += data.len() as u64;
+                if view.read > MAX_CONTENT {
+                    return Err(LayerError::Oci(Error::BadLayer {
+                        layer: std::path::PathBuf::from(layer.digest.to_string()),
+                        reason: format!(
+                            "the files read from the image pass {} MiB at `{raw}`; refusing it",
+                            MAX_CONTENT >> 20
+                        ),
+                    }));
+                }
                 Kind::File {
                     truncated: entry.size > max,
                     data,
