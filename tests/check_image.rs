@@ -233,6 +233,13 @@ fn an_image_meeting_every_requirement_passes() {
     );
     let r = check(t.path(), &["--format", "json"]).ok();
     assert_eq!(r.json()["diagnostics"], json!([]));
+    // HOME may come from the passwd entry of the image's `User` (an engine sets it so).
+    let mut img = good();
+    img.config["config"]["Env"] = json!(["PATH=/bin"]);
+    img.config["config"]["User"] = json!("1000:100");
+    let home = TempDir::new("check-image-home");
+    img.write(home.path());
+    check(home.path(), &[]).ok();
     // The same layout as an oci-archive.
     let archive = t.join("img.tar");
     let mut b = tar::Builder::new(fs::File::create(&archive).unwrap());

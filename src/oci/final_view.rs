@@ -389,6 +389,34 @@ mod tests {
     }
 
     #[test]
+    fn hard_links_get_their_content_and_a_file_replaces_a_directory() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        b.append_data(&mut h, "etc/a", &b"abc"[..]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Link);
+        h.set_size(0);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        b.append_link(&mut h, "etc/b", "etc/a").unwrap();
+        let l1 = b.into_inner().unwrap();
+        let v = view_of(std::slice::from_ref(&l1)).unwrap();
+        assert_eq!(v.get("etc/b").unwrap().kind, v.get("etc/a").unwrap().kind);
+        let l2 = tar_of(&[("etc/sub/x", b"1")]);
+        let l3 = tar_of(&[("etc/sub", b"now a file")]);
+        let v = view_of(&[l1, l2, l3]).unwrap();
+        assert!(v.get("etc/sub/x").is_none());
+        assert_eq!(v.deleted.get("etc/sub/x"), Some(&2));
+    }
+
+    #[test]
     fn a_path_escape_is_refused() {
         let e = view_of(&[tar_of(&[("../etc/passwd", b"x")])]).unwrap_err();
         assert!(matches!(e, Error::UnsafePath { ref path, .. } if path == "../etc/passwd"));

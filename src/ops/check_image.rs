@@ -85,5 +85,5 @@ fn check_source(
         config: &docs.config,
         config_digest: docs.manifest.config.digest.to_string(),
     };
-    byod::check(&image).map_err(|e| Error::Usage(e.to_string()))
+    Ok(byod::check(&image)?)
 }

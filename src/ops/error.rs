@@ -149,6 +149,9 @@ pub enum Error {
         from: String,
         source: Box<crate::registry::Error>,
     },
+    /// An image whose files `check-image` will not read (exit 2).
+    #[error(transparent)]
+    Byod(#[from] crate::byod::Error),
     /// `check-image` cannot read the image it was given (exit 2).
     #[error("cannot check `{image}`: {source}")]
     CheckImage { image: String, source: Box<Error> },
@@ -308,6 +311,7 @@ impl Error {
             | Error::EngineImport(_)
             | Error::Usage(_)
             | Error::DropPolicy(_)
+            | Error::Byod(_)
             | Error::CheckImage { .. } => EXIT_ERROR,
         }
     }
