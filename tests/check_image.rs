@@ -403,6 +403,28 @@ fn each_missed_requirement_is_its_own_located_diagnostic() {
 }
 
 #[test]
+fn a_multi_platform_image_without_linux_amd64_is_a_finding() {
+    let t = TempDir::new("check-image-index");
+    let mut img = good();
+    img.config["architecture"] = json!("arm64");
+    img.write(t.path());
+    // Wrap the one manifest into an image index that names it linux/arm64.
+    let mut entry = index_json(t.path())["manifests"][0].clone();
+    entry.as_object_mut().unwrap().remove("annotations");
+    entry["platform"] = json!({"os": "linux", "architecture": "arm64"});
+    let nested = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [entry]});
+    let (d, n) = put(t.path(), &serde_json::to_vec(&nested).unwrap());
+    let index = json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": d, "size": n,
+        "annotations": {"org.opencontainers.image.ref.name": "img"}}]});
+    fs::write(t.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let r = check(t.path(), &["--format", "json"]).no();
+    let doc = r.json();
+    assert_eq!(doc["diagnostics"].as_array().unwrap().len(), 1, "{doc:#}");
+    assert_eq!(doc["diagnostics"][0]["code"], "E076");
+}
+
+#[test]
 fn a_later_layer_whiteouting_the_sudoers_file_counts() {
     let mut img = good();
     img.extra_layer = Some(vec![("etc/sudoers.d/.wh.ray".into(), String::new())]);

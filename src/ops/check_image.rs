@@ -1,7 +1,8 @@
 //! `check-image`: Anyscale's BYOD requirements ([`crate::byod`]) checked against a stored
 //! revision (`NAME[:REV]`) or an image source (`oci:DIR[:REF]`, `oci-archive:FILE[:REF]`,
-//! `docker-archive:FILE[:REF]`), from its config and one read of each layer; nothing is run,
-//! extracted or written (a store is opened, never created). Every failure to read the image —
+//! `docker-archive:FILE[:REF]`; a multi-platform index at its linux/amd64 image, or, when it
+//! has none, at its first, whose platform is then reported), from its config and one read of
+//! each layer; nothing is run, extracted or written (a store is opened, never created). Every failure to read the image —
 //! a missing image, a broken or missing config, a corrupt layer, a path escape, a symlinked
 //! `/etc/passwd` — is [`Error::CheckImage`] (exit 2); a readable image that misses
 //! requirements has diagnostics (exit 1).
@@ -9,7 +10,9 @@
 use super::Error;
 use crate::byod;
 use crate::diag::Diagnostic;
-use crate::oci::archive::{choose_image, ImageSource, LayoutSource, SourceLocation};
+use crate::oci::archive::{
+    choose_image, choose_image_for, index_platforms, ImageSource, LayoutSource, SourceLocation,
+};
 use crate::oci::final_view::final_view;
 use crate::oci::import::image_documents;
 use crate::store::{base_arg, Store};
@@ -49,7 +52,18 @@ pub fn check_image(arg: &str, store: Option<&Path>) -> Result<Outcome, Error> {
     let (src, chosen) = if is_source {
         let location: SourceLocation = base_arg::parse(arg).map_err(|e| wrap(e.into()))?;
         let src = LayoutSource::open(&location).map_err(|e| wrap(e.into()))?;
-        let chosen = choose_image(&src, location.reference()).map_err(|e| wrap(e.into()))?;
+        let chosen = match choose_image(&src, location.reference()) {
+            Ok(c) => c,
+            // A multi-platform image without linux/amd64: its first image is checked, and its
+            // config's platform is reported (E076) like any other requirement.
+            Err(e) => match index_platforms(&src, location.reference()) {
+                Ok(platforms) if !platforms.is_empty() => {
+                    choose_image_for(&src, location.reference(), Some(&platforms[0]))
+                        .map_err(|e| wrap(e.into()))?
+                }
+                _ => return Err(wrap(e.into())),
+            },
+        };
         (src, chosen)
     } else {
         let id: Identifier = Identifier::parse(arg).map_err(|e| wrap(e.into()))?;
