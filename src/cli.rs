@@ -286,6 +286,26 @@ sees them. pip and conda entries are not installed by baking."
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Check an image against Anyscale's BYOD image requirements, from its config and layers
+    /// (never running it): exit 0 when it meets them all, 1 when it misses any (one diagnostic
+    /// each, E070–E081), 2 when it cannot be read.
+    #[command(
+        name = "check-image",
+        after_help = "Examples:
+  envc check-image my-env:3
+  envc check-image oci:./layout:my-image --format json
+  envc check-image docker-archive:saved.tar"
+    )]
+    CheckImage {
+        /// `NAME[:REV]` (a stored revision), `oci:DIR[:REF]`, `oci-archive:FILE[:REF]` or
+        /// `docker-archive:FILE[:REF]`.
+        image: String,
+        /// Diagnostics format on stderr (`json`: one document on stdout, schema envc.diagnostics/v1).
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Compare two revisions or spec files: packages, env, base, layers.
     #[command(
         after_help = "Example: envc diff my-env:3 env.yaml    (what a pull request would change)"

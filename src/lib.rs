@@ -19,6 +19,7 @@
 #![deny(clippy::print_stdout)]
 
 pub mod assemble;
+pub mod byod;
 pub mod cli;
 pub mod commands;
 pub mod config;

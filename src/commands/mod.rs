@@ -147,6 +147,11 @@ pub fn run(cli: Cli) -> u8 {
             format,
             store: st,
         } => store::show(&printer, &reference, format, &st),
+        Command::CheckImage {
+            image,
+            format,
+            store: st,
+        } => check_image(&printer, &image, format, &st),
         Command::Diff {
             a,
             b,
@@ -268,6 +273,36 @@ fn check(
     match format {
         Format::Json => printer.data(&render::json(&outcome.diagnostics, outcome.files))?,
         Format::Human => printer.diagnostics(&outcome.diagnostics),
+    }
+    Ok(outcome.exit_code())
+}
+
+fn check_image(
+    printer: &Printer,
+    image: &str,
+    format: Format,
+    store: &crate::cli::StoreArgs,
+) -> Result<u8, Error> {
+    let outcome = crate::ops::check_image::check_image(image, store.store.as_deref())?;
+    match format {
+        Format::Json => printer.data(&render::json(&outcome.diagnostics, 1))?,
+        Format::Human => {
+            printer.diagnostics(&outcome.diagnostics);
+            let n = outcome.diagnostics.len();
+            printer.note(&if n == 0 {
+                format!(
+                    "`{}` ({}) meets Anyscale's BYOD image requirements",
+                    outcome.image, outcome.manifest
+                )
+            } else {
+                format!(
+                    "`{}` ({}) misses {n} of Anyscale's BYOD image requirements ({})",
+                    outcome.image,
+                    outcome.manifest,
+                    crate::byod::SOURCE_URL
+                )
+            });
+        }
     }
     Ok(outcome.exit_code())
 }

@@ -314,6 +314,65 @@ child winning) and may not name local paths: local code is uploaded with the job
 runtime environment given at submission and the one given to `ray.init` may not both set the same
 field or the same environment variable: Ray refuses the conflict rather than choose.";
 
+    BYOD_UBUNTU = "E070", "a BYOD image that is not Ubuntu 22.04",
+"Anyscale's image requirements ask for an image based on `ubuntu:22.04`. `envc check-image` reads
+`/etc/os-release` (through Ubuntu's symlink to `/usr/lib/os-release`) from the image's layers and
+wants `ID=ubuntu` and `VERSION_ID=\"22.04\"`.";
+
+    BYOD_USER = "E071", "a BYOD image without user `ray` (uid 1000, gid 100)",
+"Anyscale runs the image's processes as user `ray`, uid 1000, primary gid 100. `envc check-image`
+reads `/etc/passwd` from the image's final layers (a symlinked `/etc/passwd` is refused, not
+followed). Create the user with `useradd -m -u 1000 -g 100 -s /bin/bash ray`.";
+
+    BYOD_GROUP = "E072", "a BYOD image without a group of gid 100",
+"The `ray` user's primary group is gid 100 (`users` on Ubuntu). `/etc/group` must list it.";
+
+    BYOD_SUDO = "E073", "a BYOD image where `ray` cannot run `sudo` without a password",
+"Anyscale needs `ray` to run `sudo` without a password. `envc check-image` reads `/etc/sudoers`
+and, when it includes `/etc/sudoers.d`, the files there (names without `.` or a trailing `~`,
+as sudo reads them), after every layer's whiteouts: a file a later layer deleted grants nothing.
+As in sudo, the last rule matching `ray` (`ray`, `ALL`, `#1000` or `%GROUP` of ray's groups)
+decides; it must carry `NOPASSWD:` for `ALL`. User aliases are not expanded. The usual fix is
+`echo 'ray ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/ray` with mode 0440.";
+
+    BYOD_WORKDIR = "E074", "a BYOD image whose `WORKDIR` is not `/home/ray`",
+"The image config's `WorkingDir` must be `/home/ray` (`WORKDIR /home/ray`), writable by `ray`.";
+
+    BYOD_HOME = "E075", "a BYOD image whose `HOME` is not `/home/ray`",
+"`HOME` must be `/home/ray`: the config's `Env` (`ENV HOME=/home/ray`), or, when `Env` has no
+`HOME`, the passwd home of the config's `User` if that is `ray` (what an engine sets at run time).";
+
+    BYOD_PLATFORM = "E076", "a BYOD image that is not linux/amd64",
+"Anyscale runs BYOD images on linux/amd64 (x86-64) machines. The config's `os` and `architecture`
+must be `linux` and `amd64`; for a multi-platform image, envc checks its linux/amd64 manifest.";
+
+    BYOD_SYSTEM_PACKAGE = "E077", "a BYOD image without a required system package",
+"Anyscale's required system packages are sudo, python, bash, openssh-server, openssh-client,
+rsync, zip, unzip, git, gdb and curl, read from dpkg's `/var/lib/dpkg/status` (status
+`install ok installed`). `python` is met by a dpkg `python3`, `python3.N`, `python3-minimal` or
+`python-is-python3`, or by a Python environment with installed packages (conda's, as in
+Anyscale's own images).";
+
+    BYOD_PYTHON_PACKAGE = "E078", "a BYOD image without a required Python package",
+"Anyscale's required Python packages are ray, anyscale, packaging, boto3, google,
+google-cloud-storage and jupyterlab, found by the `Name:` of any
+`site-packages/*.dist-info/METADATA` (or `dist-packages`) in the image, names compared as PEP 503
+normalises them.";
+
+    BYOD_RAY_VERSION = "E079", "a BYOD image with Ray older than 2.7",
+"Anyscale needs `ray>=2.7`. The version is the `Version:` of Ray's `*.dist-info/METADATA`,
+compared as PEP 440 versions.";
+
+    BYOD_RESERVED_PATH = "E080", "a BYOD image that uses a path Anyscale reserves",
+"Anyscale reserves `/etc/anyscale`, `/opt/anyscale`, `/tmp/anyscale`, `/tmp/ray` and whatever is
+under `/mnt/`; it mounts or writes there, hiding or clobbering what the image put there. The
+diagnostic names the first such path and the layer that wrote it.";
+
+    BYOD_PORT = "E081", "a BYOD image that exposes a port Anyscale reserves",
+"Anyscale's services listen on 80, 443, 1010, 1012, 2222, 5555, 5903, 6379, 6822-6824, 6826,
+7878, 8000, 8076, 8085, 8201, 8265, 8266, 8686, 8687, 8912, 8999, 9090, 9092, 9100 and
+9478-9482. An `EXPOSE` of one of them in the image config is reported.";
+
     ANYSCALE_BYOD = "E090", "`--for anyscale` needs a `base_image` spec, not a `docker_image` one",
 "`anyscale image build` only extends Anyscale's own base images (`anyscale/ray`, `anyscale/ray-ml`,
 `anyscale/ray-llm`); a bring-your-own-image spec (`docker_image`) names an image built elsewhere,

@@ -400,6 +400,31 @@ pub fn choose_image_for(
     Ok(chosen)
 }
 
+/// The platforms of the multi-platform index `reference` names in `src` (empty when it names
+/// a single manifest), in the index's order: for a caller that reports a missing
+/// linux/amd64 image as a finding rather than an error ([`choose_image_for`] then picks one).
+pub fn index_platforms(
+    src: &dyn ImageSource,
+    reference: Option<&str>,
+) -> Result<Vec<Platform>, Error> {
+    let index_bytes = src.read_index(MAX_JSON)?;
+    let index = parse_index(&index_bytes, "index.json").map_err(|r| src.invalid(r))?;
+    let resolved = reference.map(|r| src.resolve_reference(r)).transpose()?;
+    let chosen = pick_manifest(src, &index, resolved.as_deref())?;
+    if !is_index_type(&chosen.media_type) {
+        return Ok(Vec::new());
+    }
+    let bytes = src.read_json(&chosen, "image index")?;
+    let nested = parse_index(&bytes, &format!("image index {}", chosen.digest))
+        .map_err(|r| src.base_error(r))?;
+    Ok(nested
+        .entries
+        .into_iter()
+        .filter(|(_, d)| is_manifest_type(&d.media_type))
+        .filter_map(|(_, d)| d.platform)
+        .collect())
+}
+
 /// The manifest named `reference` (or the only one) in a source's index.
 fn pick_manifest(
     src: &dyn ImageSource,

@@ -12,6 +12,7 @@ pub mod archive;
 pub mod blob;
 pub mod docker_archive;
 pub mod error;
+pub mod final_view;
 pub mod gzip;
 pub mod import;
 pub(crate) mod index;

@@ -149,6 +149,12 @@ pub enum Error {
         from: String,
         source: Box<crate::registry::Error>,
     },
+    /// An image whose files `check-image` will not read (exit 2).
+    #[error(transparent)]
+    Byod(#[from] crate::byod::Error),
+    /// `check-image` cannot read the image it was given (exit 2).
+    #[error("cannot check `{image}`: {source}")]
+    CheckImage { image: String, source: Box<Error> },
     /// Not an image reference (exit 2).
     #[error("`{text}` is not an image reference: {source}")]
     Reference {
@@ -304,7 +310,9 @@ impl Error {
             | Error::Engine(_)
             | Error::EngineImport(_)
             | Error::Usage(_)
-            | Error::DropPolicy(_) => EXIT_ERROR,
+            | Error::DropPolicy(_)
+            | Error::Byod(_)
+            | Error::CheckImage { .. } => EXIT_ERROR,
         }
     }
 }

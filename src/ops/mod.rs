@@ -17,6 +17,7 @@ pub mod bake;
 pub mod bakefile;
 pub mod build;
 pub mod check;
+pub mod check_image;
 pub mod compile;
 pub mod diff;
 pub mod dockerfile;
