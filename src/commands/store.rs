@@ -44,18 +44,34 @@ fn short(d: &str) -> String {
         .to_string()
 }
 
+/// `envc bake`'s arguments.
+pub(crate) struct BakeArgs<'a> {
+    pub(crate) runtime_env: &'a Path,
+    pub(crate) name: &'a str,
+    pub(crate) from: &'a str,
+    pub(crate) compression: Compression,
+    pub(crate) ray: crate::runtime_env::RayRules,
+    pub(crate) format: Format,
+}
+
 pub(crate) fn bake(
     printer: &Printer,
-    runtime_env: &Path,
-    name: &str,
-    from: &str,
-    compression: Compression,
+    args: &BakeArgs<'_>,
     store_args: &StoreArgs,
 ) -> Result<u8, Error> {
-    use crate::runtime_env::validate::{Level, RayGeneration};
+    use crate::runtime_env::validate::Level;
+    let BakeArgs {
+        runtime_env,
+        name,
+        from,
+        compression,
+        ray,
+        format,
+    } = *args;
+    let _ = format;
     let name = env_name(name)?;
     let epoch = crate::epoch::from_env()?;
-    let (env, diags) = super::runtime_env::load(runtime_env, Level::Job, RayGeneration::V2)?;
+    let (env, diags) = super::runtime_env::load(runtime_env, Level::Job, ray)?;
     printer.diagnostics(&diags);
     let Ok(env) = env else {
         return Ok(EXIT_NO);

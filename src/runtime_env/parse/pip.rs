@@ -72,13 +72,23 @@ impl Cx<'_> {
 
     fn pip_map(&mut self, node: &Node) -> Option<PipSpec> {
         let entries = self.entries(node);
-        const FIELDS: &[&str] = &["packages", "pip_check", "pip_version"];
+        // Ray 2.60 adds `pip_install_options`.
+        let fields: &[&str] = if self.ray.install_options {
+            &[
+                "packages",
+                "pip_check",
+                "pip_install_options",
+                "pip_version",
+            ]
+        } else {
+            &["packages", "pip_check", "pip_version"]
+        };
         if let Some((bad, k, _)) = entries
             .iter()
-            .find(|(k, _, _)| !FIELDS.contains(&k.as_str()))
+            .find(|(k, _, _)| !fields.contains(&k.as_str()))
         {
             let got: Vec<String> = entries.iter().map(|(_, k, _)| py_repr(k)).collect();
-            let help = match crate::spec::suggest(bad, FIELDS) {
+            let help = match crate::spec::suggest(bad, fields) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("remove `{bad}`"),
             };
@@ -86,8 +96,12 @@ impl Cx<'_> {
                 codes::RTE_PIP,
                 k.span,
                 format!(
-                    "runtime_env['pip'] can only have these fields: packages, pip_check and \
-                     pip_version, but got: [{}]",
+                    "runtime_env['pip'] can only have these fields: {}, but got: [{}]",
+                    if self.ray.install_options {
+                        "packages, pip_check, pip_install_options and pip_version"
+                    } else {
+                        "packages, pip_check and pip_version"
+                    },
                     got.join(", ")
                 ),
                 help,
@@ -129,6 +143,12 @@ impl Cx<'_> {
                         );
                     }
                 },
+                "pip_install_options" => {
+                    match self.install_options(v, "pip", "pip_install_options") {
+                        Some(o) => spec.pip_install_options = Some(o),
+                        None => ok = false,
+                    }
+                }
                 _ => packages = Some(*v),
             }
         }
@@ -179,6 +199,48 @@ impl Cx<'_> {
             }
         }
         Some(spec)
+    }
+
+    /// Ray 2.60's `pip.pip_install_options` / `uv.uv_pip_install_options`: a list of strings,
+    /// with Ray's messages for anything else.
+    pub(super) fn install_options(
+        &mut self,
+        v: &Node,
+        field: &str,
+        key: &str,
+    ) -> Option<Vec<String>> {
+        let Kind::Seq(items) = &v.kind else {
+            self.error(
+                codes::RTE_PIP,
+                v.span,
+                format!(
+                    "runtime_env['{field}']['{key}'] must be of type list[str] got {}",
+                    py_type(v)
+                ),
+                format!("write a list of `{field} install` options: `[\"--no-deps\"]`"),
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match str_value(item) {
+                Some(s) => out.push(s.to_string()),
+                None => {
+                    self.error(
+                        codes::RTE_PIP,
+                        item.span,
+                        format!(
+                            "runtime_env['{field}']['{key}'] must be of type list[str] got {} for \
+                             {i}-th item.",
+                            py_type(item)
+                        ),
+                        "every option is a string (quote it)".into(),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(out)
     }
 
     /// A pip package list as both `pip` and `pip.packages` accept it: the path of a
