@@ -473,6 +473,13 @@ impl Cx<'_> {
                     keys.push(("conda", knode.span));
                     env.conda = self.conda(v);
                 }
+                // Ray 2.60's `uv`, checked as Ray checks it and kept as written.
+                "uv" if self.ray.install_options => {
+                    keys.push(("uv", knode.span));
+                    if self.uv_2_60(v) {
+                        env.unknown.insert(key, to_value(v));
+                    }
+                }
                 // Ray 2.40's `uv` (unknown to Ray 1): counted against `pip` and `conda`, then
                 // kept unchecked.
                 "uv" if self.ray.generation == RayGeneration::V2 => {

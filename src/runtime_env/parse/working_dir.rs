@@ -135,7 +135,10 @@ impl Cx<'_> {
                 ),
                 ".whl" if path.is_file() => return location(LocationKind::LocalWheel(path)),
                 ".whl" => (
-                    format!("[Errno 2] No such file or directory: '{shown}'"),
+                    format!(
+                        "Failed to upload {shown} to the Ray cluster: [Errno 2] No such file or \
+                         directory: '{shown}'"
+                    ),
                     "the path does not exist; relative paths are read from the current directory",
                 ),
                 _ => (
