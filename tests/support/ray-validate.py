@@ -5,11 +5,13 @@ Reads a JSON list of runtime envs (each a JSON text) on stdin and prints a JSON 
 per env: null when Ray accepts it, else the first line of Ray's message. Each env goes the way
 `ray.init` and job submission take it: the local `py_modules` and `working_dir` are "uploaded"
 first (Ray's own `upload_*_if_needed`, with an upload function that stores nothing), then
-`RuntimeEnv(**env)` validates. Relative paths resolve against the current directory.
+`RuntimeEnv(**env)` validates. Relative paths resolve against the directory given as the first
+argument (else the current directory).
 """
 import inspect
 import json
 import logging
+import os
 import sys
 
 logging.disable(logging.CRITICAL)
@@ -27,6 +29,8 @@ def upload(fn, env):
 
 
 def main() -> None:
+    if len(sys.argv) > 1:
+        os.chdir(sys.argv[1])
     out = []
     for text in json.load(sys.stdin):
         env = json.loads(text)
