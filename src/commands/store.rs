@@ -68,7 +68,6 @@ pub(crate) fn bake(
         ray,
         format,
     } = *args;
-    let _ = format;
     let name = env_name(name)?;
     let epoch = crate::epoch::from_env()?;
     let (env, diags) = super::runtime_env::load(runtime_env, Level::Job, ray)?;
@@ -78,9 +77,31 @@ pub(crate) fn bake(
     };
     let store = open(store_args)?;
     let from = identifier(from)?;
-    let options = BakeOptions { compression, epoch };
+    let options = BakeOptions {
+        compression,
+        epoch,
+        ray,
+        ray_env: crate::runtime_env::working_dir::RayPackagingEnv::from_env(),
+    };
     let outcome = ops::bake::bake(&store, &name, &from, &env, &options, printer)?;
-    print_commit(printer, &outcome)
+    if format == Format::Json {
+        let b = &outcome.build;
+        let doc = json!({
+            "name": b.name.to_string(),
+            "revision": b.revision.revision,
+            "manifest": b.revision.manifest.digest.to_string(),
+            "unchanged": b.unchanged,
+            "ray": ray.to_string(),
+            "runtime_env": outcome.runtime_env,
+            "note": outcome.note,
+        });
+        printer.data(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
+        return Ok(EXIT_OK);
+    }
+    print_commit(printer, &outcome.build)?;
+    printer.note(&outcome.note);
+    printer.data(&format!("runtime_env: {}\n", outcome.runtime_env))?;
+    Ok(EXIT_OK)
 }
 
 pub(crate) fn list(
