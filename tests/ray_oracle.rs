@@ -625,7 +625,7 @@ fn compare_packaging(
         if cli {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_envc"));
             cmd.arg("package").arg(&case.dir);
-            cmd.args(["--ray", ray.rules_name()]);
+            cmd.args(["--ray", &ray.rules_name()]);
             // The CLI reads Ray's variables from its environment, as Ray does.
             for v in [
                 "RAY_OVERRIDE_RUNTIME_ENV_DEFAULT_EXCLUDES",
@@ -842,7 +842,7 @@ fn field_conflicts_match_ray_2_40() {
         let file = tmp.path().join("env.json");
         fs::write(&file, text).unwrap();
         let o = Command::new(env!("CARGO_BIN_EXE_envc"))
-            .args(["runtime-env", "check", "--format", "json"])
+            .args(["runtime-env", "check", "--format", "json", "--ray", "2.40"])
             .arg(&file)
             .output()
             .unwrap();
@@ -909,7 +909,7 @@ fn remote_uri_names_match_ray_2_40() {
     let mut failures = Vec::new();
     for (uri, ray) in uris.iter().zip(&ray) {
         let o = Command::new(env!("CARGO_BIN_EXE_envc"))
-            .args(["runtime-env", "uri", uri])
+            .args(["runtime-env", "uri", "--ray", "2.40", uri])
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&o.stdout).trim_end().to_string();

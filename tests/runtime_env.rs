@@ -1086,3 +1086,75 @@ fn regression_issue7_max_size_boundary() {
         "{r}"
     );
 }
+
+/// Issue 11: `--ray VERSION` on every runtime-env and packaging command; an unknown version is
+/// a usage error listing the supported ones; a release between 2.40 and 2.60 gets the rules of
+/// its own release (default excludes from 2.54, `.rayignore` from 2.53).
+#[test]
+fn regression_issue11_ray_versions() {
+    let t = TempDir::new("rte-ray-versions");
+    write(t.path(), "w/.git/HEAD", "ref\n");
+    write(t.path(), "w/main.py", "x\n");
+    write(t.path(), "w/.rayignore", "*.log\n");
+    write(t.path(), "w/a.log", "l\n");
+    write(
+        t.path(),
+        "env.json",
+        r#"{"py_executable": "python -X dev"}"#,
+    );
+    for args in [
+        &["package", "w", "--ray", "3"][..],
+        &["package", "w", "--ray", "2.39"],
+        &["runtime-env", "check", "env.json", "--ray", "2.61.0"],
+        &["runtime-env", "normalize", "env.json", "--ray", "x"],
+        &["runtime-env", "uri", "s3://b/x.zip", "--ray", "1.13"],
+        &[
+            "runtime-env",
+            "merge",
+            "env.json",
+            "env.json",
+            "--ray",
+            "2.6",
+        ],
+    ] {
+        let r = envc_in(t.path(), args);
+        assert_eq!(r.code, Some(2), "{args:?}: {r}");
+        assert!(
+            r.stderr.contains("supported: 1, 2 (= 2.60), 2.40, 2.60"),
+            "{r}"
+        );
+    }
+    let files = |ray: &str| -> Vec<String> {
+        let j = package_json(&t.path().join("w"), &["--ray", ray]);
+        j["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        files("2.40.0"),
+        [".git/HEAD", ".rayignore", "a.log", "main.py"]
+    );
+    assert_eq!(files("2.53"), [".git/HEAD", ".rayignore", "main.py"]);
+    assert_eq!(files("2.54"), [".rayignore", "main.py"]);
+    assert_eq!(files("2"), files("2.60"));
+    // `py_executable` is a field from 2.43: no unknown-field warning there.
+    let r = envc_in(
+        t.path(),
+        ["runtime-env", "check", "env.json", "--ray", "2.42"],
+    )
+    .ok();
+    assert!(
+        r.stderr
+            .contains("unknown runtime_env field `py_executable`"),
+        "{r}"
+    );
+    let r = envc_in(
+        t.path(),
+        ["runtime-env", "check", "env.json", "--ray", "2.43"],
+    )
+    .ok();
+    assert!(!r.stderr.contains("py_executable"), "{r}");
+}

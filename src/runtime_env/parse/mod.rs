@@ -447,10 +447,15 @@ impl Cx<'_> {
         // rules: Ray drops a `None` given to one of its named parameters, but keeps a `None`
         // plugin field (it arrives in `**kwargs`).
         let mut given: Vec<(String, Span)> = Vec::new();
-        let named = if self.ray.py_executable {
+        let named: Vec<&str> = if self.ray.py_executable {
             RAY_2_60_NAMED_FIELDS
+                .iter()
+                .copied()
+                .filter(|f| *f != "rocprof_sys" || self.ray.rocprof_sys)
+                .chain((!self.ray.no_mpi).then_some("mpi"))
+                .collect()
         } else {
-            RAY_NAMED_FIELDS
+            RAY_NAMED_FIELDS.to_vec()
         };
         for (key, knode, v) in self.entries(root) {
             if !v.is_null() || !named.contains(&key.as_str()) {
@@ -474,7 +479,7 @@ impl Cx<'_> {
                     env.conda = self.conda(v);
                 }
                 // Ray 2.60's `uv`, checked as Ray checks it and kept as written.
-                "uv" if self.ray.install_options => {
+                "uv" if self.ray.uv_install_options => {
                     keys.push(("uv", knode.span));
                     if self.uv_2_60(v) {
                         env.unknown.insert(key, to_value(v));
@@ -499,16 +504,22 @@ impl Cx<'_> {
                 }
                 // Ray 2.60's fields it passes on unchecked (`py_executable` is the command a
                 // worker runs as Python).
-                "py_executable" | "_rocprof_sys" if self.ray.py_executable => {
+                "py_executable" if self.ray.py_executable => {
                     env.unknown.insert(key, to_value(v));
                 }
-                "mpi" | "docker" if self.ray.py_executable => {
+                "_rocprof_sys" if self.ray.rocprof_sys => {
+                    env.unknown.insert(key, to_value(v));
+                }
+                "mpi" | "docker"
+                    if (key == "mpi" && self.ray.no_mpi)
+                        || (key == "docker" && self.ray.no_docker) =>
+                {
                     self.diags
                         .warning(
                             codes::RTE_UNKNOWN_FIELD,
                             knode.span,
                             format!(
-                                "`{key}` is no longer a Ray field (Ray 2.60 dropped it): kept and \
+                                "`{key}` is no longer a Ray field (Ray dropped it by this release): kept and \
                                  passed on as a plugin field"
                             ),
                         )

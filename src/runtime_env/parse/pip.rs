@@ -72,8 +72,8 @@ impl Cx<'_> {
 
     fn pip_map(&mut self, node: &Node) -> Option<PipSpec> {
         let entries = self.entries(node);
-        // Ray 2.60 adds `pip_install_options`.
-        let fields: &[&str] = if self.ray.install_options {
+        // Ray 2.49 added `pip_install_options`.
+        let fields: &[&str] = if self.ray.pip_install_options {
             &[
                 "packages",
                 "pip_check",
@@ -97,7 +97,7 @@ impl Cx<'_> {
                 k.span,
                 format!(
                     "runtime_env['pip'] can only have these fields: {}, but got: [{}]",
-                    if self.ray.install_options {
+                    if self.ray.pip_install_options {
                         "packages, pip_check, pip_install_options and pip_version"
                     } else {
                         "packages, pip_check and pip_version"

@@ -221,7 +221,7 @@ pub fn package_dir(
         size,
         max,
         at_least,
-        rayignore: options.ray.package_size_warning,
+        rayignore: options.ray.size_message,
     };
 
     let mut acc = *b"00000000";

@@ -284,7 +284,7 @@ impl Walker<'_> {
                     size: self.projected,
                     max,
                     at_least: true,
-                    rayignore: self.options.ray.package_size_warning,
+                    rayignore: self.options.ray.size_message,
                 });
             }
         }
