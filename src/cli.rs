@@ -236,7 +236,9 @@ Build ids are in `envc list --all`."
 
 The working dir is laid out at /opt/envc/working_dir (owned by the image user), local
 py_modules under /opt/envc/py_modules; PYTHONPATH and WorkingDir are set as a Ray worker
-sees them. pip and conda entries are not installed by baking."
+sees them. pip and conda entries are not installed by baking.
+It then prints the runtime env a job on the image passes (`--format json`: `runtime_env`):
+under Ray 2.60 `local://` URIs of the baked working dir and py_modules, so nothing is uploaded."
     )]
     Bake {
         /// The runtime env (JSON or YAML); relative paths resolve against the current directory.

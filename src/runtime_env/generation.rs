@@ -53,7 +53,8 @@ pub struct RayRules {
     /// 2.45: a string `conda` that is an absolute path names an environment directory (which
     /// must exist).
     pub conda_env_dir: bool,
-    /// 2.60: `.tar.gz`, `.tgz`, `.tar.xz` packages for `working_dir` and `py_modules`.
+    /// 2.60: `.tar.gz`, `.tgz`, `.tar.xz` packages for `working_dir` and `py_modules` (Ray
+    /// took `.tar.gz`/`.tgz` URIs from 2.56, with other messages; envc gives them from 2.60).
     pub tar_packages: bool,
     /// 2.60: `local://` URIs, and with them envc's whole 2.60 URI rules: the protocols `http`
     /// (from 2.56), `azure`, `abfss` (from 2.57) and remote cache names
