@@ -1,6 +1,7 @@
 //! The command line, as clap structs. Doc comments are the `--help` text; no logic lives here.
 
 use crate::oci::Compression;
+use crate::runtime_env::RayRules;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -249,7 +250,9 @@ Build ids are in `envc list --all`."
 
 The working dir is laid out at /opt/envc/working_dir (owned by the image user), local
 py_modules under /opt/envc/py_modules; PYTHONPATH and WorkingDir are set as a Ray worker
-sees them. pip and conda entries are not installed by baking."
+sees them. pip and conda entries are not installed by baking.
+It then prints the runtime env a job on the image passes (`--format json`: `runtime_env`):
+under Ray 2.60 `local://` URIs of the baked working dir and py_modules, so nothing is uploaded."
     )]
     Bake {
         /// The runtime env (JSON or YAML); relative paths resolve against the current directory.
@@ -262,6 +265,12 @@ sees them. pip and conda entries are not installed by baking."
         from: String,
         #[arg(long, value_enum, default_value_t = Compression::Gzip)]
         compression: Compression,
+        /// Whose rules: a Ray version, `1`, `2` (= the newest supported), `2.40`, `2.60`
+        /// (`2.41`–`2.59` follow the 2.40 rules).
+        #[arg(long, value_name = "VERSION", default_value = "2.60", value_parser = parse_ray)]
+        ray: RayRules,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -431,9 +440,10 @@ refused (revisions are immutable): `envc pull NAME --from REPO` first.")]
         /// Refuse packages of this size or more (bytes, or with KiB/MiB/GiB).
         #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_size)]
         max_size: u64,
-        /// Ray generation: 2 (SHA-1 URIs) or 1 (MD5 URIs).
-        #[arg(long, value_name = "1|2", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
-        ray: u8,
+        /// Whose rules: a Ray version, `1`, `2` (= the newest supported), `2.40`, `2.60`
+        /// (`2.41`–`2.59` follow the 2.40 rules).
+        #[arg(long, value_name = "VERSION", default_value = "2.60", value_parser = parse_ray)]
+        ray: RayRules,
         /// Follow symlinks that resolve outside the directory.
         #[arg(long)]
         follow_external_links: bool,
@@ -463,9 +473,10 @@ pub enum RuntimeEnvCommand {
         /// Job level (local paths allowed) or task/actor level (URIs only).
         #[arg(long, value_enum, default_value_t = LevelArg::Job)]
         level: LevelArg,
-        /// Ray generation: 2 or 1 (validation quirks, URI hash, isolation rule).
-        #[arg(long, value_name = "1|2", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
-        ray: u8,
+        /// Whose rules: a Ray version, `1`, `2` (= the newest supported), `2.40`, `2.60`
+        /// (`2.41`–`2.59` follow the 2.40 rules).
+        #[arg(long, value_name = "VERSION", default_value = "2.60", value_parser = parse_ray)]
+        ray: RayRules,
         /// A cluster-env spec: list its pip/conda packages this runtime env will not see.
         #[arg(long, value_name = "SPEC")]
         cluster_env: Option<PathBuf>,
@@ -477,8 +488,10 @@ pub enum RuntimeEnvCommand {
         file: PathBuf,
         #[arg(long, value_enum, default_value_t = LevelArg::Job)]
         level: LevelArg,
-        #[arg(long, value_name = "1|2", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
-        ray: u8,
+        /// Whose rules: a Ray version, `1`, `2` (= the newest supported), `2.40`, `2.60`
+        /// (`2.41`–`2.59` follow the 2.40 rules).
+        #[arg(long, value_name = "VERSION", default_value = "2.60", value_parser = parse_ray)]
+        ray: RayRules,
     },
     /// Merge a child runtime env over a parent (task/actor rule), or a job's submit and init
     /// envs (`--mode job`: overlapping keys are a conflict).
@@ -487,9 +500,19 @@ pub enum RuntimeEnvCommand {
         child: PathBuf,
         #[arg(long, value_enum, default_value_t = MergeMode::Task)]
         mode: MergeMode,
+        /// Whose rules: a Ray version, `1`, `2` (= the newest supported), `2.40`, `2.60`
+        /// (`2.41`–`2.59` follow the 2.40 rules).
+        #[arg(long, value_name = "VERSION", default_value = "2.60", value_parser = parse_ray)]
+        ray: RayRules,
     },
     /// Validate a remote package URI and print Ray's local cache name for it.
-    Uri { uri: String },
+    Uri {
+        uri: String,
+        /// Whose rules: a Ray version, `1`, `2` (= the newest supported), `2.40`, `2.60`
+        /// (`2.41`–`2.59` follow the 2.40 rules).
+        #[arg(long, value_name = "VERSION", default_value = "2.60", value_parser = parse_ray)]
+        ray: RayRules,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -502,6 +525,10 @@ pub enum LevelArg {
 pub enum MergeMode {
     Task,
     Job,
+}
+
+fn parse_ray(s: &str) -> Result<RayRules, String> {
+    RayRules::parse(s)
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {

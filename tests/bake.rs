@@ -355,3 +355,86 @@ fn regression_issue7_bake_expands_env_vars_as_the_bases_ray_does() {
         "{env:?}"
     );
 }
+
+/// Issue 11, item 2: a baked working dir needs no upload. `envc bake --format json` returns the
+/// runtime env a job on the image passes: under Ray 2.60 `local://` URIs of the baked paths
+/// (what was baked removed: excludes, env_vars; pip kept for Ray), under 2.40 no code fields
+/// and a note that says why; the human form prints it too.
+#[test]
+fn regression_issue11_bake_prints_the_jobs_runtime_env() {
+    let tmp = TempDir::new("bake-rte");
+    let Some(store) = cluster(
+        &tmp,
+        "docker_image: localhost/busybox:1\nray_version: \"2.9.0\"\n",
+    ) else {
+        return;
+    };
+    let p = project(&tmp);
+    let json = |ray: &str| {
+        run(envc()
+            .current_dir(&p)
+            .args([
+                "bake",
+                "runtime_env.yaml",
+                "--name",
+                "job",
+                "--from",
+                "cluster:1",
+            ])
+            .args(["--ray", ray, "--format", "json", "--store"])
+            .arg(&store))
+        .ok()
+        .json()
+    };
+    let new = json("2.60");
+    assert_eq!(
+        new["runtime_env"],
+        serde_json::json!({
+            "working_dir": "local:///opt/envc/working_dir",
+            "py_modules": ["local:///opt/envc/py_modules/mymod"],
+            "pip": ["requests"],
+        }),
+        "{new}"
+    );
+    assert_eq!(new["ray"], "Ray 2.60");
+    assert_eq!(new["name"], "job");
+    let old = json("2.40");
+    assert_eq!(
+        old["runtime_env"],
+        serde_json::json!({"pip": ["requests"]}),
+        "{old}"
+    );
+    assert!(
+        old["note"]
+            .as_str()
+            .unwrap()
+            .contains("has no `local://` URIs"),
+        "{old}"
+    );
+    let human = bake(&store, &p, "runtime_env.yaml", "job").ok();
+    assert!(
+        human
+            .stdout
+            .contains(r#"runtime_env: {"pip":["requests"],"py_modules":["local:///opt/envc/py_modules/mymod"],"working_dir":"local:///opt/envc/working_dir"}"#),
+        "{human}"
+    );
+    let bad = run(envc()
+        .current_dir(&p)
+        .args([
+            "bake",
+            "runtime_env.yaml",
+            "--name",
+            "job",
+            "--from",
+            "cluster:1",
+            "--ray",
+            "2.7",
+        ])
+        .arg("--store")
+        .arg(&store));
+    assert_eq!(bad.code, Some(2), "{bad}");
+    assert!(
+        bad.stderr.contains("supported: 1, 2 (= 2.60), 2.40, 2.60"),
+        "{bad}"
+    );
+}

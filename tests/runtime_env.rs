@@ -57,6 +57,10 @@ fn check_error(
     write(t.path(), &file, text);
     let mut args = vec!["runtime-env", "check", &file];
     args.extend_from_slice(extra);
+    // These cases are Ray 2.40's verdicts unless a case names its Ray.
+    if !extra.contains(&"--ray") {
+        args.extend_from_slice(&["--ray", "2.40"]);
+    }
     let r = envc_in(t.path(), &args).no();
     assert_diag(&r, &file, line, col, "error", code, msg);
 }
@@ -644,16 +648,30 @@ fn merge_job_mode_conflict_names_the_keys() {
 
 #[test]
 fn uri_maps_remote_zips_to_rays_cache_names() {
-    let r = common::envc_run(["runtime-env", "uri", "s3://bucket/dir/file.zip"]).ok();
+    let r = common::envc_run([
+        "runtime-env",
+        "uri",
+        "--ray",
+        "2.40",
+        "s3://bucket/dir/file.zip",
+    ])
+    .ok();
     assert_eq!(r.stdout, "s3_bucket_dir_file.zip\n");
-    let r = common::envc_run(["runtime-env", "uri", "s3://bucket/file.tar"]).no();
+    let r = common::envc_run([
+        "runtime-env",
+        "uri",
+        "--ray",
+        "2.40",
+        "s3://bucket/file.tar",
+    ])
+    .no();
     assert!(
         r.stderr
             .contains("Only .zip or .whl files supported for remote URIs."),
         "{r}"
     );
     assert!(r.stdout.is_empty(), "{r}");
-    let r = common::envc_run(["runtime-env", "uri", "ftp://host/file.zip"]).no();
+    let r = common::envc_run(["runtime-env", "uri", "--ray", "2.40", "ftp://host/file.zip"]).no();
     assert!(r.stderr.contains("Invalid protocol"), "{r}");
     for proto in ["'HTTPS'", "'S3'", "'GS'"] {
         assert!(r.stderr.contains(proto), "{proto} not listed: {r}");
@@ -671,7 +689,7 @@ fn regression_issue7_uri_accepts_wheels() {
     .ok();
     assert_eq!(r.stdout, "pkg-1.0-py3-none-any.whl\n");
     assert!(r.stderr.contains("py_modules"), "{r}");
-    let r = common::envc_run(["runtime-env", "uri", "s3://b/w/m.whl?v=2"]).ok();
+    let r = common::envc_run(["runtime-env", "uri", "--ray", "2.40", "s3://b/w/m.whl?v=2"]).ok();
     assert_eq!(r.stdout, "s3_b_w_m.whl\n");
     let t = TempDir::new("rte-whl");
     write(
@@ -986,7 +1004,7 @@ fn package_refuses_a_10_gib_sparse_file_fast() {
     assert!(
         r.stderr.contains("Package size (")
             && r.stderr.contains(
-                "MiB) exceeds the maximum size of 100.00MiB. You can exclude large files using the 'excludes' option to the runtime_env."
+                "MiB) exceeds the maximum size of 100.00MiB. To exclude large files, add them to '.gitignore' or '.rayignore' files, or use the 'excludes' option in the runtime_env"
             ),
         "{r}"
     );
@@ -1120,4 +1138,76 @@ fn regression_issue7_max_size_boundary() {
         )),
         "{r}"
     );
+}
+
+/// Issue 11: `--ray VERSION` on every runtime-env and packaging command; an unknown version is
+/// a usage error listing the supported ones; a release between 2.40 and 2.60 gets the rules of
+/// its own release (default excludes from 2.54, `.rayignore` from 2.53).
+#[test]
+fn regression_issue11_ray_versions() {
+    let t = TempDir::new("rte-ray-versions");
+    write(t.path(), "w/.git/HEAD", "ref\n");
+    write(t.path(), "w/main.py", "x\n");
+    write(t.path(), "w/.rayignore", "*.log\n");
+    write(t.path(), "w/a.log", "l\n");
+    write(
+        t.path(),
+        "env.json",
+        r#"{"py_executable": "python -X dev"}"#,
+    );
+    for args in [
+        &["package", "w", "--ray", "3"][..],
+        &["package", "w", "--ray", "2.39"],
+        &["runtime-env", "check", "env.json", "--ray", "2.61.0"],
+        &["runtime-env", "normalize", "env.json", "--ray", "x"],
+        &["runtime-env", "uri", "s3://b/x.zip", "--ray", "1.13"],
+        &[
+            "runtime-env",
+            "merge",
+            "env.json",
+            "env.json",
+            "--ray",
+            "2.6",
+        ],
+    ] {
+        let r = envc_in(t.path(), args);
+        assert_eq!(r.code, Some(2), "{args:?}: {r}");
+        assert!(
+            r.stderr.contains("supported: 1, 2 (= 2.60), 2.40, 2.60"),
+            "{r}"
+        );
+    }
+    let files = |ray: &str| -> Vec<String> {
+        let j = package_json(&t.path().join("w"), &["--ray", ray]);
+        j["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        files("2.40.0"),
+        [".git/HEAD", ".rayignore", "a.log", "main.py"]
+    );
+    assert_eq!(files("2.53"), [".git/HEAD", ".rayignore", "main.py"]);
+    assert_eq!(files("2.54"), [".rayignore", "main.py"]);
+    assert_eq!(files("2"), files("2.60"));
+    // `py_executable` is a field from 2.43: no unknown-field warning there.
+    let r = envc_in(
+        t.path(),
+        ["runtime-env", "check", "env.json", "--ray", "2.42"],
+    )
+    .ok();
+    assert!(
+        r.stderr
+            .contains("unknown runtime_env field `py_executable`"),
+        "{r}"
+    );
+    let r = envc_in(
+        t.path(),
+        ["runtime-env", "check", "env.json", "--ray", "2.43"],
+    )
+    .ok();
+    assert!(!r.stderr.contains("py_executable"), "{r}");
 }

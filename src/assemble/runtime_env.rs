@@ -14,7 +14,8 @@ use crate::oci::Descriptor;
 use crate::plan::Plan;
 use crate::runtime_env::validate::{LocationKind, RuntimeEnv};
 use crate::runtime_env::worker_env::{self, Expansion};
-use crate::runtime_env::working_dir::{self, PackageOptions};
+use crate::runtime_env::working_dir::{self, PackageKind, PackageOptions, RayPackagingEnv};
+use crate::runtime_env::RayRules;
 use crate::store::annotations::{RUNTIME_ENV_DIGEST, SPEC_DIGEST, WORKING_DIR_URI};
 use crate::store::Store;
 use crate::types::digest::Digest;
@@ -86,15 +87,11 @@ fn add_tree(
     entries: &mut Vec<Entry>,
     root: &Path,
     prefix: &str,
-    env: &RuntimeEnv,
     owner: (u32, u32),
+    options: &PackageOptions,
     notes: &mut Vec<String>,
 ) -> Result<String, BakeError> {
-    let options = PackageOptions {
-        excludes: env.excludes.clone(),
-        ..PackageOptions::default()
-    };
-    let contents = working_dir::contents(root, &options).map_err(|source| BakeError::Package {
+    let contents = working_dir::contents(root, options).map_err(|source| BakeError::Package {
         path: root.display().to_string(),
         source,
     })?;
@@ -127,12 +124,36 @@ fn add_tree(
     Ok(contents.uri)
 }
 
+/// Whose packaging rules a bake follows: the Ray release and the variables Ray's packaging
+/// reads (so the layer holds exactly what that Ray would upload).
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    pub ray: RayRules,
+    pub env: &'a RayPackagingEnv,
+}
+
+impl Rules<'_> {
+    fn options(&self, env: &RuntimeEnv, kind: PackageKind) -> PackageOptions {
+        PackageOptions {
+            excludes: env.excludes.clone(),
+            ray: self.ray,
+            kind,
+            env: self.env.clone(),
+            ..PackageOptions::default()
+        }
+    }
+}
+
 /// What a bake produced.
 #[derive(Debug)]
 pub struct Baked {
     pub image: Image,
     /// Ray's URI of the working dir, when there is one.
     pub working_dir_uri: Option<String>,
+    /// Where the working dir is in the image, when there is one.
+    pub working_dir: Option<String>,
+    /// Where each local `py_modules` directory is in the image, in the runtime env's order.
+    pub py_modules: Vec<String>,
     pub notes: Vec<String>,
 }
 
@@ -142,6 +163,7 @@ pub fn bake(
     base: &Base,
     plan: &Plan,
     env: &RuntimeEnv,
+    rules: &Rules<'_>,
     options: &Options,
 ) -> Result<Baked, BakeError> {
     // A worker of such a runtime env never runs in the baked image.
@@ -181,8 +203,8 @@ pub fn bake(
             &mut entries,
             path,
             &WORKING_DIR[1..],
-            env,
             owner,
+            &rules.options(env, PackageKind::WorkingDir),
             &mut notes,
         )?;
         working_dir_uri = Some(uri);
@@ -190,6 +212,7 @@ pub fn bake(
     }
     let modules: Vec<_> = env.py_modules.iter().flatten().collect();
     let has_modules = !modules.is_empty();
+    let mut module_paths = Vec::new();
     if has_modules {
         entries.push(dir(&PY_MODULES[1..], owner.0, owner.1));
         for loc in modules {
@@ -207,10 +230,11 @@ pub fn bake(
                 &mut entries,
                 path,
                 &format!("{}/{name}", &PY_MODULES[1..]),
-                env,
                 owner,
+                &rules.options(env, PackageKind::PyModule),
                 &mut notes,
             )?;
+            module_paths.push(format!("{PY_MODULES}/{name}"));
         }
     }
     if entries.len() == 2 && env.env_vars.is_empty() {
@@ -305,6 +329,7 @@ pub fn bake(
     let mut annotations = BTreeMap::from([(RUNTIME_ENV_DIGEST.to_string(), runtime_digest)]);
     labels.push((SPEC_DIGEST.to_string(), spec_digest.clone()));
     annotations.insert(SPEC_DIGEST.to_string(), spec_digest);
+    let baked_dir = working_dir.clone();
     let edit = Edit {
         env: vars.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
         labels,
@@ -316,8 +341,56 @@ pub fn bake(
     Ok(Baked {
         image: compose(store, base, edit, options)?,
         working_dir_uri,
+        working_dir: baked_dir,
+        py_modules: module_paths,
         notes,
     })
+}
+
+/// The runtime env a job on the baked image should pass so Ray uses the code in the image, and
+/// what to know about it. Ray 2.60: `working_dir` and `py_modules` become `local://` URIs of
+/// the baked paths (Ray uses a `local://` directory in place: no upload, no unpacking);
+/// `excludes` go (they were applied when baking) and so do `env_vars` (baked into the image's
+/// environment, where a second expansion could differ); every other field is kept, for Ray to
+/// act on at run time. Before 2.60 Ray has no `local://`: the fields go, and the note says
+/// what the image gives instead.
+pub fn job_runtime_env(
+    env: &RuntimeEnv,
+    baked: &Baked,
+    ray: RayRules,
+) -> (serde_json::Value, String) {
+    let mut v = env.to_value();
+    let m = v.as_object_mut().expect("a runtime env is an object");
+    for k in ["working_dir", "py_modules", "excludes", "env_vars"] {
+        m.remove(k);
+    }
+    if ray.local_uri {
+        if let Some(d) = &baked.working_dir {
+            m.insert("working_dir".into(), format!("local://{d}").into());
+        }
+        if !baked.py_modules.is_empty() {
+            let list = baked
+                .py_modules
+                .iter()
+                .map(|p| format!("local://{p}").into())
+                .collect();
+            m.insert("py_modules".into(), serde_json::Value::Array(list));
+        }
+        let note = format!(
+            "{ray}: pass this runtime env to jobs on the baked image; `local://` directories are \
+             used in place on every node (nothing is uploaded); env_vars are in the image's \
+             environment"
+        );
+        return (v, note);
+    }
+    let note = format!(
+        "{ray} has no `local://` URIs, so a runtime env cannot point at the baked code: pass \
+         this one (no working_dir, py_modules or env_vars); the baked directories are on the \
+         image's PYTHONPATH, and the image's working directory is the working dir, which a \
+         worker starts in only when Ray itself was started there (Ray 2.60 and `--ray 2.60` \
+         make it exact)"
+    );
+    (v, note)
 }
 
 /// Streams the code layer into the store in one pass (files are read once, never buffered).

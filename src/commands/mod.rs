@@ -134,8 +134,21 @@ pub fn run(cli: Cli) -> u8 {
             name,
             from,
             compression,
+            ray,
+            format,
             store: st,
-        } => store::bake(&printer, &runtime_env, &name, &from, compression, &st),
+        } => store::bake(
+            &printer,
+            &store::BakeArgs {
+                runtime_env: &runtime_env,
+                name: &name,
+                from: &from,
+                compression,
+                ray,
+                format,
+            },
+            &st,
+        ),
         Command::List {
             name,
             all,

@@ -6,19 +6,11 @@ use crate::cli::{Format, LevelArg, MergeMode, RuntimeEnvCommand};
 use crate::diag::render;
 use crate::ops::runtime_env as ops;
 use crate::runtime_env::parse::{Level, RuntimeEnv};
-use crate::runtime_env::working_dir::PackageOptions;
-use crate::runtime_env::RayGeneration;
+use crate::runtime_env::working_dir::{PackageOptions, RayPackagingEnv};
+use crate::runtime_env::RayRules;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::Path;
-
-fn generation(ray: u8) -> RayGeneration {
-    if ray == 1 {
-        RayGeneration::V1
-    } else {
-        RayGeneration::V2
-    }
-}
 
 fn level(l: LevelArg) -> Level {
     match l {
@@ -32,7 +24,7 @@ fn level(l: LevelArg) -> Level {
 pub(super) fn load(
     path: &Path,
     level: Level,
-    ray: RayGeneration,
+    ray: RayRules,
 ) -> Result<(Result<RuntimeEnv, ()>, Vec<crate::diag::Diagnostic>), Error> {
     let loaded = ops::load(path, level, ray)?;
     Ok((loaded.env.ok_or(()), loaded.diagnostics))
@@ -50,7 +42,7 @@ pub(super) fn run(printer: &Printer, cmd: RuntimeEnvCommand) -> Result<u8, Error
             printer,
             &file,
             level(l),
-            generation(ray),
+            ray,
             cluster_env.as_deref(),
             format,
         ),
@@ -58,7 +50,7 @@ pub(super) fn run(printer: &Printer, cmd: RuntimeEnvCommand) -> Result<u8, Error
             file,
             level: l,
             ray,
-        } => match ops::normalize(&file, level(l), generation(ray), printer)? {
+        } => match ops::normalize(&file, level(l), ray, printer)? {
             Some(env) => {
                 printer.data(&format!("{}\n", env.canonical_json()))?;
                 Ok(EXIT_OK)
@@ -69,12 +61,13 @@ pub(super) fn run(printer: &Printer, cmd: RuntimeEnvCommand) -> Result<u8, Error
             parent,
             child,
             mode,
+            ray,
         } => {
             let mode = match mode {
                 MergeMode::Task => ops::MergeMode::Task,
                 MergeMode::Job => ops::MergeMode::Job,
             };
-            match ops::merge(&parent, &child, mode, printer)? {
+            match ops::merge(&parent, &child, mode, ray, printer)? {
                 Some(env) => {
                     printer.data(&format!("{}\n", env.canonical_json()))?;
                     Ok(EXIT_OK)
@@ -82,8 +75,8 @@ pub(super) fn run(printer: &Printer, cmd: RuntimeEnvCommand) -> Result<u8, Error
                 None => Ok(EXIT_NO),
             }
         }
-        RuntimeEnvCommand::Uri { uri } => {
-            let name = ops::uri(&uri, printer)?;
+        RuntimeEnvCommand::Uri { uri, ray } => {
+            let name = ops::uri(&uri, ray, printer)?;
             printer.data(&format!("{name}\n"))?;
             Ok(EXIT_OK)
         }
@@ -94,7 +87,7 @@ fn check(
     printer: &Printer,
     file: &Path,
     level: Level,
-    ray: RayGeneration,
+    ray: RayRules,
     cluster_env: Option<&Path>,
     format: Format,
 ) -> Result<u8, Error> {
@@ -135,13 +128,15 @@ pub(super) fn package_cmd(
     excludes: Vec<String>,
     output: Option<&Path>,
     max_size: u64,
-    ray: u8,
+    ray: RayRules,
     follow_external_links: bool,
     format: Format,
 ) -> Result<u8, Error> {
     let options = PackageOptions {
         excludes,
-        ray: generation(ray),
+        ray,
+        kind: Default::default(),
+        env: RayPackagingEnv::from_env(),
         max_size,
         follow_external_links,
     };

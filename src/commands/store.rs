@@ -44,27 +44,64 @@ fn short(d: &str) -> String {
         .to_string()
 }
 
+/// `envc bake`'s arguments.
+pub(crate) struct BakeArgs<'a> {
+    pub(crate) runtime_env: &'a Path,
+    pub(crate) name: &'a str,
+    pub(crate) from: &'a str,
+    pub(crate) compression: Compression,
+    pub(crate) ray: crate::runtime_env::RayRules,
+    pub(crate) format: Format,
+}
+
 pub(crate) fn bake(
     printer: &Printer,
-    runtime_env: &Path,
-    name: &str,
-    from: &str,
-    compression: Compression,
+    args: &BakeArgs<'_>,
     store_args: &StoreArgs,
 ) -> Result<u8, Error> {
-    use crate::runtime_env::validate::{Level, RayGeneration};
+    use crate::runtime_env::validate::Level;
+    let BakeArgs {
+        runtime_env,
+        name,
+        from,
+        compression,
+        ray,
+        format,
+    } = *args;
     let name = env_name(name)?;
     let epoch = crate::epoch::from_env()?;
-    let (env, diags) = super::runtime_env::load(runtime_env, Level::Job, RayGeneration::V2)?;
+    let (env, diags) = super::runtime_env::load(runtime_env, Level::Job, ray)?;
     printer.diagnostics(&diags);
     let Ok(env) = env else {
         return Ok(EXIT_NO);
     };
     let store = open(store_args)?;
     let from = identifier(from)?;
-    let options = BakeOptions { compression, epoch };
+    let options = BakeOptions {
+        compression,
+        epoch,
+        ray,
+        ray_env: crate::runtime_env::working_dir::RayPackagingEnv::from_env(),
+    };
     let outcome = ops::bake::bake(&store, &name, &from, &env, &options, printer)?;
-    print_commit(printer, &outcome)
+    if format == Format::Json {
+        let b = &outcome.build;
+        let doc = json!({
+            "name": b.name.to_string(),
+            "revision": b.revision.revision,
+            "manifest": b.revision.manifest.digest.to_string(),
+            "unchanged": b.unchanged,
+            "ray": ray.to_string(),
+            "runtime_env": outcome.runtime_env,
+            "note": outcome.note,
+        });
+        printer.data(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
+        return Ok(EXIT_OK);
+    }
+    print_commit(printer, &outcome.build)?;
+    printer.note(&outcome.note);
+    printer.data(&format!("runtime_env: {}\n", outcome.runtime_env))?;
+    Ok(EXIT_OK)
 }
 
 pub(crate) fn list(

@@ -11,6 +11,8 @@ use crate::assemble::runtime_env::WORKING_DIR;
 use crate::assemble::{self, Base};
 use crate::oci::Compression;
 use crate::runtime_env::validate::RuntimeEnv;
+use crate::runtime_env::working_dir::RayPackagingEnv;
+use crate::runtime_env::RayRules;
 use crate::store::Store;
 use crate::types::name::{EnvName, Identifier};
 
@@ -20,6 +22,20 @@ pub struct BakeOptions {
     pub compression: Compression,
     /// Seconds since the Unix epoch for every timestamp ([`crate::epoch`]).
     pub epoch: u64,
+    /// Whose packaging rules, and the runtime env printed for jobs.
+    pub ray: RayRules,
+    /// The variables Ray's packaging reads.
+    pub ray_env: RayPackagingEnv,
+}
+
+/// What a bake made: the revision, and the runtime env a job on it should pass.
+#[derive(Debug, Clone)]
+pub struct BakeOutcome {
+    pub build: BuildOutcome,
+    /// The job's runtime env (`local://` URIs of the baked code under Ray 2.60).
+    pub runtime_env: serde_json::Value,
+    /// What that runtime env does, or cannot do, under the chosen Ray.
+    pub note: String,
 }
 
 /// Bakes the (valid) runtime env `env` onto the revision `from` as a revision of `name`.
@@ -30,7 +46,7 @@ pub fn bake(
     env: &RuntimeEnv,
     options: &BakeOptions,
     log: &dyn Log,
-) -> Result<BuildOutcome, Error> {
+) -> Result<BakeOutcome, Error> {
     let from_rev = store.resolve(from)?;
     let config = store.image_config(&from_rev)?;
     let base = Base {
@@ -48,7 +64,12 @@ pub fn bake(
         epoch: options.epoch,
         compression: options.compression,
     };
-    let baked = assemble::runtime_env::bake(store, &base, &plan, env, &assemble_options)?;
+    let rules = assemble::runtime_env::Rules {
+        ray: options.ray,
+        env: &options.ray_env,
+    };
+    let baked = assemble::runtime_env::bake(store, &base, &plan, env, &rules, &assemble_options)?;
+    let (runtime_env, note) = assemble::runtime_env::job_runtime_env(env, &baked, options.ray);
     for note in &baked.notes {
         log.note(note);
     }
@@ -61,5 +82,9 @@ pub fn bake(
     let lock = store.lock()?;
     let commit = store.commit(&lock, name, baked.image.manifest)?;
     drop(lock);
-    Ok(BuildOutcome::new(name, commit))
+    Ok(BakeOutcome {
+        build: BuildOutcome::new(name, commit),
+        runtime_env,
+        note,
+    })
 }

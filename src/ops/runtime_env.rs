@@ -19,7 +19,7 @@ use crate::oci::blob::AtomicFile;
 use crate::runtime_env::merge;
 use crate::runtime_env::parse::{self, Level, RuntimeEnv};
 use crate::runtime_env::working_dir::{self, Package, PackageOptions};
-use crate::runtime_env::RayGeneration;
+use crate::runtime_env::RayRules;
 use crate::spec::skew;
 use std::path::{Path, PathBuf};
 
@@ -33,7 +33,7 @@ pub struct Loaded {
 /// Reads and validates the runtime env at `path` (`-` is standard input); relative paths in it
 /// resolve against the current directory, as they do for Ray's driver. `Err` only when it
 /// cannot be read.
-pub fn load(path: &Path, level: Level, ray: RayGeneration) -> Result<Loaded, Error> {
+pub fn load(path: &Path, level: Level, ray: RayRules) -> Result<Loaded, Error> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let (env, diagnostics) = parse::load(path, &cwd, level, ray)?;
     Ok(Loaded { env, diagnostics })
@@ -75,7 +75,7 @@ impl CheckOutcome {
 pub fn check(
     file: &Path,
     level: Level,
-    ray: RayGeneration,
+    ray: RayRules,
     cluster_env: Option<&Path>,
     log: &dyn Log,
 ) -> Result<Result<CheckOutcome, Refused>, Error> {
@@ -121,7 +121,7 @@ pub fn check(
 pub fn normalize(
     file: &Path,
     level: Level,
-    ray: RayGeneration,
+    ray: RayRules,
     log: &dyn Log,
 ) -> Result<Option<RuntimeEnv>, Error> {
     let Loaded { env, diagnostics } = load(file, level, ray)?;
@@ -139,20 +139,21 @@ pub enum MergeMode {
 }
 
 /// Merges the runtime env at `child` over (or, in [`MergeMode::Job`], with) the one at
-/// `parent`, both read as Ray 2 reads them; `None` when either has errors. Both inputs'
+/// `parent`, both read under `ray`'s rules; `None` when either has errors. Both inputs'
 /// diagnostics go to the log, the parent's first.
 pub fn merge(
     parent: &Path,
     child: &Path,
     mode: MergeMode,
+    ray: RayRules,
     log: &dyn Log,
 ) -> Result<Option<RuntimeEnv>, Error> {
     let child_level = match mode {
         MergeMode::Task => Level::TaskOrActor,
         MergeMode::Job => Level::Job,
     };
-    let p = load(parent, Level::Job, RayGeneration::V2)?;
-    let c = load(child, child_level, RayGeneration::V2)?;
+    let p = load(parent, Level::Job, ray)?;
+    let c = load(child, child_level, ray)?;
     log.diagnostics(&p.diagnostics);
     log.diagnostics(&c.diagnostics);
     let (Some(p), Some(c)) = (p.env, c.env) else {
@@ -167,8 +168,8 @@ pub fn merge(
 
 /// The name Ray caches the remote package `uri` under. A wheel's URI gets a note: it is valid
 /// in `py_modules` only.
-pub fn uri(uri: &str, log: &dyn Log) -> Result<String, Error> {
-    let name = working_dir::remote_cache_name(uri)?;
+pub fn uri(uri: &str, ray: RayRules, log: &dyn Log) -> Result<String, Error> {
+    let name = working_dir::remote_cache_name(uri, ray)?;
     if name.ends_with(".whl") {
         log.note("a .whl URI is valid in `py_modules` only (a `working_dir` is a .zip)");
     }

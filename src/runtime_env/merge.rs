@@ -12,7 +12,7 @@
 //! empty. Inputs are never mutated. [`isolated_packages`] applies the isolation rule of the
 //! chosen Ray generation to a compiled cluster environment.
 
-use super::generation::RayGeneration;
+use super::generation::{RayGeneration, RayRules};
 use super::parse::exclusive::exclusive_fields;
 use super::parse::RuntimeEnv;
 use crate::diag::codes::{self, Code};
@@ -186,12 +186,8 @@ pub fn merge_job(submit: &RuntimeEnv, init: &RuntimeEnv) -> Result<RuntimeEnv, M
 /// package is hidden. Ray 2 layers a runtime env's `pip` on top of the cluster's Python
 /// (nothing hidden); only a runtime env `conda` switches to another environment, which hides
 /// the cluster's conda and pip packages alike.
-pub fn isolated_packages(
-    plan: &Plan,
-    env: &RuntimeEnv,
-    ray: RayGeneration,
-) -> Vec<(String, String)> {
-    let isolates = match ray {
+pub fn isolated_packages(plan: &Plan, env: &RuntimeEnv, ray: RayRules) -> Vec<(String, String)> {
+    let isolates = match ray.generation {
         RayGeneration::V1 => env.pip.is_some() || env.conda.is_some(),
         RayGeneration::V2 => env.conda.is_some(),
     };
@@ -350,7 +346,7 @@ mod tests {
         let refused = |text: &str| {
             let file = Arc::new(SourceFile::new("env.json", text));
             let mut d = Diagnostics::new(file.clone());
-            let env = parse(file, Path::new("/"), Level::Job, RayGeneration::V2, &mut d);
+            let env = parse(file, Path::new("/"), Level::Job, RayRules::V2_40, &mut d);
             assert!(env.is_none(), "{text}: accepted");
             d.into_vec().into_iter().find(|d| d.is_error()).unwrap()
         };
@@ -454,7 +450,7 @@ mod tests {
     fn env(text: &str) -> RuntimeEnv {
         let file = Arc::new(SourceFile::new("env.json", text));
         let mut d = Diagnostics::new(file.clone());
-        parse(file, Path::new("/"), Level::Job, RayGeneration::V2, &mut d).unwrap()
+        parse(file, Path::new("/"), Level::Job, RayRules::V2_40, &mut d).unwrap()
     }
 
     #[test]
@@ -478,23 +474,20 @@ mod tests {
         let pip = env(r#"{"pip": ["x"]}"#);
         let conda = env(r#"{"conda": {"dependencies": ["numpy"]}}"#);
         let neither = env(r#"{"env_vars": {"A": "1"}}"#);
+        assert_eq!(all(isolated_packages(plan, &pip, RayRules::V1)), everything);
+        assert!(isolated_packages(plan, &pip, RayRules::V2_40).is_empty());
         assert_eq!(
-            all(isolated_packages(plan, &pip, RayGeneration::V1)),
-            everything
-        );
-        assert!(isolated_packages(plan, &pip, RayGeneration::V2).is_empty());
-        assert_eq!(
-            all(isolated_packages(plan, &conda, RayGeneration::V1)),
+            all(isolated_packages(plan, &conda, RayRules::V1)),
             everything
         );
         assert_eq!(
-            all(isolated_packages(plan, &conda, RayGeneration::V2)),
+            all(isolated_packages(plan, &conda, RayRules::V2_40)),
             everything
         );
-        assert!(isolated_packages(plan, &neither, RayGeneration::V1).is_empty());
-        assert!(isolated_packages(plan, &neither, RayGeneration::V2).is_empty());
+        assert!(isolated_packages(plan, &neither, RayRules::V1).is_empty());
+        assert!(isolated_packages(plan, &neither, RayRules::V2_40).is_empty());
         // An empty pip list is dropped, so under Ray 1 it isolates nothing (truthiness).
         let empty = env(r#"{"pip": []}"#);
-        assert!(isolated_packages(plan, &empty, RayGeneration::V1).is_empty());
+        assert!(isolated_packages(plan, &empty, RayRules::V1).is_empty());
     }
 }

@@ -1,7 +1,7 @@
 //! Ray runtime environments: parsing and validating one as Ray does (`parse`, with Python's view
 //! of its values in `python`), merging them (`merge`), the worker's environment variables
 //! (`worker_env`) and packaging a working directory into Ray's zip and URI (`working_dir`).
-//! [`RayGeneration`] is the one switch for the places where Ray 1 and Ray 2 differ.
+//! [`RayRules`] (from `--ray VERSION`) is the one switch for the places where Ray releases differ.
 
 pub mod generation;
 pub mod merge;
@@ -15,4 +15,4 @@ pub mod working_dir;
 /// rewriting (`assemble::runtime_env`, `commands::store`); new code names `parse`.
 pub use parse as validate;
 
-pub use generation::RayGeneration;
+pub use generation::{RayGeneration, RayRules};

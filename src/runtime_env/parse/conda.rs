@@ -1,6 +1,7 @@
 //! `conda`: an inline `environment.yml` mapping, a `.yaml`/`.yml` file (read through the one
 //! input reader and parsed with envc's YAML tree, its content replacing the path), or the name
-//! of an existing environment: Ray's three forms, told apart by Python's `Path.suffix`.
+//! of an existing environment: Ray's three forms, told apart by Python's `Path.suffix`. From
+//! Ray 2.60 an absolute path that is no YAML file is an environment directory that must exist.
 
 use super::{Conda, Cx};
 use crate::diag::codes;
@@ -15,6 +16,23 @@ impl Cx<'_> {
             Kind::Map(_) => Some(Conda::Inline(to_value(node))),
             Kind::Scalar { value, .. } if res(node) == Resolved::Str => {
                 if !matches!(py_suffix(value), ".yaml" | ".yml") {
+                    // Ray 2.60: an absolute path names an environment directory, which must
+                    // exist (Ray keeps `str(Path(conda))`).
+                    if self.ray.conda_env_dir && value.starts_with('/') {
+                        let dir = py_path(value);
+                        if !std::path::Path::new(&dir).is_dir() {
+                            self.error(
+                                codes::RTE_CONDA,
+                                node.span,
+                                format!("Can't find conda env directory {dir}."),
+                                "an absolute `conda` path is an existing environment directory \
+                                 (with `bin/python`); a name is looked up in conda's envs"
+                                    .into(),
+                            );
+                            return None;
+                        }
+                        return Some(Conda::Name(dir));
+                    }
                     return Some(Conda::Name(value.clone()));
                 }
                 let path = self.cwd.join(value);

@@ -97,7 +97,7 @@ impl Cx<'_> {
     }
 
     pub(super) fn pip_and_conda(&mut self, env: &RuntimeEnv, keys: &[(&str, Span)]) {
-        if self.ray == RayGeneration::V2 {
+        if self.ray.generation == RayGeneration::V2 {
             // Ray 2.40 tests presence of `pip`, `uv` and `conda`: at most one of them.
             if keys.len() < 2 {
                 return;

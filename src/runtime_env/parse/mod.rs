@@ -33,7 +33,7 @@ pub(crate) mod uri;
 mod working_dir;
 
 /// For `runtime_env::validate::RayGeneration`, the path callers outside this folder still use.
-pub use crate::runtime_env::generation::RayGeneration;
+pub use crate::runtime_env::generation::{RayGeneration, RayRules};
 
 use crate::diag::codes;
 use crate::diag::{Diagnostic, Diagnostics};
@@ -102,6 +102,8 @@ pub struct PipSpec {
     pub packages: Vec<String>,
     pub pip_check: Option<bool>,
     pub pip_version: Option<String>,
+    /// Ray 2.60's `pip_install_options` (no default: Ray inserts none).
+    pub pip_install_options: Option<Vec<String>>,
     /// The requirements file the packages were read from (resolved), if any.
     pub requirements_file: Option<PathBuf>,
 }
@@ -167,6 +169,23 @@ const RAY_NAMED_FIELDS: &[&str] = &[
     "uv",
 ];
 
+/// Ray 2.60's: adds `py_executable` and `rocprof_sys` (stored as `_rocprof_sys`), drops `mpi`.
+const RAY_2_60_NAMED_FIELDS: &[&str] = &[
+    "py_modules",
+    "py_executable",
+    "working_dir",
+    "pip",
+    "conda",
+    "container",
+    "env_vars",
+    "worker_process_setup_hook",
+    "nsight",
+    "rocprof_sys",
+    "config",
+    "image_uri",
+    "uv",
+];
+
 const KNOWN: &[&str] = &[
     "working_dir",
     "py_modules",
@@ -224,7 +243,10 @@ impl RuntimeEnv {
         }
         if let Some(pip) = self.pip.as_ref().filter(|_| self.has_pip()) {
             let packages = strings(&dedup(&pip.packages));
-            let value = if pip.pip_check == Some(true) || pip.pip_version.is_some() {
+            let value = if pip.pip_check == Some(true)
+                || pip.pip_version.is_some()
+                || pip.pip_install_options.is_some()
+            {
                 let mut o = Map::new();
                 o.insert("packages".into(), packages);
                 if pip.pip_check == Some(true) {
@@ -232,6 +254,9 @@ impl RuntimeEnv {
                 }
                 if let Some(v) = &pip.pip_version {
                     o.insert("pip_version".into(), Value::String(v.clone()));
+                }
+                if let Some(v) = &pip.pip_install_options {
+                    o.insert("pip_install_options".into(), strings(v));
                 }
                 Value::Object(o)
             } else {
@@ -307,7 +332,7 @@ pub fn load(
     path: &Path,
     cwd: &Path,
     level: Level,
-    ray: RayGeneration,
+    ray: RayRules,
 ) -> Result<(Option<RuntimeEnv>, Vec<Diagnostic>), read::ReadError> {
     let file = match read::read(path, InputKind::RuntimeEnv)? {
         Ok(file) => file,
@@ -324,7 +349,7 @@ pub fn parse(
     file: Arc<SourceFile>,
     cwd: &Path,
     level: Level,
-    ray: RayGeneration,
+    ray: RayRules,
     diags: &mut Diagnostics,
 ) -> Option<RuntimeEnv> {
     let root = match yaml::parse(&file.text) {
@@ -368,7 +393,7 @@ struct Cx<'a> {
     text: &'a str,
     cwd: &'a Path,
     level: Level,
-    ray: RayGeneration,
+    ray: RayRules,
     diags: &'a mut Diagnostics,
     failed: bool,
 }
@@ -422,8 +447,18 @@ impl Cx<'_> {
         // rules: Ray drops a `None` given to one of its named parameters, but keeps a `None`
         // plugin field (it arrives in `**kwargs`).
         let mut given: Vec<(String, Span)> = Vec::new();
+        let named: Vec<&str> = if self.ray.py_executable {
+            RAY_2_60_NAMED_FIELDS
+                .iter()
+                .copied()
+                .filter(|f| *f != "rocprof_sys" || self.ray.rocprof_sys)
+                .chain((!self.ray.no_mpi).then_some("mpi"))
+                .collect()
+        } else {
+            RAY_NAMED_FIELDS.to_vec()
+        };
         for (key, knode, v) in self.entries(root) {
-            if !v.is_null() || !RAY_NAMED_FIELDS.contains(&key.as_str()) {
+            if !v.is_null() || !named.contains(&key.as_str()) {
                 given.push((key.clone(), knode.span));
             }
             // Ray skips fields whose value is `None`.
@@ -443,9 +478,16 @@ impl Cx<'_> {
                     keys.push(("conda", knode.span));
                     env.conda = self.conda(v);
                 }
+                // Ray 2.60's `uv`, checked as Ray checks it and kept as written.
+                "uv" if self.ray.uv_install_options => {
+                    keys.push(("uv", knode.span));
+                    if self.uv_2_60(v) {
+                        env.unknown.insert(key, to_value(v));
+                    }
+                }
                 // Ray 2.40's `uv` (unknown to Ray 1): counted against `pip` and `conda`, then
                 // kept unchecked.
-                "uv" if self.ray == RayGeneration::V2 => {
+                "uv" if self.ray.generation == RayGeneration::V2 => {
                     keys.push(("uv", knode.span));
                     self.diags
                         .warning(
@@ -460,6 +502,33 @@ impl Cx<'_> {
                         );
                     env.unknown.insert(key, to_value(v));
                 }
+                // Ray 2.60's fields it passes on unchecked (`py_executable` is the command a
+                // worker runs as Python).
+                "py_executable" if self.ray.py_executable => {
+                    env.unknown.insert(key, to_value(v));
+                }
+                "_rocprof_sys" if self.ray.rocprof_sys => {
+                    env.unknown.insert(key, to_value(v));
+                }
+                "mpi" | "docker"
+                    if (key == "mpi" && self.ray.no_mpi)
+                        || (key == "docker" && self.ray.no_docker) =>
+                {
+                    self.diags
+                        .warning(
+                            codes::RTE_UNKNOWN_FIELD,
+                            knode.span,
+                            format!(
+                                "`{key}` is no longer a Ray field (Ray dropped it by this release): kept and \
+                                 passed on as a plugin field"
+                            ),
+                        )
+                        .help(format!(
+                            "Ray fails at run time unless a runtime-env plugin named `{key}` is \
+                             installed; remove it, or use `--ray 2.40` for a cluster on that release"
+                        ));
+                    env.unknown.insert(key, to_value(v));
+                }
                 "env_vars" => env.env_vars = self.env_vars(v),
                 "container" => env.container = self.container(v),
                 "image_uri" => env.image_uri = self.image_uri(v),
@@ -468,7 +537,7 @@ impl Cx<'_> {
             }
         }
         self.pip_and_conda(&env, &keys);
-        if self.ray == RayGeneration::V2 {
+        if self.ray.generation == RayGeneration::V2 {
             self.exclusive_images(&env, &given);
         }
         Some(env)

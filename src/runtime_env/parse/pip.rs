@@ -72,13 +72,23 @@ impl Cx<'_> {
 
     fn pip_map(&mut self, node: &Node) -> Option<PipSpec> {
         let entries = self.entries(node);
-        const FIELDS: &[&str] = &["packages", "pip_check", "pip_version"];
+        // Ray 2.49 added `pip_install_options`.
+        let fields: &[&str] = if self.ray.pip_install_options {
+            &[
+                "packages",
+                "pip_check",
+                "pip_install_options",
+                "pip_version",
+            ]
+        } else {
+            &["packages", "pip_check", "pip_version"]
+        };
         if let Some((bad, k, _)) = entries
             .iter()
-            .find(|(k, _, _)| !FIELDS.contains(&k.as_str()))
+            .find(|(k, _, _)| !fields.contains(&k.as_str()))
         {
             let got: Vec<String> = entries.iter().map(|(_, k, _)| py_repr(k)).collect();
-            let help = match crate::spec::suggest(bad, FIELDS) {
+            let help = match crate::spec::suggest(bad, fields) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => format!("remove `{bad}`"),
             };
@@ -86,8 +96,12 @@ impl Cx<'_> {
                 codes::RTE_PIP,
                 k.span,
                 format!(
-                    "runtime_env['pip'] can only have these fields: packages, pip_check and \
-                     pip_version, but got: [{}]",
+                    "runtime_env['pip'] can only have these fields: {}, but got: [{}]",
+                    if self.ray.pip_install_options {
+                        "packages, pip_check, pip_install_options and pip_version"
+                    } else {
+                        "packages, pip_check and pip_version"
+                    },
                     got.join(", ")
                 ),
                 help,
@@ -129,6 +143,12 @@ impl Cx<'_> {
                         );
                     }
                 },
+                "pip_install_options" => {
+                    match self.install_options(v, "pip", "pip_install_options") {
+                        Some(o) => spec.pip_install_options = Some(o),
+                        None => ok = false,
+                    }
+                }
                 _ => packages = Some(*v),
             }
         }
@@ -179,6 +199,182 @@ impl Cx<'_> {
             }
         }
         Some(spec)
+    }
+
+    /// Ray 2.60's `pip.pip_install_options` / `uv.uv_pip_install_options`: a list of strings,
+    /// with Ray's messages for anything else.
+    pub(super) fn install_options(
+        &mut self,
+        v: &Node,
+        field: &str,
+        key: &str,
+    ) -> Option<Vec<String>> {
+        let Kind::Seq(items) = &v.kind else {
+            self.error(
+                codes::RTE_PIP,
+                v.span,
+                format!(
+                    "runtime_env['{field}']['{key}'] must be of type list[str] got {}",
+                    py_type(v)
+                ),
+                format!("write a list of `{field} install` options: `[\"--no-deps\"]`"),
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match str_value(item) {
+                Some(s) => out.push(s.to_string()),
+                None => {
+                    self.error(
+                        codes::RTE_PIP,
+                        item.span,
+                        format!(
+                            "runtime_env['{field}']['{key}'] must be of type list[str] got {} for \
+                             {i}-th item.",
+                            py_type(item)
+                        ),
+                        "every option is a string (quote it)".into(),
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// Ray 2.60's `parse_and_validate_uv`, for its verdict and messages: a requirements file, a
+    /// list of strings, or a mapping of `packages` (a list of strings), `uv_check`,
+    /// `uv_version` and `uv_pip_install_options`. `false` when an error was reported.
+    pub(super) fn uv_2_60(&mut self, node: &Node) -> bool {
+        let wrong_type = |cx: &mut Self| {
+            cx.error(
+                codes::RTE_PIP,
+                node.span,
+                format!(
+                    "runtime_env['uv'] must be of type List[str], or dict, got {}",
+                    py_type(node)
+                ),
+                "give a list of requirements, the path of a requirements file, or a mapping \
+                 with `packages`"
+                    .into(),
+            );
+            false
+        };
+        match &node.kind {
+            Kind::Scalar { value, .. } if res(node) == Resolved::Str => {
+                self.requirements(node, value).is_some()
+            }
+            Kind::Seq(items) => items.iter().all(|i| str_value(i).is_some()) || wrong_type(self),
+            Kind::Map(_) => self.uv_map(node),
+            _ => wrong_type(self),
+        }
+    }
+
+    fn uv_map(&mut self, node: &Node) -> bool {
+        let entries = self.entries(node);
+        const FIELDS: &[&str] = &[
+            "packages",
+            "uv_check",
+            "uv_version",
+            "uv_pip_install_options",
+        ];
+        if let Some((bad, k, _)) = entries
+            .iter()
+            .find(|(k, _, _)| !FIELDS.contains(&k.as_str()))
+        {
+            let got: Vec<String> = entries.iter().map(|(_, k, _)| py_repr(k)).collect();
+            let help = match crate::spec::suggest(bad, FIELDS) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("remove `{bad}`"),
+            };
+            self.error(
+                codes::RTE_PIP,
+                k.span,
+                format!(
+                    "runtime_env['uv'] can only have these fields: packages, uv_check, uv_version \
+                     and uv_pip_install_options, but got: [{}]",
+                    got.join(", ")
+                ),
+                help,
+            );
+            return false;
+        }
+        let get = |name: &str| entries.iter().find(|(k, _, _)| k == name).map(|e| e.2);
+        let Some(packages) = get("packages") else {
+            self.error(
+                codes::RTE_PIP,
+                node.span,
+                format!(
+                    "runtime_env['uv'] must include field 'packages', but got {}",
+                    py_repr(node)
+                ),
+                "add `packages`: a list of requirements".into(),
+            );
+            return false;
+        };
+        if let Some(v) = get("uv_check").filter(|v| bool_value(v).is_none()) {
+            self.error(
+                codes::RTE_PIP,
+                v.span,
+                format!(
+                    "runtime_env['uv']['uv_check'] must be of type bool, got {}",
+                    py_type(v)
+                ),
+                "write `true` or `false` (unquoted)".into(),
+            );
+            return false;
+        }
+        if let Some(v) = get("uv_version").filter(|v| str_value(v).is_none()) {
+            self.error(
+                codes::RTE_PIP,
+                v.span,
+                format!(
+                    "runtime_env['uv']['uv_version'] must be of type str, got {}",
+                    py_type(v)
+                ),
+                "quote it, with its operator: `\"==0.4.0\"`".into(),
+            );
+            return false;
+        }
+        if let Some(v) = get("uv_pip_install_options") {
+            if self
+                .install_options(v, "uv", "uv_pip_install_options")
+                .is_none()
+            {
+                return false;
+            }
+        }
+        let Kind::Seq(items) = &packages.kind else {
+            self.error(
+                codes::RTE_PIP,
+                packages.span,
+                format!(
+                    "runtime_env['uv']['packages'] must be of type list, got: {}",
+                    py_type(packages)
+                ),
+                "give a list of requirements".into(),
+            );
+            return false;
+        };
+        if let Some((i, bad)) = items
+            .iter()
+            .enumerate()
+            .find(|(_, i)| str_value(i).is_none())
+        {
+            self.error(
+                codes::RTE_PIP,
+                bad.span,
+                format!(
+                    "runtime_env['uv']['packages'] must be of type list[str] got {} for {i}-th \
+                     item.",
+                    py_type(bad)
+                ),
+                "quote the requirement".into(),
+            );
+            return false;
+        }
+        true
     }
 
     /// A pip package list as both `pip` and `pip.packages` accept it: the path of a

@@ -12,7 +12,7 @@ fn run_in(
     cwd: &Path,
     text: &str,
     level: Level,
-    ray: RayGeneration,
+    ray: RayRules,
 ) -> (Option<RuntimeEnv>, Vec<Diagnostic>) {
     let file = Arc::new(SourceFile::new("env.yaml", text));
     let mut d = Diagnostics::new(file.clone());
@@ -25,16 +25,16 @@ fn run(text: &str) -> (Option<RuntimeEnv>, Vec<Diagnostic>) {
         Path::new("/nonexistent-envc-cwd"),
         text,
         Level::Job,
-        RayGeneration::V2,
+        RayRules::V2_40,
     )
 }
 
 /// The single error's code, message and 1-based line:column.
 fn error(text: &str) -> (codes::Code, String, usize, usize) {
-    error_with(text, Level::Job, RayGeneration::V2)
+    error_with(text, Level::Job, RayRules::V2_40)
 }
 
-fn error_with(text: &str, level: Level, ray: RayGeneration) -> (codes::Code, String, usize, usize) {
+fn error_with(text: &str, level: Level, ray: RayRules) -> (codes::Code, String, usize, usize) {
     let (env, diags) = run_in(Path::new("/nonexistent-envc-cwd"), text, level, ray);
     assert!(env.is_none(), "{text}: accepted");
     let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
@@ -131,7 +131,7 @@ fn requirements_file_is_read_like_ray() {
         dir.path(),
         r#"{"pip": "req.txt"}"#,
         Level::Job,
-        RayGeneration::V2,
+        RayRules::V2_40,
     );
     assert!(diags.is_empty(), "{diags:?}");
     let pip = env.unwrap().pip.unwrap();
@@ -142,7 +142,7 @@ fn requirements_file_is_read_like_ray() {
         dir.path(),
         r#"{"pip": {"packages": "req.txt", "pip_check": true}}"#,
         Level::Job,
-        RayGeneration::V2,
+        RayRules::V2_40,
     );
     assert_eq!(
         env.unwrap().canonical_json(),
@@ -172,7 +172,7 @@ fn conda_messages_and_forms() {
         dir.path(),
         r#"{"conda": "env.yaml"}"#,
         Level::Job,
-        RayGeneration::V2,
+        RayRules::V2_40,
     );
     assert_eq!(
         env.unwrap().canonical_json(),
@@ -182,7 +182,7 @@ fn conda_messages_and_forms() {
         dir.path(),
         r#"{"conda": "bad.yaml"}"#,
         Level::Job,
-        RayGeneration::V2,
+        RayRules::V2_40,
     );
     assert!(env.is_none());
     assert!(
@@ -205,16 +205,16 @@ fn conda_messages_and_forms() {
 #[test]
 fn pip_and_conda_v1_truthiness_v2_presence() {
     let text = r#"{"pip": [], "conda": "x"}"#;
-    let (code, msg, line, col) = error_with(text, Level::Job, RayGeneration::V2);
+    let (code, msg, line, col) = error_with(text, Level::Job, RayRules::V2_40);
     assert_eq!(code, codes::RTE_PIP_AND_CONDA);
     assert_eq!(msg, PIP_UV_CONDA);
     assert_eq!((line, col), (1, 13));
-    let (env, diags) = run_in(Path::new("/"), text, Level::Job, RayGeneration::V1);
+    let (env, diags) = run_in(Path::new("/"), text, Level::Job, RayRules::V1);
     assert!(diags.is_empty(), "{diags:?}");
     assert_eq!(env.unwrap().canonical_json(), r#"{"conda":"x"}"#);
     let both = r#"{"pip": ["a"], "conda": "x"}"#;
     assert_eq!(
-        error_with(both, Level::Job, RayGeneration::V1),
+        error_with(both, Level::Job, RayRules::V1),
         (
             codes::RTE_PIP_AND_CONDA,
             "The 'pip' field and 'conda' field of runtime_env cannot both be specified.".into(),
@@ -253,7 +253,7 @@ fn fields_ray_refuses_together() {
         Path::new("/"),
         r#"{"pip": ["a"], "uv": ["b"]}"#,
         Level::Job,
-        RayGeneration::V1,
+        RayRules::V1,
     );
     assert!(env.is_some(), "{diags:?}");
     assert_eq!(
@@ -305,7 +305,7 @@ fn fields_ray_refuses_together() {
         Path::new("/"),
         r#"{"image_uri": "r/i:1", "pip": ["a"]}"#,
         Level::Job,
-        RayGeneration::V1,
+        RayRules::V1,
     );
     assert!(env.is_some());
 }
@@ -380,21 +380,21 @@ fn working_dir_rules() {
     std::fs::write(dir.path().join("m.whl"), b"PK").unwrap();
     std::fs::write(dir.path().join("m.py"), b"").unwrap();
     let job = |t: &str, ray| run_in(dir.path(), t, Level::Job, ray);
-    let env = job(r#"{"working_dir": "code"}"#, RayGeneration::V2)
+    let env = job(r#"{"working_dir": "code"}"#, RayRules::V2_40)
         .0
         .unwrap();
     assert_eq!(
         env.working_dir.unwrap().kind,
         LocationKind::LocalDir(dir.path().join("code"))
     );
-    let env = job(r#"{"working_dir": "./code.zip"}"#, RayGeneration::V2)
+    let env = job(r#"{"working_dir": "./code.zip"}"#, RayRules::V2_40)
         .0
         .unwrap();
     assert!(matches!(
         env.working_dir.unwrap().kind,
         LocationKind::LocalZip(_)
     ));
-    let (env, d) = job(r#"{"working_dir": "missing"}"#, RayGeneration::V2);
+    let (env, d) = job(r#"{"working_dir": "missing"}"#, RayRules::V2_40);
     assert!(env.is_none());
     assert_eq!(
         d[0].message,
@@ -434,7 +434,7 @@ fn working_dir_rules() {
     let (code, msg, ..) = error_with(
         r#"{"working_dir": "file:///tmp/c.zip"}"#,
         Level::Job,
-        RayGeneration::V1,
+        RayRules::V1,
     );
     assert_eq!(code, codes::RTE_URI);
     assert!(
@@ -444,7 +444,7 @@ fn working_dir_rules() {
 
     // Task/actor level: URIs only.
     assert_eq!(
-        error_with(r#"{"working_dir": "."}"#, Level::TaskOrActor, RayGeneration::V2),
+        error_with(r#"{"working_dir": "."}"#, Level::TaskOrActor, RayRules::V2_40),
         (
             codes::RTE_LOCATION,
             ". is not a valid URI. Passing directories or modules to be dynamically uploaded is only supported at the job level (i.e., passed to `ray.init`).".into(),
@@ -456,7 +456,7 @@ fn working_dir_rules() {
         dir.path(),
         r#"{"working_dir": "s3://b/c.zip"}"#,
         Level::TaskOrActor,
-        RayGeneration::V2
+        RayRules::V2_40
     )
     .0
     .is_some());
@@ -467,7 +467,7 @@ fn working_dir_rules() {
 
     // py_modules: V2 adds .whl and .py, locally and (whl) remotely.
     let text = r#"{"py_modules": ["code", "m.whl", "m.py", "s3://b/m.whl"]}"#;
-    let (env, d) = job(text, RayGeneration::V2);
+    let (env, d) = job(text, RayRules::V2_40);
     assert!(d.is_empty(), "{d:?}");
     let kinds: Vec<_> = env
         .unwrap()
@@ -478,7 +478,7 @@ fn working_dir_rules() {
         .collect();
     assert!(matches!(kinds[1], LocationKind::LocalWheel(_)));
     assert!(matches!(kinds[2], LocationKind::LocalPy(_)));
-    let (env, d) = job(text, RayGeneration::V1);
+    let (env, d) = job(text, RayRules::V1);
     assert!(env.is_none());
     let msgs: Vec<_> = d.iter().map(|d| d.message.as_str()).collect();
     assert_eq!(
@@ -623,7 +623,7 @@ fn load_reads_like_every_input() {
     let d = tempfile::tempdir().unwrap();
     let bad = d.path().join("bad.json");
     std::fs::write(&bad, b"{\"pip\": [\"caf\xe9\"]}").unwrap();
-    let (env, diags) = load(&bad, d.path(), Level::Job, RayGeneration::V2).unwrap();
+    let (env, diags) = load(&bad, d.path(), Level::Job, RayRules::V2_40).unwrap();
     assert!(env.is_none());
     assert_eq!(diags.len(), 1);
     assert_eq!(diags[0].code, codes::ENCODING);
@@ -634,7 +634,7 @@ fn load_reads_like_every_input() {
         .unwrap()
         .set_len(yaml::MAX_BYTES as u64 + 1)
         .unwrap();
-    let (env, diags) = load(&big, d.path(), Level::Job, RayGeneration::V2).unwrap();
+    let (env, diags) = load(&big, d.path(), Level::Job, RayRules::V2_40).unwrap();
     assert!(env.is_none());
     assert_eq!(diags[0].code, codes::YAML_LIMIT);
     assert_eq!(
@@ -651,7 +651,7 @@ fn load_reads_like_every_input() {
         &d.path().join("none.json"),
         d.path(),
         Level::Job,
-        RayGeneration::V2,
+        RayRules::V2_40,
     );
     assert!(missing.is_err());
 }
@@ -665,7 +665,7 @@ fn requirements_file_over_the_limit() {
         .unwrap()
         .set_len(yaml::MAX_BYTES as u64 + 1)
         .unwrap();
-    let (env, diags) = run_in(d.path(), "pip: req.txt", Level::Job, RayGeneration::V2);
+    let (env, diags) = run_in(d.path(), "pip: req.txt", Level::Job, RayRules::V2_40);
     assert!(env.is_none());
     assert_eq!(diags[0].code, codes::RTE_PIP);
     assert!(

@@ -33,7 +33,8 @@ mod tests;
 mod walk;
 
 pub use options::{
-    Error, Package, PackageOptions, PackagedFile, DEFAULT_MAX_SIZE, FILE_SIZE_WARNING,
+    Error, Package, PackageKind, PackageOptions, PackagedFile, RayPackagingEnv, DEFAULT_MAX_SIZE,
+    FILE_SIZE_WARNING, RAY_2_60_MAX_SIZE, RAY_DEFAULT_EXCLUDES,
 };
 pub use remote::remote_cache_name;
 pub(crate) use remote::remote_package_name;
@@ -114,7 +115,7 @@ pub fn uri_for_dir(root: &Path, options: &PackageOptions) -> Result<String, Erro
     let w = walk(root, options, None)?;
     let mut acc = *b"00000000";
     for e in &w.entries {
-        let mut h = RayHasher::new(options.ray, &e.rel);
+        let mut h = RayHasher::new(options.ray.generation, &e.rel);
         if let Kind::File { .. } = e.kind {
             stream_file(&e.abs, &mut h, |_| Ok(()))?;
         }
@@ -220,12 +221,13 @@ pub fn package_dir(
         size,
         max,
         at_least,
+        rayignore: options.ray.size_message,
     };
 
     let mut acc = *b"00000000";
     let mut files = Vec::new();
     for e in &entries {
-        let mut h = RayHasher::new(options.ray, &e.rel);
+        let mut h = RayHasher::new(options.ray.generation, &e.rel);
         let name = zip_name(e);
         match e.kind {
             Kind::Dir { empty: true } => {
@@ -270,6 +272,14 @@ pub fn package_dir(
     if tally.count >= max {
         return Err(too_large(tally.count, false));
     }
+    if options.ray.package_size_warning
+        && options
+            .env
+            .size_warning(max)
+            .is_some_and(|w| tally.count >= w)
+    {
+        notes.push(size_warning(&root_name, tally.count, max));
+    }
     let mut inner = tally.inner;
     inner.flush().map_err(io_err(Path::new("<output>")))?;
     Ok(Package {
@@ -280,6 +290,21 @@ pub fn package_dir(
         size: tally.count,
         notes,
     })
+}
+
+/// Ray 2.60's warning for a package at or over the warning threshold (`_warn_if_package_size_
+/// near_limit`), with envc's cap where Ray names its own.
+fn size_warning(root: &str, size: u64, max: u64) -> String {
+    format!(
+        "The runtime_env package for '{root}' is {}, approaching the maximum upload size of {}. \
+         If the upload fails, exclude large directories (commonly '.git', '.venv', or build \
+         artifacts) via the 'excludes' option in runtime_env, or list them in '.gitignore' / \
+         '.rayignore'. To raise the warning threshold set `RAY_PACKAGE_SIZE_WARNING_MIB=<size_in_MiB>`, \
+         or disable the warning entirely with `RAY_PACKAGE_SIZE_WARNING_MIB=-1`. For details see \
+         https://docs.ray.io/en/latest/ray-core/handling-dependencies.html#api-reference",
+        options::mib(size),
+        options::mib(max)
+    )
 }
 
 /// Ray's URI for a local `.zip` used as is: `gcs://_ray_pkg_<sha1 of the bytes, 40 hex>.zip`.

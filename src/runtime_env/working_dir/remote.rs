@@ -2,6 +2,9 @@
 //! Python 3.11 splits a URI: the local cache name and the package name Ray's checks test.
 
 use super::options::Error;
+use crate::runtime_env::generation::RayRules;
+use crate::runtime_env::python::py_suffix;
+use sha1::Digest as _;
 
 /// Python's `urllib.parse.urlparse(uri)`: scheme (lower case), netloc and path, as Python 3.11
 /// splits them (leading C0 controls and spaces stripped, tabs and newlines removed; `;params`
@@ -49,8 +52,40 @@ fn urlparse(uri: &str) -> Result<(String, String, String), Error> {
     Ok((scheme, netloc.to_string(), path.to_string()))
 }
 
-/// The name part of Ray's `parse_uri` for a URI with a remote protocol (the suffix unchecked).
-pub(crate) fn remote_package_name(uri: &str) -> Result<String, Error> {
+/// The name part of Ray's `parse_uri` for a URI with a remote protocol (the suffix unchecked),
+/// under `ray`'s rules.
+pub(crate) fn remote_package_name(uri: &str, ray: RayRules) -> Result<String, Error> {
+    if ray.local_uri {
+        return remote_package_name_2_60(uri);
+    }
+    remote_package_name_2_40(uri)
+}
+
+/// Ray 2.60's `parse_uri` for a remote protocol: a wheel keeps the last segment of the parsed
+/// path; anything else is `<protocol>_<sha1 of the URI><extension>`, the extension a compound
+/// archive one (`.tar.gz`, `.tar.bz2`, `.tar.xz`) or `Path(netloc + path).suffix`.
+fn remote_package_name_2_60(uri: &str) -> Result<String, Error> {
+    let (scheme, netloc, path) = urlparse(uri)?;
+    if !["http", "https", "s3", "gs", "azure", "abfss", "file"].contains(&scheme.as_str()) {
+        // `gcs://` and the internal protocols: the name is the netloc.
+        return Ok(netloc);
+    }
+    if path.ends_with(".whl") {
+        return Ok(path.rsplit('/').next().unwrap_or("").to_string());
+    }
+    let raw = format!("{netloc}{path}");
+    let suffix = [".tar.gz", ".tar.bz2", ".tar.xz"]
+        .into_iter()
+        .find(|e| raw.ends_with(e))
+        .unwrap_or_else(|| py_suffix(&raw));
+    let digest: String = sha1::Sha1::digest(uri.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(format!("{scheme}_{digest}{suffix}"))
+}
+
+fn remote_package_name_2_40(uri: &str) -> Result<String, Error> {
     let (scheme, netloc, path) = urlparse(uri)?;
     Ok(if uri.ends_with(".whl") {
         // Ray tests and splits the URI as given, not the parsed path.
@@ -76,29 +111,48 @@ pub(crate) fn remote_package_name(uri: &str) -> Result<String, Error> {
     })
 }
 
-/// Ray's local cache name for a remote `working_dir` or `py_modules` URI (Ray 2.40's
-/// `parse_uri`): `s3://bucket/dir/file.zip` → `s3_bucket_dir_file.zip`; a URI ending in `.whl`
+/// Ray's local cache name for a remote `working_dir` or `py_modules` URI (`parse_uri`).
+/// Ray 2.40: `s3://bucket/dir/file.zip` → `s3_bucket_dir_file.zip`; a URI ending in `.whl`
 /// keeps its file name (`…/pkg-1.0-py3-none-any.whl` → `pkg-1.0-py3-none-any.whl`), as pip
-/// needs the wheel's name. The scheme must be one of Ray 2's remote protocols and the name must
-/// end in `.zip` or `.whl` (Ray's `py_modules` rule; a `working_dir` takes only `.zip`).
-pub fn remote_cache_name(uri: &str) -> Result<String, Error> {
+/// needs the wheel's name; the scheme must be one of Ray 2.40's remote protocols and the name
+/// must end in `.zip` or `.whl`. Ray 2.60: `<protocol>_<sha1 of the URI><ext>`, the protocols
+/// add `http`, `azure` and `abfss`, and the name may also end in `.tar.gz`, `.tgz`, `.tar.xz`.
+pub fn remote_cache_name(uri: &str, ray: RayRules) -> Result<String, Error> {
     let (scheme, _, _) = urlparse(uri)?;
-    const PROTOCOLS: &str = "['GCS', 'CONDA', 'PIP', 'UV', 'HTTPS', 'S3', 'GS', 'FILE']";
-    match scheme.as_str() {
-        "s3" | "gs" | "https" | "file" => {}
-        "gcs" | "conda" | "pip" | "uv" => {
-            return Err(Error::Uri(format!(
-                "\"{uri}\" is not a remote URI (remote protocols: https, s3, gs, file)"
-            )))
-        }
-        _ => {
-            return Err(Error::Uri(format!(
-                "Invalid protocol for runtime_env URI \"{uri}\". Supported protocols: {PROTOCOLS}. Original error: '{scheme}' is not a valid Protocol"
-            )))
-        }
+    let (remote, internal, protocols): (&[&str], &[&str], &str) = if ray.local_uri {
+        (
+            &["http", "https", "s3", "gs", "azure", "abfss", "file"],
+            &["gcs", "conda", "pip", "uv", "local"],
+            "['GCS', 'CONDA', 'PIP', 'UV', 'HTTP', 'HTTPS', 'S3', 'GS', 'AZURE', 'ABFSS', 'FILE', 'LOCAL']",
+        )
+    } else {
+        (
+            &["s3", "gs", "https", "file"],
+            &["gcs", "conda", "pip", "uv"],
+            "['GCS', 'CONDA', 'PIP', 'UV', 'HTTPS', 'S3', 'GS', 'FILE']",
+        )
+    };
+    if internal.contains(&scheme.as_str()) {
+        return Err(Error::Uri(format!(
+            "\"{uri}\" is not a remote URI (remote protocols: {})",
+            remote.join(", ")
+        )));
     }
-    let name = remote_package_name(uri)?;
-    if !name.ends_with(".zip") && !name.ends_with(".whl") {
+    if !remote.contains(&scheme.as_str()) {
+        return Err(Error::Uri(format!(
+            "Invalid protocol for runtime_env URI \"{uri}\". Supported protocols: {protocols}. Original error: '{scheme}' is not a valid Protocol"
+        )));
+    }
+    let name = remote_package_name(uri, ray)?;
+    if ray.tar_packages {
+        const FORMATS: &[&str] = &[".zip", ".whl", ".tar.gz", ".tgz", ".tar.xz"];
+        if !FORMATS.iter().any(|e| name.ends_with(e)) {
+            let display = uri.split('?').next().unwrap_or(uri);
+            return Err(Error::Uri(format!(
+                "Only .zip, .whl, .tar.gz, .tgz, .tar.xz files are supported for py_modules URIs; got {display}."
+            )));
+        }
+    } else if !name.ends_with(".zip") && !name.ends_with(".whl") {
         return Err(Error::Uri(
             "Only .zip or .whl files supported for remote URIs.".to_string(),
         ));

@@ -3,8 +3,9 @@
 
 use super::options::{mib, too_large};
 use super::*;
-use crate::runtime_env::generation::RayGeneration;
+use crate::runtime_env::generation::RayRules;
 use std::fs;
+use std::fs::File;
 use std::os::unix::fs::symlink;
 
 fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -17,7 +18,7 @@ fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
     d
 }
 
-fn uri(d: &Path, ray: RayGeneration, excludes: &[&str]) -> String {
+fn uri(d: &Path, ray: RayRules, excludes: &[&str]) -> String {
     let o = PackageOptions {
         ray,
         excludes: excludes.iter().map(|s| s.to_string()).collect(),
@@ -53,14 +54,14 @@ fn reference_vectors() {
     for (files, v2, v1) in cases {
         let d = tree(files);
         assert_eq!(
-            uri(d.path(), RayGeneration::V2, &[]),
+            uri(d.path(), RayRules::V2_40, &[]),
             format!("gcs://_ray_pkg_{v2}.zip")
         );
         assert_eq!(
-            uri(d.path(), RayGeneration::V1, &[]),
+            uri(d.path(), RayRules::V1, &[]),
             format!("gcs://_ray_pkg_{v1}.zip")
         );
-        for ray in [RayGeneration::V1, RayGeneration::V2] {
+        for ray in [RayRules::V1, RayRules::V2_40] {
             assert_eq!(
                 uri(d.path(), ray, &["*"]),
                 "gcs://_ray_pkg_3030303030303030.zip"
@@ -189,10 +190,144 @@ fn sparse_10gib_fails_fast() {
     let f = File::create(d.path().join("big")).unwrap();
     f.set_len(10 << 30).unwrap();
     let t = std::time::Instant::now();
-    let e = package_dir(d.path(), &PackageOptions::default(), Vec::new()).unwrap_err();
+    let old = PackageOptions {
+        ray: RayRules::V2_40,
+        ..Default::default()
+    };
+    let e = package_dir(d.path(), &old, Vec::new()).unwrap_err();
     assert!(t.elapsed().as_secs() < 2);
     let msg = e.to_string();
     assert!(msg.starts_with("Package size (at least 10240.00MiB) exceeds the maximum size of 100.00MiB. You can exclude large files using the 'excludes' option to the runtime_env."), "{msg}");
+    // Ray 2.60's wording names `.gitignore` and `.rayignore`.
+    let e = package_dir(d.path(), &PackageOptions::default(), Vec::new()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("To exclude large files, add them to '.gitignore' or '.rayignore' files"),
+        "{e}"
+    );
+}
+
+fn names_with(d: &Path, o: &PackageOptions) -> Vec<String> {
+    let p = package_dir(d, o, Vec::new()).unwrap();
+    assert_eq!(uri_for_dir(d, o).unwrap(), p.uri);
+    p.files.into_iter().map(|f| f.path).collect()
+}
+
+/// Issue 11: Ray 2.60 leaves `.git`, `.venv`, `venv`, `__pycache__` out of a working dir
+/// (prepended to the user's excludes, so `!` re-includes), reads `.rayignore` beside
+/// `.gitignore` at every level, and `RAY_RUNTIME_ENV_IGNORE_GITIGNORE=1` skips `.gitignore`.
+#[test]
+fn ray_2_60_default_excludes_and_rayignore() {
+    let d = tree(&[
+        (".git/HEAD", "ref"),
+        (".venv/bin/python", "py"),
+        ("venv/x", "v"),
+        ("src/__pycache__/m.pyc", "c"),
+        ("src/m.py", "m"),
+        ("src/.rayignore", "*.log\n"),
+        ("src/a.log", "l"),
+        (".gitignore", "/b.txt\n"),
+        ("b.txt", "b"),
+        ("keep/venv", "file named venv"),
+    ]);
+    let old = PackageOptions {
+        ray: RayRules::V2_40,
+        ..Default::default()
+    };
+    let all = names_with(d.path(), &old);
+    assert!(all.contains(&".git/HEAD".to_string()) && all.contains(&"src/a.log".to_string()));
+    let new = PackageOptions::default();
+    assert_eq!(
+        names_with(d.path(), &new),
+        [".gitignore", "src/.rayignore", "src/m.py"]
+    );
+    let p = package_dir(d.path(), &new, Vec::new()).unwrap();
+    assert!(
+        p.notes
+            .iter()
+            .any(|n| n.starts_with("Directory '.git' is now ignored by default")),
+        "{:?}",
+        p.notes
+    );
+    // A user's `!` re-includes a default (one list: `!.git` keeps the directory `.git`, but
+    // `.git` still matches `.git/HEAD`, as in Ray's pathspec); an empty override disables them.
+    let reinclude = PackageOptions {
+        excludes: vec!["!.git".into()],
+        ..Default::default()
+    };
+    assert_ne!(uri_for_dir(d.path(), &reinclude).unwrap(), p.uri);
+    assert_eq!(names_with(d.path(), &reinclude), names_with(d.path(), &new));
+    let none = PackageOptions {
+        env: RayPackagingEnv {
+            default_excludes_override: Some(" , ".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    assert!(names_with(d.path(), &none).contains(&"venv/x".to_string()));
+    let only_venv = PackageOptions {
+        env: RayPackagingEnv {
+            default_excludes_override: Some(" venv ".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let n = names_with(d.path(), &only_venv);
+    assert!(n.contains(&".git/HEAD".to_string()) && !n.contains(&"venv/x".to_string()));
+    assert!(
+        !n.contains(&"keep/venv".to_string()),
+        "a pattern without a slash matches at any depth"
+    );
+    // py_modules: no default excludes.
+    let module = PackageOptions {
+        kind: PackageKind::PyModule,
+        ..Default::default()
+    };
+    assert!(names_with(d.path(), &module).contains(&".venv/bin/python".to_string()));
+    // RAY_RUNTIME_ENV_IGNORE_GITIGNORE=1: `.gitignore` skipped, `.rayignore` still read.
+    let ignore = PackageOptions {
+        env: RayPackagingEnv {
+            ignore_gitignore: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let n = names_with(d.path(), &ignore);
+    assert!(n.contains(&"b.txt".to_string()) && !n.contains(&"src/a.log".to_string()));
+}
+
+#[test]
+fn ray_2_60_size_warning_at_half() {
+    let d = tree(&[("f", &"x".repeat(6000))]);
+    let o = |max_size, mib: Option<&str>| PackageOptions {
+        max_size,
+        env: RayPackagingEnv {
+            size_warning_mib: mib.map(String::from),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let warned = |o: &PackageOptions| {
+        package_dir(d.path(), o, Vec::new())
+            .unwrap()
+            .notes
+            .iter()
+            .any(|n| n.contains("approaching the maximum upload size"))
+    };
+    assert!(warned(&o(10_000, None)));
+    assert!(!warned(&o(20_000, None)));
+    assert!(!warned(&o(10_000, Some("-1"))));
+    assert!(
+        warned(&o(10_000, Some("bogus"))),
+        "a malformed value keeps the default"
+    );
+    assert!(warned(&o(1 << 30, Some("0"))));
+    assert!(!warned(&o(1 << 30, Some(" 1 "))));
+    let old = PackageOptions {
+        ray: RayRules::V2_40,
+        ..o(10_000, None)
+    };
+    assert!(!warned(&old));
 }
 
 /// Issue 7, item 13: at the boundary the limit is exact (refused at `size >= max`, Ray's
@@ -208,6 +343,7 @@ fn size_limit_is_exact_at_the_boundary() {
         fs::create_dir_all(d.path().join("empty/dir")).unwrap();
         let with = |max_size| PackageOptions {
             max_size,
+            ray: RayRules::V2_40,
             ..Default::default()
         };
         let size = package_dir(d.path(), &with(u64::MAX), Vec::new())
@@ -226,13 +362,14 @@ fn size_limit_is_exact_at_the_boundary() {
             size: s,
             max,
             at_least,
+            rayignore,
         } = at
         else {
             panic!("{at:?}");
         };
-        assert_eq!((s, max), (size, size));
+        assert_eq!((s, max, rayignore), (size, size, false));
         assert_eq!(
-            too_large(s, max, at_least),
+            too_large(s, max, at_least, false),
             format!(
                 "Package size ({1}{0} = {size} bytes) reaches the maximum size of {0} = {size} \
                  bytes (a package must be smaller than the maximum). You can exclude large \
@@ -249,7 +386,7 @@ fn size_limit_is_exact_at_the_boundary() {
         assert!(!over.to_string().contains("reaches"), "{over}");
     }
     assert_eq!(
-        too_large(300 << 20, 100 << 20, false),
+        too_large(300 << 20, 100 << 20, false, false),
         "Package size (300.00MiB) exceeds the maximum size of 100.00MiB. You can exclude \
          large files using the 'excludes' option to the runtime_env."
     );
@@ -357,43 +494,46 @@ fn fifo_skipped_with_note() {
 }
 
 #[test]
-fn zip_file_and_remote_names() {
+fn zip_file_and_remote_names_with() {
     let d = tree(&[("x.zip", "hello")]);
     assert_eq!(
         uri_for_zip_file(&d.path().join("x.zip")).unwrap(),
         "gcs://_ray_pkg_aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d.zip"
     );
     assert_eq!(
-        remote_cache_name("s3://bucket/dir/file.zip").unwrap(),
+        remote_cache_name("s3://bucket/dir/file.zip", RayRules::V2_40).unwrap(),
         "s3_bucket_dir_file.zip"
     );
     assert_eq!(
-        remote_cache_name("https://a.b/c.d.zip").unwrap(),
+        remote_cache_name("https://a.b/c.d.zip", RayRules::V2_40).unwrap(),
         "https_a_b_c_d.zip"
     );
     assert_eq!(
-        remote_cache_name("s3://bucket/dir/file.tar")
+        remote_cache_name("s3://bucket/dir/file.tar", RayRules::V2_40)
             .unwrap_err()
             .to_string(),
         "Only .zip or .whl files supported for remote URIs."
     );
     // Issue 7, item 15: a wheel keeps its file name (Ray's parse_uri).
     assert_eq!(
-        remote_cache_name("https://x.org/a/pkg-1.0-py3-none-any.whl").unwrap(),
+        remote_cache_name("https://x.org/a/pkg-1.0-py3-none-any.whl", RayRules::V2_40).unwrap(),
         "pkg-1.0-py3-none-any.whl"
     );
     assert_eq!(
-        remote_cache_name("s3://b/w/m.whl?v=1").unwrap(),
+        remote_cache_name("s3://b/w/m.whl?v=1", RayRules::V2_40).unwrap(),
         "s3_b_w_m.whl"
     );
     // urlparse: the scheme in any case, `;params` only for https.
-    assert_eq!(remote_cache_name("S3://B/x.zip").unwrap(), "s3_B_x.zip");
     assert_eq!(
-        remote_cache_name("https://h/p/x.zip;v=1").unwrap(),
+        remote_cache_name("S3://B/x.zip", RayRules::V2_40).unwrap(),
+        "s3_B_x.zip"
+    );
+    assert_eq!(
+        remote_cache_name("https://h/p/x.zip;v=1", RayRules::V2_40).unwrap(),
         "https_h_p_x.zip"
     );
-    assert!(remote_cache_name("s3://b/x.zip;v=1").is_err());
-    assert!(remote_cache_name("ftp://x/y.zip")
+    assert!(remote_cache_name("s3://b/x.zip;v=1", RayRules::V2_40).is_err());
+    assert!(remote_cache_name("ftp://x/y.zip", RayRules::V2_40)
         .unwrap_err()
         .to_string()
         .starts_with("Invalid protocol for runtime_env URI \"ftp://x/y.zip\". Supported protocols: ['GCS', 'CONDA', 'PIP', 'UV', 'HTTPS', 'S3', 'GS', 'FILE']. Original error: 'ftp' is not a valid Protocol"));

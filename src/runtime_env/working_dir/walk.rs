@@ -1,9 +1,11 @@
-//! The traversal, as Ray 2.40's `_dir_travel`: depth-first from the root, one pattern list per
-//! `.gitignore` (rooted where it is) plus the user's `excludes`, a path skipped when any list
-//! matches it; symlinks resolved, loops and links out of the root refused, and the size limit
-//! checked from `stat` sizes as entries are found.
+//! The traversal, as Ray's `_dir_travel`: depth-first from the root, one pattern list per
+//! `.gitignore` (rooted where it is; none when `RAY_RUNTIME_ENV_IGNORE_GITIGNORE=1`) and, from
+//! Ray 2.60, one per `.rayignore`, plus the user's `excludes` (from 2.60 with Ray's default
+//! excludes prepended for a `working_dir`: one list, so a user's `!.git` re-includes), a path
+//! skipped when any list matches it; symlinks resolved, loops and links out of the root
+//! refused, and the size limit checked from `stat` sizes as entries are found.
 
-use super::options::{io_err, mib, Error, PackageOptions, FILE_SIZE_WARNING};
+use super::options::{io_err, mib, Error, PackageKind, PackageOptions, FILE_SIZE_WARNING};
 use crate::runtime_env::pathspec::PathSpec;
 use std::collections::HashSet;
 use std::fs;
@@ -144,23 +146,35 @@ impl Walker<'_> {
         };
         let is_dir = meta.as_ref().is_some_and(|m| m.is_dir());
 
-        // Like Ray: the directory's own .gitignore is in force before the directory is tested.
-        let mut pushed = false;
+        // Like Ray: the directory's own ignore files are in force before the directory is
+        // tested.
+        let mut pushed = 0;
         if is_dir {
-            let gi = abs.join(".gitignore");
-            if fs::metadata(&gi).is_ok_and(|m| m.is_file()) {
-                let lines = read_gitignore(&gi)?;
-                let base = if rel == "." { "" } else { rel };
-                self.lists
-                    .push(PatternList::new(base, &lines, &gi.to_string_lossy())?);
-                pushed = true;
+            let names: &[&str] = match (
+                self.options.env.ignore_gitignore,
+                self.options.ray.rayignore,
+            ) {
+                (false, false) => &[".gitignore"],
+                (false, true) => &[".gitignore", ".rayignore"],
+                (true, false) => &[],
+                (true, true) => &[".rayignore"],
+            };
+            for name in names {
+                let gi = abs.join(name);
+                if fs::metadata(&gi).is_ok_and(|m| m.is_file()) {
+                    let lines = read_gitignore(&gi)?;
+                    let base = if rel == "." { "" } else { rel };
+                    self.lists
+                        .push(PatternList::new(base, &lines, &gi.to_string_lossy())?);
+                    pushed += 1;
+                }
             }
         }
         let skip = self.lists.iter().any(|l| l.excludes(rel));
         if !skip {
             self.record(abs, rel, meta.as_ref(), is_dir, canon)?;
         }
-        if pushed {
+        for _ in 0..pushed {
             self.lists.pop();
         }
         Ok(())
@@ -270,6 +284,7 @@ impl Walker<'_> {
                     size: self.projected,
                     max,
                     at_least: true,
+                    rayignore: self.options.ray.size_message,
                 });
             }
         }
@@ -288,14 +303,30 @@ pub(super) fn walk<'a>(
             path: root.to_string_lossy().into_owned(),
         });
     }
-    let excludes = PatternList::new("", &options.excludes, "excludes")?;
+    let mut lines = Vec::new();
+    let mut notes = Vec::new();
+    if options.ray.default_excludes && options.kind == PackageKind::WorkingDir {
+        lines = options.env.default_excludes();
+        for d in &lines {
+            // Ray warns once per default that names something in the root.
+            if root.join(d).exists() {
+                notes.push(format!(
+                    "Directory '{d}' is now ignored by default when packaging the working \
+                     directory. To disable this behavior, set the \
+                     `RAY_OVERRIDE_RUNTIME_ENV_DEFAULT_EXCLUDES=''` environment variable."
+                ));
+            }
+        }
+    }
+    lines.extend(options.excludes.iter().cloned());
+    let excludes = PatternList::new("", &lines, "excludes")?;
     let mut w = Walker {
         options,
         root_canon: root_canon.clone(),
         lists: vec![excludes],
         active: HashSet::new(),
         entries: Vec::new(),
-        notes: Vec::new(),
+        notes,
         // The end-of-central-directory record.
         projected: 22,
         limit,
