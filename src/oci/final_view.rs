@@ -324,22 +324,7 @@ mod tests {
         (dir, descs)
     }
 
-    /// A tar with raw paths (the `tar` crate's `set_path` refuses `..`) and every field set.
-    fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (path, data) in entries {
-            let mut h = tar::Header::new_gnu();
-            h.as_mut_bytes()[..path.len()].copy_from_slice(path.as_bytes());
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_uid(0);
-            h.set_gid(0);
-            h.set_mtime(0);
-            h.set_cksum();
-            b.append(&h, *data).unwrap();
-        }
-        b.into_inner().unwrap()
-    }
+    use crate::oci::testutil::tar_of;
 
     fn select(p: &str) -> Select {
         if p.starts_with("etc/") {

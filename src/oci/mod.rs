@@ -169,6 +169,9 @@ pub(crate) mod testutil {
             h.as_mut_bytes()[..path.len()].copy_from_slice(path.as_bytes());
             h.set_size(data.len() as u64);
             h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
             h.set_cksum();
             b.append(&h, *data).unwrap();
         }

@@ -1330,21 +1330,7 @@ mod tests {
     #[test]
     fn unsafe_duplicate_and_unknown_inputs_are_refused() {
         // Paths written raw (the `tar` crate's `set_path` refuses bad ones).
-        let tar_of = |entries: &[(&str, &[u8])]| {
-            let mut b = tar::Builder::new(Vec::new());
-            for (path, data) in entries {
-                let mut h = tar::Header::new_gnu();
-                h.as_mut_bytes()[..path.len()].copy_from_slice(path.as_bytes());
-                h.set_size(data.len() as u64);
-                h.set_mode(0o644);
-                h.set_uid(0);
-                h.set_gid(0);
-                h.set_mtime(0);
-                h.set_cksum();
-                b.append(&h, *data).unwrap();
-            }
-            b.into_inner().unwrap()
-        };
+        let tar_of = crate::oci::testutil::tar_of;
         let t = tempfile::tempdir().unwrap();
         let cases: Vec<(Vec<u8>, &str)> = vec![
             (

@@ -70,6 +70,37 @@ impl Cx<'_> {
         (!spec.packages.is_empty()).then_some(spec)
     }
 
+    /// Ray's refusal of a key `runtime_env[FIELD]` does not have (`allowed`, listed in Ray's
+    /// words: `a, b and c`); false when there is one.
+    fn only_fields(&mut self, field: &str, entries: &[super::Entry<'_>], allowed: &[&str]) -> bool {
+        let Some((bad, k, _)) = entries
+            .iter()
+            .find(|(k, _, _)| !allowed.contains(&k.as_str()))
+        else {
+            return true;
+        };
+        let got: Vec<String> = entries.iter().map(|(_, k, _)| py_repr(k)).collect();
+        let help = match crate::spec::suggest(bad, allowed) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => format!("remove `{bad}`"),
+        };
+        let listed = match allowed {
+            [] => String::new(),
+            [one] => one.to_string(),
+            [init @ .., last] => format!("{} and {last}", init.join(", ")),
+        };
+        self.error(
+            codes::RTE_PIP,
+            k.span,
+            format!(
+                "runtime_env['{field}'] can only have these fields: {listed}, but got: [{}]",
+                got.join(", ")
+            ),
+            help,
+        );
+        false
+    }
+
     fn pip_map(&mut self, node: &Node) -> Option<PipSpec> {
         let entries = self.entries(node);
         // Ray 2.49 added `pip_install_options`.
@@ -83,29 +114,7 @@ impl Cx<'_> {
         } else {
             &["packages", "pip_check", "pip_version"]
         };
-        if let Some((bad, k, _)) = entries
-            .iter()
-            .find(|(k, _, _)| !fields.contains(&k.as_str()))
-        {
-            let got: Vec<String> = entries.iter().map(|(_, k, _)| py_repr(k)).collect();
-            let help = match crate::spec::suggest(bad, fields) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("remove `{bad}`"),
-            };
-            self.error(
-                codes::RTE_PIP,
-                k.span,
-                format!(
-                    "runtime_env['pip'] can only have these fields: {}, but got: [{}]",
-                    if self.ray.pip_install_options {
-                        "packages, pip_check, pip_install_options and pip_version"
-                    } else {
-                        "packages, pip_check and pip_version"
-                    },
-                    got.join(", ")
-                ),
-                help,
-            );
+        if !self.only_fields("pip", &entries, fields) {
             return None;
         }
         let mut spec = PipSpec::default();
@@ -279,25 +288,7 @@ impl Cx<'_> {
             "uv_version",
             "uv_pip_install_options",
         ];
-        if let Some((bad, k, _)) = entries
-            .iter()
-            .find(|(k, _, _)| !FIELDS.contains(&k.as_str()))
-        {
-            let got: Vec<String> = entries.iter().map(|(_, k, _)| py_repr(k)).collect();
-            let help = match crate::spec::suggest(bad, FIELDS) {
-                Some(s) => format!("did you mean `{s}`?"),
-                None => format!("remove `{bad}`"),
-            };
-            self.error(
-                codes::RTE_PIP,
-                k.span,
-                format!(
-                    "runtime_env['uv'] can only have these fields: packages, uv_check, uv_version \
-                     and uv_pip_install_options, but got: [{}]",
-                    got.join(", ")
-                ),
-                help,
-            );
+        if !self.only_fields("uv", &entries, FIELDS) {
             return false;
         }
         let get = |name: &str| entries.iter().find(|(k, _, _)| k == name).map(|e| e.2);
