@@ -116,11 +116,12 @@ fn stream_file(
     Ok(total)
 }
 
-/// Files up to this size are read ahead by worker threads (whole, hashed there); larger ones
-/// are streamed by the zip writer itself.
-const PREFETCH_MAX: u64 = 1 << 20;
-/// At most this many files are read ahead of the writer.
-const PREFETCH_WINDOW: usize = 256;
+/// Files up to this size (one read buffer) are read ahead by worker threads, whole, and hashed
+/// there; larger ones are streamed by the zip writer itself.
+const PREFETCH_MAX: u64 = BUF as u64;
+/// At most this many files are read ahead of the writer: with [`PREFETCH_MAX`], at most 32 MiB
+/// held, whatever the tree (packaging stays within its 64 MiB RSS bar).
+const PREFETCH_WINDOW: usize = 128;
 
 /// A small file read ahead: its bytes and the first 8 bytes of Ray's hash of it.
 type Prefetched = Result<(Vec<u8>, [u8; 8]), Error>;
