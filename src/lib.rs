@@ -28,6 +28,7 @@ pub mod emit;
 pub mod engine;
 pub mod epoch;
 pub mod input;
+pub mod lock;
 pub mod oci;
 pub mod ops;
 pub mod plan;

@@ -18,6 +18,7 @@ use crate::store::{self, Store};
 use crate::types::digest::Digest;
 use serde_json::Value;
 pub mod runtime_env;
+pub mod packages;
 
 use std::collections::BTreeMap;
 
