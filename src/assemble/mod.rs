@@ -17,8 +17,8 @@ use crate::store::annotations::{SPEC_DIGEST, VERSION};
 use crate::store::{self, Store};
 use crate::types::digest::Digest;
 use serde_json::Value;
-pub mod runtime_env;
 pub mod packages;
+pub mod runtime_env;
 
 use std::collections::BTreeMap;
 

@@ -5,7 +5,8 @@
 //! ([`cache`]), from which `envc build --lock` installs them with no network.
 
 pub mod apt;
+pub mod cache;
 pub mod facts;
+pub mod fetch;
 pub mod file;
 pub mod pip;
-pub mod fetch;

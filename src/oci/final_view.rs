@@ -57,6 +57,10 @@ pub enum Kind {
 pub struct Entry {
     pub kind: Kind,
     pub layer: usize,
+    /// Permission bits (`0o7777` at most), owner and group as the layer's header gives them.
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
 }
 
 /// The final view of the selected paths.
@@ -269,7 +273,16 @@ fn read_layer(
             }
             _ => Kind::Other,
         };
-        added.insert(path, Entry { kind, layer: index });
+        added.insert(
+            path,
+            Entry {
+                kind,
+                layer: index,
+                mode: entry.mode & 0o7777,
+                uid: entry.uid,
+                gid: entry.gid,
+            },
+        );
     }
     // Whatever follows the end-of-archive blocks (the blob's digest covers it).
     io::copy(&mut tar.into_inner(), &mut io::sink())?;

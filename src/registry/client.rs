@@ -319,6 +319,32 @@ impl Client {
         Ok(())
     }
 
+    /// A plain GET of any URL (an apt archive, a package index) through this client's
+    /// connections (proxies, the system trust store), retried on a dropped connection or a
+    /// 5xx as registry requests are; the response is returned whatever its status.
+    pub fn get_url(&self, url: &str) -> Result<Response<ureq::Body>, Error> {
+        self.refuse_offline(url)?;
+        let agent = self.agents.for_url(url);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let retry_in = match agent.get(url).call() {
+                Ok(resp) if retriable_status(resp.status()) && attempt < ATTEMPTS => {
+                    retry_after(&resp).unwrap_or(backoff(attempt))
+                }
+                Ok(resp) => return Ok(resp),
+                Err(e @ (ureq::Error::Io(_) | ureq::Error::ConnectionFailed))
+                    if attempt < ATTEMPTS =>
+                {
+                    let _ = e;
+                    backoff(attempt)
+                }
+                Err(e) => return Err(Error::transport(url, e.to_string())),
+            };
+            std::thread::sleep(retry_in);
+        }
+    }
+
     fn credential(&self, r: &Reference) -> Result<Option<Credential>, Error> {
         if let Some(c) = &self.options.credential {
             return Ok(Some(c.clone()));
