@@ -192,6 +192,46 @@ pub(crate) fn metadata_layer(
     Ok((desc, plain.diff_id))
 }
 
+/// Streams a layer of `entries` into the store in one pass (file contents are read once,
+/// never buffered) and records its diff_id in the store's layer cache.
+pub(crate) fn stream_layer(
+    store: &Store,
+    entries: Vec<Entry>,
+    options: &Options,
+) -> Result<(Descriptor, Digest), Error> {
+    let (compression, media_type) = (options.compression, options.compression.layer_media_type());
+    let mut blob = store.blob_writer()?;
+    let (diff_id, digest, size) = if let Compression::None = compression {
+        // The blob's digest is the diff_id: hash the layer once, in the blob writer.
+        layer::write_uncompressed_unhashed(entries, options.epoch, &mut blob)?;
+        let (digest, size) = blob.finish()?;
+        (digest, digest, size)
+    } else {
+        let written = layer::write(
+            entries,
+            &layer::Options {
+                mtime: options.epoch,
+                compression,
+                gzip_level: GZIP_LEVEL,
+                threads: 0,
+                block_size: BLOCK_SIZE,
+            },
+            &mut blob,
+        )?;
+        let (digest, size) = blob.finish()?;
+        (written.diff_id, digest, size)
+    };
+    let desc = Descriptor {
+        media_type: media_type.into(),
+        digest,
+        size,
+        annotations: BTreeMap::new(),
+        platform: None,
+    };
+    store.cache_layer(&diff_id, options.compression.name(), &desc)?;
+    Ok((desc, diff_id))
+}
+
 /// What an image adds on top of its base: the final `Env`, labels, an optional working
 /// directory, history entries for instructions without layers, and new layers (with their
 /// diff_ids and a history line each). Both `assemble` (a cluster-env plan) and `bake` (a

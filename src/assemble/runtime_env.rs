@@ -9,7 +9,7 @@
 //! The code layer depends only on the files, so unchanged code gives the same layer digest.
 
 use super::{compose, config_env, metadata_layer, Base, Edit, Error, Image, Options, PLAN_PATH};
-use crate::oci::layer::{self, Compression, Entry, EntryKind, FileSource};
+use crate::oci::layer::{Entry, EntryKind, FileSource};
 use crate::oci::Descriptor;
 use crate::plan::Plan;
 use crate::runtime_env::validate::{LocationKind, RuntimeEnv};
@@ -399,39 +399,5 @@ fn code_layer(
     entries: Vec<Entry>,
     options: &Options,
 ) -> Result<(Descriptor, Digest), BakeError> {
-    let (compression, media_type) = (options.compression, options.compression.layer_media_type());
-    let mut blob = store.blob_writer().map_err(Error::from)?;
-    let (diff_id, digest, size) = if let Compression::None = compression {
-        // The blob's digest is the diff_id: hash the layer once, in the blob writer.
-        layer::write_uncompressed_unhashed(entries, options.epoch, &mut blob)
-            .map_err(Error::from)?;
-        let (digest, size) = blob.finish().map_err(Error::from)?;
-        (digest, digest, size)
-    } else {
-        let written = layer::write(
-            entries,
-            &layer::Options {
-                mtime: options.epoch,
-                compression,
-                gzip_level: super::GZIP_LEVEL,
-                threads: 0,
-                block_size: super::BLOCK_SIZE,
-            },
-            &mut blob,
-        )
-        .map_err(Error::from)?;
-        let (digest, size) = blob.finish().map_err(Error::from)?;
-        (written.diff_id, digest, size)
-    };
-    let desc = Descriptor {
-        media_type: media_type.into(),
-        digest,
-        size,
-        annotations: BTreeMap::new(),
-        platform: None,
-    };
-    store
-        .cache_layer(&diff_id, options.compression.name(), &desc)
-        .map_err(Error::from)?;
-    Ok((desc, diff_id))
+    Ok(super::stream_layer(store, entries, options).map_err(Error::from)?)
 }
