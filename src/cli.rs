@@ -191,9 +191,18 @@ sets every timestamp (default 0). Every engine build leaves a record: `envc list
         #[arg(short, long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
         jobs: u16,
         /// Never use the network for a base: one the store lacks is an error naming it (the
-        /// engine is told not to pull either).
+        /// engine is told not to pull either). With --lock: every artifact from the cache.
         #[arg(long)]
         offline: bool,
+        /// Install the Debian and pip packages hermetically from this lock (`envc lock`): no
+        /// engine and, with a warm cache, no network; post-build commands then run through
+        /// the engine on top. A lock that is stale for the spec or its base is refused.
+        #[arg(long, value_name = "FILE")]
+        lock: Option<PathBuf>,
+        /// The artifact cache (default `$ENVC_CACHE_DIR`, else `$XDG_CACHE_HOME/envc/artifacts`,
+        /// else `~/.cache/envc/artifacts`).
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
         #[command(flatten)]
         registry: RegistryArgs,
         #[command(flatten)]
@@ -202,6 +211,74 @@ sets every timestamp (default 0). Every engine build leaves a record: `envc list
         store: StoreArgs,
         #[command(flatten)]
         input: InputArgs,
+    },
+    /// Resolve a spec's Debian and pip packages once, on its base, into a lockfile.
+    #[command(after_help = "Examples:
+  envc lock env.yaml                       writes envc.lock (base from the store or its registry)
+  envc lock env.yaml --base oci:./ray-base -o ray.lock
+  envc lock env.yaml --check               exit 1, with what changed, when envc.lock is stale
+
+The only step of a hermetic build that uses the network. The base image's layers are read
+(nothing is run): its distribution, its apt sources and the keyrings it trusts, its dpkg
+database and its Python. Debian packages are resolved against the base's own sources, whose
+InRelease must verify with the image's keyring; pip requirements are resolved by uv for the
+base's Python and platform, wheels only. Every artifact is fetched into the cache and
+verified. `--check` uses neither the network nor a resolver.")]
+    Lock {
+        /// The spec file.
+        file: PathBuf,
+        /// The base image, as for `envc build --base`.
+        #[arg(long, value_name = "SOURCE")]
+        base: Option<String>,
+        /// Where to write the lock.
+        #[arg(short, long, value_name = "FILE", default_value = "envc.lock")]
+        output: PathBuf,
+        /// Say whether the lock at --output is current for the spec (exit 0) or stale (exit 1,
+        /// with what changed); nothing is fetched or written.
+        #[arg(long)]
+        check: bool,
+        #[command(flatten)]
+        resolver: ResolverArgs,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Fill the artifact cache with every deb and wheel a lockfile names, verified.
+    #[command(after_help = "Examples:
+  envc fetch                     the artifacts of ./envc.lock
+  envc fetch ray.lock --cache /mnt/envc-cache
+
+After it, `envc build --lock --offline` needs no network. Nothing is ever evicted from the
+cache: archives drop superseded versions, and a lock must stay buildable from the cache alone.")]
+    Fetch {
+        /// The lockfile.
+        #[arg(default_value = "envc.lock")]
+        lock: PathBuf,
+        /// The artifact cache (see `envc build --cache`).
+        #[arg(long, value_name = "DIR")]
+        cache: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Write a software bill of materials of the packages a lockfile adds.
+    #[command(after_help = "Examples:
+  envc sbom                           CycloneDX 1.5 JSON of ./envc.lock on stdout
+  envc sbom ray.lock --format spdx -o sbom.spdx.json
+
+Deterministic: the same lock gives the same bytes (no wall clock, no random ids; SPDX's
+creation time is SOURCE_DATE_EPOCH, default 0).")]
+    Sbom {
+        /// The lockfile.
+        #[arg(default_value = "envc.lock")]
+        lock: PathBuf,
+        #[arg(long, value_enum, default_value_t = SbomFormat::Cyclonedx)]
+        format: SbomFormat,
+        /// Write here instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Record an image built elsewhere (BuildKit, kaniko, docker, CI) as a revision of NAME.
     #[command(after_help = "Examples:
@@ -564,6 +641,35 @@ pub struct RegistryArgs {
     /// How many blobs move at once.
     #[arg(long = "transfers", value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
     pub transfers: u16,
+}
+
+/// How `envc lock` resolves pip requirements.
+#[derive(Debug, Args, Clone)]
+pub struct ResolverArgs {
+    /// The artifact cache (see `envc build --cache`).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// The package index pip requirements resolve from (default PyPI), recorded in the lock.
+    #[arg(long, value_name = "URL")]
+    pub index_url: Option<String>,
+    /// A further package index (repeatable), recorded in the lock.
+    #[arg(long, value_name = "URL")]
+    pub extra_index_url: Vec<String>,
+    /// A directory or page of wheels to resolve from as well (repeatable), recorded in the lock.
+    #[arg(long, value_name = "DIR|URL")]
+    pub find_links: Vec<String>,
+    /// The uv that resolves pip requirements (default: `uv` on PATH; `pip install uv`).
+    #[arg(long, value_name = "PATH", default_value = "uv")]
+    pub uv: PathBuf,
+}
+
+/// `envc sbom --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SbomFormat {
+    /// CycloneDX 1.5, JSON.
+    Cyclonedx,
+    /// SPDX 2.3, JSON.
+    Spdx,
 }
 
 /// Where the store is.

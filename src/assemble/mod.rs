@@ -17,6 +17,7 @@ use crate::store::annotations::{SPEC_DIGEST, VERSION};
 use crate::store::{self, Store};
 use crate::types::digest::Digest;
 use serde_json::Value;
+pub mod hermetic;
 pub mod packages;
 pub mod runtime_env;
 
@@ -387,6 +388,19 @@ pub(crate) fn write_image(
     })
 }
 
+/// One history line per `ENV` variable of `plan` (they add no layer).
+pub(crate) fn env_history(plan: &Plan) -> Vec<String> {
+    plan.steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Env { vars } => Some(vars),
+            _ => None,
+        })
+        .flatten()
+        .map(|v| format!("ENV {}={}", v.name.as_str(), v.value.canonical()))
+        .collect()
+}
+
 /// Assembles `plan` on `base` into `store` (blobs only; the caller commits the revision).
 pub fn assemble(
     store: &Store,
@@ -404,16 +418,7 @@ pub fn assemble(
     let mut plan_bytes = plan.canonical_json().into_bytes();
     plan_bytes.push(b'\n');
     let (meta, meta_diff_id) = metadata_layer(store, &[(PLAN_PATH, plan_bytes)], options)?;
-    let empty_history = plan
-        .steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::Env { vars } => Some(vars),
-            _ => None,
-        })
-        .flatten()
-        .map(|v| format!("ENV {}={}", v.name.as_str(), v.value.canonical()))
-        .collect();
+    let empty_history = env_history(plan);
     let edit = Edit {
         env: apply_env(&config_env(&base.config), plan),
         labels: vec![(SPEC_DIGEST.into(), spec_digest.clone())],

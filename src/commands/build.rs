@@ -30,6 +30,8 @@ pub(crate) struct BuildArgs<'a> {
     pub(crate) rebuild: bool,
     pub(crate) jobs: u16,
     pub(crate) offline: bool,
+    pub(crate) lock: Option<&'a Path>,
+    pub(crate) cache: Option<&'a Path>,
     pub(crate) registry: &'a crate::cli::RegistryArgs,
     pub(crate) dockerfile: &'a DockerfileArgs,
     pub(crate) store: &'a StoreArgs,
@@ -338,6 +340,24 @@ fn build_one(
         mirror: engine_options.dockerfile.mirror.clone(),
     };
     let root = ops::store_dir(args.store.store.as_deref());
+    if let Some(path) = args.lock {
+        let lock = ops::lock::read_lock(path)?;
+        let cache = super::lock::cache(args.cache);
+        let locked = ops::locked_build::Locked {
+            path,
+            lock: &lock,
+            cache: &cache,
+        };
+        return Ok(Some(ops::locked_build::build_locked(
+            &root,
+            name,
+            &compiled,
+            &locked,
+            &options,
+            &engine_options,
+            log,
+        )?));
+    }
     Ok(Some(ops::build::build(
         &root,
         name,

@@ -5,6 +5,7 @@
 
 mod bakefile;
 mod build;
+mod lock;
 mod printer;
 mod registry;
 mod runtime_env;
@@ -86,6 +87,8 @@ pub fn run(cli: Cli) -> u8 {
             rebuild,
             jobs,
             offline,
+            lock,
+            cache,
             registry: reg,
             dockerfile,
             store: st,
@@ -102,12 +105,46 @@ pub fn run(cli: Cli) -> u8 {
                 rebuild,
                 jobs,
                 offline,
+                lock: lock.as_deref(),
+                cache: cache.as_deref(),
                 registry: &reg,
                 dockerfile: &dockerfile,
                 store: &st,
                 input: &input,
             },
         ),
+        Command::Lock {
+            file,
+            base,
+            output,
+            check,
+            resolver,
+            registry: reg,
+            store: st,
+            input,
+        } => lock::lock(
+            &printer,
+            &lock::LockArgs {
+                file: &file,
+                base: base.as_deref(),
+                output: &output,
+                check,
+                resolver: &resolver,
+                registry: &reg,
+                store: &st,
+                input: &input,
+            },
+        ),
+        Command::Fetch {
+            lock: path,
+            cache,
+            registry: reg,
+        } => lock::fetch(&printer, &path, cache.as_deref(), &reg),
+        Command::Sbom {
+            lock: path,
+            format,
+            output,
+        } => lock::sbom(&printer, &path, format, output.as_deref()),
         Command::Import {
             name,
             spec,

@@ -340,11 +340,25 @@ mod tests {
         let old = sample().inputs;
         let mut new = old.clone();
         new.debian.push("vim".into());
-        new = Inputs::compute(new.debian, new.pip, new.base, new.sources, new.settings, vec![]);
+        new = Inputs::compute(
+            new.debian,
+            new.pip,
+            new.base,
+            new.sources,
+            new.settings,
+            vec![],
+        );
         assert_eq!(old.diff(&new), vec!["+ debian: vim".to_string()]);
         assert!(old.diff(&old).is_empty());
         // The tools are recorded but do not make a lock stale.
-        let same = Inputs::compute(old.debian.clone(), old.pip.clone(), old.base.clone(), old.sources.clone(), old.settings.clone(), vec!["uv 9".into()]);
+        let same = Inputs::compute(
+            old.debian.clone(),
+            old.pip.clone(),
+            old.base.clone(),
+            old.sources.clone(),
+            old.settings.clone(),
+            vec!["uv 9".into()],
+        );
         assert_eq!(same.digest, old.digest);
         let mut edited = old.clone();
         edited.digest = "sha256:ff".into();

@@ -10,3 +10,4 @@ pub mod facts;
 pub mod fetch;
 pub mod file;
 pub mod pip;
+pub mod sbom;

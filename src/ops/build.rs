@@ -68,7 +68,7 @@ pub fn build(
     let existed = store_dir.exists();
     let store = Store::open_or_create(store_dir)?;
     let result = if needs_engine {
-        super::engine_build::build_with_engine(&store, name, compiled, options, engine, log)
+        super::engine_build::build_with_engine(&store, name, compiled, options, engine, None, log)
     } else {
         build_into(&store, name, compiled, options, log)
     };
@@ -83,7 +83,7 @@ pub fn build(
 
 /// The base a build assembles on: `--base` (a registry's with `docker://`), else the store's,
 /// else pulled from its registry (the mirror applied).
-fn base(
+pub(crate) fn base(
     store: &Store,
     base_name: &str,
     arg: Option<&str>,

@@ -107,19 +107,29 @@ impl BuildLog<'_> {
     }
 }
 
+/// The engine's part of a locked build: the Dockerfile is rendered from `dockerfile_plan` (the
+/// plan without its package steps, on the hermetic image the store assembled); the revision
+/// records the whole plan, with `annotations` beside it.
+pub(crate) struct OnHermetic<'a> {
+    pub dockerfile_plan: &'a crate::plan::Plan,
+    pub annotations: std::collections::BTreeMap<String, String>,
+}
+
 pub(crate) fn build_with_engine(
     store: &Store,
     name: &EnvName,
     compiled: &Compiled,
     options: &BuildOptions,
     engine_options: &EngineOptions,
+    hermetic: Option<&OnHermetic<'_>>,
     log: &dyn Log,
 ) -> Result<BuildOutcome, Error> {
     let plan = &compiled.plan;
+    let dockerfile_plan = hermetic.map_or(plan, |h| h.dockerfile_plan);
     let render_started = Instant::now();
-    let text = dockerfile::render(plan, &engine_options.dockerfile)?;
+    let text = dockerfile::render(dockerfile_plan, &engine_options.dockerfile)?;
     let rendered_in = render_started.elapsed();
-    let base_name = plan.base.reference.clone();
+    let base_name = dockerfile_plan.base.reference.clone();
     let from_name = from_line_image(&text).unwrap_or_else(|| base_name.clone());
 
     // 1. Unchanged? Only what the store knows; no engine yet, and nothing written.
@@ -239,6 +249,7 @@ pub(crate) fn build_with_engine(
             dockerfile_digest: inputs.dockerfile,
             offline: options.registry.options().offline,
         },
+        hermetic,
         &build_log,
         &mut record,
     );
@@ -297,6 +308,7 @@ fn run_build(
     engine_options: &EngineOptions,
     engine: &Engine,
     bp: &BuildPlan<'_>,
+    hermetic: Option<&OnHermetic<'_>>,
     build_log: &BuildLog<'_>,
     record: &mut BuildRecord,
 ) -> Result<BuildOutcome, Error> {
@@ -378,6 +390,9 @@ fn run_build(
             crate::store::annotations::PROVENANCE.into(),
             serde_json::to_string(p)?,
         );
+    }
+    if let Some(h) = hermetic {
+        annotations.extend(h.annotations.clone());
     }
     let imported = import::import_build(
         store,

@@ -23,6 +23,9 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// Locking or a locked build refused or failed (exit per [`crate::ops::lock::LockError::exit_code`]).
+    #[error(transparent)]
+    Lock(#[from] crate::ops::lock::LockError),
     /// A document could not be serialised (exit 2); never silently printed as nothing.
     #[error("cannot write the JSON output: {0}")]
     Json(#[from] serde_json::Error),
@@ -251,6 +254,7 @@ impl Error {
     /// The process exit code this error ends a command with.
     pub fn exit_code(&self) -> u8 {
         match self {
+            Error::Lock(e) => e.exit_code(),
             Error::Epoch(_)
             | Error::Name(_)
             | Error::Identifier(_)

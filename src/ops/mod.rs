@@ -25,6 +25,8 @@ pub mod engine_build;
 mod error;
 pub mod history;
 pub mod import;
+pub mod lock;
+pub mod locked_build;
 pub mod maintenance;
 pub mod registry;
 pub mod revisions;

@@ -44,3 +44,14 @@ pub const BUILD_ID: &str = "dev.envc.build.id";
 /// On a revision imported with `envc import`: the canonical plan of its spec (the image itself
 /// is kept byte for byte, so the plan cannot be in a metadata layer).
 pub const PLAN: &str = "dev.envc.plan";
+/// On a revision built with `--lock`: the lock's inputs digest.
+pub const LOCK_DIGEST: &str = "dev.envc.lock.digest";
+/// On a revision built with `--lock`: the locked versions per ecosystem, canonical JSON
+/// (`{"debian":{"jq":"1.6-2.1"},"pip":{"six":"1.16.0"}}`), which `show` and `diff` name.
+pub const LOCKED_PACKAGES: &str = "dev.envc.lock.packages";
+/// On a revision built with `--lock`: the digests of its hermetic layers (JSON array); the
+/// layers above them, if any, an engine built from the post-build commands.
+pub const HERMETIC_LAYERS: &str = "dev.envc.hermetic.layers";
+/// On a revision built with `--lock` and post-build commands: the base the lock was made for
+/// (`NAME@sha256:…`); the revision's own base is the hermetic image the engine built on.
+pub const LOCK_BASE: &str = "dev.envc.lock.base";

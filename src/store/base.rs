@@ -206,6 +206,23 @@ impl Store {
 
     /// Under the lock: adds the base entry (unless the manifest already has one), then points
     /// `base_name` at it (`envc/bases/…`). Returns the entry as stored.
+    /// Records an image the store assembled itself (all its blobs written by this store) as a
+    /// base entry named `base_name`, so an engine can build on it (`oci:STORE:REF`).
+    pub fn record_assembled_base(
+        &self,
+        manifest: &Descriptor,
+        base_name: &str,
+    ) -> Result<Descriptor, Error> {
+        let entry = Descriptor {
+            annotations: BTreeMap::from([
+                (ANNOTATION_REF_NAME.to_string(), base_ref(&manifest.digest)),
+                (BASE_NAME.to_string(), base_name.to_string()),
+            ]),
+            ..manifest.clone()
+        };
+        self.record_base(entry, base_name)
+    }
+
     fn record_base(&self, entry: Descriptor, base_name: &str) -> Result<Descriptor, Error> {
         self.start_writing()?;
         let lock = self.lock()?;
