@@ -240,6 +240,7 @@ pub(crate) fn diff(
         b,
         changes: d,
         layers_known,
+        locked,
         ..
     } = outcome;
     if format == Format::Json {
@@ -253,11 +254,28 @@ pub(crate) fn diff(
             "a": a.label, "b": b.label, "changes": d, "differ": code == EXIT_NO,
             "layers": layers_known.then(|| json!({"a": layer_json(&a), "b": layer_json(&b)})),
         });
+        let mut doc = doc;
+        if let Some(locked) = &locked {
+            doc["locked"] = json!(locked);
+        }
         printer.data(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
         return Ok(code);
     }
     let mut out = format!("--- {}\n+++ {}\n", a.label, b.label);
     render_diff(&mut out, &d);
+    if let Some(locked) = locked.as_ref().filter(|l| !l.is_empty()) {
+        out.push_str("locked versions:\n");
+        for c in locked {
+            let line = match (&c.from, &c.to) {
+                (Some(f), Some(t)) => format!("  ~ {} {} {f} → {t}", c.ecosystem, c.name),
+                (None, Some(t)) => format!("  + {} {} {t}", c.ecosystem, c.name),
+                (Some(f), None) => format!("  - {} {} {f}", c.ecosystem, c.name),
+                (None, None) => continue,
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
     if layers_known {
         out.push_str("layers:\n");
         for l in &a.layers {
@@ -330,6 +348,8 @@ pub(crate) fn show(
         revision: v,
         layers,
         plan,
+        locked,
+        hermetic_layers,
     } = view;
     let mut out = String::new();
     let _ = writeln!(out, "{}", v.reference);
@@ -349,11 +369,25 @@ pub(crate) fn show(
     if let Some(shown) = &v.provenance {
         let _ = writeln!(out, "  {:<12} {shown}", "provenance");
     }
+    if let Some(locked) = &locked {
+        let _ = writeln!(out, "  locked (built with --lock):");
+        for (ecosystem, packages) in locked {
+            for (name, version) in packages {
+                let _ = writeln!(out, "    {ecosystem:<7} {name} {version}");
+            }
+        }
+    }
+    let hermetic = hermetic_layers.unwrap_or_default();
     let _ = writeln!(out, "  layers:");
     for l in &layers {
+        let mark = if hermetic.contains(&l.digest.to_string()) {
+            "  hermetic"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
-            "    {} {:>12} bytes  {}",
+            "    {} {:>12} bytes  {}{mark}",
             l.digest, l.size, l.media_type
         );
     }

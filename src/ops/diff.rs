@@ -24,6 +24,44 @@ pub struct Side {
     pub plan: Plan,
     /// Empty for a spec file.
     pub layers: Vec<Descriptor>,
+    /// The versions a `--lock` build of it installed (`None` for a spec file, or a revision
+    /// built without a lock).
+    pub locked: Option<crate::store::view::LockedVersions>,
+}
+
+/// A locked package whose version differs between the sides (`None`: not installed there).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LockedChange {
+    pub ecosystem: String,
+    pub name: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// The locked packages that differ, by ecosystem then name.
+pub fn locked_changes(
+    a: &crate::store::view::LockedVersions,
+    b: &crate::store::view::LockedVersions,
+) -> Vec<LockedChange> {
+    let empty = std::collections::BTreeMap::new();
+    let mut out = Vec::new();
+    let ecosystems: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for eco in ecosystems {
+        let (pa, pb) = (a.get(eco).unwrap_or(&empty), b.get(eco).unwrap_or(&empty));
+        let names: std::collections::BTreeSet<&String> = pa.keys().chain(pb.keys()).collect();
+        for name in names {
+            let (from, to) = (pa.get(name), pb.get(name));
+            if from != to {
+                out.push(LockedChange {
+                    ecosystem: eco.clone(),
+                    name: name.clone(),
+                    from: from.cloned(),
+                    to: to.cloned(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Two sides compared.
@@ -32,6 +70,8 @@ pub struct DiffOutcome {
     pub a: Side,
     pub b: Side,
     pub changes: PlanDiff,
+    /// Both sides were built with `--lock`: the locked versions that differ.
+    pub locked: Option<Vec<LockedChange>>,
     /// Both sides are stored revisions, so their layers were compared.
     pub layers_known: bool,
     /// The plans or the layers differ.
@@ -102,11 +142,21 @@ pub fn diff(
             .iter()
             .map(|l| &l.digest)
             .ne(b.layers.iter().map(|l| &l.digest));
-    let differ = !changes.is_empty() || layers_differ;
+    let locked = match (&a.locked, &b.locked) {
+        (Some(la), Some(lb)) => Some(locked_changes(la, lb)),
+        (None, None) => None,
+        (la, lb) => Some(locked_changes(
+            la.as_ref().unwrap_or(&Default::default()),
+            lb.as_ref().unwrap_or(&Default::default()),
+        )),
+    };
+    let differ =
+        !changes.is_empty() || layers_differ || locked.as_ref().is_some_and(|l| !l.is_empty());
     Ok(DiffOutcome {
         a,
         b,
         changes,
+        locked,
         layers_known,
         differ,
     })
@@ -151,6 +201,7 @@ fn side(arg: &str, store: Option<&Path>, log: &dyn Log) -> Result<Side, DiffErro
                 label: arg.to_string(),
                 plan: u.compiled.plan,
                 layers: Vec::new(),
+                locked: None,
             }),
             Err(refused) => Err(DiffError::Refused(refused)),
         }
@@ -190,6 +241,7 @@ fn side(arg: &str, store: Option<&Path>, log: &dyn Log) -> Result<Side, DiffErro
             label: format!("{}:{}", r.name, r.revision),
             plan: assemble::revision_plan(&store, &r)?,
             layers: store.layers(&r)?,
+            locked: crate::store::view::locked_versions(&r),
         })
     };
     match stored() {

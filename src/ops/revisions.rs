@@ -29,6 +29,8 @@ pub fn list(store: &Store, name: Option<&EnvName>) -> Result<Vec<RevisionView>, 
 pub fn show(store: &Store, id: &Identifier) -> Result<RevisionDetail, Error> {
     let r = store.resolve(id)?;
     Ok(RevisionDetail {
+        hermetic_layers: crate::store::view::hermetic_layers(&r),
+        locked: crate::store::view::locked_versions(&r),
         plan: assemble::revision_plan(store, &r)?,
         layers: store.layers(&r)?,
         revision: RevisionView::new(&r),

@@ -4,11 +4,15 @@
 //! CLI prints them through `serde_json::Value`, whose objects are sorted, and the fields are
 //! declared in that order too, so either way the bytes are the same.
 
-use super::annotations::{PARENT, PROVENANCE, ROLLBACK_TO, ROLLED_BACK_FROM, SPEC_DIGEST};
+use super::annotations::{
+    HERMETIC_LAYERS, LOCKED_PACKAGES, PARENT, PROVENANCE, ROLLBACK_TO, ROLLED_BACK_FROM,
+    SPEC_DIGEST,
+};
 use super::{Error, Revision, Store};
 use crate::oci::manifest::ParsedManifest;
 use crate::oci::{self, Descriptor, ANNOTATION_BASE_DIGEST, ANNOTATION_BASE_NAME};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// One revision as `list` shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -52,14 +56,33 @@ impl RevisionView {
     }
 }
 
+/// The versions a `--lock` build installed, per ecosystem (`debian`, `pip`), by package name.
+pub type LockedVersions = BTreeMap<String, BTreeMap<String, String>>;
+
+/// The locked versions a revision records (`None`: it was not built with `--lock`).
+pub fn locked_versions(r: &Revision) -> Option<LockedVersions> {
+    serde_json::from_str(r.annotation(LOCKED_PACKAGES)?).ok()
+}
+
 /// One revision as `show` shows it: the list view, its layers and its plan.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RevisionDetail {
+    /// Of a revision built with `--lock`: the digests of its hermetic layers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hermetic_layers: Option<Vec<String>>,
     #[serde(flatten)]
     pub revision: RevisionView,
     pub layers: Vec<Descriptor>,
+    /// Of a revision built with `--lock`: the versions it installed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub locked: Option<LockedVersions>,
     /// The canonical plan from the image's metadata layer (`crate::assemble::read_plan`).
     pub plan: crate::plan::Plan,
+}
+
+/// The hermetic layers a revision records.
+pub fn hermetic_layers(r: &Revision) -> Option<Vec<String>> {
+    serde_json::from_str(r.annotation(HERMETIC_LAYERS)?).ok()
 }
 
 impl Store {
