@@ -300,6 +300,14 @@ fn lock_resolves_debs_and_wheels_and_check_tells_a_stale_lock() {
     assert_eq!(lock["base"]["os_codename"].as_str(), Some("bookworm"));
     let deb = &lock["deb"][0];
     assert_eq!(deb["requested"].as_bool(), Some(true));
+    // The maintainer scripts and triggers envc does not run are recorded.
+    assert_eq!(deb["scripts"].as_array().map(Vec::len), Some(1), "{deb}");
+    assert_eq!(deb["scripts"][0].as_str(), Some("postinst"), "{deb}");
+    assert_eq!(
+        lock["deb"][1]["scripts"][0].as_str(),
+        Some("trigger: activate-noawait ldconfig"),
+        "{lock}"
+    );
     assert_eq!(lock["deb"][1]["requested"].as_bool(), Some(false));
     assert_eq!(lock["deb"][1]["multi_arch_same"].as_bool(), Some(true));
     assert!(
@@ -450,6 +458,33 @@ fn build_lock_installs_debs_and_wheels_hermetically() {
         merged.get("bin")
     );
     assert!(merged.contains_key("usr/lib/x86_64-linux-gnu/libhello.so.1"));
+    assert!(
+        merged.contains_key("usr/lib/x86_64-linux-gnu/libhello-extra.so.1"),
+        "./lib goes to usr/lib on a merged-/usr base"
+    );
+    assert!(
+        !merged.contains_key("lib/x86_64-linux-gnu"),
+        "over the lib symlink"
+    );
+    // The postinst's alternative, emulated; what else it does is a warning naming it.
+    let greet = merged
+        .get("usr/bin/greet")
+        .unwrap_or_else(|| panic!("no usr/bin/greet alternative in {:?}", merged.keys()));
+    assert_eq!(
+        (greet.kind, greet.link.as_deref()),
+        ('l', Some("/etc/alternatives/greet"))
+    );
+    let alt = &merged["etc/alternatives/greet"];
+    assert_eq!(
+        (alt.kind, alt.link.as_deref()),
+        ('l', Some("/usr/bin/hello"))
+    );
+    assert!(
+        r.stderr.contains("hello") && r.stderr.contains("adduser"),
+        "warns of the postinst's adduser: {r}"
+    );
+    let conf = &merged["etc/hello.conf"];
+    assert_eq!(conf.data, b"greeting = hello\n");
     let status = String::from_utf8_lossy(
         &merged
             .get("var/lib/dpkg/status")
@@ -457,6 +492,11 @@ fn build_lock_installs_debs_and_wheels_hermetically() {
             .data,
     )
     .into_owned();
+    let conf_md5 = "Conffiles:\n /etc/hello.conf ";
+    assert!(
+        status.contains(conf_md5),
+        "hello's conffile in its stanza:\n{status}"
+    );
     for want in [
         "Package: hello\nStatus: install ok installed\n",
         "Package: libhello1\nStatus: install ok installed\n",
@@ -978,4 +1018,210 @@ fn malformed_lockfiles_are_refused_with_file_line_and_column() {
     assert!(r.stderr.contains("missing.lock"), "{r}");
     assert!(!w.store.exists(), "nothing was written: {r}");
     assert!(!w.cache.exists(), "nothing was written: {r}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Determinism of the lock, upgrades of the base's own packages, concurrent fetches
+
+#[test]
+fn the_same_inputs_lock_to_the_same_bytes_and_the_base_is_not_locked_again() {
+    let Some(w) = World::new("relock") else {
+        return;
+    };
+    let spec = w.standard_spec();
+    let one = w.tmp.join("one.lock");
+    let two = w.tmp.join("two.lock");
+    w.lock(&spec, &one, &[]).ok();
+    // Another cache, another TZ, from a cold start: the same lockfile, byte for byte.
+    run(w
+        .envc()
+        .arg("lock")
+        .arg(&spec)
+        .arg("--base")
+        .arg(w.base_arg())
+        .arg("-o")
+        .arg(&two)
+        .arg("--cache")
+        .arg(w.tmp.join("other-cache"))
+        .arg("--store")
+        .arg(w.tmp.join("other-store"))
+        .arg("--find-links")
+        .arg(&w.wheels)
+        .env("TZ", "America/St_Johns"))
+    .ok();
+    assert_eq!(
+        fs::read_to_string(&one).unwrap(),
+        fs::read_to_string(&two).unwrap(),
+        "two locks of the same inputs"
+    );
+    // libc6 is in the base at the archive's version: nothing to lock (apt: already newest).
+    let spec = w.spec("libc", &["libc6"], &[]);
+    let lock_path = w.tmp.join("libc.lock");
+    w.lock(&spec, &lock_path, &[]).ok();
+    let lock = read_lock(&lock_path);
+    assert!(locked(&lock, "deb").is_empty(), "{lock}");
+}
+
+/// `pip install pip==23.0.1` in the base says "Requirement already satisfied"; the lock should
+/// have nothing to install either, even where the package locations do not have that version.
+#[test]
+fn a_pip_requirement_the_base_already_meets_is_not_locked_again() {
+    let Some(w) = World::new("pip-satisfied") else {
+        return;
+    };
+    if !w.pip {
+        return;
+    }
+    let spec = w.spec("satisfied", &[], &["pip==23.0.1"]);
+    let lock_path = w.tmp.join("satisfied.lock");
+    let r = w.lock(&spec, &lock_path, &[]).ok();
+    let lock = read_lock(&lock_path);
+    assert!(locked(&lock, "wheel").is_empty(), "{lock}: {r}");
+}
+
+#[test]
+fn requested_upgrades_of_base_packages_replace_their_records() {
+    let Some(mut w) = World::new("upgrade") else {
+        return;
+    };
+    w.repo.debs.push(
+        Deb::new("base-files", "12.4+deb12u6")
+            .field("Essential", "yes")
+            .file("./usr/lib/os-release", DEBIAN_12, 0o644),
+    );
+    w.repo.write(&w.gpg);
+    wheel(
+        &w.wheels,
+        "pip",
+        "24.0",
+        "py3-none-any",
+        &[("pip/__init__.py", "__version__ = \"24.0\"\n")],
+        None,
+    );
+    let spec = w.spec("upgrade", &["base-files", "hello"], &["pip==24.0"]);
+    let lock_path = w.tmp.join("upgrade.lock");
+    w.lock(&spec, &lock_path, &[]).ok();
+    let lock = read_lock(&lock_path);
+    let base_files = lock["deb"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"].as_str() == Some("base-files"))
+        .unwrap_or_else(|| panic!("base-files not locked: {lock}"));
+    assert_eq!(base_files["version"].as_str(), Some("12.4+deb12u6"));
+    assert_eq!(base_files["upgrades"].as_str(), Some("12.4+deb12u5"));
+    if w.pip {
+        let pip = lock["wheel"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"].as_str() == Some("pip"))
+            .unwrap_or_else(|| panic!("pip not locked: {lock}"));
+        assert_eq!(pip["version"].as_str(), Some("24.0"));
+        assert_eq!(pip["upgrades"].as_str(), Some("23.0.1"));
+    }
+    let line = line_of(&w.build(&spec, &lock_path, &["--offline"]).ok());
+    let layers = layers(&w.store, &line.digest);
+    let merged: BTreeMap<String, Got> = layers
+        .iter()
+        .skip(1)
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let status = String::from_utf8_lossy(&merged["var/lib/dpkg/status"].data).into_owned();
+    assert_eq!(
+        status.matches("Package: base-files\n").count(),
+        1,
+        "one base-files stanza:\n{status}"
+    );
+    assert!(status.contains("Version: 12.4+deb12u6\n"), "{status}");
+    assert!(!status.contains("Version: 12.4+deb12u5\n"), "{status}");
+    let list =
+        String::from_utf8_lossy(&merged["var/lib/dpkg/info/base-files.list"].data).into_owned();
+    assert!(
+        list.contains("/usr/share/doc/base-files/copyright"),
+        "{list}"
+    );
+    if w.pip {
+        assert!(
+            merged.contains_key(&format!("{SITE}/.wh.pip-23.0.1.dist-info")),
+            "the old dist-info is whited out: {:?}",
+            merged
+                .keys()
+                .filter(|k| k.contains("pip"))
+                .collect::<Vec<_>>()
+        );
+        assert!(merged.contains_key(&format!("{SITE}/pip-24.0.dist-info/METADATA")));
+        let init = &merged[&format!("{SITE}/pip/__init__.py")];
+        assert_eq!(
+            String::from_utf8_lossy(&init.data),
+            "__version__ = \"24.0\"\n"
+        );
+    }
+}
+
+#[test]
+fn concurrent_fetches_into_one_cache_agree() {
+    let Some(w) = World::new("concurrent") else {
+        return;
+    };
+    let spec = w.standard_spec();
+    let lock_path = w.tmp.join("envc.lock");
+    w.lock(&spec, &lock_path, &[]).ok();
+    let shared = w.tmp.join("shared-cache");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            w.envc()
+                .arg("fetch")
+                .arg(&lock_path)
+                .arg("--cache")
+                .arg(&shared)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn envc fetch")
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().expect("wait for envc fetch");
+        from_output("envc fetch".into(), out).ok();
+    }
+    let lock = read_lock(&lock_path);
+    for (table, name) in [("deb", "hello"), ("deb", "libhello1")] {
+        let sha = sha_of(&lock, table, name);
+        let bytes = fs::read(shared.join("sha256").join(&sha)).unwrap();
+        assert_eq!(sha256_hex(&bytes), sha, "{name} in the shared cache");
+    }
+    let leftovers = fs::read_dir(shared.join("tmp")).map_or(0, |d| d.count());
+    assert_eq!(leftovers, 0, "no temporary file is left in the cache");
+}
+
+/// With `--find-links` and no index URL, uv runs with `--no-index` (src/lock/pip): the lock's
+/// recorded settings must not claim PyPI was consulted.
+#[test]
+fn a_find_links_only_lock_does_not_record_an_index_it_did_not_use() {
+    let Some(w) = World::new("no-index") else {
+        return;
+    };
+    if !w.pip {
+        return;
+    }
+    let spec = w.spec("six", &[], &["six==1.16.0"]);
+    let lock_path = w.tmp.join("six.lock");
+    w.lock(&spec, &lock_path, &[]).ok();
+    let lock = read_lock(&lock_path);
+    let settings: Vec<&str> = lock["inputs"]["settings"]
+        .as_array()
+        .expect("settings")
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert!(
+        settings.iter().any(|s| s.starts_with("pip find-links: ")),
+        "{settings:?}"
+    );
+    assert!(
+        !settings.iter().any(|s| s.contains("pypi.org")),
+        "uv ran with --no-index, yet the lock records PyPI: {settings:?}"
+    );
 }

@@ -372,6 +372,8 @@ pub struct Deb {
     pub fields: Vec<(String, String)>,
     /// data.tar files: path as dpkg-deb writes it (`./usr/bin/hello`), bytes, mode.
     pub files: Vec<(String, Vec<u8>, u32)>,
+    /// control.tar members beside `control` and `md5sums` (`conffiles`, `postinst`, `triggers`).
+    pub control_files: Vec<(String, Vec<u8>, u32)>,
 }
 
 impl Deb {
@@ -386,7 +388,14 @@ impl Deb {
                 format!("{name} is in the public domain.\n").into_bytes(),
                 0o644,
             )],
+            control_files: Vec::new(),
         }
+    }
+
+    pub fn control_file(mut self, name: &str, data: &str, mode: u32) -> Deb {
+        self.control_files
+            .push((name.into(), data.as_bytes().to_vec(), mode));
+        self
     }
 
     pub fn field(mut self, k: &str, v: &str) -> Deb {
@@ -454,14 +463,15 @@ impl Deb {
                 format!("{hex}  {}\n", p.trim_start_matches("./"))
             })
             .collect();
-        let control = tar(
-            &[
-                dir("./", 0o755, 0, 0),
-                file("./control", self.control(), 0o644),
-                file("./md5sums", md5sums, 0o644),
-            ],
-            1_700_000_000,
-        );
+        let mut control = vec![
+            dir("./", 0o755, 0, 0),
+            file("./control", self.control(), 0o644),
+            file("./md5sums", md5sums, 0o644),
+        ];
+        for (name, data, mode) in &self.control_files {
+            control.push(file(&format!("./{name}"), data.clone(), *mode));
+        }
+        let control = tar(&control, 1_700_000_000);
         let data = tar(&data_entries, 1_700_000_000);
         let mut ar = ar::Builder::new(Vec::new());
         for (name, bytes) in [
@@ -593,9 +603,13 @@ impl Repo {
 }
 
 /// The repository's usual debs: `hello` (its binary in `./bin`, moved to `usr/bin` on a
-/// merged-/usr base) depends on `libhello1 (>= 1.0)`, which is `Multi-Arch: same`; `broken`
+/// merged-/usr base; a conffile; a postinst that installs an alternative and adds a user)
+/// depends on `libhello1 (>= 1.0)`, which is `Multi-Arch: same` (a library in `./lib`, and an
+/// ldconfig trigger); `broken`
 /// depends on a package nobody has; `clash` conflicts with the base's `base-files`; `libc6`
 /// at the base's version (already installed).
+pub const HELLO_POSTINST: &str = "#!/bin/sh\nset -e\nif [ \"$1\" = configure ]; then\n    update-alternatives --install /usr/bin/greet greet /usr/bin/hello 50\n    adduser --system --no-create-home hello\nfi\n";
+
 pub fn standard_debs(hello_version: &str) -> Vec<Deb> {
     vec![
         Deb::new("hello", hello_version)
@@ -604,7 +618,10 @@ pub fn standard_debs(hello_version: &str) -> Vec<Deb> {
                 "./bin/hello",
                 &format!("#!/bin/sh\necho hello {hello_version}\n"),
                 0o755,
-            ),
+            )
+            .file("./etc/hello.conf", "greeting = hello\n", 0o644)
+            .control_file("conffiles", "/etc/hello.conf\n", 0o644)
+            .control_file("postinst", HELLO_POSTINST, 0o755),
         Deb::new("libhello1", "1.0-1")
             .field("Multi-Arch", "same")
             .field("Depends", "libc6 (>= 2.34)")
@@ -612,7 +629,13 @@ pub fn standard_debs(hello_version: &str) -> Vec<Deb> {
                 "./usr/lib/x86_64-linux-gnu/libhello.so.1",
                 "not really ELF\n",
                 0o644,
-            ),
+            )
+            .file(
+                "./lib/x86_64-linux-gnu/libhello-extra.so.1",
+                "not really ELF either\n",
+                0o644,
+            )
+            .control_file("triggers", "# ldconfig\nactivate-noawait ldconfig\n", 0o644),
         Deb::new("broken", "1.0-1")
             .field("Depends", "libmissing (>= 2)")
             .file("./usr/bin/broken", "#!/bin/sh\n", 0o755),
