@@ -1225,3 +1225,86 @@ fn a_find_links_only_lock_does_not_record_an_index_it_did_not_use() {
         "uv ran with --no-index, yet the lock records PyPI: {settings:?}"
     );
 }
+
+/// A lock edited by hand so an entry's artifact is another package version than the entry
+/// says: the deb's own control fields must agree with the lock, or the image's dpkg database
+/// and the revision's recorded versions would disagree.
+#[test]
+fn a_lock_entry_whose_artifact_is_another_version_is_refused() {
+    let Some(mut w) = World::new("swapped") else {
+        return;
+    };
+    let spec = w.spec("env", &["hello"], &[]);
+    let one = w.tmp.join("one.lock");
+    let two = w.tmp.join("two.lock");
+    w.lock(&spec, &one, &[]).ok();
+    w.repo.debs = standard_debs("1.1-1");
+    w.repo.write(&w.gpg);
+    w.lock(&spec, &two, &[]).ok();
+    let (l1, l2) = (read_lock(&one), read_lock(&two));
+    let field = |l: &toml::Value, k: &str| l["deb"][0][k].to_string();
+    let mut text = fs::read_to_string(&one).unwrap();
+    for k in ["url", "sha256", "size"] {
+        text = text.replace(
+            &format!("{k} = {}", field(&l1, k)),
+            &format!("{k} = {}", field(&l2, k)),
+        );
+    }
+    assert!(text.contains("version = \"1.0-1\"") && text.contains("hello_1.1-1_amd64.deb"));
+    let swapped = w.tmp.join("swapped.lock");
+    fs::write(&swapped, text).unwrap();
+    let r = w.build(&spec, &swapped, &["--offline"]).no();
+    eprintln!("{r}");
+    assert!(
+        r.stderr.contains("hello") && r.stderr.contains("1.0-1") && r.stderr.contains("1.1-1"),
+        "names the package and both versions: {r}"
+    );
+    assert!(
+        !w.store.join("index.json").exists() || {
+            let list = w.store_run(&["list", "--format", "json"]).ok();
+            !list.stdout.contains("locked-env")
+        }
+    );
+}
+
+/// The same for a wheel: an entry for six whose artifact is hello-cli's wheel.
+#[test]
+fn a_lock_entry_whose_wheel_is_another_distribution_is_refused() {
+    let Some(w) = World::new("swapped-wheel") else {
+        return;
+    };
+    if !w.pip {
+        return;
+    }
+    let spec = w.spec("env", &[], &["six==1.16.0", "hello-cli"]);
+    let lock_path = w.tmp.join("envc.lock");
+    w.lock(&spec, &lock_path, &[]).ok();
+    let lock = read_lock(&lock_path);
+    let wheel_of = |name: &str| {
+        lock["wheel"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"].as_str() == Some(name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no wheel {name}: {lock}"))
+    };
+    let (six, cli) = (wheel_of("six"), wheel_of("hello-cli"));
+    let mut text = fs::read_to_string(&lock_path).unwrap();
+    for k in ["filename", "url", "sha256", "size"] {
+        text = text.replacen(
+            &format!("{k} = {}", six[k]),
+            &format!("{k} = {}", cli[k]),
+            1,
+        );
+    }
+    let swapped = w.tmp.join("swapped.lock");
+    fs::write(&swapped, &text).unwrap();
+    let r = w.build(&spec, &swapped, &["--offline"]);
+    eprintln!("{r}");
+    let r = r.no();
+    assert!(
+        r.stderr.contains("six") && r.stderr.contains("hello"),
+        "names the entry and what its file holds: {r}"
+    );
+}
