@@ -107,14 +107,29 @@ impl World {
         Some(w)
     }
 
-    /// Writes the base layout again with this os-release.
+    /// Writes the base layout again with this os-release (the repo in `sources.list`, its key
+    /// in `trusted.gpg.d/test.asc`).
     fn rebase(&mut self, os_release: &str) {
+        let apt = vec![
+            (
+                "etc/apt/sources.list".to_string(),
+                self.repo.sources_list().into_bytes(),
+            ),
+            (
+                "etc/apt/trusted.gpg.d/test.asc".to_string(),
+                self.gpg.public(ARCHIVE, true),
+            ),
+        ];
+        self.rebase_with(os_release, apt);
+    }
+
+    /// Writes the base layout again with these apt files.
+    fn rebase_with(&mut self, os_release: &str, apt: Vec<(String, Vec<u8>)>) {
         self.base_digest = write_base(
             &self.layout,
             &BaseSpec {
                 os_release: os_release.into(),
-                sources_list: self.repo.sources_list(),
-                keyring: self.gpg.public(ARCHIVE, true),
+                apt,
             },
         );
     }
@@ -1306,5 +1321,53 @@ fn a_lock_entry_whose_wheel_is_another_distribution_is_refused() {
     assert!(
         r.stderr.contains("six") && r.stderr.contains("hello"),
         "names the entry and what its file holds: {r}"
+    );
+}
+
+/// A deb822 `.sources` file whose `Signed-By` names a binary keyring: that keyring verifies it,
+/// and only that one (apt's rule): another key the base trusts globally does not.
+#[test]
+fn signed_by_restricts_a_source_to_its_keyring() {
+    let Some(mut w) = World::new("signed-by") else {
+        return;
+    };
+    let sources = format!(
+        "# deb822\nTypes: deb\nURIs: {}\nSuites: bookworm\nComponents: main\nSigned-By: /usr/share/keyrings/test-archive.gpg\n",
+        w.repo.uri()
+    );
+    let apt = vec![
+        (
+            "etc/apt/sources.list.d/test.sources".to_string(),
+            sources.into_bytes(),
+        ),
+        (
+            "usr/share/keyrings/test-archive.gpg".to_string(),
+            w.gpg.public(ARCHIVE, false),
+        ),
+        (
+            "etc/apt/trusted.gpg.d/stranger.gpg".to_string(),
+            w.gpg.public(STRANGER, false),
+        ),
+    ];
+    w.rebase_with(DEBIAN_12, apt);
+    let spec = w.spec("env", &["hello"], &[]);
+    let lock_path = w.tmp.join("envc.lock");
+    w.lock(&spec, &lock_path, &[]).ok();
+    let lock = read_lock(&lock_path);
+    assert_eq!(
+        lock["apt-source"][0]["keyring"].as_str(),
+        Some("/usr/share/keyrings/test-archive.gpg"),
+        "{lock}"
+    );
+    assert_eq!(locked(&lock, "deb").len(), 2, "{lock}");
+    // Signed by the stranger, whom the base trusts for other sources: refused for this one.
+    w.repo.signing = Signing::By(STRANGER.into());
+    w.repo.write(&w.gpg);
+    lock_refused(
+        &w,
+        "stranger",
+        &["hello"],
+        1,
+        &["not verified", "/usr/share/keyrings/test-archive.gpg"],
     );
 }

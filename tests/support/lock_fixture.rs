@@ -207,10 +207,9 @@ pub fn tar(entries: &[T], mtime: u64) -> Vec<u8> {
 pub struct BaseSpec {
     /// `/usr/lib/os-release`.
     pub os_release: String,
-    /// `/etc/apt/sources.list`.
-    pub sources_list: String,
-    /// `/etc/apt/trusted.gpg.d/test.asc`.
-    pub keyring: Vec<u8>,
+    /// apt's sources and keyrings: (path below `etc/apt/` or `usr/share/keyrings/`, bytes),
+    /// e.g. `etc/apt/sources.list` and `etc/apt/trusted.gpg.d/test.asc`.
+    pub apt: Vec<(String, Vec<u8>)>,
 }
 
 pub const DEBIAN_12: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nVERSION_CODENAME=bookworm\nID=debian\n";
@@ -230,14 +229,12 @@ pub fn base_layer(spec: &BaseSpec) -> Vec<u8> {
     let rayf = |p: &str, data: &str, mode: u32| {
         T::File(p.to_string(), data.as_bytes().to_vec(), mode, 1000, 100)
     };
-    let entries =
-        vec![
+    let entries = vec![
         T::Link("bin", "usr/bin"),
         dir("etc", 0o755, 0, 0),
         dir("etc/apt", 0o755, 0, 0),
-        file("etc/apt/sources.list", spec.sources_list.clone(), 0o644),
+        dir("etc/apt/sources.list.d", 0o755, 0, 0),
         dir("etc/apt/trusted.gpg.d", 0o755, 0, 0),
-        file("etc/apt/trusted.gpg.d/test.asc", spec.keyring.clone(), 0o644),
         T::Link("etc/os-release", "../usr/lib/os-release"),
         dir("home", 0o755, 0, 0),
         ray("home/ray"),
@@ -269,6 +266,7 @@ pub fn base_layer(spec: &BaseSpec) -> Vec<u8> {
         file("usr/lib/x86_64-linux-gnu/libc.so.6", "ELF-ish", 0o755),
         dir("usr/share", 0o755, 0, 0),
         dir("usr/share/doc", 0o755, 0, 0),
+        dir("usr/share/keyrings", 0o755, 0, 0),
         dir("var", 0o755, 0, 0),
         dir("var/lib", 0o755, 0, 0),
         dir("var/lib/dpkg", 0o755, 0, 0),
@@ -285,6 +283,10 @@ pub fn base_layer(spec: &BaseSpec) -> Vec<u8> {
         ),
         file("var/lib/dpkg/status", BASE_STATUS, 0o644),
     ];
+    let mut entries = entries;
+    for (path, bytes) in &spec.apt {
+        entries.push(file(path, bytes.clone(), 0o644));
+    }
     tar(&entries, 1_700_000_000)
 }
 
