@@ -402,7 +402,10 @@ fn classify(status: &str, stderr: &str, python: &str, platform: &str) -> Error {
     let wheel_re = regex_lite::Regex::new(
         r"(?:versions of |\b)([A-Za-z0-9][A-Za-z0-9._-]*?)(?:(?:==|>=|<=|!=|~=|<|>)[^ ,]*)? (?:has|have) no (?:usable |matching |compatible )?(?:source distribution or )?wheels?",
     );
-    if let Ok(re) = wheel_re {
+    // A derivation through other packages' dependencies is a conflict, even if a branch of it
+    // ends in a version without wheels.
+    let conflict = stderr.contains(" depends on ");
+    if let (Ok(re), false) = (wheel_re, conflict) {
         if let Some(c) = re.captures(stderr) {
             if let Some(m) = c.get(1) {
                 return Error::NoWheel {

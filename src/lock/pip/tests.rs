@@ -93,6 +93,11 @@ fn classifies_uv_errors() {
         matches!(&e, Error::NoWheel { package, .. } if package == "delta-x"),
         "{e}"
     );
+    let branch = "  cause: Because scipy>=1.8.0rc1,<=1.8.1 depends on numpy>=1.17.3,<1.25.0 and scipy>=1.7.2,<=1.7.3 depends on numpy>=1.16.5,<1.23.0, we can conclude that scipy>=1.7.2,<=1.8.1 depends on numpy>=1.16.5,<1.25.0.\n         And because scipy<=1.7.1 has no usable wheels, we can conclude that scipy<=1.7.1 depends on numpy>=1.16.5,<1.25.0.\n         And because you require numpy==1.26.4 and scipy<1.9, we can conclude that your requirements are unsatisfiable.";
+    assert!(matches!(
+        classify("1", branch, "3.10.12", "p"),
+        Error::Unsatisfiable { .. }
+    ));
     let conflict = "error: No solution found when resolving dependencies\n  cause: Because you require beta>=2 and beta==1.0, we can conclude that your requirements are unsatisfiable.";
     assert!(matches!(
         classify("1", conflict, "3.11.2", "p"),

@@ -118,11 +118,9 @@ impl Layout {
     fn destination(
         &self,
         parts: &[&str],
-        dist_info: &str,
         data_dir: &str,
         dist_name: &str,
     ) -> Result<(String, bool), String> {
-        let _ = dist_info;
         let joined = |base: &str, rest: &[&str]| format!("{base}/{}", rest.join("/"));
         let (path, script) = if parts[0] == data_dir {
             let rest = parts
@@ -183,6 +181,9 @@ impl Layout {
                 c => out.push(c),
             }
         }
+        if out.iter().any(|c| c.starts_with(".wh.")) {
+            return None;
+        }
         let path = out.join("/");
         path.starts_with(&format!("{}/", self.prefix))
             .then_some(path)
@@ -231,12 +232,27 @@ pub fn install(
         out: BufWriter::with_capacity(1 << 20, file),
         offset: 0,
     };
+    let spool_path = spool.path.clone();
+    let result = install_into(python, dirs, wheels, &layout, &mut spool);
+    if result.is_err() {
+        // Nothing refers to a failed install's spool; best effort, the error is what matters.
+        let _ = std::fs::remove_file(&spool_path);
+    }
+    result
+}
 
+fn install_into(
+    python: &Python,
+    dirs: &BTreeMap<String, Meta>,
+    wheels: &[(LockedWheel, PathBuf)],
+    layout: &Layout,
+    spool: &mut Spool,
+) -> Result<Vec<Entry>, Error> {
     // Layer path → (content, mode, the wheel that writes it).
     let mut files: BTreeMap<String, (unpack::Installed, String)> = BTreeMap::new();
     let mut dist_infos: BTreeSet<String> = BTreeSet::new();
     for (lw, whl) in wheels {
-        let u = unpack::unpack(lw, whl, &layout, &mut spool)?;
+        let u = unpack::unpack(lw, whl, layout, spool)?;
         dist_infos.insert(u.dist_info);
         for (p, f) in u.files {
             if let Some((_, first)) = files.get(&p) {
@@ -267,7 +283,7 @@ pub fn install(
             });
         }
     }
-    let whiteouts = upgrade_whiteouts(python, &layout, wheels, &files, &dir_set, &dist_infos)?;
+    let whiteouts = upgrade_whiteouts(python, layout, wheels, &files, &dir_set, &dist_infos)?;
     for w in &whiteouts {
         add_parents(w, &mut dir_set);
     }

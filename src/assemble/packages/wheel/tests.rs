@@ -272,6 +272,15 @@ fn refuses_bad_wheels() {
         |r| r,
     );
     assert!(run(data, "d").to_string().contains("weird"));
+    // A refused install leaves no spool file behind.
+    let spools = std::fs::read_dir(tmp.path())
+        .expect("dir")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "spool"))
+        })
+        .count();
+    assert_eq!(spools, 0);
 }
 
 #[test]

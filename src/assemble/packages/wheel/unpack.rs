@@ -216,12 +216,13 @@ pub fn unpack(
                 })
             }
         };
-        let (dest, script) = layout
-            .destination(&parts, &dist_info, &data_dir, &dist_name)
-            .map_err(|detail| Error::Invalid {
-                wheel: wheel.to_string(),
-                detail: format!("{name}: {detail}"),
-            })?;
+        let (dest, script) =
+            layout
+                .destination(&parts, &data_dir, &dist_name)
+                .map_err(|detail| Error::Invalid {
+                    wheel: wheel.to_string(),
+                    detail: format!("{name}: {detail}"),
+                })?;
         let exec = member.unix_mode().is_some_and(|m| m & 0o111 != 0);
         let mode = if exec || script { 0o755 } else { 0o644 };
 
