@@ -33,6 +33,21 @@ pub const MAX_ENTRIES: usize = 500_000;
 /// Uncompressed bytes of one member, and of one wheel (zip bombs).
 pub const MAX_FILE: u64 = 8 << 30;
 pub const MAX_TOTAL: u64 = 32 << 30;
+
+/// The caps one install applies (the constants above; smaller in tests).
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    entries: usize,
+    file: u64,
+    total: u64,
+}
+
+const LIMITS: Limits = Limits {
+    entries: MAX_ENTRIES,
+    file: MAX_FILE,
+    total: MAX_TOTAL,
+};
+
 /// `WHEEL`, `RECORD`, `entry_points.txt`.
 pub const MAX_METADATA: u64 = 64 << 20;
 
@@ -83,10 +98,11 @@ struct Layout {
     /// `python3.11`, for headers.
     python_dir: String,
     executable: String,
+    limits: Limits,
 }
 
 impl Layout {
-    fn new(python: &Python) -> Result<Layout, Error> {
+    fn new(python: &Python, limits: Limits) -> Result<Layout, Error> {
         let rel = |p: &str| -> Result<String, Error> {
             let parts = unpack::safe_components(p.trim_start_matches('/'))
                 .filter(|_| p.starts_with('/'))
@@ -111,6 +127,7 @@ impl Layout {
             site,
             python_dir,
             executable: python.executable.clone(),
+            limits,
         })
     }
 
@@ -217,7 +234,17 @@ pub fn install(
     wheels: &[(LockedWheel, PathBuf)],
     spool_dir: &Path,
 ) -> Result<Vec<Entry>, Error> {
-    let layout = Layout::new(python)?;
+    install_limited(python, dirs, wheels, spool_dir, LIMITS)
+}
+
+fn install_limited(
+    python: &Python,
+    dirs: &BTreeMap<String, Meta>,
+    wheels: &[(LockedWheel, PathBuf)],
+    spool_dir: &Path,
+    limits: Limits,
+) -> Result<Vec<Entry>, Error> {
+    let layout = Layout::new(python, limits)?;
     let (file, path) = tempfile::Builder::new()
         .prefix("envc-wheels-")
         .suffix(".spool")

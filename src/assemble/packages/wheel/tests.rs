@@ -388,3 +388,52 @@ fn upgrade_whiteouts_old_files() {
     let e = install(&python(), &dirs(), &[(lw, whl)], tmp.path()).expect_err("no base dist");
     assert!(matches!(e, Error::NoBaseDist { .. }), "{e}");
 }
+
+#[test]
+fn caps_refuse_zip_bombs() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let big = vec![0u8; 1 << 20];
+    let whl = build_wheel(
+        tmp.path(),
+        "bomb",
+        "1.0",
+        "py3-none-any",
+        &[],
+        &[
+            Member("bomb/zeros", &big, 0o644),
+            Member("bomb/more", &big, 0o644),
+        ],
+        |r| r,
+    );
+    let wheels = [(locked("bomb", "1.0", &whl, false), whl)];
+    let run =
+        |limits: Limits| install_limited(&python(), &BTreeMap::new(), &wheels, tmp.path(), limits);
+    let file = run(Limits {
+        entries: 10,
+        file: 1 << 19,
+        total: 1 << 30,
+    })
+    .expect_err("file cap");
+    assert!(
+        matches!(file, Error::TooLarge { .. }) && file.to_string().contains("bomb/zeros"),
+        "{file}"
+    );
+    let total = run(Limits {
+        entries: 10,
+        file: 1 << 30,
+        total: 3 << 19,
+    })
+    .expect_err("total cap");
+    assert!(total.to_string().contains("per wheel"), "{total}");
+    let entries = run(Limits {
+        entries: 3,
+        file: 1 << 30,
+        total: 1 << 30,
+    })
+    .expect_err("entry cap");
+    assert!(
+        entries.to_string().contains("5 members, more than 3"),
+        "{entries}"
+    );
+    run(LIMITS).expect("within the caps");
+}

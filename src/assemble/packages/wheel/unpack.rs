@@ -4,7 +4,7 @@
 //! the dist-info files an installer writes (RECORD, INSTALLER, REQUESTED).
 
 use super::format::{self, Row};
-use super::{Error, Layout, Spool, MAX_ENTRIES, MAX_FILE, MAX_METADATA, MAX_TOTAL};
+use super::{Error, Layout, Spool, MAX_METADATA};
 use crate::lock::file::LockedWheel;
 use crate::oci::layer::FileSource;
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
@@ -78,10 +78,11 @@ pub fn unpack(
         source,
     })?;
     let mut zip = zip::ZipArchive::new(file).map_err(zerr)?;
-    if zip.len() > MAX_ENTRIES {
+    let limits = layout.limits;
+    if zip.len() > limits.entries {
         return Err(Error::TooLarge {
             wheel: wheel.to_string(),
-            detail: format!("{} members, more than {MAX_ENTRIES}", zip.len()),
+            detail: format!("{} members, more than {}", zip.len(), limits.entries),
         });
     }
     let mut names: Vec<String> = Vec::with_capacity(zip.len());
@@ -184,11 +185,12 @@ pub fn unpack(
         }
         let declared = member.size();
         total = total.saturating_add(declared);
-        if declared > MAX_FILE || total > MAX_TOTAL {
+        if declared > limits.file || total > limits.total {
             return Err(Error::TooLarge {
                 wheel: wheel.to_string(),
                 detail: format!(
-                    "{name} unpacks to {declared} bytes (limits: {MAX_FILE} per file, {MAX_TOTAL} per wheel)"
+                    "{name} unpacks to {declared} bytes (limits: {} per file, {} per wheel)",
+                    limits.file, limits.total
                 ),
             });
         }
