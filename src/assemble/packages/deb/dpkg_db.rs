@@ -402,7 +402,9 @@ fn extended_states(b: &mut Builder<'_>, debs: &[(LockedDeb, Deb)]) {
 }
 
 /// An upgraded base package's files the new version no longer ships (and nobody else owns),
-/// and its old info files the new version lacks, are whited out. Directories (a path that is
+/// and its old info files the new version lacks, are whited out (the facts hold only the
+/// base's `.list` files, so every info type the new version lacks gets a whiteout; one for a
+/// file the base never had hides nothing). Directories (a path that is
 /// a parent in any list, or that the base facts know as a directory) are kept.
 fn upgrade_whiteouts(b: &mut Builder<'_>, base: &Base, debs: &[(LockedDeb, Deb)]) {
     let Some(dpkg) = &b.facts.dpkg else { return };
@@ -414,6 +416,10 @@ fn upgrade_whiteouts(b: &mut Builder<'_>, base: &Base, debs: &[(LockedDeb, Deb)]
         let Some(list) = dpkg.lists.get(old) else {
             continue;
         };
+        // Reinstalling the base's own version drops nothing.
+        if base.versions.get(&deb.name) == Some(&deb.version) && *old == stem(deb) {
+            continue;
+        }
         let paths: Vec<String> = list
             .lines()
             .map(|l| l.trim_start_matches('/'))

@@ -399,4 +399,5 @@ fn payload(
 pub(crate) mod testdeb;
 
 #[cfg(test)]
+#[cfg(test)]
 mod tests;

@@ -148,10 +148,15 @@ fn classify(script: &str) -> (Vec<Install>, Vec<String>) {
             continue;
         }
         if first.ends_with("update-alternatives") {
-            match words.get(1).map(String::as_str) {
+            // Options that change only its output (gcc's postinst passes `--quiet`).
+            let skip = 1 + words[1..]
+                .iter()
+                .take_while(|w| matches!(w.as_str(), "--quiet" | "--verbose" | "--debug"))
+                .count();
+            match words.get(skip).map(String::as_str) {
                 Some("--remove" | "--remove-all") => continue,
                 Some("--install") => {
-                    if let Some(i) = parse_install(&words[2..]) {
+                    if let Some(i) = parse_install(&words[skip + 1..]) {
                         installs.push(i);
                         continue;
                     }
@@ -334,5 +339,48 @@ fn alternative(b: &mut Builder<'_>, name: &str, mut choices: Vec<Install>) {
             0,
             0,
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// bookworm's gcc 4:12.2.0-3 postinst, verbatim in its structure.
+    const GCC: &str = "#! /bin/sh\n\nset -e\n\nupdate-alternatives --quiet \\\n    --install /usr/bin/cc cc /usr/bin/gcc 20 \\\n    #--slave /usr/share/man/man1/cc.1.gz cc.1.gz /usr/share/man/man1/gcc.1.gz\n\nupdate-alternatives --quiet \\\n    --install /usr/bin/c89 c89 /usr/bin/c89-gcc 20 \\\n    --slave /usr/share/man/man1/c89.1.gz c89.1.gz /usr/share/man/man1/c89-gcc.1.gz\n\n# remove f77 alternative left over from an old egcs version ...\nif [ -h /etc/alternatives/f77 -a ! -e /etc/alternatives/f77 ]; then\n    rm -f /etc/alternatives/f77\nfi\n\nexit 0\n";
+
+    #[test]
+    fn gcc_postinst_alternatives_are_read_and_the_rest_reported() {
+        let (installs, other) = classify(GCC);
+        assert_eq!(installs.len(), 2);
+        assert_eq!(
+            (
+                installs[0].link.as_str(),
+                installs[0].name.as_str(),
+                installs[0].path.as_str(),
+                installs[0].priority
+            ),
+            ("/usr/bin/cc", "cc", "/usr/bin/gcc", 20)
+        );
+        assert!(installs[0].slaves.is_empty());
+        assert_eq!(
+            installs[1].slaves,
+            [(
+                "/usr/share/man/man1/c89.1.gz".into(),
+                "c89.1.gz".into(),
+                "/usr/share/man/man1/c89-gcc.1.gz".into()
+            )]
+        );
+        assert_eq!(other, ["rm"]);
+    }
+
+    #[test]
+    fn computed_arguments_are_not_emulated() {
+        let (installs, other) =
+            classify("update-alternatives --install /usr/bin/x x /usr/lib/$ARCH/x 10\n");
+        assert!(installs.is_empty());
+        assert_eq!(other, ["update-alternatives"]);
+        let (_, other) = classify("case \"$1\" in\n  configure|abort-upgrade)\n  . /usr/share/debconf/confmodule\n  db_get foo/bar || true\n  ldconfig\n  ;;\nesac\n");
+        assert_eq!(other, ["debconf"]);
     }
 }

@@ -466,7 +466,7 @@ fn upgrade_whites_out_what_the_new_version_drops() {
         ("other", "/.\n/usr\n/usr/share\n/usr/share/shared\n"),
     ];
     let f = facts(status, &lists, None);
-    let l = layer(&f, &[(locked(&new, true, Some("1")), new)]).unwrap();
+    let l = layer(&f, &[(locked(&new, true, Some("1")), new.clone())]).unwrap();
     let wh: Vec<&str> = l
         .entries
         .iter()
@@ -491,6 +491,14 @@ fn upgrade_whites_out_what_the_new_version_drops() {
         ]
     );
     let s = text(&l, "var/lib/dpkg/status");
+    // Reinstalling the base's own version whites out nothing.
+    let same = facts(
+        &status.replace("Version: 1\nDescription: t", "Version: 2\nDescription: t"),
+        &lists,
+        None,
+    );
+    let again = layer(&same, &[(locked(&new, true, None), new.clone())]).unwrap();
+    assert!(!again.entries.iter().any(|e| e.kind == EntryKind::Whiteout));
     assert_eq!(s.matches("Package: tool\n").count(), 1);
     assert!(
         s.starts_with("Package: other\n")
