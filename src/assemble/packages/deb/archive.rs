@@ -330,6 +330,9 @@ fn read_data(
             ));
         }
         let raw = entry.path().map_err(err)?.to_string_lossy().to_string();
+        if std::str::from_utf8(&entry.path_bytes()).is_err() {
+            return Err(unsafe_path(&raw, "the name is not UTF-8".into()));
+        }
         let clean = clean_path(&raw).map_err(|r| unsafe_path(&raw, r))?;
         let header = entry.header();
         let mode = header.mode().map_err(err)? & 0o7777;
@@ -342,7 +345,10 @@ fn read_data(
         let gid = id(header.gid())?;
         let link = || -> Result<String, Error> {
             match entry.link_name().map_err(err)? {
-                Some(l) => Ok(l.to_string_lossy().to_string()),
+                Some(l) => l
+                    .to_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| unsafe_path(&raw, "the link target is not UTF-8".into())),
                 None => Err(unsafe_path(&raw, "link without a target".into())),
             }
         };

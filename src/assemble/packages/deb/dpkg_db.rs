@@ -158,6 +158,10 @@ impl Base {
         let mut taken = Vec::new();
         for s in self.owners.get(path).into_iter().flatten() {
             let name = s.split(':').next().unwrap_or_default();
+            // `Multi-Arch: same` siblings (`libc6:i386`) share their common files, as dpkg allows.
+            if name == deb.name {
+                continue;
+            }
             let version = self.versions.get(name).map_or("", String::as_str);
             if !replaces(deb, name, version) {
                 return Err(Error::Overwrite {

@@ -326,11 +326,13 @@ fn payload(
         };
         let dir = e.kind == DataKind::Dir;
         if let Some(claim) = b.claims.get(&path) {
-            if dir && claim.dir {
-                continue; // shared directory: the first (or the base's) metadata stays
-            }
             let j = claim.deb;
             let other = &debs[j].1;
+            // A shared directory, or a file `Multi-Arch: same` siblings share: the first stays.
+            let siblings = j != i && other.name == deb.name && deb.multi_arch_same;
+            if dir && claim.dir || siblings && !dir && !claim.dir {
+                continue;
+            }
             if j == i {
                 return Err(Error::UnsafePath {
                     path: deb.file.clone(),

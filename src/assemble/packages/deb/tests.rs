@@ -591,3 +591,46 @@ fn lock_record_must_match_the_file() {
         "{e}"
     );
 }
+
+#[test]
+fn multi_arch_same_siblings_share_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let z = read(
+        &build(
+            d,
+            "libz.deb",
+            &Spec {
+                control: &control("libz", "1", "amd64", "Multi-Arch: same\n"),
+                extra: vec![],
+                data: vec![
+                    T::Dir("./"),
+                    T::Dir("./usr/"),
+                    T::Dir("./usr/share/"),
+                    T::File("./usr/share/libz-copyright", b"c", 0o644),
+                ],
+                comp: Comp::Gz,
+            },
+        ),
+        d,
+    )
+    .unwrap();
+    let status = "Package: libz\nStatus: install ok installed\nArchitecture: i386\nMulti-Arch: same\nVersion: 1\n";
+    let f = facts(
+        status,
+        &[(
+            "libz:i386",
+            "/.\n/usr\n/usr/share\n/usr/share/libz-copyright\n",
+        )],
+        None,
+    );
+    let l = layer(&f, &[(locked(&z, false, None), z)]).unwrap();
+    let s = text(&l, "var/lib/dpkg/status");
+    // Both architectures stay installed, sorted by name then architecture.
+    assert!(
+        s.find("Architecture: amd64").unwrap() < s.find("Architecture: i386").unwrap(),
+        "{s}"
+    );
+    assert!(paths(&l).contains(&"var/lib/dpkg/info/libz:amd64.list"));
+    assert!(!l.entries.iter().any(|e| e.kind == EntryKind::Whiteout));
+}
