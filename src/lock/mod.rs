@@ -6,6 +6,6 @@
 
 pub mod apt;
 pub mod facts;
-pub mod fetch;
 pub mod file;
 pub mod pip;
+pub mod fetch;
