@@ -27,8 +27,10 @@ pub(super) struct Release {
     pub(super) codename: String,
     pub(super) date: String,
     acquire_by_hash: bool,
-    /// `No-Support-for-Architecture-all: Packages`: arch `all` is in binary-ARCH.
-    all_in_arch: bool,
+    /// apt reads `binary-all` only when `Architectures:` lists `all` and
+    /// `No-Support-for-Architecture-all: Packages` does not say arch `all` is in binary-ARCH
+    /// (Debian's security archive has a stale binary-all its Release does not list).
+    all_separate: bool,
     /// `SHA256:` lines: path → (hex, size).
     sha256: BTreeMap<String, (String, u64)>,
 }
@@ -170,7 +172,12 @@ fn parse(text: &str) -> Result<Release, String> {
         codename: get("Codename"),
         date: get("Date"),
         acquire_by_hash: st.get("Acquire-By-Hash") == Some("yes"),
-        all_in_arch: st.get("No-Support-for-Architecture-all") == Some("Packages"),
+        all_separate: st
+            .get("Architectures")
+            .unwrap_or("")
+            .split_whitespace()
+            .any(|a| a == "all")
+            && st.get("No-Support-for-Architecture-all") != Some("Packages"),
         sha256,
     })
 }
@@ -268,8 +275,7 @@ pub(super) fn fetch_indexes(
     let mut out = Vec::new();
     for component in &src.components {
         let mut archs = vec![arch];
-        let all_dir = format!("{component}/binary-all/Packages");
-        if !v.release.all_in_arch && v.release.sha256.keys().any(|k| k.starts_with(&all_dir)) {
+        if v.release.all_separate {
             archs.push("all");
         }
         for a in archs {
@@ -339,5 +345,10 @@ mod tests {
             ("00ff".to_string(), 12)
         );
         assert!(parse("SHA256:\n 00ff main/x\n").is_err());
+        // Debian security lists a binary-all its `Architectures:` does not name: apt skips it.
+        assert!(!r.all_separate);
+        assert!(parse("Architectures: all amd64\n").unwrap().all_separate);
+        let main = "Architectures: all amd64\nNo-Support-for-Architecture-all: Packages\n";
+        assert!(!parse(main).unwrap().all_separate);
     }
 }
