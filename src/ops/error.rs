@@ -25,7 +25,7 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 pub enum Error {
     /// Locking or a locked build refused or failed (exit per [`crate::ops::lock::LockError::exit_code`]).
     #[error(transparent)]
-    Lock(#[from] crate::ops::lock::LockError),
+    Lock(Box<crate::ops::lock::LockError>),
     /// A document could not be serialised (exit 2); never silently printed as nothing.
     #[error("cannot write the JSON output: {0}")]
     Json(#[from] serde_json::Error),
@@ -318,6 +318,13 @@ impl Error {
             | Error::Byod(_)
             | Error::CheckImage { .. } => EXIT_ERROR,
         }
+    }
+}
+
+/// Boxed: a lock error is large, and every use case returns this type.
+impl From<crate::ops::lock::LockError> for Error {
+    fn from(e: crate::ops::lock::LockError) -> Error {
+        Error::Lock(Box::new(e))
     }
 }
 
