@@ -88,6 +88,7 @@ impl World {
             codename: "bookworm".into(),
             debs: standard_debs("1.0-1"),
             signing: Signing::By(ARCHIVE.into()),
+            extra_release: String::new(),
         };
         repo.write(&gpg);
         let wheels = tmp.join("wheels");
@@ -1370,4 +1371,51 @@ fn signed_by_restricts_a_source_to_its_keyring() {
         1,
         &["not verified", "/usr/share/keyrings/test-archive.gpg"],
     );
+}
+
+/// An expired Release (`Valid-Until` in the past) and a Packages index changed after it was
+/// signed are refused, naming what is wrong.
+#[test]
+fn expired_releases_and_altered_indexes_are_refused() {
+    let Some(mut w) = World::new("expired") else {
+        return;
+    };
+    w.repo.extra_release = "Valid-Until: Sat, 17 Feb 2024 10:00:00 UTC\n".into();
+    w.repo.write(&w.gpg);
+    lock_refused(&w, "expired", &["hello"], 1, &["expired", "Valid-Until"]);
+    w.repo.extra_release = String::new();
+    w.repo.write(&w.gpg);
+    let gz = w
+        .repo
+        .root
+        .join("dists/bookworm/main/binary-amd64/Packages.gz");
+    let mut bytes = fs::read(&gz).unwrap();
+    bytes.extend_from_slice(b"\0");
+    fs::write(&gz, bytes).unwrap();
+    lock_refused(
+        &w,
+        "altered",
+        &["hello"],
+        1,
+        &["Packages.gz", "signed Release"],
+    );
+}
+
+/// A lock whose `inputs.digest` was edited by hand is stale for `--check`, saying so.
+#[test]
+fn a_hand_edited_inputs_digest_is_stale() {
+    let Some(w) = World::new("edited") else {
+        return;
+    };
+    let spec = w.spec("env", &["hello"], &[]);
+    let lock_path = w.tmp.join("envc.lock");
+    w.lock(&spec, &lock_path, &[]).ok();
+    let lock = read_lock(&lock_path);
+    let digest = lock["inputs"]["digest"].as_str().unwrap().to_string();
+    let text = fs::read_to_string(&lock_path)
+        .unwrap()
+        .replace(&digest, &format!("sha256:{}", "1".repeat(64)));
+    fs::write(&lock_path, text).unwrap();
+    let r = w.lock(&spec, &lock_path, &["--check"]).no();
+    assert!(r.stderr.contains("edited by hand"), "{r}");
 }

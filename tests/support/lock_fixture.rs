@@ -521,6 +521,8 @@ pub struct Repo {
     pub codename: String,
     pub debs: Vec<Deb>,
     pub signing: Signing,
+    /// More Release fields (`Valid-Until: …\n`).
+    pub extra_release: String,
 }
 
 impl Repo {
@@ -565,9 +567,10 @@ impl Repo {
         let mut release = format!(
             "Origin: {o}\nLabel: {o}\nSuite: stable\nVersion: 12.5\nCodename: {c}\n\
              Date: Sat, 10 Feb 2024 10:00:00 UTC\nArchitectures: amd64\nComponents: main\n\
-             Description: the envc tests' archive\nSHA256:\n",
+             Description: the envc tests' archive\n{x}SHA256:\n",
             o = self.origin,
-            c = self.codename
+            c = self.codename,
+            x = self.extra_release
         );
         for (p, b) in [
             ("main/binary-amd64/Packages", packages.as_bytes()),
