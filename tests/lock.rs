@@ -66,6 +66,8 @@ struct World {
     cache: PathBuf,
     /// uv is here: the specs have pip requirements.
     pip: bool,
+    /// dpkg status stanzas the base has beside [`BASE_STATUS`].
+    extra_status: String,
 }
 
 impl World {
@@ -100,6 +102,7 @@ impl World {
             store: tmp.join("store"),
             cache: tmp.join("cache"),
             pip: have_uv(),
+            extra_status: String::new(),
             repo,
             gpg,
             tmp,
@@ -131,6 +134,7 @@ impl World {
             &BaseSpec {
                 os_release: os_release.into(),
                 apt,
+                extra_status: self.extra_status.clone(),
             },
         );
     }
@@ -1418,4 +1422,96 @@ fn a_hand_edited_inputs_digest_is_stale() {
     fs::write(&lock_path, text).unwrap();
     let r = w.lock(&spec, &lock_path, &["--check"]).no();
     assert!(r.stderr.contains("edited by hand"), "{r}");
+}
+
+/// `lock --check` without `--base` reads the base's digest from the store the lock imported it
+/// into; SPDX's creation time is `SOURCE_DATE_EPOCH`; zstd layers are as reproducible.
+#[test]
+fn check_from_the_store_spdx_epoch_and_zstd_layers() {
+    let Some(w) = World::new("misc") else {
+        return;
+    };
+    let spec = w.spec("env", &["hello"], &["six==1.16.0"]);
+    let lock_path = w.tmp.join("envc.lock");
+    w.lock(&spec, &lock_path, &[]).ok();
+    let r = run(w
+        .envc()
+        .arg("lock")
+        .arg(&spec)
+        .arg("-o")
+        .arg(&lock_path)
+        .arg("--store")
+        .arg(&w.store)
+        .arg("--find-links")
+        .arg(&w.wheels)
+        .arg("--check"))
+    .ok();
+    assert!(r.stderr.contains("is current"), "{r}");
+    let spdx = run(w
+        .envc()
+        .arg("sbom")
+        .arg(&lock_path)
+        .args(["--format", "spdx"])
+        .env("SOURCE_DATE_EPOCH", "86400"))
+    .ok()
+    .json();
+    assert_eq!(
+        spdx["creationInfo"]["created"].as_str(),
+        Some("1970-01-02T00:00:00Z"),
+        "{spdx}"
+    );
+    let zstd = |store: &Path| {
+        line_of(
+            &w.build_in(
+                store,
+                &w.cache,
+                &spec,
+                &lock_path,
+                &["--offline", "--compression", "zstd"],
+            )
+            .ok(),
+        )
+    };
+    let (a, b) = (zstd(&w.tmp.join("z1")), zstd(&w.tmp.join("z2")));
+    assert_eq!(a.digest, b.digest);
+    let layers = layers(&w.tmp.join("z1"), &a.digest);
+    assert!(
+        layers.iter().any(|l| l.contains_key("usr/bin/hello")),
+        "the zstd deb layer has hello"
+    );
+}
+
+/// A package the base removed but kept the conffiles of (`deinstall ok config-files`) is not
+/// installed: it is locked, and its new stanza replaces the old one.
+#[test]
+fn a_removed_base_package_is_installed_again() {
+    let Some(mut w) = World::new("config-files") else {
+        return;
+    };
+    w.extra_status = "Package: hello\nStatus: deinstall ok config-files\nPriority: optional\nSection: misc\nInstalled-Size: 1\nMaintainer: Test <test@example.org>\nArchitecture: amd64\nVersion: 0.9-1\nConffiles:\n /etc/hello.conf 0123456789abcdef0123456789abcdef\nDescription: the hello test package\n".into();
+    w.rebase(DEBIAN_12);
+    let spec = w.spec("env", &["hello"], &[]);
+    let lock_path = w.tmp.join("envc.lock");
+    w.lock(&spec, &lock_path, &[]).ok();
+    let lock = read_lock(&lock_path);
+    let debs: Vec<String> = locked(&lock, "deb").into_iter().map(|d| d.0).collect();
+    assert_eq!(debs, ["hello", "libhello1"], "{lock}");
+    let line = line_of(&w.build(&spec, &lock_path, &["--offline"]).ok());
+    let layers = layers(&w.store, &line.digest);
+    let status = layers
+        .iter()
+        .skip(1)
+        .find_map(|l| l.get("var/lib/dpkg/status"))
+        .expect("a dpkg status in the deb layer");
+    let status = String::from_utf8_lossy(&status.data).into_owned();
+    assert_eq!(
+        status.matches("Package: hello\n").count(),
+        1,
+        "one hello stanza:\n{status}"
+    );
+    assert!(
+        status.contains("Package: hello\nStatus: install ok installed\n"),
+        "{status}"
+    );
+    assert!(!status.contains("0.9-1"), "{status}");
 }

@@ -210,6 +210,8 @@ pub struct BaseSpec {
     /// apt's sources and keyrings: (path below `etc/apt/` or `usr/share/keyrings/`, bytes),
     /// e.g. `etc/apt/sources.list` and `etc/apt/trusted.gpg.d/test.asc`.
     pub apt: Vec<(String, Vec<u8>)>,
+    /// Stanzas appended to [`BASE_STATUS`] (after a blank line), e.g. a removed package.
+    pub extra_status: String,
 }
 
 pub const DEBIAN_12: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION=\"12 (bookworm)\"\nVERSION_CODENAME=bookworm\nID=debian\n";
@@ -281,7 +283,15 @@ pub fn base_layer(spec: &BaseSpec) -> Vec<u8> {
             "/.\n/usr\n/usr/lib\n/usr/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu/libc.so.6\n",
             0o644,
         ),
-        file("var/lib/dpkg/status", BASE_STATUS, 0o644),
+        file(
+            "var/lib/dpkg/status",
+            if spec.extra_status.is_empty() {
+                BASE_STATUS.to_string()
+            } else {
+                format!("{BASE_STATUS}\n{}", spec.extra_status)
+            },
+            0o644,
+        ),
     ];
     let mut entries = entries;
     for (path, bytes) in &spec.apt {
