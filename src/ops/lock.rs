@@ -117,12 +117,19 @@ pub fn settings(pip: &pip::PipSettings) -> Vec<String> {
             .to_string(),
         "pip: wheels only, for the base's Python and platform".to_string(),
     ];
-    s.push(format!(
-        "pip index: {}",
-        pip.index_url
-            .as_deref()
-            .unwrap_or("https://pypi.org/simple")
-    ));
+    // Only find-links: uv runs with --no-index (lock::pip), and the lock says so.
+    let find_links_only =
+        pip.index_url.is_none() && pip.extra_index_urls.is_empty() && !pip.find_links.is_empty();
+    if find_links_only {
+        s.push("pip index: none (find-links only)".to_string());
+    } else {
+        s.push(format!(
+            "pip index: {}",
+            pip.index_url
+                .as_deref()
+                .unwrap_or("https://pypi.org/simple")
+        ));
+    }
     s.extend(
         pip.extra_index_urls
             .iter()

@@ -69,6 +69,15 @@ pub fn build_locked(
             lock.inputs.tools.clone(),
         )
     };
+    // A lock whose digest does not follow from its own inputs was edited by hand.
+    let own = lists(
+        lock.inputs.debian.clone(),
+        lock.inputs.pip.clone(),
+        lock.inputs.base.clone(),
+    );
+    if own.digest != lock.inputs.digest {
+        return Err(stale(locked, own));
+    }
     let debian: Vec<String> = w.debian.iter().map(|p| p.as_str().to_string()).collect();
     let pip: Vec<String> = w.pip.iter().map(|p| p.as_str().to_string()).collect();
     if debian != lock.inputs.debian

@@ -67,7 +67,16 @@ pub(super) fn fetch_verified(
         reason,
     };
     let url = format!("{}/dists/{}/InRelease", src.uri, src.suite);
-    let bytes = fetch.get(&url, MAX_INRELEASE)?;
+    let bytes = match fetch.get(&url, MAX_INRELEASE) {
+        Err(crate::lock::fetch::FetchError::NotFound { .. }) => {
+            return Err(bad(format!(
+                "{url} does not exist: envc verifies only a clear-signed InRelease (it does \
+                 not read Release with Release.gpg); publish InRelease, or install from this \
+                 archive in `post_build_cmds`"
+            )))
+        }
+        other => other?,
+    };
     let text = std::str::from_utf8(&bytes).map_err(|_| {
         bad(format!(
             "{url} is not UTF-8 text, so it is no clear-signed InRelease"
@@ -242,6 +251,14 @@ fn check_distribution(facts: &BaseFacts, src: &AptSource, rel: &Release) -> Resu
         "ubuntu" => "Ubuntu",
         other => other,
     };
+    // A third party's archive (NVIDIA's, a PPA) that the image itself trusts is used as the
+    // image's apt would use it; only a distribution's own archive must be the base's.
+    let distribution = ["Debian", "Ubuntu"]
+        .iter()
+        .any(|d| rel.origin.eq_ignore_ascii_case(d));
+    if !distribution {
+        return Ok(());
+    }
     if !rel.origin.eq_ignore_ascii_case(want_origin) {
         return Err(Error::WrongDistribution {
             release: format!("{} ({})", rel.origin, rel.codename),

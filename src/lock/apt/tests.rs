@@ -520,6 +520,12 @@ fn another_distribution_or_an_expired_release_is_refused() {
         e.starts_with("debs of Ubuntu (bookworm) for a base of debian (bookworm)"),
         "{e}"
     );
+    // A third party's archive the image trusts (NVIDIA's, a PPA) is used as apt would.
+    let mut repo = Repo::new(&base_repo());
+    repo.origin = "NVIDIA".into();
+    repo.suite = "stable".into();
+    repo.codename = "stable".into();
+    assert!(run(&repo, &[], &["curl"]).is_ok());
     // bookworm-updates fits a bookworm base; its Release must say so.
     let mut repo = Repo::new(&base_repo());
     repo.suite = "bookworm-updates".into();

@@ -237,6 +237,15 @@ pub fn resolve(
     }
     let minor = python_minor(&python.version)?;
     let (arch, glibc_minor) = parse_platform(platform)?;
+    // As `pip install` (the Dockerfile's) leaves a requirement the base already meets alone
+    // ("Requirement already satisfied"), so does the lock: it stays pinned at the base's version.
+    let requested: Vec<&PipRequirement> = requested
+        .iter()
+        .filter(|r| !satisfied_by_base(python, r.as_str()))
+        .collect();
+    if requested.is_empty() {
+        return Ok(Vec::new());
+    }
     let names: BTreeSet<String> = requested
         .iter()
         .map(|r| requirement_name(r.as_str()))
@@ -328,6 +337,29 @@ pub fn resolve(
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// The base has a distribution that meets `req` (a name with optional version specifiers and
+/// markers, no URL, no extras, whose own dependencies the base already holds).
+fn satisfied_by_base(python: &Python, req: &str) -> bool {
+    use pep508_rs::{pep440_rs::Version, Requirement, VerbatimUrl, VersionOrUrl};
+    let Ok(r) = Requirement::<VerbatimUrl>::from_str(req) else {
+        return false;
+    };
+    if !r.extras.is_empty() {
+        return false;
+    }
+    let Some(d) = python.dists.get(&normalize(r.name.as_ref())) else {
+        return false;
+    };
+    let Ok(installed) = Version::from_str(&d.version) else {
+        return false;
+    };
+    match &r.version_or_url {
+        None => true,
+        Some(VersionOrUrl::VersionSpecifier(spec)) => spec.contains(&installed),
+        Some(VersionOrUrl::Url(_)) => false,
+    }
 }
 
 /// `name==version` for every base dist the spec does not name, whose version PEP 440 reads
