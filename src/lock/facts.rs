@@ -9,7 +9,7 @@ use crate::oci::Descriptor;
 use std::collections::BTreeMap;
 
 /// Mode and owner of a path in the base.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Meta {
     pub mode: u32,
     pub uid: u32,
@@ -17,7 +17,7 @@ pub struct Meta {
 }
 
 /// `/etc/os-release` (through its symlink to `usr/lib/os-release`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OsRelease {
     /// `debian`, `ubuntu`.
     pub id: String,
@@ -28,7 +28,7 @@ pub struct OsRelease {
 }
 
 /// One `deb` line (or deb822 stanza, per suite) of the base's apt sources.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AptSource {
     /// The archive root, no trailing `/` (`http://deb.debian.org/debian`).
     pub uri: String,
@@ -42,7 +42,7 @@ pub struct AptSource {
 
 /// A keyring file the image's apt trusts (`etc/apt/trusted.gpg`, `etc/apt/trusted.gpg.d/*`,
 /// `usr/share/keyrings/*`): binary (`.gpg`) or ASCII-armoured (`.asc`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Keyring {
     /// Absolute path in the image (`/usr/share/keyrings/debian-archive-keyring.gpg`).
     pub path: String,
@@ -50,7 +50,7 @@ pub struct Keyring {
 }
 
 /// dpkg's database in the base.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Dpkg {
     /// `var/lib/dpkg/status`, verbatim.
     pub status: String,
@@ -61,7 +61,7 @@ pub struct Dpkg {
 }
 
 /// One installed distribution in the base's site-packages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Dist {
     /// As its `METADATA` spells it.
     pub name: String,
@@ -73,7 +73,7 @@ pub struct Dist {
 }
 
 /// The base's Python environment (the first `python3`/`python` on the image's `PATH`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Python {
     /// The environment's prefix (`/home/ray/anaconda3`).
     pub prefix: String,
@@ -90,7 +90,7 @@ pub struct Python {
 }
 
 /// Everything hermetic installation reads of a base image.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct BaseFacts {
     pub os: OsRelease,
     /// The image config's `os/arch[/variant]` (`linux/amd64`).

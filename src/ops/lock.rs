@@ -182,8 +182,25 @@ pub(crate) fn base_and_facts(
         mirror: mirror.map(str::to_string),
     };
     let imported = super::build::base(store, &plan.base.reference, base, &options)?;
+    // The facts of an image are a function of its digest: read its layers once per store, then
+    // from `envc/facts/` (a file that does not parse is read again from the layers).
+    let cached = store
+        .root()
+        .join("envc/facts")
+        .join(format!("v1-{}.json", imported.manifest.digest.hex()));
+    if let Ok(bytes) = std::fs::read(&cached) {
+        if let Ok(facts) = serde_json::from_slice::<BaseFacts>(&bytes) {
+            return Ok((imported, facts));
+        }
+    }
     let src = LayoutSource::Dir(store.root().to_path_buf());
     let facts = facts::read(&src, &imported.config, &imported.layers).map_err(LockError::from)?;
+    // A cache: failing to write it costs the next build a read of the layers, nothing else.
+    if let (Some(dir), Ok(bytes)) = (cached.parent(), serde_json::to_vec(&facts)) {
+        if std::fs::create_dir_all(dir).is_ok() {
+            let _ = store.write_file_atomically(&cached, &bytes);
+        }
+    }
     Ok((imported, facts))
 }
 
