@@ -479,24 +479,6 @@ fn keyrings(view: &FinalView) -> Vec<Keyring> {
     out
 }
 
-/// PEP 503's normalised name.
-pub fn normalise_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut dash = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            dash = true;
-        } else {
-            if dash && !out.is_empty() {
-                out.push('-');
-            }
-            dash = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
 fn python(view: &FinalView, bin_dirs: &[String], dpkg: Option<&Dpkg>) -> Option<Python> {
     // The first interpreter on PATH, as a shell in the image would find it.
     let (bin, exe) = bin_dirs.iter().find_map(|d| {
@@ -548,7 +530,7 @@ fn python(view: &FinalView, bin_dirs: &[String], dpkg: Option<&Dpkg>) -> Option<
         };
         let dist_info = dir[site.len() + 1..].to_string();
         dists.insert(
-            normalise_name(&name),
+            crate::lock::pip::normalize(&name),
             Dist {
                 name,
                 version,

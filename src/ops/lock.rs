@@ -78,6 +78,16 @@ pub struct Wanted {
     pub pip: Vec<PipRequirement>,
 }
 
+impl Wanted {
+    /// The Debian and pip entries as the lock's `[inputs]` lists them.
+    pub fn lists(&self) -> (Vec<String>, Vec<String>) {
+        (
+            self.debian.iter().map(|p| p.as_str().to_string()).collect(),
+            self.pip.iter().map(|p| p.as_str().to_string()).collect(),
+        )
+    }
+}
+
 /// The plan's Debian and pip packages, in order; conda packages are refused by name.
 pub fn wanted(plan: &Plan) -> Result<Wanted, LockError> {
     let mut w = Wanted::default();
@@ -141,10 +151,6 @@ pub fn settings(pip: &pip::PipSettings) -> Vec<String> {
             .map(|u| format!("pip find-links: {u}")),
     );
     s
-}
-
-fn strings<T: AsRef<str>>(items: &[T]) -> Vec<String> {
-    items.iter().map(|i| i.as_ref().to_string()).collect()
 }
 
 /// The digest of the apt sources and keyrings a base trusts.
@@ -246,9 +252,10 @@ pub fn lock(
         if !wanted.pip.is_empty() {
             tools.push(pip::resolver_version(&options.pip).map_err(LockError::from)?);
         }
+        let (debian, pip) = wanted.lists();
         let inputs = Inputs::compute(
-            strings(&wanted.debian.iter().map(|p| p.as_str()).collect::<Vec<_>>()),
-            strings(&wanted.pip.iter().map(|p| p.as_str()).collect::<Vec<_>>()),
+            debian,
+            pip,
             format!("{name}@{}", base.manifest.digest),
             sources_digest(&facts),
             settings(&options.pip),
@@ -433,9 +440,10 @@ pub fn current_inputs(
     } else {
         "(the new base's, unknown until `envc lock`)".into()
     };
+    let (debian, pip) = wanted.lists();
     Ok(Inputs::compute(
-        strings(&wanted.debian.iter().map(|p| p.as_str()).collect::<Vec<_>>()),
-        strings(&wanted.pip.iter().map(|p| p.as_str()).collect::<Vec<_>>()),
+        debian,
+        pip,
         base_text,
         sources,
         settings(pip_settings),

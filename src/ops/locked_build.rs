@@ -78,8 +78,7 @@ pub fn build_locked(
     if own.digest != lock.inputs.digest {
         return Err(stale(locked, own));
     }
-    let debian: Vec<String> = w.debian.iter().map(|p| p.as_str().to_string()).collect();
-    let pip: Vec<String> = w.pip.iter().map(|p| p.as_str().to_string()).collect();
+    let (debian, pip) = w.lists();
     if debian != lock.inputs.debian
         || pip != lock.inputs.pip
         || plan.base.reference != lock.base.name
