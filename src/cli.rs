@@ -358,6 +358,9 @@ under Ray 2.60 `local://` URIs of the baked working dir and py_modules, so nothi
         /// Also the builds that failed or were interrupted (with their time and failing step).
         #[arg(long)]
         all: bool,
+        /// One line per environment (its revision count and latest revision) instead.
+        #[arg(long, conflicts_with_all = ["name", "all"])]
+        environments: bool,
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
         #[command(flatten)]

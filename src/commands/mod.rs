@@ -187,10 +187,17 @@ pub fn run(cli: Cli) -> u8 {
             &st,
         ),
         Command::List {
+            environments: true,
+            format,
+            store: st,
+            ..
+        } => store::environments(&printer, format, &st),
+        Command::List {
             name,
             all,
             format,
             store: st,
+            ..
         } => store::list(&printer, name.as_deref(), all, format, &st),
         Command::Show {
             reference,

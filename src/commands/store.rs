@@ -10,7 +10,6 @@ use crate::oci::archive::ExportFormat;
 use crate::oci::Compression;
 use crate::ops::bake::BakeOptions;
 use crate::ops::build::BuildOutcome;
-use crate::ops::diff::Side;
 use crate::ops::{self, maintenance, revisions};
 use crate::plan::diff::{Change, PlanDiff};
 use crate::store::builds::BuildStatus;
@@ -114,40 +113,16 @@ pub(crate) fn list(
     let store = open(store_args)?;
     let name = name.map(env_name).transpose()?;
     let views = if all {
-        // With --all, a name whose every build failed still has something to show.
-        let views = store
-            .revisions(name.as_ref())?
-            .iter()
-            .map(crate::store::view::RevisionView::new)
-            .collect::<Vec<_>>();
-        if let Some(n) = &name {
-            if views.is_empty() && store.builds(Some(n.as_str()))?.is_empty() {
-                return Err(Error::NameNotFound {
-                    name: n.to_string(),
-                });
-            }
+        let history = revisions::history(&store, name.as_ref())?;
+        if format == Format::Json {
+            return json_out(printer, &history);
         }
-        views
+        history.revisions
     } else {
         revisions::list(&store, name.as_ref())?
     };
     if format == Format::Json {
-        let items = views
-            .iter()
-            .map(serde_json::to_value)
-            .collect::<Result<Vec<_>, _>>()?;
-        if all {
-            let builds = store.builds(name.as_ref().map(EnvName::as_str))?;
-            let doc = json!({ "builds": builds, "revisions": items });
-            return printer
-                .data(&format!("{}\n", serde_json::to_string_pretty(&doc)?))
-                .map(|()| EXIT_OK)
-                .map_err(Error::from);
-        }
-        return printer
-            .data(&format!("{}\n", serde_json::to_string_pretty(&items)?))
-            .map(|()| EXIT_OK)
-            .map_err(Error::from);
+        return json_out(printer, &views);
     }
     let mut rows = vec![[
         "REVISION".to_string(),
@@ -203,6 +178,44 @@ pub(crate) fn list(
     Ok(EXIT_OK)
 }
 
+/// `list --environments`.
+pub(crate) fn environments(
+    printer: &Printer,
+    format: Format,
+    store_args: &StoreArgs,
+) -> Result<u8, Error> {
+    let store = open(store_args)?;
+    let envs = revisions::environments(&store)?;
+    if format == Format::Json {
+        return json_out(printer, &envs);
+    }
+    let mut rows = vec![[
+        "NAME".to_string(),
+        "REVISIONS".into(),
+        "LATEST".into(),
+        "MANIFEST".into(),
+    ]];
+    for e in envs {
+        rows.push([
+            e.name,
+            e.revisions.to_string(),
+            e.latest,
+            short(&e.manifest),
+        ]);
+    }
+    let mut out = String::new();
+    format_table(&mut out, &rows);
+    printer.data(&out)?;
+    Ok(EXIT_OK)
+}
+
+/// A document as `--format json` prints it: pretty, keys sorted (through `Value`).
+fn json_out(printer: &Printer, doc: &impl serde::Serialize) -> Result<u8, Error> {
+    let doc = serde_json::to_value(doc)?;
+    printer.data(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
+    Ok(EXIT_OK)
+}
+
 /// Rows as columns padded to the widest cell, two spaces apart, no trailing blanks.
 pub(crate) fn format_table<const N: usize>(out: &mut String, rows: &[[String; N]]) {
     let widths: Vec<usize> = (0..N)
@@ -235,6 +248,11 @@ pub(crate) fn diff(
         }
     };
     let code = outcome.exit_code();
+    if format == Format::Json {
+        let doc = outcome.document();
+        printer.data(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
+        return Ok(code);
+    }
     let ops::diff::DiffOutcome {
         a,
         b,
@@ -243,24 +261,6 @@ pub(crate) fn diff(
         locked,
         ..
     } = outcome;
-    if format == Format::Json {
-        let layer_json = |s: &Side| {
-            s.layers
-                .iter()
-                .map(|l| l.digest.to_string())
-                .collect::<Vec<_>>()
-        };
-        let doc = json!({
-            "a": a.label, "b": b.label, "changes": d, "differ": code == EXIT_NO,
-            "layers": layers_known.then(|| json!({"a": layer_json(&a), "b": layer_json(&b)})),
-        });
-        let mut doc = doc;
-        if let Some(locked) = &locked {
-            doc["locked"] = json!(locked);
-        }
-        printer.data(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
-        return Ok(code);
-    }
     let mut out = format!("--- {}\n+++ {}\n", a.label, b.label);
     render_diff(&mut out, &d);
     if let Some(locked) = locked.as_ref().filter(|l| !l.is_empty()) {

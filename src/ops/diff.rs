@@ -135,6 +135,11 @@ pub fn diff(
     }
     let a = side(a, store, log)?;
     let b = side(b, store, log)?;
+    Ok(compare(a, b))
+}
+
+/// Compares two sides already read (the HTTP API reads a posted spec as a side).
+pub fn compare(a: Side, b: Side) -> DiffOutcome {
     let changes = crate::plan::diff::diff(&a.plan, &b.plan);
     let layers_known = !a.layers.is_empty() && !b.layers.is_empty();
     let layers_differ = layers_known
@@ -152,14 +157,57 @@ pub fn diff(
     };
     let differ =
         !changes.is_empty() || layers_differ || locked.as_ref().is_some_and(|l| !l.is_empty());
-    Ok(DiffOutcome {
+    DiffOutcome {
         a,
         b,
         changes,
         locked,
         layers_known,
         differ,
+    }
+}
+
+impl DiffOutcome {
+    /// The document `envc diff --format json` prints and the HTTP API serves.
+    pub fn document(&self) -> serde_json::Value {
+        let layer_json = |s: &Side| {
+            s.layers
+                .iter()
+                .map(|l| l.digest.to_string())
+                .collect::<Vec<_>>()
+        };
+        let mut doc = serde_json::json!({
+            "a": self.a.label, "b": self.b.label, "changes": self.changes, "differ": self.differ,
+            "layers": self.layers_known.then(|| serde_json::json!({
+                "a": layer_json(&self.a), "b": layer_json(&self.b)
+            })),
+        });
+        if let Some(locked) = &self.locked {
+            doc["locked"] = serde_json::json!(locked);
+        }
+        doc
+    }
+}
+
+/// A stored revision as a side.
+pub fn stored_side(store: &crate::store::Store, id: &Identifier) -> Result<Side, Error> {
+    let r = store.resolve(id)?;
+    Ok(Side {
+        label: format!("{}:{}", r.name, r.revision),
+        plan: assemble::revision_plan(store, &r)?,
+        layers: store.layers(&r)?,
+        locked: crate::store::view::locked_versions(&r),
     })
+}
+
+/// A compiled spec as a side, shown as `label`.
+pub fn spec_side(label: &str, plan: Plan) -> Side {
+    Side {
+        label: label.to_string(),
+        plan,
+        layers: Vec::new(),
+        locked: None,
+    }
 }
 
 /// A `diff` argument that names nothing to compare.
@@ -197,12 +245,7 @@ fn side(arg: &str, store: Option<&Path>, log: &dyn Log) -> Result<Side, DiffErro
     };
     let spec_file = || -> Result<Side, DiffError> {
         match compile_one(path, &SpecInputs::default(), log)? {
-            Ok(u) => Ok(Side {
-                label: arg.to_string(),
-                plan: u.compiled.plan,
-                layers: Vec::new(),
-                locked: None,
-            }),
+            Ok(u) => Ok(spec_side(arg, u.compiled.plan)),
             Err(refused) => Err(DiffError::Refused(refused)),
         }
     };
@@ -234,17 +277,7 @@ fn side(arg: &str, store: Option<&Path>, log: &dyn Log) -> Result<Side, DiffErro
         }
         return spec_file();
     }
-    let stored = || -> Result<Side, Error> {
-        let store = open(store)?;
-        let r = store.resolve(&id)?;
-        Ok(Side {
-            label: format!("{}:{}", r.name, r.revision),
-            plan: assemble::revision_plan(&store, &r)?,
-            layers: store.layers(&r)?,
-            locked: crate::store::view::locked_versions(&r),
-        })
-    };
-    match stored() {
+    match open(store).and_then(|s| stored_side(&s, &id)) {
         Err(Error::Store(
             crate::store::Error::NameNotFound { .. }
             | crate::store::Error::Oci(crate::oci::Error::NotALayout { .. }),

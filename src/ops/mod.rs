@@ -16,6 +16,7 @@
 pub mod bake;
 pub mod bakefile;
 pub mod build;
+pub mod build_text;
 pub mod check;
 pub mod check_image;
 pub mod compile;

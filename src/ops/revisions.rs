@@ -53,3 +53,67 @@ pub fn export(
     store.export(&r, format, output)?;
     Ok(r)
 }
+
+/// One environment as `list --environments` shows it: how many revisions, and the latest.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EnvironmentView {
+    /// `NAME:REV` of the latest revision.
+    pub latest: String,
+    /// The latest revision's manifest digest.
+    pub manifest: String,
+    pub name: String,
+    pub revisions: usize,
+    /// The latest revision's spec digest.
+    pub spec_digest: Option<String>,
+}
+
+/// Every environment with at least one revision, by name.
+pub fn environments(store: &Store) -> Result<Vec<EnvironmentView>, Error> {
+    let mut out: Vec<EnvironmentView> = Vec::new();
+    // The store lists revisions by name, then number: the last of a run is the latest.
+    for r in store.revisions(None)? {
+        let view = RevisionView::new(&r);
+        match out.last_mut() {
+            Some(e) if e.name == view.name => {
+                e.revisions += 1;
+                e.latest = view.reference;
+                e.manifest = view.manifest;
+                e.spec_digest = view.spec_digest;
+            }
+            _ => out.push(EnvironmentView {
+                latest: view.reference,
+                manifest: view.manifest,
+                name: view.name,
+                revisions: 1,
+                spec_digest: view.spec_digest,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// `list --all`: the revisions and every build record, failed ones included.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct History {
+    pub builds: Vec<crate::store::builds::BuildRecord>,
+    pub revisions: Vec<RevisionView>,
+}
+
+/// The revisions of `name` (or all) and its build records; a name with neither is
+/// [`Error::NameNotFound`].
+pub fn history(store: &Store, name: Option<&EnvName>) -> Result<History, Error> {
+    let revisions: Vec<RevisionView> = store
+        .revisions(name)?
+        .iter()
+        .map(RevisionView::new)
+        .collect();
+    let builds = store.builds(name.map(EnvName::as_str))?;
+    if let Some(n) = name {
+        if revisions.is_empty() && builds.is_empty() {
+            return Err(Error::NameNotFound {
+                name: n.to_string(),
+            });
+        }
+    }
+    Ok(History { builds, revisions })
+}
