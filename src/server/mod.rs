@@ -14,10 +14,10 @@
 //! - The store is opened per request: a handle holds the store's gc lock from its first write
 //!   on, and a server that held one for ever would block `envc gc` for ever.
 
-mod access;
+pub(crate) mod access;
 pub mod api;
-mod cache;
-mod error;
+pub(crate) mod cache;
+pub(crate) mod error;
 pub mod jobs;
 
 use crate::config::Config;
@@ -100,14 +100,14 @@ pub struct AppState {
     pub store_dir: PathBuf,
     pub config: Arc<Config>,
     pub jobs: Arc<jobs::Jobs>,
-    token: Option<String>,
-    cache: cache::Cache,
+    pub(crate) token: Option<String>,
+    pub(crate) cache: cache::Cache,
     /// Turns `true` when the server shuts down: log streams end.
-    shutdown: tokio::sync::watch::Receiver<bool>,
+    pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
-    fn store(&self) -> Result<Store, ApiError> {
+    pub(crate) fn store(&self) -> Result<Store, ApiError> {
         Ok(Store::open(&self.store_dir)?)
     }
 }
