@@ -16,7 +16,7 @@ use crate::diag::render;
 use crate::ops::{self, revisions};
 use crate::types::name::{EnvName, Identifier};
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -62,6 +62,81 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v1/builds", get(builds).post(create_build))
         .route("/v1/builds/{id}", get(build))
         .route("/v1/builds/{id}/log", get(build_log))
+}
+
+/// The path's segments; one that is not UTF-8 is the API's 400.
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+/// The query; one this route does not take is the API's 400, naming the problem.
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e| {
+                ApiError::bad_request(e.body_text())
+                    .help("GET /v1/openapi.json describes every route's parameters")
+            })
+    }
+}
+
+/// The body, read up to the server's cap; over it is the API's 413.
+pub struct Body(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(Body)
+            .map_err(|e| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_large",
+                        "the request body is over this server's cap (`envc serve --max-body`)",
+                    )
+                } else {
+                    ApiError::bad_request(e.body_text())
+                }
+            })
+    }
+}
+
+/// Anything the API does not route: the API's 404, in its shape.
+pub async fn no_route(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no route {}", uri.path()))
+        .help("GET /v1/openapi.json lists every route")
 }
 
 /// A document as `--format json` prints it.
@@ -182,7 +257,7 @@ struct RollbackBody {
 async fn rollback(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let name = env_name(&name)?;
     let RollbackBody { to } = json_body(&body)?;
@@ -235,7 +310,7 @@ struct DiffBody {
 
 async fn diff_posted(
     State(state): State<Arc<AppState>>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let DiffBody { a, spec, filename } = json_body(&body)?;
     let a = stored(&a)?;
@@ -354,7 +429,7 @@ async fn check(
     State(state): State<Arc<AppState>>,
     Query(query): Query<SpecQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let spec = spec_body(&headers, query, &body)?;
     let filename = filename_label(spec.filename.as_deref())?;
@@ -386,7 +461,7 @@ async fn create_build(
     State(state): State<Arc<AppState>>,
     Query(query): Query<SpecQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, ApiError> {
     let spec = spec_body(&headers, query, &body)?;
     let Some(name) = spec.name.as_deref() else {

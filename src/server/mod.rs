@@ -153,7 +153,9 @@ pub fn access_settings(options: &ServeOptions) -> Result<(SocketAddr, Option<Str
 
 /// The whole application: API, UI and access control, over `state`.
 pub fn app(state: Arc<AppState>, options: &ServeOptions) -> Result<axum::Router, ServeError> {
-    let router = api::routes().with_state(state.clone());
+    let router = api::routes()
+        .fallback(api::no_route)
+        .with_state(state.clone());
     access::layers(router, state, options)
 }
 
@@ -168,12 +170,15 @@ pub fn serve(options: ServeOptions, ready: impl FnOnce(SocketAddr)) -> Result<()
     runtime.block_on(run(options, addr, token, ready))
 }
 
-async fn run(
-    options: ServeOptions,
-    addr: SocketAddr,
-    token: Option<String>,
-    ready: impl FnOnce(SocketAddr),
-) -> Result<(), ServeError> {
+/// What a running server holds: its state, its build workers and the shutdown switch. Must
+/// be called on a tokio runtime (the workers are spawned on it).
+pub(crate) struct Running {
+    pub(crate) state: Arc<AppState>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+pub(crate) fn start(options: &ServeOptions, token: Option<String>) -> Result<Running, ServeError> {
     let registry = crate::registry::Client::new(crate::registry::Options {
         insecure: false,
         credential: None,
@@ -198,15 +203,34 @@ async fn run(
         max_builds: options.max_builds,
     };
     let (jobs, workers) = jobs::Jobs::start(settings);
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
     let state = Arc::new(AppState {
         store_dir: options.store.clone(),
         config: options.config.clone(),
-        jobs: jobs.clone(),
+        jobs,
         token,
         cache: cache::Cache::default(),
         shutdown: shutdown_rx,
     });
+    Ok(Running {
+        state,
+        workers,
+        shutdown,
+    })
+}
+
+async fn run(
+    options: ServeOptions,
+    addr: SocketAddr,
+    token: Option<String>,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
+    let Running {
+        state,
+        workers,
+        shutdown: shutdown_tx,
+    } = start(&options, token)?;
+    let jobs = state.jobs.clone();
     let app = app(state, &options)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -246,3 +270,6 @@ async fn wait_for_signal() {
         _ = tokio::signal::ctrl_c() => {},
     }
 }
+
+#[cfg(test)]
+mod tests;
