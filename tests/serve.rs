@@ -101,6 +101,53 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
+thread_local! {
+    /// The exchanges of this test's thread, for the OpenAPI check.
+    static EXCHANGES: std::cell::RefCell<Vec<Value>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn record(method: &str, url: &str, r: &Reply) {
+    let path = url
+        .splitn(4, '/')
+        .nth(3)
+        .map_or("/".to_string(), |p| format!("/{p}"));
+    EXCHANGES.with(|x| {
+        x.borrow_mut().push(serde_json::json!({
+            "method": method, "path": path, "status": r.status,
+            "content_type": r.content_type, "body": r.body,
+        }))
+    });
+}
+
+/// Every exchange this thread recorded, checked against `/v1/openapi.json` by
+/// `tests/support/openapi-check.py` (`partial`: not every operation need have been called).
+fn check_against_openapi(dir: &TempDir, partial: bool) {
+    let lines: String = EXCHANGES.with(|x| x.borrow().iter().map(|v| format!("{v}\n")).collect());
+    let file = dir.join("exchanges.jsonl");
+    std::fs::write(&file, lines).unwrap();
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(common::root().join("tests/support/openapi-check.py"));
+    if partial {
+        cmd.arg("--partial");
+    }
+    let r = run(cmd
+        .arg(common::root().join("src/server/openapi.json"))
+        .arg(&file));
+    if r.code != Some(0) && r.stderr.contains("No module named 'jsonschema'") {
+        assert!(
+            std::env::var_os("ENVC_ENGINE_REQUIRED").is_none(),
+            "the OpenAPI check needs Python's jsonschema (scripts/test.sh installs it)"
+        );
+        eprintln!("skipping the OpenAPI check: Python's jsonschema is not installed");
+        return;
+    }
+    assert_eq!(
+        r.code,
+        Some(0),
+        "the API does not match its OpenAPI document:\n{r}"
+    );
+}
+
 fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
     let mut r = r.expect("an HTTP answer");
     let content_type = r
@@ -121,7 +168,9 @@ fn get(url: &str, token: Option<&str>) -> Reply {
     if let Some(t) = token {
         req = req.header("authorization", &format!("Bearer {t}"));
     }
-    reply(req.call())
+    let r = reply(req.call());
+    record("GET", url, &r);
+    r
 }
 
 fn post(url: &str, content_type: &str, body: &str, token: Option<&str>) -> Reply {
@@ -129,7 +178,9 @@ fn post(url: &str, content_type: &str, body: &str, token: Option<&str>) -> Reply
     if let Some(t) = token {
         req = req.header("authorization", &format!("Bearer {t}"));
     }
-    reply(req.send(body))
+    let r = reply(req.send(body));
+    record("POST", url, &r);
+    r
 }
 
 fn json(r: &Reply) -> Value {
@@ -198,6 +249,12 @@ fn follow(server: &Server, id: &str) -> (Vec<String>, String) {
     s.read_to_string(&mut text).unwrap();
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("text/event-stream"), "{text}");
+    let reply = Reply {
+        status: 200,
+        content_type: "text/event-stream".into(),
+        body: String::new(),
+    };
+    record("GET", &server.url(&format!("/v1/builds/{id}/log")), &reply);
     let (mut lines, mut end, mut event) = (Vec::new(), String::new(), String::new());
     for line in text.lines() {
         if let Some(e) = line.strip_prefix("event: ") {
@@ -409,6 +466,7 @@ fn every_route_answers_as_the_cli_does() {
     let missing = get(&server.url("/v1/environments/demo/revisions/99"), None);
     assert_eq!(missing.status, 404);
 
+    check_against_openapi(&dir, false);
     let (code, log) = server.stop();
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("stopped"), "{log}");
@@ -516,6 +574,7 @@ fn bad_requests_are_refused_and_change_nothing() {
 
     assert_eq!(std::fs::read(store.join("index.json")).unwrap(), before);
     assert!(!dir.path().join("escape").exists());
+    check_against_openapi(&dir, true);
     let (code, _) = server.stop();
     assert_eq!(code, Some(0));
 }
