@@ -183,3 +183,51 @@ fn a_non_loopback_address_needs_a_token_and_a_token_must_be_strong() {
         Err(ServeError::Listen { .. })
     ));
 }
+
+#[tokio::test]
+async fn cors_only_for_the_origins_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let plain = app_over(&store, None);
+    let with_origin = |origin: &str| {
+        Request::get("/v1/environments")
+            .header("origin", origin)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let response = plain
+        .clone()
+        .oneshot(with_origin("https://ui.example"))
+        .await
+        .unwrap();
+    assert!(response
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+
+    let mut o = options(&store);
+    o.cors_origins = vec!["https://ui.example".into()];
+    let running = start(&o, None).unwrap();
+    let cors = app(running.state, &o).unwrap();
+    let allowed = cors
+        .clone()
+        .oneshot(with_origin("https://ui.example"))
+        .await
+        .unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://ui.example"
+    );
+    let other = cors
+        .oneshot(with_origin("https://evil.example"))
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    o.cors_origins = vec!["*".into()];
+    let running = start(&o, None).unwrap();
+    assert!(matches!(
+        app(running.state, &o),
+        Err(ServeError::Cors { .. })
+    ));
+}
