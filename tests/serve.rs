@@ -7,83 +7,21 @@
 
 mod common;
 
+use common::serve::Server;
 use common::{busybox_base, envc, run, TempDir};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 const SPEC: &str = "base_image: anyscale/ray:2.9.0-py310\nenv_vars:\n  GREETING: hello\n";
 
-/// A running `envc serve`, stopped with SIGTERM on drop.
-struct Server {
-    child: Child,
-    addr: String,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Server {
-    fn start(store: &Path, extra: &[&str]) -> Server {
-        let mut child = envc()
-            .arg("serve")
-            .arg("--store")
-            .arg(store)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start envc serve");
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let line = rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("envc serve printed its address");
-            if let Some(rest) = line.split("http://").nth(1) {
-                let addr = rest.trim_end_matches('/').to_string();
-                return Server {
-                    child,
-                    addr,
-                    stderr: rx,
-                };
-            }
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// SIGTERM, then the exit status and everything it printed after the address.
-    fn stop(mut self) -> (Option<i32>, String) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        let status = self.child.wait().unwrap();
-        let mut log = String::new();
-        while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(2)) {
-            log.push_str(&line);
-            log.push('\n');
-        }
-        (status.code(), log)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `envc serve --store STORE --listen 127.0.0.1:0 EXTRA…`.
+fn start(store: &Path, extra: &[&str]) -> Server {
+    let mut cmd = envc();
+    cmd.arg("serve").arg("--store").arg(store).args(extra);
+    Server::spawn(cmd)
 }
 
 /// One HTTP exchange: status, content type and body.
@@ -276,7 +214,7 @@ fn every_route_answers_as_the_cli_does() {
     let Some(store) = store_with_revisions(&dir) else {
         return;
     };
-    let server = Server::start(&store, &["--engine", "no-such-engine"]);
+    let server = start(&store, &["--engine", "no-such-engine"]);
     let same = |path: &str, args: &[&str]| {
         let r = get(&server.url(path), None);
         assert_eq!(r.status, 200, "{path}: {}", r.body);
@@ -483,7 +421,7 @@ fn bad_requests_are_refused_and_change_nothing() {
     let token_file = dir.join("token");
     let token = "5f0c1b2a9d8e7f60a1b2c3d4e5f60718";
     std::fs::write(&token_file, format!("{token}\n")).unwrap();
-    let server = Server::start(
+    let server = start(
         &store,
         &[
             "--token-file",
@@ -613,7 +551,7 @@ fn a_full_queue_is_503_and_shutdown_leaves_a_sound_store() {
     let Some(store) = store_with_revisions(&dir) else {
         return;
     };
-    let server = Server::start(
+    let server = start(
         &store,
         &[
             "--max-queue",
