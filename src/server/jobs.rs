@@ -28,6 +28,10 @@ use tokio::sync::{mpsc, watch};
 /// How many finished builds the server remembers.
 pub const KEEP: usize = 1000;
 
+/// The most log text one build keeps in memory; an engine build's whole log is also in the
+/// store's build record (`envc logs`).
+pub const MAX_LOG_BYTES: usize = 4 << 20;
+
 /// Where a build is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -94,6 +98,7 @@ pub struct Job {
     spec: String,
     options: RequestOptions,
     state: Mutex<(BuildView, Vec<String>)>,
+    log_bytes: std::sync::atomic::AtomicUsize,
     lines: watch::Sender<usize>,
 }
 
@@ -120,9 +125,21 @@ impl Job {
     }
 
     fn push(&self, line: String) {
+        let before = self.log_bytes.fetch_add(line.len() + 1, Ordering::Relaxed);
+        if before > MAX_LOG_BYTES {
+            return;
+        }
         let n = {
             let mut state = self.state.lock().expect("job lock");
-            state.1.push(line);
+            if before + line.len() + 1 > MAX_LOG_BYTES {
+                state.1.push(format!(
+                    "[the log goes on beyond the {} MiB this server keeps per build; an engine \
+                     build's whole log is in the store: `envc logs NAME:REV`]",
+                    MAX_LOG_BYTES >> 20
+                ));
+            } else {
+                state.1.push(line);
+            }
             state.1.len()
         };
         self.lines.send_replace(n);
@@ -262,6 +279,7 @@ impl Jobs {
             spec,
             options,
             state: Mutex::new((view, Vec::new())),
+            log_bytes: std::sync::atomic::AtomicUsize::new(0),
             lines: watch::channel(0).0,
         });
         tx.try_send(job.clone()).map_err(|e| match e {
