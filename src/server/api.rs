@@ -141,17 +141,20 @@ pub async fn no_route(uri: axum::http::Uri) -> ApiError {
 
 /// A document as `--format json` prints it.
 pub fn json_document(status: StatusCode, doc: &impl serde::Serialize) -> Response {
-    match serde_json::to_value(doc).and_then(|v| serde_json::to_string_pretty(&v)) {
-        Ok(text) => (
-            status,
-            [(header::CONTENT_TYPE, "application/json")],
-            format!("{text}\n"),
-        )
-            .into_response(),
-        Err(e) => {
-            ApiError::internal(format!("cannot write the JSON document: {e}")).into_response()
-        }
+    match super::cache::document(doc) {
+        Ok(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => e.into_response(),
     }
+}
+
+/// A document already serialised (see [`super::cache::document`]).
+fn json_bytes(body: Bytes) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response()
 }
 
 fn ok(doc: &impl serde::Serialize) -> Response {
@@ -216,7 +219,7 @@ async fn list(
         Ok(if q.all {
             ok(&revisions::history(&store, Some(&name))?)
         } else {
-            ok(&state.cache.list(&store, &name)?)
+            json_bytes(state.cache.list_body(&store, &name)?)
         })
     })
     .await
@@ -227,7 +230,12 @@ async fn show(
     Path((name, rev)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let id = identifier(&name, &rev)?;
-    blocking(move || Ok(ok(&*state.cache.show(&state.store()?, &id)?))).await
+    blocking(move || {
+        Ok(json_bytes(
+            state.cache.show(&state.store()?, &id)?.body.clone(),
+        ))
+    })
+    .await
 }
 
 async fn dockerfile(
@@ -241,7 +249,7 @@ async fn dockerfile(
             mirror: state.config.mirror.clone(),
             ..Default::default()
         };
-        crate::emit::dockerfile::render(&detail.plan, &options)
+        crate::emit::dockerfile::render(&detail.detail.plan, &options)
             .map_err(|e| ApiError::internal(e.to_string()))
     })
     .await?;
