@@ -320,6 +320,48 @@ Build ids are in `envc list --all`."
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Serve the store over HTTP: a JSON API under /v1/ and a web UI at /. Runs until SIGTERM
+    /// or Ctrl-C.
+    #[command(
+        after_help = "Example: envc serve --store /srv/envc --listen 127.0.0.1:8080
+Listening on anything but loopback needs --token-file (a bearer token of at least 16
+characters: `openssl rand -hex 32 > token`). The API is described at /v1/openapi.json."
+    )]
+    Serve {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The address to listen on (port 0: a free port, printed at start).
+        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// A file holding the bearer token every request must carry.
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// Allow browsers on this origin (`https://host[:port]`) to call the API; repeatable.
+        /// No CORS without it.
+        #[arg(long, value_name = "ORIGIN")]
+        cors_origin: Vec<String>,
+        /// The largest request body, in bytes.
+        #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+        max_body: usize,
+        /// How many builds may wait; more are refused (503).
+        #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+        max_queue: u16,
+        /// How many builds run at once.
+        #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        max_builds: u16,
+        /// Seconds running builds may go on after SIGTERM before they are stopped.
+        #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+        grace: u64,
+        /// The engine for specs that install packages (podman, buildah, docker).
+        #[arg(long)]
+        engine: Option<String>,
+        /// An argument for the engine's build; repeatable.
+        #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+        engine_arg: Vec<String>,
+        /// The configuration every posted spec compiles against (an `envc.toml`).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
     /// Bake a runtime env's working dir, py_modules and env_vars onto a stored revision, as a
     /// new revision.
     #[command(

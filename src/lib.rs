@@ -34,6 +34,7 @@ pub mod ops;
 pub mod plan;
 pub mod registry;
 pub mod runtime_env;
+pub mod server;
 pub mod spec;
 pub mod store;
 pub mod types;

@@ -804,3 +804,110 @@ fn docker_builds_a_spec_when_its_daemon_runs() {
         daemon_dir.display()
     );
 }
+
+/// A POST to `envc serve`: status and JSON body.
+fn post_spec(server: &common::serve::Server, name: &str, spec: &str) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent
+        .post(server.url(&format!("/v1/builds?name={name}")))
+        .header("content-type", "application/yaml")
+        .send(spec)
+        .expect("POST /v1/builds");
+    let body = r.body_mut().read_to_string().unwrap();
+    (r.status().as_u16(), serde_json::from_str(&body).unwrap())
+}
+
+fn build_state(server: &common::serve::Server, id: &str) -> Value {
+    let mut r = ureq::get(server.url(&format!("/v1/builds/{id}")))
+        .call()
+        .expect("GET /v1/builds/ID");
+    serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+/// `envc serve` runs a posted spec through the engine bridge to a revision; SIGTERM while a
+/// build runs gives it the grace period, then stops it: the build fails, the store records it
+/// as interrupted, no revision is added, and the server exits 0.
+#[test]
+fn serve_builds_through_the_engine_and_sigterm_stops_a_running_build() {
+    if !engine::available() {
+        return;
+    }
+    let _one = lock();
+    let dir = TempDir::new("engine-serve");
+    let store = dir.join("store");
+    let mut cmd = envc_engine();
+    cmd.args(["serve", "--engine", "podman", "--grace", "2", "--store"])
+        .arg(&store);
+    for a in engine::build_args(&store.with_extension("work")) {
+        cmd.arg(format!("--engine-arg={a}"));
+    }
+    let server = common::serve::Server::spawn(cmd);
+
+    let spec =
+        format!("base_image: {BASE_IMAGE}\npost_build_cmds:\n  - echo served > /tmp/served\n");
+    let (status, accepted) = post_spec(&server, "served", &spec);
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap().to_string();
+    let mut seen = vec![accepted["status"].as_str().unwrap().to_string()];
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let done = loop {
+        let b = build_state(&server, &id);
+        let s = b["status"].as_str().unwrap().to_string();
+        if seen.last() != Some(&s) {
+            seen.push(s.clone());
+        }
+        if s == "succeeded" || s == "failed" {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "the build did not end: {b}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["revision"], "served:1");
+    assert!(seen.contains(&"in_progress".to_string()), "{seen:?}");
+    assert_eq!(revisions(&store), vec!["served:1".to_string()]);
+
+    let (status, accepted) = post_spec(
+        &server,
+        "served",
+        &format!("base_image: {BASE_IMAGE}\npost_build_cmds:\n  - sleep 4321\n"),
+    );
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap().to_string();
+    assert!(
+        wait_for(Duration::from_secs(300), sleeping),
+        "the step never started"
+    );
+    let started = Instant::now();
+    let (code, log) = server.stop();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("grace period is over"), "{log}");
+    assert!(
+        started.elapsed() < Duration::from_secs(120),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    // As for the CLI's interrupt: the engine is gone; its container's step is podman's to clean
+    // up, which a loaded machine can leave running, so a survivor is reported and removed.
+    assert!(!engine_running(&store), "the interrupted engine still runs");
+    if !wait_for(Duration::from_secs(15), || !sleeping()) {
+        eprintln!("note: podman left the interrupted step running; removing it");
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f", "^sleep 4321$"])
+            .status();
+    }
+    assert_eq!(revisions(&store), vec!["served:1".to_string()]);
+    let builds = list_json(&store, true)["builds"].clone();
+    assert!(
+        builds
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["status"] == "interrupted"),
+        "{builds} (server build {id})"
+    );
+    assert_store_sound(&store);
+}

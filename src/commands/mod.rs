@@ -9,6 +9,7 @@ mod lock;
 mod printer;
 mod registry;
 mod runtime_env;
+mod serve;
 mod store;
 
 use crate::cli::{Cli, ColorChoice, Command, DockerfileArgs, Format, InputArgs};
@@ -166,6 +167,35 @@ pub fn run(cli: Cli) -> u8 {
             },
         ),
         Command::Logs { build, store: st } => build::logs(&printer, &build, &st),
+        Command::Serve {
+            store: st,
+            listen,
+            token_file,
+            cors_origin,
+            max_body,
+            max_queue,
+            max_builds,
+            grace,
+            engine,
+            engine_arg,
+            config,
+        } => serve::serve(
+            &printer,
+            crate::server::ServeOptions {
+                store: crate::ops::store_dir(st.store.as_deref()),
+                listen,
+                token_file,
+                max_body,
+                max_queue: usize::from(max_queue),
+                max_builds: usize::from(max_builds),
+                grace: std::time::Duration::from_secs(grace),
+                engine,
+                engine_args: engine_arg,
+                cors_origins: cors_origin,
+                config: Default::default(),
+            },
+            config.as_deref(),
+        ),
         Command::Bake {
             runtime_env,
             name,

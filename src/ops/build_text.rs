@@ -44,7 +44,12 @@ pub fn compile_text(
     text: &str,
     config: &Config,
 ) -> Result<Compiled, Vec<Diagnostic>> {
-    let compiled = crate::compile(filename, text.as_bytes(), config, &CompileOptions::default())?;
+    let compiled = crate::compile(
+        filename,
+        text.as_bytes(),
+        config,
+        &CompileOptions::default(),
+    )?;
     if config.deny_warnings && !compiled.warnings.is_empty() {
         return Err(compiled.warnings);
     }

@@ -27,13 +27,17 @@ pub fn list(store: &Store, name: Option<&EnvName>) -> Result<Vec<RevisionView>, 
 
 /// One revision with its layers and the plan read back from its image.
 pub fn show(store: &Store, id: &Identifier) -> Result<RevisionDetail, Error> {
-    let r = store.resolve(id)?;
+    detail(store, &store.resolve(id)?)
+}
+
+/// A revision already resolved, with its layers and plan.
+pub fn detail(store: &Store, r: &Revision) -> Result<RevisionDetail, Error> {
     Ok(RevisionDetail {
-        hermetic_layers: crate::store::view::hermetic_layers(&r),
-        locked: crate::store::view::locked_versions(&r),
-        plan: assemble::revision_plan(store, &r)?,
-        layers: store.layers(&r)?,
-        revision: RevisionView::new(&r),
+        hermetic_layers: crate::store::view::hermetic_layers(r),
+        locked: crate::store::view::locked_versions(r),
+        plan: assemble::revision_plan(store, r)?,
+        layers: store.layers(r)?,
+        revision: RevisionView::new(r),
     })
 }
 

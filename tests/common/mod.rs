@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod registry;
+pub mod serve;
 
 use serde_json::Value;
 use std::collections::BTreeSet;

@@ -1,0 +1,172 @@
+//! What the server remembers between requests, so listing 1,000 revisions or showing one does
+//! not re-parse the store's `index.json`, re-read the image's metadata layer or re-serialise
+//! the document each time: the documents are kept as the bytes they are sent as.
+//!
+//! Decisions: the revisions are cached against `index.json`'s identity (inode, size, mtime
+//! and ctime to the nanosecond). Every writer replaces the index by a rename, so any commit,
+//! by this server or by a CLI beside it, changes the key and the next request reads the new
+//! index; nothing is ever served from an index that was replaced. A revision's detail is
+//! immutable once committed (revisions are never rewritten), so it is cached by `NAME:REV`
+//! and manifest digest, at most [`DETAILS`] of them. A list's document is kept per name for
+//! the index it was made from.
+
+use super::error::ApiError;
+use crate::ops::revisions;
+use crate::store::view::{RevisionDetail, RevisionView};
+use crate::store::{Revision, Store};
+use crate::types::name::{EnvName, Identifier};
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt as _;
+use std::sync::{Arc, Mutex};
+
+/// How many revision details are kept.
+const DETAILS: usize = 4096;
+
+type IndexKey = (u64, u64, i64, i64, i64, i64);
+
+/// A revision's detail and its document.
+pub struct Detail {
+    pub detail: RevisionDetail,
+    pub body: axum::body::Bytes,
+}
+
+#[derive(Default)]
+pub struct Cache {
+    index: Mutex<Option<(IndexKey, Arc<Vec<Revision>>)>>,
+    details: Mutex<HashMap<(String, String), Arc<Detail>>>,
+    /// Per name: the index it was made from and the list's document.
+    lists: Mutex<HashMap<EnvName, (IndexKey, axum::body::Bytes)>>,
+}
+
+/// A document as the API sends it (`--format json`'s bytes).
+pub fn document(doc: &impl serde::Serialize) -> Result<axum::body::Bytes, ApiError> {
+    serde_json::to_value(doc)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .map(|text| axum::body::Bytes::from(format!("{text}\n")))
+        .map_err(|e| ApiError::internal(format!("cannot write the JSON document: {e}")))
+}
+
+fn index_key(store: &Store) -> Option<IndexKey> {
+    std::fs::metadata(store.root().join("index.json"))
+        .map(|m| {
+            (
+                m.ino(),
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec(),
+                m.ctime(),
+                m.ctime_nsec(),
+            )
+        })
+        .ok()
+}
+
+impl Cache {
+    /// The store's revisions, re-read only when `index.json` was replaced.
+    fn revisions(&self, store: &Store) -> Result<Arc<Vec<Revision>>, ApiError> {
+        self.revisions_at(store, index_key(store))
+    }
+
+    fn revisions_at(
+        &self,
+        store: &Store,
+        key: Option<IndexKey>,
+    ) -> Result<Arc<Vec<Revision>>, ApiError> {
+        if let (Some(key), Some((cached, revs))) = (key, &*self.index.lock().expect("cache lock")) {
+            if key == *cached {
+                return Ok(revs.clone());
+            }
+        }
+        let revs = Arc::new(store.revisions(None)?);
+        if let Some(key) = key {
+            *self.index.lock().expect("cache lock") = Some((key, revs.clone()));
+        }
+        Ok(revs)
+    }
+
+    /// `list NAME`.
+    pub fn list(&self, store: &Store, name: &EnvName) -> Result<Vec<RevisionView>, ApiError> {
+        let views: Vec<RevisionView> = self
+            .revisions(store)?
+            .iter()
+            .filter(|r| r.name == *name)
+            .map(RevisionView::new)
+            .collect();
+        if views.is_empty() {
+            return Err(crate::ops::Error::NameNotFound {
+                name: name.to_string(),
+            }
+            .into());
+        }
+        Ok(views)
+    }
+
+    /// The document of `list NAME`.
+    pub fn list_body(&self, store: &Store, name: &EnvName) -> Result<axum::body::Bytes, ApiError> {
+        let key = index_key(store);
+        if let Some(key) = key {
+            if let Some((k, body)) = self.lists.lock().expect("cache lock").get(name) {
+                if *k == key {
+                    return Ok(body.clone());
+                }
+            }
+        }
+        let revs = self.revisions_at(store, key)?;
+        let views: Vec<RevisionView> = revs
+            .iter()
+            .filter(|r| r.name == *name)
+            .map(RevisionView::new)
+            .collect();
+        if views.is_empty() {
+            return Err(crate::ops::Error::NameNotFound {
+                name: name.to_string(),
+            }
+            .into());
+        }
+        let body = document(&views)?;
+        if let Some(key) = key {
+            let mut lists = self.lists.lock().expect("cache lock");
+            if lists.len() >= DETAILS {
+                lists.clear();
+            }
+            lists.insert(name.clone(), (key, body.clone()));
+        }
+        Ok(body)
+    }
+
+    /// `show NAME[:REV]`, and its document.
+    pub fn show(&self, store: &Store, id: &Identifier) -> Result<Arc<Detail>, ApiError> {
+        let revs = self.revisions(store)?;
+        let mut of_name = revs.iter().filter(|r| r.name == id.name).peekable();
+        if of_name.peek().is_none() {
+            return Err(crate::store::Error::NameNotFound {
+                name: id.name.clone(),
+            }
+            .into());
+        }
+        let found = match id.revision {
+            None => of_name.last(),
+            Some(n) => of_name.find(|r| r.revision == n),
+        };
+        let Some(r) = found else {
+            return Err(crate::store::Error::RevisionNotFound {
+                name: id.name.clone(),
+                revision: id.revision.unwrap_or(0),
+            }
+            .into());
+        };
+        let key = (r.reference(), r.manifest.digest.to_string());
+        if let Some(d) = self.details.lock().expect("cache lock").get(&key) {
+            return Ok(d.clone());
+        }
+        let detail = revisions::detail(store, r)?;
+        let body = document(&detail)?;
+        let detail = Arc::new(Detail { detail, body });
+        let mut details = self.details.lock().expect("cache lock");
+        if details.len() >= DETAILS {
+            details.clear();
+        }
+        details.insert(key, detail.clone());
+        Ok(detail)
+    }
+}
