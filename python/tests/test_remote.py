@@ -19,13 +19,6 @@ import envc
 from conftest import ENVC, cli, cli_json, env_spec
 
 
-# Until `envc serve` lands on main (the lead's src/server/), this build has no server.
-pytestmark = pytest.mark.skipif(
-    subprocess.run([ENVC, "serve", "--help"], capture_output=True).returncode != 0,
-    reason="this envc has no `serve` command yet (merge main)",
-)
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -37,16 +30,19 @@ class Server:
         self.store = store
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # The server's log goes to a file: a pipe nobody reads could fill and stall it.
+        self.log = store.parent / f"serve-{self.port}.log"
+        self._log_file = open(self.log, "w")
         self.proc = subprocess.Popen(
             [ENVC, "serve", "--store", str(store), "--listen", f"127.0.0.1:{self.port}", *(extra or [])],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log_file,
         )
         deadline = time.monotonic() + 30
         while True:
             if self.proc.poll() is not None:
-                raise AssertionError(f"envc serve exited {self.proc.returncode}: {self.proc.stderr.read() if self.proc.stderr else ''}")
+                self._log_file.close()
+                raise AssertionError(f"envc serve exited {self.proc.returncode}: {self.log.read_text()}")
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
                     if r.status == 200:
@@ -66,6 +62,7 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._log_file.close()
 
 
 @pytest.fixture()
@@ -104,7 +101,10 @@ def test_build_waits_and_the_store_has_the_revision(server: Server, tmp_path: Pa
     assert build["error"] is None and build["finished"]
     assert any(b["id"] == build["id"] for b in c.builds())
     assert c.build_status(build["id"]) == build
-    assert isinstance(c.build_log(build["id"]), str)
+    log = c.build_log(build["id"])
+    assert f"app:1 {c.show('app:1')['manifest']}" in log
+    # The SSE stream of a finished build: every line, then the end event.
+    assert list(c.follow_log(build["id"])) == log.splitlines()
     s = ["--store", server.store]
     assert c.show("app:1") == cli_json("show", "app:1", *s)
     queued = c.build(env_spec(GREETING="bye"), "app", wait=False)
@@ -114,8 +114,9 @@ def test_build_waits_and_the_store_has_the_revision(server: Server, tmp_path: Pa
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert c.diff("app:1", "app:2") == cli_json("diff", "app:1", "app:2", *s)
-    posted = c.diff("app:1", spec=env_spec(GREETING="hi"))
-    assert posted["b"] == "posted spec" and posted["differ"] is False
+    posted = c.diff("app:1", spec=env_spec(GREETING="hi"), filename="hi.yaml")
+    assert (posted["a"], posted["b"], posted["differ"]) == ("app:1", "hi.yaml", False)
+    assert c.diff("app:2", spec=env_spec(GREETING="hi"))["differ"] is True
     rb = c.rollback("app", 1)
     assert rb == cli_json("list", "app", *s)[-1]
     assert rb["reference"] == "app:3"
@@ -133,13 +134,19 @@ def test_refusals(server: Server) -> None:
         c.show("seed:9")
     assert info.value.status == 404
     with pytest.raises(envc.RemoteError) as info:
+        c.show("Bad:1")
+    assert (info.value.status, info.value.code) == (400, "bad_request")
+    with pytest.raises(envc.RemoteError) as info:
+        c.build_status("no-such-build")
+    assert info.value.status in (400, 404)
+    with pytest.raises(envc.RemoteError) as info:
         c.rollback("seed", 7)
     assert 400 <= int(info.value.status or 0) < 500
 
 
 def test_a_token_is_required_when_the_server_has_one(seeded_store: Path, tmp_path: Path) -> None:
     token = tmp_path / "token"
-    token.write_text("s3cret-token\n")
+    token.write_text("s3cret-token-0123456789abcdef\n")
     s = Server(seeded_store, ["--token-file", str(token)])
     try:
         assert envc.Client(s.url).health() == {"status": "ok"}
@@ -148,7 +155,7 @@ def test_a_token_is_required_when_the_server_has_one(seeded_store: Path, tmp_pat
         assert info.value.status == 401
         with pytest.raises(envc.RemoteError):
             envc.Client(s.url, token="wrong").environments()
-        assert envc.Client(s.url, token="s3cret-token").environments() == cli_json("list", "--environments", "--store", seeded_store)
+        assert envc.Client(s.url, token="s3cret-token-0123456789abcdef").environments() == cli_json("list", "--environments", "--store", seeded_store)
     finally:
         s.stop()
 

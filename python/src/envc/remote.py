@@ -155,14 +155,25 @@ class Client:
         q = urllib.parse.quote
         return self._text(f"/v1/environments/{q(name, safe='')}/revisions/{q(rev, safe='')}/dockerfile")
 
-    def diff(self, a: str, b: Optional[str] = None, *, spec: Optional[SpecInput] = None) -> Dict[str, Any]:
+    def diff(
+        self,
+        a: str,
+        b: Optional[str] = None,
+        *,
+        spec: Optional[SpecInput] = None,
+        filename: Optional[str] = None,
+    ) -> Dict[str, Any]:
         """``envc diff A B --format json`` of two stored revisions, or of revision ``a`` against
-        a ``spec`` (text or a local file, posted)."""
+        a ``spec`` (text or a local file, posted; side ``b`` is labelled ``filename``, a local
+        file's name by default)."""
         if (b is None) == (spec is None):
             raise ValueError("give exactly one of b (a revision) and spec")
         if spec is not None:
-            text, _ = _spec_text(spec, None)
-            result: Dict[str, Any] = self._json("POST", "/v1/diff", {"a": a, "spec": text}, spec_errors=True)
+            text, shown = _spec_text(spec, filename)
+            body: Dict[str, Any] = {"a": a, "spec": text}
+            if shown != "<string>":
+                body["filename"] = shown
+            result: Dict[str, Any] = self._json("POST", "/v1/diff", body, spec_errors=True)
             return result
         query = urllib.parse.urlencode({"a": a, "b": b})
         result = self._json("GET", f"/v1/diff?{query}")
@@ -171,7 +182,8 @@ class Client:
     def check(self, spec: SpecInput, *, filename: Optional[str] = None) -> List[Diagnostic]:
         """The spec's diagnostics, checked by the server (``POST /v1/check``)."""
         text, shown = _spec_text(spec, filename)
-        doc = self._json("POST", "/v1/check", {"spec": text, "filename": shown}, spec_errors=True)
+        body = {"spec": text} if shown == "<string>" else {"spec": text, "filename": shown}
+        doc = self._json("POST", "/v1/check", body, spec_errors=True)
         return diagnostics(doc["diagnostics"])
 
     def build(
@@ -184,10 +196,18 @@ class Client:
         rebuild: bool = False,
         compression: str = "gzip",
         poll_interval: float = 0.2,
+        filename: Optional[str] = None,
     ) -> Dict[str, Any]:
-        """Queues a build of ``spec`` as a revision of ``name``; with ``wait``, its final Build."""
-        text, _ = _spec_text(spec, None)
-        body = {"name": name, "spec": text, "options": {"rebuild": rebuild, "compression": compression}}
+        """Queues a build of ``spec`` as a revision of ``name``; with ``wait``, its final Build.
+        ``filename`` names the spec in diagnostics (a local file's name by default)."""
+        text, shown = _spec_text(spec, filename)
+        body: Dict[str, Any] = {
+            "name": name,
+            "spec": text,
+            "options": {"rebuild": rebuild, "compression": compression},
+        }
+        if shown != "<string>":
+            body["filename"] = shown
         build: Dict[str, Any] = self._json("POST", "/v1/builds", body, spec_errors=True)
         if not wait:
             return build
