@@ -40,6 +40,6 @@ cargo clippy --all-targets --quiet -- -D warnings
 cargo test
 # The Python SDK (workspace member `python/`, not a default member): lints, its unit tests, then
 # its wheel built and installed into a fresh venv, and the SDK's tests.
-cargo clippy -p envc-python --all-targets --quiet -- -D warnings
+cargo clippy -p envc-python --no-deps --all-targets --quiet -- -D warnings
 cargo test -p envc-python --quiet
 python/test.sh
