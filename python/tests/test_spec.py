@@ -157,3 +157,14 @@ def test_check_of_1000_generated_specs_in_one_process(tmp_path: Path) -> None:
     assert [(d.file, d.code, d.line, d.column, d.message) for d in batch] == [
         (e["file"], e["code"], e["line"], e["column"], e["message"]) for e in cli_diags]
     assert sum(1 for d in batch if d.is_error) == sum(1 for s in specs if s[1])
+
+
+def test_a_str_naming_no_file_is_spec_text() -> None:
+    [d] = envc.check("no-such-file.yaml")
+    assert d.file == "<string>" and d.is_error
+
+
+def test_compile_returns_the_warnings_of_a_usable_spec() -> None:
+    c = envc.compile(ROOT / "fixtures" / "seed.yaml")
+    assert "W002" in [w.code for w in c.warnings]
+    assert all(not w.is_error for w in c.warnings)

@@ -115,3 +115,18 @@ def test_concurrent_builds_and_checks_from_threads(seeded_store: Path) -> None:
     assert {e["name"] for e in store.environments()} == {"seed", "t0", "t1", "t2", "t3"}
     r = cli("verify", "--store", seeded_store)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_spec_file_builds_with_its_envc_toml(seeded_store: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "team" / "env.yaml"
+    spec.parent.mkdir()
+    spec.write_text(env_spec(A="1"))
+    (spec.parent / "envc.toml").write_text('[warnings]\ndeny = true\n')
+    # The spec has no warnings: deny changes nothing.
+    assert envc.Store(seeded_store).build(spec, "team")["revision"] == 1
+    spec.write_text(env_spec(N="1").replace('"1"', "1"))  # an unquoted integer: W001
+    with pytest.raises(envc.SpecError) as info:
+        envc.Store(seeded_store).build(spec, "team")
+    assert info.value.code == "W001"
+    # The same text given as a string has the default configuration: built.
+    assert envc.Store(seeded_store).build(spec.read_text(), "team")["revision"] == 2
