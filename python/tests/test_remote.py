@@ -161,6 +161,8 @@ def test_a_token_is_required_when_the_server_has_one(seeded_store: Path, tmp_pat
 
 
 def test_an_unreachable_server_is_a_remote_error() -> None:
+    with pytest.raises(ValueError):
+        envc.connect("127.0.0.1:8080")
     with pytest.raises(envc.RemoteError) as info:
         envc.Client(f"http://127.0.0.1:{_free_port()}", timeout=2).environments()
     assert info.value.status is None and info.value.code == "unreachable"

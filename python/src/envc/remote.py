@@ -46,6 +46,8 @@ class Client:
     """The envc server at ``url`` (``http://HOST:PORT``), with an optional bearer ``token``."""
 
     def __init__(self, url: str, token: Optional[str] = None, timeout: float = 30) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"`{url}` is not a server URL: write http://HOST:PORT (or https://)")
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
