@@ -32,10 +32,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def spec_files(count: int, corpus: Path, work: Path) -> List[Path]:
-    real = sorted(p for p in corpus.glob("*") if p.suffix in (".yaml", ".yml")) if corpus.is_dir() else []
+    real = (
+        sorted(p for p in corpus.glob("*") if p.suffix in (".yaml", ".yml"))
+        if corpus.is_dir()
+        else []
+    )
     real = real[:count]
     generated = work / "generated"
-    subprocess.run(["bash", str(ROOT / "benches" / "gen-specs.sh"), str(generated), str(count - len(real))], check=True)
+    subprocess.run(
+        ["bash", str(ROOT / "benches" / "gen-specs.sh"), str(generated), str(count - len(real))],
+        check=True,
+    )
     return real + sorted(generated.glob("spec-*.yaml"))
 
 
@@ -77,10 +84,13 @@ def main() -> int:
         batch_ms = best_of(args.runs, lambda: envc.check_files(files))
         cli_ms = best_of(args.runs, lambda: subprocess.run(cli, capture_output=True))
         real = sum(1 for p in files if "generated" not in str(p))
-        print(f"specs: {len(files)} ({real} corpus, {len(files) - real} generated); findings: {len(flat)}")
+        made = len(files) - real
+        print(f"specs: {len(files)} ({real} corpus, {made} generated); findings: {len(flat)}")
         print(f"envc.check per call : {sdk_ms:8.1f} ms  ({sdk_ms * 1000 / len(files):.1f} µs/spec)")
         print(f"envc.check_files    : {batch_ms:8.1f} ms")
-        print(f"envc check (CLI)    : {cli_ms:8.1f} ms  (SDK per call / CLI = {sdk_ms / cli_ms:.2f})")
+        print(
+            f"envc check (CLI)    : {cli_ms:8.1f} ms  (SDK per call / CLI = {sdk_ms / cli_ms:.2f})"
+        )
         print(f"bar (<= 100 ms)     : {'met' if sdk_ms <= 100 else 'MISSED'}")
     return 0
 

@@ -36,7 +36,10 @@ def env_spec(**env: str) -> str:
 
 
 def _envc_binary() -> str:
-    candidates = [os.path.join(sysconfig.get_path("scripts"), "envc"), os.path.join(os.path.dirname(sys.executable), "envc")]
+    candidates = [
+        os.path.join(sysconfig.get_path("scripts"), "envc"),
+        os.path.join(os.path.dirname(sys.executable), "envc"),
+    ]
     for c in candidates:
         if os.path.isfile(c) and os.access(c, os.X_OK):
             return c
@@ -49,7 +52,9 @@ def _envc_binary() -> str:
 ENVC = _envc_binary()
 
 
-def cli(*args: Any, cwd: "str | os.PathLike[str] | None" = None, check: bool = True) -> subprocess.CompletedProcess:
+def cli(
+    *args: Any, cwd: "str | os.PathLike[str] | None" = None, check: bool = True
+) -> subprocess.CompletedProcess:
     """Runs the shipped CLI."""
     r = subprocess.run([ENVC, *map(str, args)], capture_output=True, text=True, cwd=cwd)
     if check and r.returncode not in (0, 1):
@@ -93,7 +98,12 @@ def write_base_layout(root: Path) -> Path:
     }
     cfg = _blob(root, json.dumps(config).encode())
     cfg["mediaType"] = "application/vnd.oci.image.config.v1+json"
-    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": cfg, "layers": [layer]}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": cfg,
+        "layers": [layer],
+    }
     m = _blob(root, json.dumps(manifest).encode())
     m["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
     m["annotations"] = {"org.opencontainers.image.ref.name": "1"}

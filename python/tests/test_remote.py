@@ -16,7 +16,7 @@ from typing import Iterator, List, Optional
 import pytest
 
 import envc
-from conftest import ENVC, cli, cli_json, env_spec
+from conftest import ENVC, cli_json, env_spec
 
 
 def _free_port() -> int:
@@ -34,7 +34,15 @@ class Server:
         self.log = store.parent / f"serve-{self.port}.log"
         self._log_file = open(self.log, "w")
         self.proc = subprocess.Popen(
-            [ENVC, "serve", "--store", str(store), "--listen", f"127.0.0.1:{self.port}", *(extra or [])],
+            [
+                ENVC,
+                "serve",
+                "--store",
+                str(store),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                *(extra or []),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=self._log_file,
         )
@@ -42,7 +50,9 @@ class Server:
         while True:
             if self.proc.poll() is not None:
                 self._log_file.close()
-                raise AssertionError(f"envc serve exited {self.proc.returncode}: {self.log.read_text()}")
+                raise AssertionError(
+                    f"envc serve exited {self.proc.returncode}: {self.log.read_text()}"
+                )
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
                     if r.status == 200:
@@ -155,7 +165,9 @@ def test_a_token_is_required_when_the_server_has_one(seeded_store: Path, tmp_pat
         assert info.value.status == 401
         with pytest.raises(envc.RemoteError):
             envc.Client(s.url, token="wrong").environments()
-        assert envc.Client(s.url, token="s3cret-token-0123456789abcdef").environments() == cli_json("list", "--environments", "--store", seeded_store)
+        assert envc.Client(s.url, token="s3cret-token-0123456789abcdef").environments() == cli_json(
+            "list", "--environments", "--store", seeded_store
+        )
     finally:
         s.stop()
 

@@ -35,8 +35,16 @@ def test_an_invalid_env_reports_what_the_cli_reports(tmp_path: Path) -> None:
     diags = envc.runtime_env.validate(env)
     assert diags and diags[0].code == "E061" and diags[0].line == 1 and diags[0].column >= 1
     expected = cli_json("runtime-env", "check", as_file(tmp_path, "bad.json", env))["diagnostics"]
-    got = [{k: getattr(d, k) for k in ("code", "severity", "message", "line", "column", "help")} for d in diags]
-    assert got == strip_files([{k: e.get(k) for k in ("code", "severity", "message", "line", "column", "help", "file")} for e in expected])
+    got = [
+        {k: getattr(d, k) for k in ("code", "severity", "message", "line", "column", "help")}
+        for d in diags
+    ]
+    assert got == strip_files(
+        [
+            {k: e.get(k) for k in ("code", "severity", "message", "line", "column", "help", "file")}
+            for e in expected
+        ]
+    )
     with pytest.raises(envc.RuntimeEnvError) as info:
         envc.runtime_env.normalize(env)
     assert info.value.code == "E061" and info.value.diagnostics == diags
@@ -51,7 +59,12 @@ def test_task_level_refuses_local_paths() -> None:
 def test_merge_equals_the_cli(tmp_path: Path) -> None:
     parent = {"env_vars": {"A": "1", "B": "1"}, "pip": ["requests"]}
     child = {"env_vars": {"B": "2"}, "pip": ["numpy"]}
-    r = cli("runtime-env", "merge", as_file(tmp_path, "p.json", parent), as_file(tmp_path, "c.json", child))
+    r = cli(
+        "runtime-env",
+        "merge",
+        as_file(tmp_path, "p.json", parent),
+        as_file(tmp_path, "c.json", child),
+    )
     assert r.returncode == 0, r.stderr
     assert envc.runtime_env.merge(parent, child) == json.loads(r.stdout)
     assert envc.runtime_env.merge(parent, child)["env_vars"] == {"A": "1", "B": "2"}
@@ -61,7 +74,14 @@ def test_a_job_merge_conflict_raises_with_rays_code(tmp_path: Path) -> None:
     a, b = {"env_vars": {"A": "1"}}, {"env_vars": {"A": "2"}}
     with pytest.raises(envc.RuntimeEnvError) as info:
         envc.runtime_env.merge(a, b, mode="job")
-    r = cli("runtime-env", "merge", "--mode", "job", as_file(tmp_path, "a.json", a), as_file(tmp_path, "b.json", b))
+    r = cli(
+        "runtime-env",
+        "merge",
+        "--mode",
+        "job",
+        as_file(tmp_path, "a.json", a),
+        as_file(tmp_path, "b.json", b),
+    )
     assert r.returncode == 1
     assert info.value.code.startswith("E") and info.value.exit_code == 1
     assert info.value.message in r.stderr
@@ -95,7 +115,12 @@ def test_package_equals_the_cli(tmp_path: Path) -> None:
     pkg = envc.package(work, excludes=["*.ckpt"])
     out = tmp_path / "cli.zip"
     doc = cli_json("package", work, "--exclude", "*.ckpt", "-o", out)
-    assert (pkg.uri, pkg.sha256, pkg.size, pkg.file_count) == (doc["uri"], doc["sha256"], doc["size"], doc["file_count"])
+    assert (pkg.uri, pkg.sha256, pkg.size, pkg.file_count) == (
+        doc["uri"],
+        doc["sha256"],
+        doc["size"],
+        doc["file_count"],
+    )
     assert pkg.uri.startswith("gcs://_ray_pkg_") and pkg.uri.endswith(".zip")
     assert Path(pkg.path).read_bytes() == out.read_bytes()
     assert Path(pkg.path).name == pkg.uri.rsplit("/", 1)[-1]

@@ -6,6 +6,7 @@ input, and each failure with its documented exception, code and 1-based position
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -30,8 +31,8 @@ def test_invalid_text_reports_code_position_and_help() -> None:
     assert (d.code, d.severity, d.line, d.column, d.file) == ("E010", "error", 2, 1, "<string>")
     assert d.help == "did you mean `base_image`?"
     assert d.is_error and "E010" in str(d)
-    with pytest.raises(Exception):
-        d.code = "x"  # type: ignore[misc]  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        d.code = "x"  # type: ignore[misc]
 
 
 def test_filename_names_text_in_diagnostics() -> None:
@@ -47,7 +48,13 @@ def test_check_of_a_file_equals_the_cli(tmp_path: Path) -> None:
     assert [d.code for d in got] == [e["code"] for e in expected]
     for d, e in zip(got, expected):
         assert (d.severity, d.message, d.file, d.line, d.column, d.help) == (
-            e["severity"], e["message"], e["file"], e["line"], e["column"], e.get("help"))
+            e["severity"],
+            e["message"],
+            e["file"],
+            e["line"],
+            e["column"],
+            e.get("help"),
+        )
     # A str naming an existing file is the file, not text.
     assert envc.check(str(spec)) == got
 
@@ -60,7 +67,11 @@ def test_check_finds_envc_toml_as_the_cli_does(tmp_path: Path) -> None:
     (spec.parent / "envc.toml").write_text('[warnings]\nignore = ["W002"]\n')
     assert "W002" not in [d.code for d in envc.check(spec)]
     assert strip_files([d.__dict__ for d in envc.check(spec)]) == strip_files(
-        [{k: e.get(k) for k in envc.Diagnostic.__dataclass_fields__} for e in cli_json("check", spec)["diagnostics"]])
+        [
+            {k: e.get(k) for k in envc.Diagnostic.__dataclass_fields__}
+            for e in cli_json("check", spec)["diagnostics"]
+        ]
+    )
 
 
 def test_check_never_raises_for_unreadable_or_broken_input(tmp_path: Path) -> None:
@@ -122,7 +133,11 @@ def test_dockerfile_equals_the_cli(tmp_path: Path) -> None:
 def generated_specs(n: int, seed: int = 13):
     """``n`` spec variants: ``(text, expected error code or None, its line)``."""
     rng = random.Random(seed)
-    bases = ["anyscale/ray:2.9.0-py310", "anyscale/ray:2.9.0-py39", "anyscale/ray-ml:2.9.0-py310-gpu"]
+    bases = [
+        "anyscale/ray:2.9.0-py310",
+        "anyscale/ray:2.9.0-py39",
+        "anyscale/ray-ml:2.9.0-py310-gpu",
+    ]
     out = []
     for i in range(n):
         env = {f"V{j}": f"value-{i}-{j}" for j in range(rng.randint(0, 4))}
@@ -150,12 +165,15 @@ def test_check_of_1000_generated_specs_in_one_process(tmp_path: Path) -> None:
             assert errors == [], (text, errors)
         else:
             assert [(d.code, d.line, d.column) for d in errors] == [(code, line, 1)], text
-        assert envc.check(text) == [d.__class__(**{**d.__dict__, "file": "<string>"}) for d in diags]
+        assert envc.check(text) == [
+            d.__class__(**{**d.__dict__, "file": "<string>"}) for d in diags
+        ]
     # The batch call and the CLI over the same 1,000 files agree.
     batch = envc.check_files(paths)
     cli_diags = cli_json("check", *paths)["diagnostics"]
     assert [(d.file, d.code, d.line, d.column, d.message) for d in batch] == [
-        (e["file"], e["code"], e["line"], e["column"], e["message"]) for e in cli_diags]
+        (e["file"], e["code"], e["line"], e["column"], e["message"]) for e in cli_diags
+    ]
     assert sum(1 for d in batch if d.is_error) == sum(1 for s in specs if s[1])
 
 

@@ -84,7 +84,9 @@ def test_an_invalid_spec_is_refused_and_nothing_is_written(seeded_store: Path) -
     assert store.list(all=True) == before
 
 
-def test_a_base_the_store_lacks_is_an_error_not_a_hang(seeded_store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_base_the_store_lacks_is_an_error_not_a_hang(
+    seeded_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # No engine, and every registry request goes to a proxy that is not there.
     monkeypatch.setenv("PATH", "/nonexistent")
     for var in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY"):
@@ -92,7 +94,9 @@ def test_a_base_the_store_lacks_is_an_error_not_a_hang(seeded_store: Path, monke
     for var in ("NO_PROXY", "no_proxy", "https_proxy", "http_proxy", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(envc.EnvcError) as info:
-        envc.Store(seeded_store).build("base_image: anyscale/ray:2.9.0-py311\nenv_vars:\n  A: b\n", "other")
+        envc.Store(seeded_store).build(
+            "base_image: anyscale/ray:2.9.0-py311\nenv_vars:\n  A: b\n", "other"
+        )
     assert info.value.code == "base_pull", info.value
     assert "anyscale/ray:2.9.0-py311" in str(info.value)
     assert "other" not in {e["name"] for e in envc.Store(seeded_store).environments()}
@@ -121,7 +125,7 @@ def test_a_spec_file_builds_with_its_envc_toml(seeded_store: Path, tmp_path: Pat
     spec = tmp_path / "team" / "env.yaml"
     spec.parent.mkdir()
     spec.write_text(env_spec(A="1"))
-    (spec.parent / "envc.toml").write_text('[warnings]\ndeny = true\n')
+    (spec.parent / "envc.toml").write_text("[warnings]\ndeny = true\n")
     # The spec has no warnings: deny changes nothing.
     assert envc.Store(seeded_store).build(spec, "team")["revision"] == 1
     spec.write_text(env_spec(N="1").replace('"1"', "1"))  # an unquoted integer: W001

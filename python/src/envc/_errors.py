@@ -104,9 +104,7 @@ class StoreError(EnvcError):
 class RuntimeEnvError(EnvcError):
     """Ray's rules refused a runtime env (its ``diagnostics``, when it is invalid) or a package."""
 
-    def __init__(
-        self, message: str, *, diagnostics: Sequence[Diagnostic] = (), **kw: Any
-    ) -> None:
+    def __init__(self, message: str, *, diagnostics: Sequence[Diagnostic] = (), **kw: Any) -> None:
         super().__init__(message, **kw)
         self.diagnostics: List[Diagnostic] = list(diagnostics)
 
@@ -140,9 +138,7 @@ def error_from_doc(doc: Mapping[str, Any]) -> EnvcError:
     if cls == "spec":
         return SpecError(message, diagnostics=diagnostics(doc.get("diagnostics", [])), **kw)
     if cls == "runtime_env":
-        return RuntimeEnvError(
-            message, diagnostics=diagnostics(doc.get("diagnostics", [])), **kw
-        )
+        return RuntimeEnvError(message, diagnostics=diagnostics(doc.get("diagnostics", [])), **kw)
     if cls == "store":
         return StoreError(message, **kw)
     return EnvcError(message, **kw)

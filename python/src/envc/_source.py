@@ -19,7 +19,9 @@ def resolve(spec: SpecInput, filename: Optional[str]) -> Tuple[Optional[str], Op
         path = os.fspath(spec)
         return path, None, filename or path
     if not isinstance(spec, str):
-        raise TypeError(f"a spec is a str (text or a file name) or a path, not {type(spec).__name__}")
+        raise TypeError(
+            f"a spec is a str (text or a file name) or a path, not {type(spec).__name__}"
+        )
     if "\n" not in spec and "\0" not in spec and spec.strip():
         try:
             if os.path.isfile(spec):

@@ -98,7 +98,9 @@ class Client:
             diags = diagnostics(doc["diagnostics"])
             first = next((d for d in diags if d.is_error), diags[0] if diags else None)
             return SpecError(
-                f"the spec is invalid: {first.message} ({first.code})" if first else "the spec is invalid",
+                f"the spec is invalid: {first.message} ({first.code})"
+                if first
+                else "the spec is invalid",
                 diagnostics=diags,
                 code=first.code if first else "spec",
                 exit_code=1,
@@ -112,9 +114,13 @@ class Client:
                 code=str(err.get("code", "error")),
                 help=err.get("help"),
             )
-        return RemoteError(f"{method} {path}: {status}: {doc}", status=status, body=doc, code="http")
+        return RemoteError(
+            f"{method} {path}: {status}: {doc}", status=status, body=doc, code="http"
+        )
 
-    def _json(self, method: str, path: str, body: Optional[Mapping[str, Any]] = None, **kw: Any) -> Any:
+    def _json(
+        self, method: str, path: str, body: Optional[Mapping[str, Any]] = None, **kw: Any
+    ) -> Any:
         _, raw, _ = self._request(method, path, body, **kw)
         return json.loads(raw.decode("utf-8"))
 
@@ -142,20 +148,26 @@ class Client:
     def list(self, name: str, all: bool = False) -> Any:
         """``envc list NAME [--all] --format json`` of the server's store."""
         query = "?all=true" if all else ""
-        return self._json("GET", f"/v1/environments/{urllib.parse.quote(name, safe='')}/revisions{query}")
+        return self._json(
+            "GET", f"/v1/environments/{urllib.parse.quote(name, safe='')}/revisions{query}"
+        )
 
     def show(self, reference: str) -> Dict[str, Any]:
         """``envc show NAME[:REV] --format json`` (no revision: the latest)."""
         name, rev = _split_reference(reference)
         q = urllib.parse.quote
-        result: Dict[str, Any] = self._json("GET", f"/v1/environments/{q(name, safe='')}/revisions/{q(rev, safe='')}")
+        result: Dict[str, Any] = self._json(
+            "GET", f"/v1/environments/{q(name, safe='')}/revisions/{q(rev, safe='')}"
+        )
         return result
 
     def dockerfile(self, reference: str) -> str:
         """The Dockerfile of a stored revision's plan."""
         name, rev = _split_reference(reference)
         q = urllib.parse.quote
-        return self._text(f"/v1/environments/{q(name, safe='')}/revisions/{q(rev, safe='')}/dockerfile")
+        return self._text(
+            f"/v1/environments/{q(name, safe='')}/revisions/{q(rev, safe='')}/dockerfile"
+        )
 
     def diff(
         self,
@@ -216,12 +228,15 @@ class Client:
         deadline = time.monotonic() + timeout
         while build.get("status") not in _DONE:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"build {build.get('id')} is still {build.get('status')} after {timeout} s")
+                raise TimeoutError(
+                    f"build {build.get('id')} is still {build.get('status')} after {timeout} s"
+                )
             time.sleep(poll_interval)
             build = self.build_status(str(build["id"]))
         if build["status"] == "failed":
             diags = diagnostics(build.get("diagnostics") or [])
-            message = f"the build {build.get('id')} of `{name}` failed: {build.get('error') or 'see its log'}"
+            reason = build.get("error") or "see its log"
+            message = f"the build {build.get('id')} of `{name}` failed: {reason}"
             if diags:
                 first = next((d for d in diags if d.is_error), diags[0])
                 raise SpecError(message, diagnostics=diags, code=first.code, exit_code=1)
@@ -235,7 +250,9 @@ class Client:
 
     def build_status(self, build_id: str) -> Dict[str, Any]:
         """``GET /v1/builds/{id}``."""
-        result: Dict[str, Any] = self._json("GET", f"/v1/builds/{urllib.parse.quote(build_id, safe='')}")
+        result: Dict[str, Any] = self._json(
+            "GET", f"/v1/builds/{urllib.parse.quote(build_id, safe='')}"
+        )
         return result
 
     def build_log(self, build_id: str) -> str:
@@ -270,7 +287,9 @@ class Client:
     def rollback(self, name: str, to: int) -> Dict[str, Any]:
         """A new revision of ``name`` equal to revision ``to``: its RevisionView."""
         result: Dict[str, Any] = self._json(
-            "POST", f"/v1/environments/{urllib.parse.quote(name, safe='')}/rollback", {"to": int(to)}
+            "POST",
+            f"/v1/environments/{urllib.parse.quote(name, safe='')}/rollback",
+            {"to": int(to)},
         )
         return result
 

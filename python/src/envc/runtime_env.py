@@ -40,19 +40,25 @@ def _validated(env: Mapping[str, Any], ray: str, level: str) -> Dict[str, Any]:
     return doc
 
 
-def validate(env: Mapping[str, Any], ray: str = DEFAULT_RAY, *, level: str = "job") -> List[Diagnostic]:
+def validate(
+    env: Mapping[str, Any], ray: str = DEFAULT_RAY, *, level: str = "job"
+) -> List[Diagnostic]:
     """The warnings and errors of ``env`` at ``level`` (``job`` or ``task``)."""
     return diagnostics(_validated(env, ray, level)["diagnostics"])
 
 
-def normalize(env: Mapping[str, Any], ray: str = DEFAULT_RAY, *, level: str = "job") -> Dict[str, Any]:
+def normalize(
+    env: Mapping[str, Any], ray: str = DEFAULT_RAY, *, level: str = "job"
+) -> Dict[str, Any]:
     """``env`` normalised as Ray normalises it (``envc runtime-env normalize``)."""
     doc = _validated(env, ray, level)
     if not doc["valid"]:
         diags = diagnostics(doc["diagnostics"])
         first = next((d for d in diags if d.is_error), None)
         raise RuntimeEnvError(
-            f"the runtime env is invalid: {first.message} ({first.code})" if first else "the runtime env is invalid",
+            f"the runtime env is invalid: {first.message} ({first.code})"
+            if first
+            else "the runtime env is invalid",
             code=first.code if first else "invalid",
             exit_code=1,
             diagnostics=diags,
@@ -106,7 +112,9 @@ def package(
     target = chosen or os.path.join(tmpdir or "", "package.zip")
     try:
         doc = unwrap(
-            _envc.package(os.fspath(dir), target, list(excludes), ray, int(max_size), follow_external_links)
+            _envc.package(
+                os.fspath(dir), target, list(excludes), ray, int(max_size), follow_external_links
+            )
         )
     except BaseException:
         if tmpdir is not None:
