@@ -197,7 +197,7 @@ async fn openapi() -> Response {
 }
 
 async fn environments(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let envs = blocking(move || Ok(revisions::environments(&state.store()?)?)).await?;
+    let envs = blocking(move || Ok(revisions::environments(state.store()?)?)).await?;
     Ok(ok(&envs))
 }
 
@@ -232,7 +232,7 @@ async fn show(
     let id = identifier(&name, &rev)?;
     blocking(move || {
         Ok(json_bytes(
-            state.cache.show(&state.store()?, &id)?.body.clone(),
+            state.cache.show(state.store()?, &id)?.body.clone(),
         ))
     })
     .await
@@ -244,7 +244,7 @@ async fn dockerfile(
 ) -> Result<Response, ApiError> {
     let id = identifier(&name, &rev)?;
     let text = blocking(move || {
-        let detail = state.cache.show(&state.store()?, &id)?;
+        let detail = state.cache.show(state.store()?, &id)?;
         let options = crate::emit::dockerfile::Options {
             mirror: state.config.mirror.clone(),
             ..Default::default()
@@ -270,7 +270,7 @@ async fn rollback(
     let name = env_name(&name)?;
     let RollbackBody { to } = json_body(&body)?;
     blocking(move || {
-        let store = state.store()?;
+        let store = state.writer()?;
         let outcome = revisions::rollback(&store, &name, to)?;
         let view = crate::store::view::RevisionView::new(&outcome.revision);
         Ok(json_document(StatusCode::CREATED, &view))

@@ -102,12 +102,20 @@ pub struct AppState {
     pub jobs: Arc<jobs::Jobs>,
     pub(crate) token: Option<String>,
     pub(crate) cache: cache::Cache,
+    /// The handle every read goes through (opening a store parses its index).
+    reader: Store,
     /// Turns `true` when the server shuts down: log streams end.
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
-    pub(crate) fn store(&self) -> Result<Store, ApiError> {
+    /// The store, for reading. A handle that never writes holds no lock.
+    pub(crate) fn store(&self) -> Result<&Store, ApiError> {
+        Ok(&self.reader)
+    }
+
+    /// A fresh handle for a write (its gc lock is released when it is dropped).
+    pub(crate) fn writer(&self) -> Result<Store, ApiError> {
         Ok(Store::open(&self.store_dir)?)
     }
 }
@@ -210,6 +218,7 @@ pub(crate) fn start(options: &ServeOptions, token: Option<String>) -> Result<Run
         jobs,
         token,
         cache: cache::Cache::default(),
+        reader: Store::open(&options.store).map_err(crate::ops::Error::from)?,
         shutdown: shutdown_rx,
     });
     Ok(Running {
