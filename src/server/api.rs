@@ -147,14 +147,37 @@ pub fn json_document(status: StatusCode, doc: &impl serde::Serialize) -> Respons
     }
 }
 
-/// A document already serialised (see [`super::cache::document`]).
-fn json_bytes(body: Bytes) -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
+/// A cached document, gzip-compressed when the client accepts it (the JSON it decodes to is
+/// the same bytes).
+fn send(headers: &HeaderMap, doc: &super::cache::Doc) -> Response {
+    let accepts_gzip = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            parts.next() == Some("gzip") && parts.all(|p| p.replace(' ', "") != "q=0")
+        });
+    let vary = (header::VARY, "accept-encoding");
+    match doc.gzip().filter(|_| accepts_gzip) {
+        Some(gz) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CONTENT_ENCODING, "gzip"),
+                vary,
+            ],
+            gz.clone(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json"), vary],
+            doc.json.clone(),
+        )
+            .into_response(),
+    }
 }
 
 fn ok(doc: &impl serde::Serialize) -> Response {
@@ -212,6 +235,7 @@ async fn list(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     Query(q): Query<ListQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let name = env_name(&name)?;
     blocking(move || {
@@ -219,7 +243,7 @@ async fn list(
         Ok(if q.all {
             ok(&revisions::history(&store, Some(&name))?)
         } else {
-            json_bytes(state.cache.list_body(&store, &name)?)
+            send(&headers, &*state.cache.list_doc(store, &name)?)
         })
     })
     .await
@@ -228,14 +252,10 @@ async fn list(
 async fn show(
     State(state): State<Arc<AppState>>,
     Path((name, rev)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = identifier(&name, &rev)?;
-    blocking(move || {
-        Ok(json_bytes(
-            state.cache.show(state.store()?, &id)?.body.clone(),
-        ))
-    })
-    .await
+    blocking(move || Ok(send(&headers, &*state.cache.show(state.store()?, &id)?.doc))).await
 }
 
 async fn dockerfile(
