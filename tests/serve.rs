@@ -180,7 +180,8 @@ fn follow(server: &Server, id: &str) -> (Vec<String>, String) {
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     write!(
         s,
-        "GET /v1/builds/{id}/log HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n"
+        "GET /v1/builds/{id}/log HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n",
+        server.addr
     )
     .unwrap();
     let mut text = String::new();

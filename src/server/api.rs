@@ -285,10 +285,11 @@ struct RollbackBody {
 async fn rollback(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let name = env_name(&name)?;
-    let RollbackBody { to } = json_body(&body)?;
+    let RollbackBody { to } = json_only(&headers, &body)?;
     blocking(move || {
         let store = state.writer()?;
         let outcome = revisions::rollback(&store, &name, to)?;
@@ -338,9 +339,10 @@ struct DiffBody {
 
 async fn diff_posted(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let DiffBody { a, spec, filename } = json_body(&body)?;
+    let DiffBody { a, spec, filename } = json_only(&headers, &body)?;
     let a = stored(&a)?;
     let filename = filename_label(filename.as_deref())?;
     blocking(move || {
@@ -390,8 +392,9 @@ struct SpecQuery {
     compression: Option<super::jobs::CompressionArg>,
 }
 
-fn spec_body(headers: &HeaderMap, query: SpecQuery, body: &Bytes) -> Result<SpecBody, ApiError> {
-    let content_type = headers
+/// The media type a request says its body is, lower-cased, without parameters.
+fn media_type(headers: &HeaderMap) -> String {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
@@ -399,10 +402,35 @@ fn spec_body(headers: &HeaderMap, query: SpecQuery, body: &Bytes) -> Result<Spec
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
-    match content_type.as_str() {
+        .to_ascii_lowercase()
+}
+
+/// A body that must be JSON and say so. A browser sends `text/plain` and form bodies to
+/// another origin without asking first (no CORS preflight); `application/json` it never
+/// does, so another site's page cannot post here.
+fn json_only<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, ApiError> {
+    match media_type(headers).as_str() {
         "application/json" => json_body(body),
-        "application/yaml" | "application/x-yaml" | "text/yaml" | "text/plain" => {
+        other => Err(unsupported(other, "`application/json`")),
+    }
+}
+
+fn unsupported(got: &str, want: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!("this route takes {want}, not `{got}` (set `Content-Type`)"),
+    )
+}
+
+fn spec_body(headers: &HeaderMap, query: SpecQuery, body: &Bytes) -> Result<SpecBody, ApiError> {
+    // No `text/plain`: see [`json_only`]. YAML media types, like JSON, need a preflight.
+    match media_type(headers).as_str() {
+        "application/json" => json_body(body),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => {
             let spec = String::from_utf8(body.to_vec()).map_err(|_| {
                 ApiError::bad_request("the spec is not UTF-8").help("send the spec as UTF-8 text")
             })?;
@@ -416,10 +444,9 @@ fn spec_body(headers: &HeaderMap, query: SpecQuery, body: &Bytes) -> Result<Spec
                 },
             })
         }
-        other => Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            format!("a spec is sent as `application/json` or `application/yaml`, not `{other}`"),
+        other => Err(unsupported(
+            other,
+            "`application/json` or `application/yaml`",
         )),
     }
 }

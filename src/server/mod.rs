@@ -104,6 +104,8 @@ pub struct AppState {
     pub(crate) cache: cache::Cache,
     /// The handle every read goes through (opening a store parses its index).
     reader: Store,
+    /// `--cors-origin`: the other origins whose pages may call the API.
+    pub(crate) cors_origins: Vec<String>,
     /// Turns `true` when the server shuts down: log streams end.
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -219,6 +221,7 @@ pub(crate) fn start(options: &ServeOptions, token: Option<String>) -> Result<Run
         token,
         cache: cache::Cache::default(),
         reader: Store::open(&options.store).map_err(crate::ops::Error::from)?,
+        cors_origins: options.cors_origins.clone(),
         shutdown: shutdown_rx,
     });
     Ok(Running {
