@@ -1,7 +1,8 @@
 //! The web UI of `envc serve`: server-rendered HTML pages over the same [`AppState`] and the
 //! same library use cases as the JSON API ([`super::api`]), plus a little plain JavaScript
 //! for what needs a browser (following a build's log, checking a pasted spec, the rollback
-//! confirmation). The pages are in [`pages`]; this file holds what they share.
+//! confirmation). The pages are in [`pages`], [`diff`] and [`builds`]; this file holds what
+//! they share.
 //!
 //! Decisions:
 //! - Templates are minijinja files under `templates/ui/`, embedded at compile time and parsed
@@ -17,7 +18,11 @@
 //! - The login form only sets the `envc_token` cookie the access layer already reads; it is
 //!   `HttpOnly; SameSite=Strict`, so neither a script nor another site can use it.
 
+mod builds;
+mod diff;
 mod pages;
+#[cfg(test)]
+mod tests;
 
 use super::error::ApiError;
 use super::AppState;
@@ -37,9 +42,9 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/", get(pages::index))
         .route("/environments/{name}", get(pages::environment))
         .route("/environments/{name}/{rev}", get(pages::revision))
-        .route("/diff", get(pages::diff))
-        .route("/builds/{id}", get(pages::build))
-        .route("/new", get(pages::new_revision))
+        .route("/diff", get(diff::diff))
+        .route("/builds/{id}", get(builds::build))
+        .route("/new", get(builds::new_revision))
         .route("/login", get(login_form).post(login))
         .route("/static/{file}", get(static_file))
         .fallback(not_found)

@@ -1,31 +1,25 @@
-//! The UI's pages. Each handler reads what it shows through the use case the API and the CLI
-//! call for the same question (`ops::revisions`, `ops::diff`, the server's cache and jobs)
-//! and turns the result into a template context; nothing here decides anything about specs,
-//! plans or revisions.
+//! The UI's pages about what the store holds: the environments, one environment's history,
+//! one revision (the diff and build pages are [`super::diff`] and [`super::builds`]). Each
+//! handler reads what it shows through the use case the API and the CLI call for the same
+//! question (`ops::revisions`, the server's cache and jobs) and turns the result into a
+//! template context; nothing here decides anything about specs, plans or revisions.
 //!
 //! Decisions:
 //! - Where a revision came from is read, never guessed: a build record naming it (an engine
 //!   build, with its engine and start), a rollback's annotations, a build of this server, the
 //!   plan annotation `envc import` writes, or a build id from another store (pulled); what has
 //!   none of these was assembled without an engine by the CLI.
-//! - A build page shows the server's in-memory build, or else the store's record and log of
-//!   that id, so a failed engine build listed on an environment's page has its log one click
-//!   away.
-//! - A diff's rows come from the diff document the API serves (`DiffOutcome::document`), so
-//!   the page and `GET /v1/diff` never disagree.
 
-use super::{blocking, human_size, render, short_digest, PageResult, UiError};
+use super::{blocking, human_size, render, short_digest, PageResult};
 use crate::ops::{self, revisions};
 use crate::plan::Step;
 use crate::server::api::{env_name, identifier};
-use crate::server::error::ApiError;
 use crate::server::jobs::BuildView;
 use crate::server::AppState;
 use crate::store::annotations::{BUILD_ID, ENGINE, PLAN};
 use crate::store::builds::{BuildRecord, BuildStatus};
 use crate::store::Revision;
-use crate::types::name::Identifier;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use minijinja::Value;
 use serde::Serialize;
@@ -35,7 +29,8 @@ use std::sync::Arc;
 /// How many of the server's builds the front page lists.
 const RECENT_BUILDS: usize = 20;
 
-fn ctx(value: impl Serialize) -> Value {
+/// A template value from anything serialisable.
+pub(super) fn ctx(value: impl Serialize) -> Value {
     Value::from(minijinja::value::Serde(value))
 }
 
@@ -424,311 +419,5 @@ pub(super) async fn revision(
             dockerfile,
             dockerfile_error,
         },
-    ))
-}
-
-#[derive(serde::Deserialize)]
-pub(super) struct DiffQuery {
-    a: Option<String>,
-    b: Option<String>,
-}
-
-/// One row of a side-by-side section: what side a and side b hold for `key`.
-#[derive(Serialize)]
-struct DiffRow {
-    key: String,
-    a: Option<String>,
-    b: Option<String>,
-    change: String,
-}
-
-#[derive(Serialize)]
-struct DiffSection {
-    title: String,
-    id: String,
-    rows: Vec<DiffRow>,
-}
-
-fn change_rows(changes: Option<&Json>) -> Vec<DiffRow> {
-    let s = |c: &Json, k: &str| c.get(k).and_then(Json::as_str).map(str::to_string);
-    changes
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-        .map(|c| {
-            let change = s(c, "change").unwrap_or_default();
-            let (a, b) = match change.as_str() {
-                "added" => (None, s(c, "value")),
-                "removed" => (s(c, "value"), None),
-                _ => (s(c, "from"), s(c, "to")),
-            };
-            DiffRow {
-                key: s(c, "key").unwrap_or_default(),
-                a,
-                b,
-                change,
-            }
-        })
-        .collect()
-}
-
-/// The diff document's sections, in the order a reviewer reads them.
-fn diff_sections(doc: &Json) -> Vec<DiffSection> {
-    let changes = &doc["changes"];
-    let mut out = Vec::new();
-    let mut push = |title: String, id: &str, rows: Vec<DiffRow>| {
-        if !rows.is_empty() {
-            out.push(DiffSection {
-                title,
-                id: id.to_string(),
-                rows,
-            });
-        }
-    };
-    if let Some([from, to]) = changes["base"].as_array().map(Vec::as_slice) {
-        push(
-            "Base image".into(),
-            "diff-base",
-            vec![DiffRow {
-                key: "base_image".into(),
-                a: from.as_str().map(str::to_string),
-                b: to.as_str().map(str::to_string),
-                change: "changed".into(),
-            }],
-        );
-    }
-    push(
-        "Environment variables".into(),
-        "diff-env",
-        change_rows(changes.get("env")),
-    );
-    if let Some(packages) = changes["packages"].as_object() {
-        for (eco, list) in packages {
-            push(
-                format!("Packages: {eco}"),
-                &format!("diff-packages-{eco}"),
-                change_rows(Some(list)),
-            );
-        }
-    }
-    push(
-        "Post-build commands".into(),
-        "diff-post-build",
-        change_rows(changes.get("post_build")),
-    );
-    if let Some(layers) = doc["layers"].as_object() {
-        let side = |k: &str| -> Vec<String> {
-            layers
-                .get(k)
-                .and_then(Json::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|d| d.as_str().map(str::to_string))
-                .collect()
-        };
-        let (la, lb) = (side("a"), side("b"));
-        let rows = (0..la.len().max(lb.len()))
-            .map(|i| {
-                let (a, b) = (la.get(i).cloned(), lb.get(i).cloned());
-                let change = match (&a, &b) {
-                    (Some(x), Some(y)) if x == y => "same",
-                    (Some(_), Some(_)) => "changed",
-                    (Some(_), None) => "removed",
-                    _ => "added",
-                };
-                DiffRow {
-                    key: format!("layer {}", i + 1),
-                    a,
-                    b,
-                    change: change.into(),
-                }
-            })
-            .collect();
-        push("Layers".into(), "diff-layers", rows);
-    }
-    if let Some(locked) = doc.get("locked").and_then(Json::as_array) {
-        let s = |c: &Json, k: &str| c.get(k).and_then(Json::as_str).map(str::to_string);
-        let rows = locked
-            .iter()
-            .map(|c| DiffRow {
-                key: format!(
-                    "{} {}",
-                    s(c, "ecosystem").unwrap_or_default(),
-                    s(c, "name").unwrap_or_default()
-                ),
-                a: s(c, "from"),
-                b: s(c, "to"),
-                change: "changed".into(),
-            })
-            .collect();
-        push("Locked versions".into(), "diff-locked", rows);
-    }
-    out
-}
-
-fn side_arg(arg: &str) -> Result<Identifier, UiError> {
-    Identifier::parse(arg.trim()).map_err(|e| {
-        UiError(
-            ApiError::bad_request(e.to_string())
-                .help("a side of a diff is a stored revision: `NAME` (the latest) or `NAME:REV`"),
-        )
-    })
-}
-
-pub(super) async fn diff(
-    State(state): State<Arc<AppState>>,
-    query: Result<Query<DiffQuery>, axum::extract::rejection::QueryRejection>,
-) -> PageResult {
-    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let sides = match (q.a.as_deref(), q.b.as_deref()) {
-        (Some(a), Some(b)) if !a.trim().is_empty() && !b.trim().is_empty() => {
-            Some((side_arg(a)?, side_arg(b)?))
-        }
-        _ => None,
-    };
-    let (a_text, b_text) = (q.a.clone(), q.b.clone());
-    let (choices, doc) = blocking(move || {
-        let store = state.store()?;
-        let choices: Vec<String> = store
-            .revisions(None)?
-            .iter()
-            .map(Revision::reference)
-            .collect();
-        let doc = match sides {
-            Some((a, b)) => {
-                let a = ops::diff::stored_side(&store, &a)?;
-                let b = ops::diff::stored_side(&store, &b)?;
-                Some(ops::diff::compare(a, b).document())
-            }
-            None => None,
-        };
-        Ok((choices, doc))
-    })
-    .await?;
-    let sections = doc.as_ref().map(diff_sections);
-    let label = |k: &str| doc.as_ref().and_then(|d| d[k].as_str().map(str::to_string));
-    Ok(render(
-        StatusCode::OK,
-        "diff.html",
-        minijinja::context! {
-            a => a_text,
-            b => b_text,
-            a_label => label("a"),
-            b_label => label("b"),
-            differ => doc.as_ref().map(|d| d["differ"].as_bool().unwrap_or(true)),
-            sections => ctx(sections),
-            choices => ctx(choices),
-        },
-    ))
-}
-
-pub(super) async fn build(
-    State(state): State<Arc<AppState>>,
-    Path(id): Path<String>,
-) -> PageResult {
-    if !crate::store::builds::is_build_id(&id) {
-        return Err(
-            ApiError::bad_request(format!("`{}` is not a build id", id.escape_default())).into(),
-        );
-    }
-    if let Some(job) = state.jobs.get(&id) {
-        let view = job.view();
-        let final_status = view.status.is_final();
-        // A running build's log comes over the event stream, whole, from its first line.
-        let log = if final_status {
-            job.lines_from(0).0
-        } else {
-            Vec::new()
-        };
-        let diagnostics = view
-            .diagnostics
-            .as_ref()
-            .and_then(|d| d["diagnostics"].as_array().cloned());
-        return Ok(render(
-            StatusCode::OK,
-            "build.html",
-            minijinja::context! {
-                id => view.id,
-                name => view.name,
-                status => view.status.as_str(),
-                live => !final_status,
-                created => view.created,
-                started => view.started,
-                finished => view.finished,
-                revision => view.revision.clone(),
-                revision_rev => view.revision.as_deref().and_then(|r| r.rsplit(':').next().map(str::to_string)),
-                error => view.error,
-                diagnostics => ctx(diagnostics),
-                engine => None::<String>,
-                seconds => None::<String>,
-                failing_step => None::<String>,
-                log,
-                recorded => false,
-            },
-        ));
-    }
-    // Not this server's: the store's record of an engine build, with its log.
-    let (record, log) = blocking(move || {
-        let store = state.store()?;
-        let Some(record) = store.build(&id)? else {
-            return Err(ApiError::not_found(format!(
-                "no build `{id}` on this server or in the store"
-            ))
-            .help("an environment's page links the builds it knows")
-            .into());
-        };
-        let log = store
-            .build_log(&id)
-            .map(|b| {
-                String::from_utf8_lossy(&b)
-                    .lines()
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_else(|e| vec![format!("(the log cannot be read: {e})")]);
-        Ok((record, log))
-    })
-    .await?;
-    let revision_rev = record
-        .revision
-        .as_deref()
-        .and_then(|r| r.rsplit(':').next().map(str::to_string));
-    Ok(render(
-        StatusCode::OK,
-        "build.html",
-        minijinja::context! {
-            id => record.id,
-            name => record.name,
-            status => record.status.to_string(),
-            live => false,
-            created => None::<String>,
-            started => record.started,
-            finished => None::<String>,
-            engine => record.engine,
-            seconds => format!("{:.1}", record.seconds),
-            failing_step => record.failing_step,
-            revision => record.revision,
-            revision_rev,
-            error => record.error,
-            diagnostics => ctx(None::<Vec<Json>>),
-            log,
-            recorded => true,
-        },
-    ))
-}
-
-#[derive(serde::Deserialize)]
-pub(super) struct NewQuery {
-    name: Option<String>,
-}
-
-pub(super) async fn new_revision(
-    query: Result<Query<NewQuery>, axum::extract::rejection::QueryRejection>,
-) -> PageResult {
-    let name = query.ok().and_then(|Query(q)| q.name);
-    Ok(render(
-        StatusCode::OK,
-        "new.html",
-        minijinja::context! { name },
     ))
 }
