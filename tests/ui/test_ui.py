@@ -44,6 +44,15 @@ CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
 ESCAPE = "<script>window.__envcPwned=1</script>"
 TOKEN = "0123456789abcdef0123456789abcdef"
 PHONE = 390
+PACKAGES_SPEC = """\
+base_image: anyscale/ray:2.9.0-py310
+debian_packages: [jq, curl]
+python:
+  pip_packages: ["requests==2.31.0", "numpy>=1.26"]
+  conda_packages: [pyarrow]
+post_build_cmds:
+  - echo '<b>built</b>' > /tmp/marker
+"""
 FIRST_RENDER_MAX_MS = 200.0
 
 
@@ -141,6 +150,11 @@ def store(workdir):
     assert "GREETING: hello world" in text
     changed.write_text(text.replace("GREETING: hello world", f'GREETING: "{ESCAPE}"'))
     run(ENVC, "build", str(changed), "--name", "demo", "--store", str(s), "--base", f"{base}:1")
+    # Packages and post-build commands need an engine to build; an import records their plan
+    # beside an image built elsewhere (here the base itself, which is built on the base).
+    packages = workdir / "packages.yaml"
+    packages.write_text(PACKAGES_SPEC)
+    run(ENVC, "import", "pkgs", "--spec", str(packages), "--image", f"oci:{base}:1", "--store", str(s))
     return s
 
 
@@ -268,6 +282,21 @@ def test_revision_page_shows_the_revision(server, driver):
     assert not driver.find_elements(By.ID, "rollback"), "the latest revision offers no rollback"
 
 
+def test_revision_page_lists_packages_per_ecosystem(server, driver):
+    driver.get(server.url + "/environments/pkgs/1")
+    items = lambda eco: [e.text for e in driver.find_elements(By.CSS_SELECTOR, f"#packages-{eco} li")]
+    assert items("debian") == ["jq", "curl"]
+    assert items("pip") == ["requests==2.31.0", "numpy>=1.26"]
+    assert items("conda") == ["pyarrow"]
+    commands = driver.find_elements(By.CSS_SELECTOR, "#post-build pre")
+    assert [c.text for c in commands] == ["echo '<b>built</b>' > /tmp/marker"]
+    assert not driver.find_elements(By.CSS_SELECTOR, "#post-build b"), "a command is text, not markup"
+    assert "imported (envc import)" in text(driver, "#identity")
+    dockerfile = text(driver, "#dockerfile")
+    assert "jq" in dockerfile and "requests==2.31.0" in dockerfile
+    shot(driver, "revision-packages")
+
+
 def test_spec_values_are_escaped(server, driver):
     driver.get(server.url + "/environments/demo/2")
     cells = driver.find_elements(By.CSS_SELECTOR, "#env tbody tr")
@@ -348,6 +377,7 @@ def test_a_build_from_the_form_is_followed_live(server, driver):
         assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-live") == "true", (
             "the build page opened on a finished build; the live path was not exercised"
         )
+        assert text(driver, "#status") in ("pending", "in_progress")
         shot(driver, "build-live")
         wait(driver, 60).until(EC.text_to_be_present_in_element((By.ID, "status"), "succeeded"))
         lines = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#log .line")]
@@ -418,6 +448,7 @@ def test_pages_fit_a_phone(server, driver):
         "index": "/",
         "environment": "/environments/demo",
         "revision": "/environments/demo/1",
+        "revision-packages": "/environments/pkgs/1",
         "diff": "/diff?a=demo:1&b=demo:2",
         "new": "/new",
         "login": "/login",

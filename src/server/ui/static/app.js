@@ -79,13 +79,18 @@ function buildPage() {
     status.textContent = s;
     status.className = "status status-" + s;
   };
-  setStatus("in_progress");
+  let running = false;
   const source = new EventSource("/v1/builds/" + encodeURIComponent(id) + "/log");
   // Every (re)connection sends the log from its first line.
   source.addEventListener("open", () => {
     log.textContent = "";
   });
   source.addEventListener("message", (event) => {
+    // A line means the build has left the queue.
+    if (!running) {
+      running = true;
+      setStatus("in_progress");
+    }
     const line = el("span", "line", event.data);
     log.appendChild(line);
     log.appendChild(document.createTextNode("\n"));
