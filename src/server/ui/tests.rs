@@ -248,3 +248,48 @@ fn form_fields_sizes_and_digests() {
     assert_eq!(human_size(5 << 30), "5.0 GiB");
     assert_eq!(short_digest("sha256:0123456789abcdef"), "0123456789ab");
 }
+
+#[tokio::test]
+async fn a_recorded_engine_build_has_its_page_and_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path(), None);
+    let store = crate::store::Store::open(dir.path()).unwrap();
+    let id = "gpu-20260101T000000Z-abcdef";
+    let record = crate::store::builds::BuildRecord {
+        base_digest: None,
+        dockerfile_digest: None,
+        engine: Some("podman 4.3.1".into()),
+        error: Some("apt-get failed: <no such package>".into()),
+        failing_step: Some("RUN apt-get install nope".into()),
+        id: id.into(),
+        name: "gpu".into(),
+        revision: None,
+        seconds: 12.5,
+        spec_digest: "sha256:00".into(),
+        started: "2026-01-01T00:00:00Z".into(),
+        status: crate::store::builds::BuildStatus::Failed,
+    };
+    store
+        .save_build(
+            &record,
+            b"STEP 1/2: FROM base\nE: Unable to locate package nope\n",
+        )
+        .unwrap();
+    let (got, response) = send(&app, get(&format!("/builds/{id}"))).await;
+    assert_eq!(got, StatusCode::OK);
+    let html = body(response).await;
+    assert!(html.contains("E: Unable to locate package nope"), "{html}");
+    assert!(
+        html.contains("apt-get failed: &lt;no such package&gt;"),
+        "{html}"
+    );
+    assert!(html.contains("podman 4.3.1"));
+    assert!(html.contains("build failed"));
+    // The environment has no revision, only the failed build: its page lists it.
+    let (got, response) = send(&app, get("/environments/gpu")).await;
+    assert_eq!(got, StatusCode::OK);
+    let html = body(response).await;
+    assert!(html.contains("No revision is stored yet"));
+    assert!(html.contains(&format!("href=\"/builds/{id}\"")), "{html}");
+    assert!(html.contains("RUN apt-get install nope"));
+}

@@ -131,6 +131,12 @@ async function showResult(id) {
     p.id = "build-error";
     result.appendChild(p);
   }
+  const diags = build.diagnostics && build.diagnostics.diagnostics;
+  if (diags && diags.length) {
+    const list = el("ul", "diagnostics");
+    for (const d of diags) list.appendChild(el("li", null, d.severity + "[" + d.code + "] " + d.message + (d.line ? " (line " + d.line + ")" : "")));
+    result.appendChild(list);
+  }
 }
 
 /* New page: check the spec, show its diagnostics at their lines, or build it. */
