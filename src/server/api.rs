@@ -241,7 +241,7 @@ async fn list(
     blocking(move || {
         let store = state.store()?;
         Ok(if q.all {
-            ok(&revisions::history(&store, Some(&name))?)
+            ok(&revisions::history(store, Some(&name))?)
         } else {
             send(&headers, &*state.cache.list_doc(store, &name)?)
         })
@@ -255,7 +255,7 @@ async fn show(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = identifier(&name, &rev)?;
-    blocking(move || Ok(send(&headers, &*state.cache.show(state.store()?, &id)?.doc))).await
+    blocking(move || Ok(send(&headers, &state.cache.show(state.store()?, &id)?.doc))).await
 }
 
 async fn dockerfile(
@@ -321,8 +321,8 @@ async fn diff_stored(
     let (a, b) = (stored(&q.a)?, stored(&q.b)?);
     blocking(move || {
         let store = state.store()?;
-        let a = ops::diff::stored_side(&store, &a)?;
-        let b = ops::diff::stored_side(&store, &b)?;
+        let a = ops::diff::stored_side(store, &a)?;
+        let b = ops::diff::stored_side(store, &b)?;
         Ok(ok(&ops::diff::compare(a, b).document()))
     })
     .await
@@ -351,7 +351,7 @@ async fn diff_posted(
             Err(diags) => return Ok(refused(&diags)),
         };
         let store = state.store()?;
-        let a = ops::diff::stored_side(&store, &a)?;
+        let a = ops::diff::stored_side(store, &a)?;
         let b = ops::diff::spec_side(&filename, compiled.plan);
         Ok(ok(&ops::diff::compare(a, b).document()))
     })

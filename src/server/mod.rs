@@ -19,6 +19,7 @@ pub mod api;
 pub(crate) mod cache;
 pub(crate) mod error;
 pub mod jobs;
+mod ui;
 
 use crate::config::Config;
 use crate::ops::build_text::TextBuild;
@@ -163,9 +164,8 @@ pub fn access_settings(options: &ServeOptions) -> Result<(SocketAddr, Option<Str
 
 /// The whole application: API, UI and access control, over `state`.
 pub fn app(state: Arc<AppState>, options: &ServeOptions) -> Result<axum::Router, ServeError> {
-    let router = api::routes()
-        .fallback(api::no_route)
-        .with_state(state.clone());
+    // The UI's fallback answers unrouted paths: the API's JSON 404 under /v1/, a page elsewhere.
+    let router = api::routes().merge(ui::routes()).with_state(state.clone());
     access::layers(router, state, options)
 }
 
