@@ -118,10 +118,15 @@ impl Cache {
         Ok(revs)
     }
 
-    /// `list NAME`.
-    pub fn list(&self, store: &Store, name: &EnvName) -> Result<Vec<RevisionView>, ApiError> {
+    /// `list NAME`: the views from the index identified by `key`.
+    fn views(
+        &self,
+        store: &Store,
+        key: Option<IndexKey>,
+        name: &EnvName,
+    ) -> Result<Vec<RevisionView>, ApiError> {
         let views: Vec<RevisionView> = self
-            .revisions(store)?
+            .revisions_at(store, key)?
             .iter()
             .filter(|r| r.name == *name)
             .map(RevisionView::new)
@@ -135,6 +140,11 @@ impl Cache {
         Ok(views)
     }
 
+    /// `list NAME`.
+    pub fn list(&self, store: &Store, name: &EnvName) -> Result<Vec<RevisionView>, ApiError> {
+        self.views(store, index_key(store), name)
+    }
+
     /// The document of `list NAME`.
     pub fn list_doc(&self, store: &Store, name: &EnvName) -> Result<Arc<Doc>, ApiError> {
         let key = index_key(store);
@@ -145,19 +155,7 @@ impl Cache {
                 }
             }
         }
-        let revs = self.revisions_at(store, key)?;
-        let views: Vec<RevisionView> = revs
-            .iter()
-            .filter(|r| r.name == *name)
-            .map(RevisionView::new)
-            .collect();
-        if views.is_empty() {
-            return Err(crate::ops::Error::NameNotFound {
-                name: name.to_string(),
-            }
-            .into());
-        }
-        let body = Doc::new(document(&views)?);
+        let body = Doc::new(document(&self.views(store, key, name)?)?);
         if let Some(key) = key {
             let mut lists = self.lists.lock().expect("cache lock");
             if lists.len() >= DETAILS {
