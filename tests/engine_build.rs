@@ -479,16 +479,7 @@ fn failures_leave_the_store_as_it_was_and_a_record_with_the_log() {
         .unwrap()
         .iter()
         .any(|b| b["status"] == "interrupted"));
-    // The engine is stopped: envc waited for it. (Whether podman then stops the step's own
-    // container is podman's cleanup; on a loaded machine it can leave it running, so a
-    // survivor is reported and removed, not asserted on.)
-    assert!(!engine_running(&store), "the interrupted engine still runs");
-    if !wait_for(Duration::from_secs(15), || !sleeping()) {
-        eprintln!("note: podman left the interrupted step running; removing it");
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-f", "^sleep 4321$"])
-            .status();
-    }
+    assert_engine_stopped(&store);
 
     // No engine on PATH: exit 2, the engines looked for and how to get one.
     let mut c = envc();
@@ -526,6 +517,19 @@ fn engine_running(store: &Path) -> bool {
         .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// The interrupted engine is gone: envc waited for it. Whether podman then stops the step's
+/// own container is podman's cleanup, which a loaded machine can leave running, so a survivor
+/// is reported and removed, not asserted on.
+fn assert_engine_stopped(store: &Path) {
+    assert!(!engine_running(store), "the interrupted engine still runs");
+    if !wait_for(Duration::from_secs(15), || !sleeping()) {
+        eprintln!("note: podman left the interrupted step running; removing it");
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-f", "^sleep 4321$"])
+            .status();
+    }
 }
 
 /// Whether a build step's `sleep 4321` runs.
@@ -890,15 +894,7 @@ fn serve_builds_through_the_engine_and_sigterm_stops_a_running_build() {
         "shutdown took {:?}",
         started.elapsed()
     );
-    // As for the CLI's interrupt: the engine is gone; its container's step is podman's to clean
-    // up, which a loaded machine can leave running, so a survivor is reported and removed.
-    assert!(!engine_running(&store), "the interrupted engine still runs");
-    if !wait_for(Duration::from_secs(15), || !sleeping()) {
-        eprintln!("note: podman left the interrupted step running; removing it");
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-f", "^sleep 4321$"])
-            .status();
-    }
+    assert_engine_stopped(&store);
     assert_eq!(revisions(&store), vec!["served:1".to_string()]);
     let builds = list_json(&store, true)["builds"].clone();
     assert!(

@@ -180,7 +180,8 @@ fn follow(server: &Server, id: &str) -> (Vec<String>, String) {
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     write!(
         s,
-        "GET /v1/builds/{id}/log HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n"
+        "GET /v1/builds/{id}/log HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n",
+        server.addr
     )
     .unwrap();
     let mut text = String::new();
@@ -249,6 +250,30 @@ fn every_route_answers_as_the_cli_does() {
         "/v1/diff?a=demo:1&b=demo:2",
         &["diff", "demo:1", "demo:2", "--format", "json"],
     );
+
+    // Compressed for a client that takes gzip: the same document once decoded.
+    let mut r = agent()
+        .get(server.url("/v1/environments/demo/revisions"))
+        .header("accept-encoding", "gzip, br")
+        .call()
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+    assert_eq!(r.headers()["vary"], "accept-encoding");
+    let gz = r.body_mut().read_to_vec().unwrap();
+    let mut json_text = String::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_string(&mut json_text)
+        .unwrap();
+    assert_eq!(
+        json_text,
+        cli(&store, &["list", "demo", "--format", "json"])
+    );
+    let r = agent()
+        .get(server.url("/v1/environments/demo/revisions"))
+        .header("accept-encoding", "gzip;q=0")
+        .call()
+        .unwrap();
+    assert!(r.headers().get("content-encoding").is_none());
 
     let health = get(&server.url("/healthz"), None);
     assert_eq!(

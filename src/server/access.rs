@@ -5,7 +5,11 @@
 //!
 //! Decisions: tokens are compared in constant time over their bytes; `/healthz` is open so a
 //! load balancer can probe without a secret; the cookie is `HttpOnly` and `SameSite=Strict`,
-//! so another site's page cannot ride on it.
+//! so another site's page cannot ride on it. Against another site's page in the same browser:
+//! a request that changes something and carries an `Origin` must come from this server's own
+//! origin or one `--cors-origin` names (and its body must be JSON or YAML, which a browser
+//! never sends across origins unasked: `api.rs`); without a token, the `Host` must be a
+//! loopback name, so a DNS name rebound to 127.0.0.1 reaches nothing.
 
 use super::error::ApiError;
 use super::{AppState, ServeError, ServeOptions};
@@ -100,7 +104,60 @@ fn presented(request: &Request) -> Option<String> {
         })
 }
 
+/// Whether `host` (a `Host` header: name or address, and maybe a port) is a loopback name.
+fn loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn forbidden(message: String) -> Response {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message).into_response()
+}
+
+/// The origin and host rules (see the module's opening); `None` lets the request through.
+fn refused_origin(state: &AppState, request: &Request) -> Option<Response> {
+    let headers = request.headers();
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    if state.token.is_none() {
+        if let Some(host) = host.filter(|h| !loopback_host(h)) {
+            return Some(forbidden(format!(
+                "`{host}` is not a loopback name, and this server has no token: ask it as \
+                 127.0.0.1 or localhost, or run it with --token-file"
+            )));
+        }
+    }
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    match (safe, origin, host) {
+        (false, Some(origin), host) => {
+            let own = host.is_some_and(|h| {
+                origin == format!("http://{h}") || origin == format!("https://{h}")
+            });
+            let allowed = state.cors_origins.iter().any(|o| o == origin);
+            (!own && !allowed).then(|| {
+                forbidden(format!(
+                    "a request from the page of `{origin}` may not change anything here; \
+                     allow that origin with `--cors-origin {origin}`"
+                ))
+            })
+        }
+        _ => None,
+    }
+}
+
 async fn authorize(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    if let Some(refused) = refused_origin(&state, &request) {
+        return refused;
+    }
     let Some(token) = &state.token else {
         return next.run(request).await;
     };

@@ -147,14 +147,37 @@ pub fn json_document(status: StatusCode, doc: &impl serde::Serialize) -> Respons
     }
 }
 
-/// A document already serialised (see [`super::cache::document`]).
-fn json_bytes(body: Bytes) -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response()
+/// A cached document, gzip-compressed when the client accepts it (the JSON it decodes to is
+/// the same bytes).
+fn send(headers: &HeaderMap, doc: &super::cache::Doc) -> Response {
+    let accepts_gzip = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            parts.next() == Some("gzip") && parts.all(|p| p.replace(' ', "") != "q=0")
+        });
+    let vary = (header::VARY, "accept-encoding");
+    match doc.gzip().filter(|_| accepts_gzip) {
+        Some(gz) => (
+            StatusCode::OK,
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CONTENT_ENCODING, "gzip"),
+                vary,
+            ],
+            gz.clone(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json"), vary],
+            doc.json.clone(),
+        )
+            .into_response(),
+    }
 }
 
 fn ok(doc: &impl serde::Serialize) -> Response {
@@ -197,7 +220,7 @@ async fn openapi() -> Response {
 }
 
 async fn environments(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let envs = blocking(move || Ok(revisions::environments(&state.store()?)?)).await?;
+    let envs = blocking(move || Ok(revisions::environments(state.store()?)?)).await?;
     Ok(ok(&envs))
 }
 
@@ -212,14 +235,15 @@ async fn list(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
     Query(q): Query<ListQuery>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let name = env_name(&name)?;
     blocking(move || {
         let store = state.store()?;
         Ok(if q.all {
-            ok(&revisions::history(&store, Some(&name))?)
+            ok(&revisions::history(store, Some(&name))?)
         } else {
-            json_bytes(state.cache.list_body(&store, &name)?)
+            send(&headers, &*state.cache.list_doc(store, &name)?)
         })
     })
     .await
@@ -228,14 +252,10 @@ async fn list(
 async fn show(
     State(state): State<Arc<AppState>>,
     Path((name, rev)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = identifier(&name, &rev)?;
-    blocking(move || {
-        Ok(json_bytes(
-            state.cache.show(&state.store()?, &id)?.body.clone(),
-        ))
-    })
-    .await
+    blocking(move || Ok(send(&headers, &state.cache.show(state.store()?, &id)?.doc))).await
 }
 
 async fn dockerfile(
@@ -244,7 +264,7 @@ async fn dockerfile(
 ) -> Result<Response, ApiError> {
     let id = identifier(&name, &rev)?;
     let text = blocking(move || {
-        let detail = state.cache.show(&state.store()?, &id)?;
+        let detail = state.cache.show(state.store()?, &id)?;
         let options = crate::emit::dockerfile::Options {
             mirror: state.config.mirror.clone(),
             ..Default::default()
@@ -265,12 +285,13 @@ struct RollbackBody {
 async fn rollback(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
     let name = env_name(&name)?;
-    let RollbackBody { to } = json_body(&body)?;
+    let RollbackBody { to } = json_only(&headers, &body)?;
     blocking(move || {
-        let store = state.store()?;
+        let store = state.writer()?;
         let outcome = revisions::rollback(&store, &name, to)?;
         let view = crate::store::view::RevisionView::new(&outcome.revision);
         Ok(json_document(StatusCode::CREATED, &view))
@@ -300,8 +321,8 @@ async fn diff_stored(
     let (a, b) = (stored(&q.a)?, stored(&q.b)?);
     blocking(move || {
         let store = state.store()?;
-        let a = ops::diff::stored_side(&store, &a)?;
-        let b = ops::diff::stored_side(&store, &b)?;
+        let a = ops::diff::stored_side(store, &a)?;
+        let b = ops::diff::stored_side(store, &b)?;
         Ok(ok(&ops::diff::compare(a, b).document()))
     })
     .await
@@ -318,9 +339,10 @@ struct DiffBody {
 
 async fn diff_posted(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let DiffBody { a, spec, filename } = json_body(&body)?;
+    let DiffBody { a, spec, filename } = json_only(&headers, &body)?;
     let a = stored(&a)?;
     let filename = filename_label(filename.as_deref())?;
     blocking(move || {
@@ -329,7 +351,7 @@ async fn diff_posted(
             Err(diags) => return Ok(refused(&diags)),
         };
         let store = state.store()?;
-        let a = ops::diff::stored_side(&store, &a)?;
+        let a = ops::diff::stored_side(store, &a)?;
         let b = ops::diff::spec_side(&filename, compiled.plan);
         Ok(ok(&ops::diff::compare(a, b).document()))
     })
@@ -370,8 +392,9 @@ struct SpecQuery {
     compression: Option<super::jobs::CompressionArg>,
 }
 
-fn spec_body(headers: &HeaderMap, query: SpecQuery, body: &Bytes) -> Result<SpecBody, ApiError> {
-    let content_type = headers
+/// The media type a request says its body is, lower-cased, without parameters.
+fn media_type(headers: &HeaderMap) -> String {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
@@ -379,10 +402,35 @@ fn spec_body(headers: &HeaderMap, query: SpecQuery, body: &Bytes) -> Result<Spec
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
-    match content_type.as_str() {
+        .to_ascii_lowercase()
+}
+
+/// A body that must be JSON and say so. A browser sends `text/plain` and form bodies to
+/// another origin without asking first (no CORS preflight); `application/json` it never
+/// does, so another site's page cannot post here.
+fn json_only<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, ApiError> {
+    match media_type(headers).as_str() {
         "application/json" => json_body(body),
-        "application/yaml" | "application/x-yaml" | "text/yaml" | "text/plain" => {
+        other => Err(unsupported(other, "`application/json`")),
+    }
+}
+
+fn unsupported(got: &str, want: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!("this route takes {want}, not `{got}` (set `Content-Type`)"),
+    )
+}
+
+fn spec_body(headers: &HeaderMap, query: SpecQuery, body: &Bytes) -> Result<SpecBody, ApiError> {
+    // No `text/plain`: see [`json_only`]. YAML media types, like JSON, need a preflight.
+    match media_type(headers).as_str() {
+        "application/json" => json_body(body),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => {
             let spec = String::from_utf8(body.to_vec()).map_err(|_| {
                 ApiError::bad_request("the spec is not UTF-8").help("send the spec as UTF-8 text")
             })?;
@@ -396,10 +444,9 @@ fn spec_body(headers: &HeaderMap, query: SpecQuery, body: &Bytes) -> Result<Spec
                 },
             })
         }
-        other => Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            format!("a spec is sent as `application/json` or `application/yaml`, not `{other}`"),
+        other => Err(unsupported(
+            other,
+            "`application/json` or `application/yaml`",
         )),
     }
 }

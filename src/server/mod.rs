@@ -19,6 +19,7 @@ pub mod api;
 pub(crate) mod cache;
 pub(crate) mod error;
 pub mod jobs;
+mod ui;
 
 use crate::config::Config;
 use crate::ops::build_text::TextBuild;
@@ -102,12 +103,22 @@ pub struct AppState {
     pub jobs: Arc<jobs::Jobs>,
     pub(crate) token: Option<String>,
     pub(crate) cache: cache::Cache,
+    /// The handle every read goes through (opening a store parses its index).
+    reader: Store,
+    /// `--cors-origin`: the other origins whose pages may call the API.
+    pub(crate) cors_origins: Vec<String>,
     /// Turns `true` when the server shuts down: log streams end.
     pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {
-    pub(crate) fn store(&self) -> Result<Store, ApiError> {
+    /// The store, for reading. A handle that never writes holds no lock.
+    pub(crate) fn store(&self) -> Result<&Store, ApiError> {
+        Ok(&self.reader)
+    }
+
+    /// A fresh handle for a write (its gc lock is released when it is dropped).
+    pub(crate) fn writer(&self) -> Result<Store, ApiError> {
         Ok(Store::open(&self.store_dir)?)
     }
 }
@@ -153,9 +164,8 @@ pub fn access_settings(options: &ServeOptions) -> Result<(SocketAddr, Option<Str
 
 /// The whole application: API, UI and access control, over `state`.
 pub fn app(state: Arc<AppState>, options: &ServeOptions) -> Result<axum::Router, ServeError> {
-    let router = api::routes()
-        .fallback(api::no_route)
-        .with_state(state.clone());
+    // The UI's fallback answers unrouted paths: the API's JSON 404 under /v1/, a page elsewhere.
+    let router = api::routes().merge(ui::routes()).with_state(state.clone());
     access::layers(router, state, options)
 }
 
@@ -210,6 +220,8 @@ pub(crate) fn start(options: &ServeOptions, token: Option<String>) -> Result<Run
         jobs,
         token,
         cache: cache::Cache::default(),
+        reader: Store::open(&options.store).map_err(crate::ops::Error::from)?,
+        cors_origins: options.cors_origins.clone(),
         shutdown: shutdown_rx,
     });
     Ok(Running {

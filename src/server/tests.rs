@@ -231,3 +231,62 @@ async fn cors_only_for_the_origins_configured() {
         Err(ServeError::Cors { .. })
     ));
 }
+
+#[tokio::test]
+async fn another_sites_page_cannot_change_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app_over(&dir.path().join("store"), None);
+    let post = |origin: Option<&str>, host: &str, ctype: &str| {
+        let mut r = Request::post("/v1/environments/demo/rollback")
+            .header("host", host)
+            .header("content-type", ctype);
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        r.body(Body::from("{\"to\": 1}")).unwrap()
+    };
+    // Another origin: refused before anything runs, whatever the body.
+    let (status, body) = call(
+        &app,
+        post(
+            Some("https://evil.example"),
+            "127.0.0.1:8080",
+            "application/json",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body.contains("--cors-origin https://evil.example"),
+        "{body}"
+    );
+    // A body a browser sends across origins unasked is not taken.
+    let (status, _) = call(&app, post(None, "127.0.0.1:8080", "text/plain")).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // The server's own page, and a client that sends no Origin, get through (404: no such env).
+    let (status, _) = call(
+        &app,
+        post(
+            Some("http://127.0.0.1:8080"),
+            "127.0.0.1:8080",
+            "application/json",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(&app, post(None, "localhost:8080", "application/json")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A name rebound to loopback: refused without a token.
+    let rebound = Request::get("/v1/environments")
+        .header("host", "attacker.example:8080")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&app, rebound).await.0, StatusCode::FORBIDDEN);
+    for host in ["[::1]:8080", "127.0.0.2", "LOCALHOST:1"] {
+        let ok = Request::get("/v1/environments")
+            .header("host", host)
+            .body(Body::empty())
+            .unwrap();
+        assert_eq!(call(&app, ok).await.0, StatusCode::OK, "{host}");
+    }
+}

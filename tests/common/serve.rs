@@ -30,18 +30,25 @@ impl Server {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let line = rx
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .expect("envc serve printed its address");
-            if let Some(rest) = line.split("http://").nth(1) {
-                let addr = rest.trim_end_matches('/').to_string();
-                return Server {
-                    child,
-                    addr,
-                    stderr: rx,
-                };
+        let addr = loop {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    if let Some(rest) = line.split("http://").nth(1) {
+                        break Some(rest.trim_end_matches('/').to_string());
+                    }
+                }
+                Err(_) => break None,
             }
+        };
+        let Some(addr) = addr else {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!("envc serve printed no address ({status:?})");
+        };
+        Server {
+            child,
+            addr,
+            stderr: rx,
         }
     }
 
