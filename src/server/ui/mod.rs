@@ -131,6 +131,10 @@ fn templates() -> &'static Environment<'static> {
         for (name, source) in [
             ("base.html", include_str!("../../../templates/ui/base.html")),
             (
+                "macros.html",
+                include_str!("../../../templates/ui/macros.html"),
+            ),
+            (
                 "index.html",
                 include_str!("../../../templates/ui/index.html"),
             ),
