@@ -248,15 +248,17 @@ async fn run(
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
     ready(listener.local_addr()?);
+    let closing = jobs.clone();
     let signalled = async move {
         wait_for_signal().await;
         access::log_line("shutting down: no new builds; running builds may finish");
+        // From here a posted build is 503, while the open connections are answered.
+        closing.close();
         let _ = shutdown_tx.send(true);
     };
     axum::serve(listener, app)
         .with_graceful_shutdown(signalled)
         .await?;
-    jobs.close();
     let all = futures_util::future::join_all(workers);
     tokio::pin!(all);
     if tokio::time::timeout(options.grace, &mut all).await.is_err() {
