@@ -324,8 +324,7 @@ Build ids are in `envc list --all`."
     /// or Ctrl-C.
     #[command(
         after_help = "Example: envc serve --store /srv/envc --listen 127.0.0.1:8080
-Listening on anything but loopback needs --token-file (a bearer token of at least 16
-characters: `openssl rand -hex 32 > token`). The API is described at /v1/openapi.json."
+Anything but loopback needs --token-file (16+ characters: `openssl rand -hex 32 > token`)."
     )]
     Serve {
         #[command(flatten)]

@@ -188,9 +188,22 @@ fn ok(doc: &impl serde::Serialize) -> Response {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(format!("the request stopped unexpectedly: {e}")))?
+    on_blocking_thread(f).await
+}
+
+/// Runs `f` on a blocking thread; a panic there is the API's 500 (the UI's error page).
+pub(super) async fn on_blocking_thread<T, E>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<ApiError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await.map_err(|e| {
+        E::from(ApiError::internal(format!(
+            "the request stopped unexpectedly: {e}"
+        )))
+    })?
 }
 
 pub(super) fn env_name(name: &str) -> Result<EnvName, ApiError> {

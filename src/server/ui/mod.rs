@@ -246,9 +246,7 @@ async fn not_found(uri: Uri) -> Response {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, UiError> + Send + 'static,
 ) -> Result<T, UiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal(format!("the request stopped unexpectedly: {e}")))?
+    super::api::on_blocking_thread(f).await
 }
 
 async fn login_form(State(state): State<Arc<AppState>>) -> Response {
