@@ -27,6 +27,8 @@ pub mod diag;
 pub mod emit;
 pub mod engine;
 pub mod epoch;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod input;
 pub mod lock;
 pub mod oci;
