@@ -38,7 +38,12 @@ if [ -n "${CI:-}" ]; then export ENVC_ENGINE_REQUIRED=1; fi
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --lib --features fuzzing --quiet -- -D warnings
 cargo test
+# The fuzz targets (fuzz/README.md): each runs a few seconds from its seeds. cargo-fuzz drives
+# libFuzzer on the stable toolchain; fuzz/smoke.sh confines RUSTC_BOOTSTRAP=1 to that crate.
+command -v cargo-fuzz >/dev/null || cargo install --quiet --locked cargo-fuzz --version 0.13.2
+fuzz/smoke.sh "${ENVC_FUZZ_SMOKE_SECONDS:-5}"
 # The web UI in a headless Chromium (screenshots in target/ui-screenshots/).
 tests/ui/run.sh
 # The Python SDK (workspace member `python/`, not a default member): lints, its unit tests, then
