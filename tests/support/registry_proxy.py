@@ -247,6 +247,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def dispatch(self):
         self.status_sent = None
+        self.logged = False
         self.fault_index = None
         # A client using this as its HTTP proxy sends absolute URLs: serve them as if they
         # were for the upstream (the tests point them at it), and say so in the log.
@@ -264,19 +265,31 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
-            if not self.req_path.startswith("/__envc/"):
-                with self.state.lock:
-                    self.state.log.append(
-                        {
-                            "method": self.command,
-                            "path": self.req_path,
-                            "query": self.req_query,
-                            "status": self.status_sent,
-                            "auth": auth_kind(self.headers.get("Authorization")),
-                            "fault": self.fault_index,
-                            "as_proxy": self.forwarded,
-                        }
-                    )
+            # A request that never got a status (the client went away) is logged here.
+            if not self.logged and not self.req_path.startswith("/__envc/"):
+                self.record()
+
+    def sent(self, status):
+        """Notes the status and logs the request *before* the client can see the reply, so
+        a test that reads the log right after its client returns finds the request there."""
+        self.status_sent = status
+        if not self.req_path.startswith("/__envc/"):
+            self.record()
+
+    def record(self):
+        self.logged = True
+        with self.state.lock:
+            self.state.log.append(
+                {
+                    "method": self.command,
+                    "path": self.req_path,
+                    "query": self.req_query,
+                    "status": self.status_sent,
+                    "auth": auth_kind(self.headers.get("Authorization")),
+                    "fault": self.fault_index,
+                    "as_proxy": self.forwarded,
+                }
+            )
 
     def request_body(self):
         """The client's request body as a generator of chunks, or None if it has none."""
@@ -325,8 +338,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         if "content-length" not in names:
             self.send_header("Content-Length", str(len(body)))
+        self.sent(status)
         self.end_headers()
-        self.status_sent = status
         if self.command != "HEAD" and body:
             self.wfile.write(body)
 
@@ -520,8 +533,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header("Transfer-Encoding", "chunked")
             else:
                 self.send_header("Content-Length", str(total))
+            self.sent(200)
             self.end_headers()
-            self.status_sent = 200
             if self.command != "HEAD":
                 for piece in filler(total):
                     self.write_body(piece, chunked)
@@ -619,8 +632,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(send_length))
         elif chunked:
             self.send_header("Transfer-Encoding", "chunked")
+        self.sent(resp.status)
         self.end_headers()
-        self.status_sent = resp.status
         if no_body:
             return
 
