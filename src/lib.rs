@@ -27,7 +27,8 @@ pub mod diag;
 pub mod emit;
 pub mod engine;
 pub mod epoch;
-#[cfg(feature = "fuzzing")]
+/// The fuzz targets' bodies (driven by `fuzz/`, replayed over their seeds by `cargo test`).
+#[doc(hidden)]
 pub mod fuzz;
 pub mod input;
 pub mod lock;

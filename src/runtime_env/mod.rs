@@ -6,7 +6,7 @@
 pub mod generation;
 pub mod merge;
 pub mod parse;
-mod pathspec;
+pub(crate) mod pathspec;
 pub(crate) mod python;
 pub mod worker_env;
 pub mod working_dir;

@@ -9,15 +9,15 @@ use debian_control::lossy::{Relation, Relations};
 use debversion::Version;
 
 /// One deb822 paragraph: field names as written, continuation lines joined by `\n`.
-pub(super) struct Stanza<'a> {
+pub(crate) struct Stanza<'a> {
     fields: Vec<(&'a str, Cow<'a, str>)>,
     /// 1-based line of its first field, for messages.
-    pub(super) line: usize,
+    pub(crate) line: usize,
 }
 
 impl<'a> Stanza<'a> {
     /// A field's value; deb822 field names are case-insensitive.
-    pub(super) fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.fields
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -27,7 +27,7 @@ impl<'a> Stanza<'a> {
 
 /// Splits deb822 text into stanzas; a line that is neither `Name: value`, a continuation nor
 /// blank is an error naming its line.
-pub(super) fn stanzas(text: &str) -> Result<Vec<Stanza<'_>>, String> {
+pub(crate) fn stanzas(text: &str) -> Result<Vec<Stanza<'_>>, String> {
     let mut out = Vec::new();
     let mut cur: Option<Stanza<'_>> = None;
     for (i, line) in text.lines().enumerate() {
@@ -72,28 +72,28 @@ pub(super) fn stanzas(text: &str) -> Result<Vec<Stanza<'_>>, String> {
 /// A binary package: from a Packages index (`source` is the index of its apt source) or from
 /// the base's dpkg status (`source` unused).
 #[derive(Debug, Clone)]
-pub(super) struct Pkg {
-    pub(super) name: String,
-    pub(super) version: Version,
+pub(crate) struct Pkg {
+    pub(crate) name: String,
+    pub(crate) version: Version,
     /// As the stanza spells it (what the lock records).
-    pub(super) version_text: String,
-    pub(super) arch: String,
-    pub(super) multi_arch_same: bool,
+    pub(crate) version_text: String,
+    pub(crate) arch: String,
+    pub(crate) multi_arch_same: bool,
     /// `required` 0 … `extra` 4, unknown 5: how apt ranks providers of a virtual package.
-    pub(super) priority: u8,
-    pub(super) pre_depends: String,
-    pub(super) depends: String,
-    pub(super) provides: String,
-    pub(super) breaks: String,
-    pub(super) conflicts: String,
-    pub(super) filename: Option<String>,
-    pub(super) size: Option<u64>,
-    pub(super) sha256: Option<String>,
-    pub(super) source: usize,
+    pub(crate) priority: u8,
+    pub(crate) pre_depends: String,
+    pub(crate) depends: String,
+    pub(crate) provides: String,
+    pub(crate) breaks: String,
+    pub(crate) conflicts: String,
+    pub(crate) filename: Option<String>,
+    pub(crate) size: Option<u64>,
+    pub(crate) sha256: Option<String>,
+    pub(crate) source: usize,
 }
 
 impl Pkg {
-    pub(super) fn from_stanza(st: &Stanza<'_>, source: usize) -> Result<Pkg, String> {
+    pub(crate) fn from_stanza(st: &Stanza<'_>, source: usize) -> Result<Pkg, String> {
         let field = |n: &str| st.get(n).unwrap_or("").to_string();
         let name = st
             .get("Package")
@@ -141,13 +141,13 @@ impl Pkg {
     }
 
     /// `name version`, for messages.
-    pub(super) fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         format!("{} {}", self.name, self.version_text)
     }
 }
 
 /// Parses a relation field of `pkg` (`Depends`, …), naming the package when it is malformed.
-pub(super) fn relations(pkg: &Pkg, field: &str, text: &str) -> Result<Vec<Vec<Relation>>, String> {
+pub(crate) fn relations(pkg: &Pkg, field: &str, text: &str) -> Result<Vec<Vec<Relation>>, String> {
     let rels: Relations = text
         .parse()
         .map_err(|e| format!("`{}`'s `{field}: {text}` does not parse: {e}", pkg.label()))?;
@@ -156,7 +156,7 @@ pub(super) fn relations(pkg: &Pkg, field: &str, text: &str) -> Result<Vec<Vec<Re
 
 /// Installed packages of dpkg's status: `install ok installed` (and `hold ok installed`,
 /// which is installed too).
-pub(super) fn installed(status: &str) -> Result<Vec<Pkg>, String> {
+pub(crate) fn installed(status: &str) -> Result<Vec<Pkg>, String> {
     let mut out = Vec::new();
     for st in stanzas(status)? {
         let state: Vec<&str> = st.get("Status").unwrap_or("").split_whitespace().collect();
@@ -170,7 +170,7 @@ pub(super) fn installed(status: &str) -> Result<Vec<Pkg>, String> {
 
 /// The decompressed bytes of an index named `path` (`main/binary-amd64/Packages.xz`), refused
 /// beyond `max` bytes so a small index cannot expand without bound.
-pub(super) fn decompress(path: &str, bytes: Vec<u8>, max: u64) -> Result<Vec<u8>, String> {
+pub(crate) fn decompress(path: &str, bytes: Vec<u8>, max: u64) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     let read = if path.ends_with(".xz") {
         lzma_rust2::XzReader::new(&bytes[..], true)

@@ -5,8 +5,8 @@
 //! The output names every deb by URL, sha256 and size; maintainer scripts are read by the lead
 //! from the downloaded debs, not here.
 
-mod index;
-mod release;
+pub(crate) mod index;
+pub(crate) mod release;
 mod resolve;
 #[cfg(test)]
 mod tests;

@@ -21,11 +21,11 @@ const MAX_INDEX_PLAIN: u64 = 1 << 30;
 
 /// The fields of a verified Release that resolution reads.
 #[derive(Debug)]
-pub(super) struct Release {
-    pub(super) origin: String,
-    pub(super) suite: String,
-    pub(super) codename: String,
-    pub(super) date: String,
+pub(crate) struct Release {
+    pub(crate) origin: String,
+    pub(crate) suite: String,
+    pub(crate) codename: String,
+    pub(crate) date: String,
     acquire_by_hash: bool,
     /// apt reads `binary-all` only when `Architectures:` lists `all` and
     /// `No-Support-for-Architecture-all: Packages` does not say arch `all` is in binary-ARCH
@@ -37,14 +37,14 @@ pub(super) struct Release {
 
 /// A source whose InRelease was verified, and what verified it.
 #[derive(Debug)]
-pub(super) struct Verified {
-    pub(super) release: Release,
-    pub(super) inrelease_sha256: String,
-    pub(super) keyring: String,
-    pub(super) keyring_sha256: String,
+pub(crate) struct Verified {
+    pub(crate) release: Release,
+    pub(crate) inrelease_sha256: String,
+    pub(crate) keyring: String,
+    pub(crate) keyring_sha256: String,
 }
 
-pub(super) fn hex_sha256(bytes: &[u8]) -> String {
+pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -54,7 +54,7 @@ fn source_name(src: &AptSource) -> String {
 }
 
 /// Fetches and verifies `src`'s InRelease, then checks it belongs to the base's distribution.
-pub(super) fn fetch_verified(
+pub(crate) fn fetch_verified(
     facts: &BaseFacts,
     src: &AptSource,
     fetch: &dyn Fetch,
@@ -151,7 +151,7 @@ fn verifies(msg: &CleartextSignedMessage, keyring: &Keyring) -> bool {
     })
 }
 
-fn parse(text: &str) -> Result<Release, String> {
+pub(crate) fn parse(text: &str) -> Result<Release, String> {
     let st = stanzas(text)?;
     let Some(st) = st.first() else {
         return Err("it is empty".into());
@@ -191,7 +191,7 @@ fn parse(text: &str) -> Result<Release, String> {
     })
 }
 
-fn valid_until(text: &str) -> Result<Option<u64>, String> {
+pub(crate) fn valid_until(text: &str) -> Result<Option<u64>, String> {
     let st = stanzas(text)?;
     match st.first().and_then(|s| s.get("Valid-Until")) {
         None => Ok(None),
@@ -283,7 +283,7 @@ fn check_distribution(facts: &BaseFacts, src: &AptSource, rel: &Release) -> Resu
 
 /// The decompressed Packages indexes of `src` for `arch` (and `binary-all` where the archive
 /// keeps arch `all` apart): per component, the best compression the Release lists.
-pub(super) fn fetch_indexes(
+pub(crate) fn fetch_indexes(
     src: &AptSource,
     v: &Verified,
     arch: &str,

@@ -15,8 +15,9 @@
 //! Contents are streamed into one spool file (`FileSource::Range`); an 800 MB torch wheel is
 //! never held in memory.
 
-mod format;
+pub(crate) mod format;
 mod unpack;
+pub(crate) use unpack::safe_components;
 
 use crate::lock::facts::{Meta, Python};
 use crate::lock::file::LockedWheel;
