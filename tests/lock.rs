@@ -18,6 +18,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 const ARCHIVE: &str = "archive@repo.test";
 const STRANGER: &str = "stranger@repo.test";
@@ -1514,4 +1515,131 @@ fn a_removed_base_package_is_installed_again() {
         "{status}"
     );
     assert!(!status.contains("0.9-1"), "{status}");
+}
+
+/// SIGKILL at points spread over `envc lock`, `envc fetch` and `envc build --lock` (the store's
+/// other writers are in tests/kill.rs): after each kill the lockfile is absent or whole (the one
+/// a run to the end writes), every file in the cache holds its digest's bytes, the store
+/// verifies, and running the command again to its end succeeds. `ENVC_KILLS / 10` kills (at
+/// least 6).
+#[test]
+fn sigkill_during_lock_fetch_and_locked_build_leaves_nothing_partial() {
+    let Some(w) = World::new("kill") else {
+        return;
+    };
+    let spec = w.standard_spec();
+    let good = w.tmp.join("good.lock");
+    let started = Instant::now();
+    w.lock(&spec, &good, &[]).ok();
+    // How long each whole run takes: the kills are spread uniformly over it.
+    let full = [started.elapsed(), Duration::ZERO, Duration::ZERO];
+    let good_text = fs::read_to_string(&good).unwrap();
+    let kills: u32 = std::env::var("ENVC_KILLS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .map_or(6, |k| (k / 10).max(6));
+    let mut full = full;
+    let t = Instant::now();
+    run(w
+        .envc()
+        .arg("fetch")
+        .arg(&good)
+        .arg("--cache")
+        .arg(w.tmp.join("c0")))
+    .ok();
+    full[1] = t.elapsed();
+    let t = Instant::now();
+    w.build(&spec, &good, &[]).ok();
+    full[2] = t.elapsed();
+    let mut cut = 0;
+    for i in 0..kills {
+        let kind = (i % 3) as usize;
+        let delay = full[kind].mul_f64(f64::from((i * 37 + 11) % 100) / 100.0);
+        let lock_path = w.tmp.join(format!("k{i}.lock"));
+        let cache = w.tmp.join(format!("cache-{}", i % 2));
+        let mut cmd = match kind {
+            0 => {
+                let mut c = w.envc();
+                c.arg("lock")
+                    .arg(&spec)
+                    .arg("--base")
+                    .arg(w.base_arg())
+                    .arg("-o")
+                    .arg(&lock_path)
+                    .arg("--cache")
+                    .arg(&cache)
+                    .arg("--store")
+                    .arg(&w.store)
+                    .arg("--find-links")
+                    .arg(&w.wheels);
+                c
+            }
+            1 => {
+                let mut c = w.envc();
+                c.arg("fetch").arg(&good).arg("--cache").arg(&cache);
+                c
+            }
+            _ => {
+                let mut c = w.envc();
+                c.arg("build")
+                    .arg(&spec)
+                    .args(["--name", "locked-env", "--lock"])
+                    .arg(&good)
+                    .arg("--cache")
+                    .arg(&cache)
+                    .arg("--store")
+                    .arg(&w.store)
+                    .arg("--base")
+                    .arg(w.base_arg());
+                c
+            }
+        };
+        let mut child = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn envc");
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_none() {
+            cut += 1;
+        }
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        let what = format!("kill #{i} of {cmd:?} after {delay:?}");
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+            "{what}"
+        );
+        if let Ok(text) = fs::read_to_string(&lock_path) {
+            assert_eq!(text, good_text, "{what}: a partial lockfile");
+        }
+        for entry in fs::read_dir(cache.join("sha256")).into_iter().flatten() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let bytes = fs::read(entry.path()).unwrap();
+            assert_eq!(sha256_hex(&bytes), name, "{what}: a partial artifact");
+        }
+        if w.store.join("index.json").exists() {
+            w.store_run(&["verify"]).ok();
+        }
+    }
+    // Each command, run again to its end, succeeds over what the kills left.
+    w.lock(&spec, &w.tmp.join("again.lock"), &[]).ok();
+    run(w
+        .envc()
+        .arg("fetch")
+        .arg(&good)
+        .arg("--cache")
+        .arg(w.tmp.join("cache-0")))
+    .ok();
+    w.build(&spec, &good, &[]).ok();
+    w.store_run(&["verify"]).ok();
+    w.store_run(&["gc"]).ok();
+    assert_eq!(
+        fs::read_dir(w.store.join("envc/tmp")).map_or(0, |d| d.count()),
+        0,
+        "gc leaves no temp file"
+    );
+    eprintln!("lock kills: {kills} runs, {cut} cut short, 0 failed verifies");
 }

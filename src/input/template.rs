@@ -112,7 +112,18 @@ pub fn render(
         Err(e) => {
             let mut diags = Diagnostics::new(file.clone());
             let span = match (e.range(), e.line()) {
-                (Some(r), _) => Span::new(r.start, r.end),
+                // minijinja's range of an error at the end of the input can reach one past
+                // it: clamp to the text, on character boundaries.
+                (Some(r), _) => {
+                    let at = |i: usize| {
+                        let mut i = i.min(file.text.len());
+                        while !file.text.is_char_boundary(i) {
+                            i -= 1;
+                        }
+                        i
+                    };
+                    Span::new(at(r.start), at(r.end))
+                }
                 (None, Some(line)) => {
                     let start: usize = file
                         .text
