@@ -907,3 +907,100 @@ fn serve_builds_through_the_engine_and_sigterm_stops_a_running_build() {
     );
     assert_store_sound(&store);
 }
+
+/// SIGKILL of `envc build` at points spread over an engine build (tests/kill.rs has the
+/// engine-less writers): the store verifies after each, keeps every revision it had, and takes
+/// the same build to its end afterwards; `gc` then leaves no temp file. The engine the killed
+/// envc started is stopped before the next run (nothing can clean up after a SIGKILL of its
+/// parent; envc's SIGINT/SIGTERM handling is tested above). `ENVC_KILLS / 20` kills (at
+/// least 4).
+#[test]
+fn sigkill_during_engine_builds_leaves_the_store_sound() {
+    if !engine::available() {
+        return;
+    }
+    let _one = lock();
+    engine::cache();
+    let tmp = TempDir::new("engine-kill");
+    let store = tmp.join("store");
+    let first = spec_running(tmp.path(), "first.yaml", "echo first > /tmp/first");
+    build(&store, &first, "killed", &[]).ok();
+    let kills: u32 = std::env::var("ENVC_KILLS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .map_or(4, |k| (k / 20).max(4));
+    let stop_engine = || {
+        let _ = Command::new("pkill")
+            .args([
+                "-KILL",
+                "-f",
+                &format!("build --format docker .*{}", store.display()),
+            ])
+            .status();
+        assert!(wait_for(Duration::from_secs(30), || !engine_running(
+            &store
+        )));
+    };
+    let mut full = None;
+    let mut cut = 0;
+    for i in 0..kills {
+        let spec = spec_running(
+            tmp.path(),
+            &format!("k{i}.yaml"),
+            &format!("echo {i} > /tmp/k"),
+        );
+        let before = revisions(&store);
+        let mut c = envc_engine();
+        c.arg("build")
+            .arg(&spec)
+            .args(["--name", "killed", "--store"])
+            .arg(&store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for a in engine::build_args(&store.with_extension("work")) {
+            c.arg(format!("--engine-arg={a}"));
+        }
+        let started = Instant::now();
+        let mut child = c.spawn().expect("spawn envc");
+        let delay = match full {
+            // A run to its end first: how long a build takes here.
+            None => Duration::from_secs(600),
+            Some(t) => Duration::mul_f64(t, f64::from((i * 37 + 13) % 100) / 100.0),
+        };
+        let ended = wait_for_exit(&mut child, delay);
+        if !ended {
+            cut += 1;
+            let _ = child.kill();
+        }
+        let _ = child.wait();
+        if full.is_none() {
+            full = Some(started.elapsed());
+        }
+        stop_engine();
+        assert_store_sound(&store);
+        let after = revisions(&store);
+        assert_eq!(
+            after[..before.len()],
+            before[..],
+            "kill #{i} after {delay:?} lost a revision"
+        );
+    }
+    build(&store, &first, "killed", &[]).ok();
+    run(envc().arg("gc").arg("--store").arg(&store)).ok();
+    assert_store_sound(&store);
+    let left = fs::read_dir(store.join("envc/tmp")).map_or(0, |d| d.count());
+    assert_eq!(left, 0, "gc leaves no temp file");
+    eprintln!("engine kills: {kills} runs, {cut} cut short, 0 failed verifies");
+}
+
+/// Waits up to `limit` for `child` to exit by itself; whether it did.
+fn wait_for_exit(child: &mut std::process::Child, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if child.try_wait().expect("try_wait").is_some() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}

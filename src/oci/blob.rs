@@ -862,4 +862,56 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, Error::DigestMismatch { .. }), "{err}");
     }
+
+    /// A tar built by the `tar` crate's own writer (long paths as GNU extension entries).
+    fn tar_with_paths(paths: &[String]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for p in paths {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(1);
+            h.set_mode(0o644);
+            h.set_mtime(0);
+            b.append_data(&mut h, p, &b"x"[..]).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn scan_bounds_path_length_depth_and_extension_records() {
+        use crate::oci::scan::{MAX_DEPTH, MAX_PATH};
+        // At the bounds: accepted.
+        let long = format!("{}/f", "d".repeat(MAX_PATH - 2));
+        let deep = vec!["a"; MAX_DEPTH].join("/");
+        scan(
+            &tar_with_paths(&[long.clone(), deep.clone()]),
+            Compression::None,
+        )
+        .unwrap();
+        // One past: refused, saying which bound.
+        for (path, says) in [
+            (format!("x{long}"), "bytes long, more than 4096"),
+            (format!("{deep}/b"), "components, more than 256"),
+        ] {
+            let err = scan(&tar_with_paths(&[path]), Compression::None).unwrap_err();
+            assert!(
+                matches!(&err, Error::LayerLimit { .. }) && err.to_string().contains(says),
+                "{err}"
+            );
+        }
+        // A PAX record of 17 MiB in a small gzip: refused before it is held.
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(tar::EntryType::XHeader);
+        let record = vec![b'a'; 17 << 20];
+        h.set_size(record.len() as u64);
+        h.set_cksum();
+        b.append(&h, record.as_slice()).unwrap();
+        let gz = gzip(&b.into_inner().unwrap());
+        assert!(gz.len() < 1 << 20);
+        let err = scan(&gz, Compression::Gzip).unwrap_err();
+        assert!(
+            matches!(err, Error::CorruptTar { .. }) && err.to_string().contains("extension"),
+            "{err}"
+        );
+    }
 }

@@ -126,6 +126,11 @@ fn read_manifest_json(
     let &(offset, size) = files
         .get("manifest.json")
         .ok_or_else(|| bad("it has no `manifest.json`".into()))?;
+    if size > MAX_JSON {
+        return Err(bad(format!(
+            "its `manifest.json` is {size} bytes, more than the {MAX_JSON} envc reads"
+        )));
+    }
     let manifest_bytes = read_range(f, path, offset, size, "manifest.json")?;
     let entries: Vec<ManifestEntry> = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| bad(format!("its `manifest.json` is not a list of images: {e}")))?;

@@ -65,6 +65,9 @@ pub enum Error {
     UnknownMediaType { what: String, media_type: String },
     #[error("layer {layer} has an unsafe path `{path}` (absolute or with a `..` component)")]
     UnsafePath { layer: Digest, path: String },
+    /// A layer beyond a bound of `scan` (entries, path length or depth).
+    #[error("layer {layer}: {reason}")]
+    LayerLimit { layer: Digest, reason: String },
     #[error("{}: refusing entry `{path}`: {reason}", archive.display())]
     UnsafeArchive {
         archive: PathBuf,

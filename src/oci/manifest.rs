@@ -56,6 +56,10 @@ pub(crate) fn json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> 
     })
 }
 
+/// Layers in one manifest: engines stop far below (overlayfs stacks at most 500 lower
+/// layers, Docker 125), so more is not an image anything could run.
+pub(crate) const MAX_LAYERS: usize = 1000;
+
 #[derive(serde::Deserialize)]
 pub(crate) struct ParsedManifest {
     pub(crate) config: Descriptor,
@@ -65,7 +69,17 @@ pub(crate) struct ParsedManifest {
 
 impl ParsedManifest {
     pub(crate) fn parse(bytes: &[u8], what: &str) -> Result<ParsedManifest, Error> {
-        json(bytes, what)
+        let m: ParsedManifest = json(bytes, what)?;
+        if m.layers.len() > MAX_LAYERS {
+            return Err(Error::Invalid {
+                what: what.to_string(),
+                reason: format!(
+                    "it lists {} layers, more than the {MAX_LAYERS} envc accepts",
+                    m.layers.len()
+                ),
+            });
+        }
+        Ok(m)
     }
 }
 
@@ -121,4 +135,28 @@ pub(crate) fn platform_of(config: &Value) -> Option<Platform> {
 
 pub(crate) fn blob_rel(d: &Digest) -> String {
     format!("blobs/sha256/{}", d.hex())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_with_more_layers_than_any_engine_mounts_is_refused() {
+        let layer = r#"{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":1}"#;
+        let doc = |n: usize| {
+            format!(
+                r#"{{"config":{layer},"layers":[{}]}}"#,
+                vec![layer; n].join(",")
+            )
+        };
+        assert!(ParsedManifest::parse(doc(MAX_LAYERS).as_bytes(), "m").is_ok());
+        let err = ParsedManifest::parse(doc(MAX_LAYERS + 1).as_bytes(), "m")
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("1001 layers, more than the 1000"),
+            "{err}"
+        );
+    }
 }

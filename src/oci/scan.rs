@@ -2,9 +2,14 @@
 //! decompresses it (gzip, zstd or plain tar), computes the diff_id, walks every tar header to refuse
 //! absolute paths and `..` components, and can copy the bytes into the layout on the way, so
 //! an import reads each layer exactly once. Moved out of `blob.rs`, which writes blobs.
+//!
+//! The walk uses envc's own tar reader ([`Reader`]), whose extension records are capped, so a
+//! small compressed layer cannot make the walk hold a huge PAX record in memory; and it bounds
+//! what no real layer reaches: entries per layer, and each path's length and depth.
 
 use super::blob::{HashingReader, TempBlob, BUF};
 use super::error::Error;
+use super::tar_read::Reader;
 use crate::oci::Compression;
 use crate::types::digest::Digest;
 use std::io::{self, Read, Write};
@@ -86,8 +91,8 @@ pub(crate) fn scan_layer<R: Read>(
     };
     // For an uncompressed layer the diff_id is the blob digest: hash once.
     let tar_input = HashingReader::new(decoder, compression != Compression::None);
-    let mut archive = tar::Archive::new(std::io::BufReader::with_capacity(BUF, tar_input));
-    let walk = check_entries(&mut archive, layer);
+    let mut archive = Reader::new(std::io::BufReader::with_capacity(BUF, tar_input));
+    let walk = check_entries(&mut archive);
     // Drain whatever follows the end-of-archive blocks so that both digests cover every byte.
     let mut buffered = archive.into_inner();
     let drained = walk.and_then(|()| {
@@ -154,6 +159,10 @@ pub(crate) fn scan_layer<R: Read>(
                 layer: *layer,
                 path: p,
             },
+            TarProblem::Limit(reason) => Error::LayerLimit {
+                layer: *layer,
+                reason,
+            },
         });
     }
     // Anything after the compressed stream (there should be nothing) still counts for the digest.
@@ -184,29 +193,63 @@ fn tee_error(tee: &Option<TempBlob>, e: io::Error) -> Error {
 enum TarProblem {
     Io(io::Error),
     Unsafe(String),
+    Limit(String),
 }
 
-/// Walks every header; refuses absolute paths and `..` components (also in hardlink targets).
-fn check_entries<R: Read>(
-    archive: &mut tar::Archive<R>,
-    _layer: &Digest,
-) -> Result<(), TarProblem> {
-    for entry in archive.entries().map_err(TarProblem::Io)? {
-        let entry = entry.map_err(TarProblem::Io)?;
-        let path = entry.path_bytes();
-        if let Some(bad) = unsafe_path(&path) {
-            return Err(TarProblem::Unsafe(bad));
+/// Entries in one layer: the largest real layers (a CUDA or conda tree) hold a few hundred
+/// thousand.
+pub(crate) const MAX_ENTRIES: u64 = 4_000_000;
+/// A path's length in bytes: Linux's `PATH_MAX`; nothing can create a longer path whole.
+pub(crate) const MAX_PATH: usize = 4096;
+/// A path's components.
+pub(crate) const MAX_DEPTH: usize = 256;
+
+/// Walks every header; refuses absolute paths and `..` components (also in hardlink targets),
+/// paths beyond [`MAX_PATH`] bytes or [`MAX_DEPTH`] components, and more than [`MAX_ENTRIES`]
+/// entries.
+fn check_entries<R: Read>(archive: &mut Reader<R>) -> Result<(), TarProblem> {
+    let mut entries = 0u64;
+    while let Some(entry) = archive.next_entry().map_err(TarProblem::Io)? {
+        entries += 1;
+        if entries > MAX_ENTRIES {
+            return Err(TarProblem::Limit(format!(
+                "it has more than {MAX_ENTRIES} entries, more than envc accepts in one layer"
+            )));
         }
-        if entry.header().entry_type() == tar::EntryType::Link {
-            if let Some(target) = entry.link_name_bytes() {
-                if let Some(bad) = unsafe_path(&target) {
-                    return Err(TarProblem::Unsafe(format!(
-                        "{} (hard link to {bad})",
-                        String::from_utf8_lossy(&path)
-                    )));
-                }
-            }
+        check_path(&entry.path, None)?;
+        if entry.kind == tar::EntryType::Link {
+            check_path(&entry.link, Some(&entry.path))?;
         }
+    }
+    Ok(())
+}
+
+/// One path of the walk (`of`: the hard link whose target it is).
+fn check_path(path: &[u8], of: Option<&[u8]>) -> Result<(), TarProblem> {
+    let name = || match of {
+        Some(link) => format!(
+            "{} (hard link to {})",
+            String::from_utf8_lossy(link),
+            String::from_utf8_lossy(path)
+        ),
+        None => String::from_utf8_lossy(path).into_owned(),
+    };
+    if unsafe_path(path).is_some() {
+        return Err(TarProblem::Unsafe(name()));
+    }
+    if path.len() > MAX_PATH {
+        let shown: String = name().chars().take(80).collect();
+        return Err(TarProblem::Limit(format!(
+            "the path `{shown}…` is {} bytes long, more than {MAX_PATH}",
+            path.len()
+        )));
+    }
+    let depth = path.split(|&b| b == b'/').filter(|c| !c.is_empty()).count();
+    if depth > MAX_DEPTH {
+        let shown: String = name().chars().take(80).collect();
+        return Err(TarProblem::Limit(format!(
+            "the path `{shown}…` has {depth} components, more than {MAX_DEPTH}"
+        )));
     }
     Ok(())
 }

@@ -200,12 +200,17 @@ impl<R: Read> Reader<R> {
                     let mode = h
                         .mode()
                         .map_err(|e| bad(format!("header at byte {at}: bad mode field: {e}")))?;
+                    // A blank owner field reads as 0, as Go's archive/tar (what engines
+                    // unpack with) reads it; anything else that is not a number is refused.
+                    let old = h.as_old();
                     let uid = match pending.uid {
                         Some(u) => u,
+                        None if blank(&old.uid) => 0,
                         None => field(h.uid(), "uid")?,
                     };
                     let gid = match pending.gid {
                         Some(g) => g,
+                        None if blank(&old.gid) => 0,
                         None => field(h.gid(), "gid")?,
                     };
                     // Framed by the size field whatever the type (as the `tar` crate does);
@@ -247,6 +252,11 @@ impl<R: Read> Read for Reader<R> {
         self.pos += n as u64;
         Ok(n)
     }
+}
+
+/// A numeric header field of only NULs and spaces.
+fn blank(field: &[u8]) -> bool {
+    field.iter().all(|&b| b == 0 || b == b' ')
 }
 
 fn pad_of(size: u64) -> u64 {
