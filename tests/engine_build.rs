@@ -941,7 +941,16 @@ fn sigkill_during_engine_builds_leaves_the_store_sound() {
             &store
         )));
     };
-    let mut full = None;
+    // How long a build of a new spec takes here: the kills are spread over it.
+    let started = Instant::now();
+    build(
+        &store,
+        &spec_running(tmp.path(), "calibrate.yaml", "echo c > /tmp/c"),
+        "killed",
+        &[],
+    )
+    .ok();
+    let full = started.elapsed();
     let mut cut = 0;
     for i in 0..kills {
         let spec = spec_running(
@@ -960,22 +969,13 @@ fn sigkill_during_engine_builds_leaves_the_store_sound() {
         for a in engine::build_args(&store.with_extension("work")) {
             c.arg(format!("--engine-arg={a}"));
         }
-        let started = Instant::now();
         let mut child = c.spawn().expect("spawn envc");
-        let delay = match full {
-            // A run to its end first: how long a build takes here.
-            None => Duration::from_secs(600),
-            Some(t) => Duration::mul_f64(t, f64::from((i * 37 + 13) % 100) / 100.0),
-        };
-        let ended = wait_for_exit(&mut child, delay);
-        if !ended {
+        let delay = full.mul_f64(f64::from((i * 37 + 13) % 100) / 100.0);
+        if !wait_for_exit(&mut child, delay) {
             cut += 1;
             let _ = child.kill();
         }
         let _ = child.wait();
-        if full.is_none() {
-            full = Some(started.elapsed());
-        }
         stop_engine();
         assert_store_sound(&store);
         let after = revisions(&store);
