@@ -1,9 +1,9 @@
 //! A Dockerfile split into instructions by BuildKit's rules (the default `\` escape): what
 //! the spec target compares with the plan. Lines that are blank or start with `#` are
-//! dropped, also inside a continuation; a line ending in `\` continues on the next; an
-//! instruction with `<<WORD` (or `<<-WORD`, `<<'WORD'`, `<<"WORD"`) reads the lines after it
-//! up to a line that is exactly `WORD` as its heredoc. The tests beside it pin it to
-//! envc's own goldens, which the BuildKit parser checks in `tests/golden.rs`.
+//! dropped, also inside a continuation; a line ending in `\` continues on the next; a `RUN`,
+//! `COPY` or `ADD` with `<<WORD` (or `<<-WORD`, `<<'WORD'`, `<<"WORD"`) reads the lines after
+//! it up to a line that is exactly `WORD` as its heredoc. Only envc's own output is split
+//! here, whose BuildKit reading `tests/golden.rs` checks with BuildKit's parser itself.
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instruction {
@@ -45,7 +45,10 @@ pub fn instructions(text: &str) -> Result<Vec<Instruction>, String> {
         let logical = logical.trim_start();
         let (keyword, args) = logical.split_once([' ', '\t']).unwrap_or((logical, ""));
         let args = args.trim().to_string();
-        let heredoc = match heredoc_word(&args) {
+        // BuildKit reads heredocs in RUN, COPY and ADD only (an `ENV` value may hold `<<`).
+        let keyword = keyword.to_ascii_uppercase();
+        let takes_heredoc = matches!(keyword.as_str(), "RUN" | "COPY" | "ADD");
+        let heredoc = match heredoc_word(&args).filter(|_| takes_heredoc) {
             None => None,
             Some((word, strip_tabs)) => {
                 let mut body = Vec::new();
@@ -67,7 +70,7 @@ pub fn instructions(text: &str) -> Result<Vec<Instruction>, String> {
             }
         };
         out.push(Instruction {
-            keyword: keyword.to_ascii_uppercase(),
+            keyword,
             args,
             heredoc,
         });
@@ -118,8 +121,12 @@ mod tests {
 
     #[test]
     fn an_exec_form_has_no_heredoc_and_an_open_one_is_an_error() {
-        let got = instructions("RUN [\"bash\", \"-c\", \"cat <<X\"]\n").unwrap();
+        let got = instructions("RUN [\"bash\", \"-c\", \"cat <<X\"]\nENV A=\"<<Y\"\n").unwrap();
         assert_eq!(got[0].heredoc, None);
+        assert_eq!(
+            (got[1].keyword.as_str(), got[1].heredoc.as_ref()),
+            ("ENV", None)
+        );
         assert!(instructions("RUN <<X\nno end\n").is_err());
         assert!(instructions("RUN a \\\n").is_err());
     }
