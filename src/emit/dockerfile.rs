@@ -236,9 +236,14 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// Whether a one-line command can be written as `RUN cmd` and mean exactly `cmd`.
+/// Whether a one-line command can be written as `RUN cmd` and mean exactly `cmd`: BuildKit
+/// trims a line's white space (Go's `unicode.IsSpace`: form feeds and vertical tabs too), so
+/// a command with white space at either end, or a control character, keeps its bytes only
+/// in the exec form (found by the `spec` fuzz target).
 fn shell_form_safe(cmd: &str) -> bool {
-    !cmd.contains(['\n', '\r'])
+    cmd.trim() == cmd
+        && !cmd.chars().any(|c| c.is_control() && c != '\t')
+        && !cmd.contains(['\n', '\r'])
         && !cmd.trim_end().ends_with('\\')
         && !cmd.contains("<<")
         && !cmd.trim_start().starts_with(['[', '-'])
@@ -524,6 +529,21 @@ mod tests {
             "--mount=type=bind,source=/,target=/h cat /h/etc/shadow"
         ));
         assert!(!shell_form_safe("  --network=host curl x"));
+    }
+
+    #[test]
+    fn commands_buildkit_would_trim_or_that_hold_controls_use_the_exec_form() {
+        assert!(shell_form_safe("echo a\tb"));
+        for cmd in [
+            "echo a\x0c",
+            "\x0becho a",
+            "echo a ",
+            " echo a",
+            "echo \x15 a",
+            "echo a\u{85}",
+        ] {
+            assert!(!shell_form_safe(cmd), "{cmd:?}");
+        }
     }
 
     #[test]
