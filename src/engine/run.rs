@@ -254,7 +254,11 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(200));
                 stop.store(true, Ordering::Relaxed);
             });
-            let done = run(sh("sleep 30 & wait"), &|_| {}, &stop).unwrap();
+            // SIGINT back to its default first: a test run started in the background of a
+            // shell (`nohup … &`) has it ignored, and a child inherits that.
+            let mut cmd = Command::new("env");
+            cmd.args(["--default-signal=INT", "sh", "-c", "sleep 30 & wait"]);
+            let done = run(cmd, &|_| {}, &stop).unwrap();
             assert_eq!(done.exit, Exit::Interrupted);
         });
         assert!(
