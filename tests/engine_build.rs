@@ -44,6 +44,11 @@ fn envc_engine() -> Command {
 
 /// `envc build SPEC --name NAME --store STORE` with this machine's build arguments.
 fn build(store: &Path, spec: &Path, name: &str, extra: &[&str]) -> Run {
+    run(build_command(store, spec, name).args(extra))
+}
+
+/// The command of [`build`].
+fn build_command(store: &Path, spec: &Path, name: &str) -> Command {
     let mut c = envc_engine();
     c.arg("build")
         .arg(spec)
@@ -52,7 +57,7 @@ fn build(store: &Path, spec: &Path, name: &str, extra: &[&str]) -> Run {
     for a in engine::build_args(&store.with_extension("work")) {
         c.arg(format!("--engine-arg={a}"));
     }
-    run(c.args(extra))
+    c
 }
 
 fn list_json(store: &Path, all: bool) -> Value {
@@ -959,17 +964,11 @@ fn sigkill_during_engine_builds_leaves_the_store_sound() {
             &format!("echo {i} > /tmp/k"),
         );
         let before = revisions(&store);
-        let mut c = envc_engine();
-        c.arg("build")
-            .arg(&spec)
-            .args(["--name", "killed", "--store"])
-            .arg(&store)
+        let mut child = build_command(&store, &spec, "killed")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        for a in engine::build_args(&store.with_extension("work")) {
-            c.arg(format!("--engine-arg={a}"));
-        }
-        let mut child = c.spawn().expect("spawn envc");
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn envc");
         let delay = full.mul_f64(f64::from((i * 37 + 13) % 100) / 100.0);
         if !wait_for_exit(&mut child, delay) {
             cut += 1;

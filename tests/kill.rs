@@ -16,7 +16,6 @@ mod common;
 
 use common::registry::{registry_available, Registry};
 use common::*;
-use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -186,46 +185,13 @@ fn check_after_gc(home: &Path, store: &Path, expected: &Expected) {
         .unwrap_or_default();
     assert!(left.is_empty(), "gc left temp files: {left:?}");
     let present = blob_names(store);
-    let reachable = reachable(store);
+    let reachable = reachable_blobs(store);
     assert_eq!(
         present.difference(&reachable).collect::<Vec<_>>(),
         Vec::<&String>::new(),
         "gc left unreachable blobs"
     );
     assert!(reachable.is_subset(&present), "gc removed reachable blobs");
-}
-
-/// The blobs index.json reaches (sha256 hex), through manifests and indexes.
-fn reachable(store: &Path) -> BTreeSet<String> {
-    fn walk(store: &Path, d: &Value, out: &mut BTreeSet<String>) {
-        let Some(digest) = d["digest"].as_str() else {
-            return;
-        };
-        if !out.insert(digest.trim_start_matches("sha256:").to_string()) {
-            return;
-        }
-        let media = d["mediaType"].as_str().unwrap_or("");
-        if media.contains("manifest") || media.contains("index") {
-            let doc = read_json_blob(store, digest);
-            if let Some(c) = doc.get("config") {
-                walk(store, c, out);
-            }
-            for key in ["layers", "manifests"] {
-                for child in doc[key].as_array().into_iter().flatten() {
-                    walk(store, child, out);
-                }
-            }
-        }
-    }
-    let mut out = BTreeSet::new();
-    for d in index_json(store)["manifests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        walk(store, d, &mut out);
-    }
-    out
 }
 
 /// Everything the commands need, made once.
@@ -296,6 +262,18 @@ impl World {
             &format!("{tag}.yaml"),
             &byod_spec(&[("RUN_ID", &format!("\"{tag}\""))]),
         )
+    }
+
+    /// Builds `k` on the small base into `store` to its end (revision 1 of a new store), so
+    /// every command has something to work on; returns what it printed.
+    fn first_build(&self, store: &Path, tag: &str) -> String {
+        run(cli(&self.home)
+            .arg("build")
+            .arg(self.spec(tag))
+            .args(["--name", "k", "--base", &self.base_arg(false), "--store"])
+            .arg(store))
+        .ok()
+        .stdout
     }
 
     fn base_arg(&self, big: bool) -> String {
@@ -386,14 +364,7 @@ fn sigkill_every_writer_at_random_points() {
     let pulled = w.tmp.join("pulled");
     let mut expected = Expected::default();
     let mut pulled_expected = Expected::default();
-    // Revision 1 completes, so every command has something to work on.
-    let first = run(cli(&w.home)
-        .arg("build")
-        .arg(w.spec("first"))
-        .args(["--name", "k", "--base", &w.base_arg(false), "--store"])
-        .arg(&store))
-    .ok();
-    expected.note(&first.stdout);
+    expected.note(&w.first_build(&store, "first"));
     // Kills that cut a command short, by kind; and commands that ended before their kill.
     let mut by_kind = BTreeMap::<u64, u32>::new();
     let mut finished = 0;
@@ -465,14 +436,11 @@ fn parallel_writers_and_kills_against_one_store() {
     };
     let seed = env_number("ENVC_KILL_SEED", 0x5eed);
     let store = w.tmp.join("shared");
-    let first = run(cli(&w.home)
-        .arg("build")
-        .arg(w.spec("p-first"))
-        .args(["--name", "k", "--base", &w.base_arg(false), "--store"])
-        .arg(&store))
-    .ok();
     let expected = Mutex::new(Expected::default());
-    expected.lock().unwrap().note(&first.stdout);
+    expected
+        .lock()
+        .unwrap()
+        .note(&w.first_build(&store, "p-first"));
     if let Some(repo) = w
         .registry
         .as_ref()

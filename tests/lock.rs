@@ -180,21 +180,25 @@ impl World {
 
     /// `envc lock SPEC --base … -o LOCK --cache … --store … --find-links …`
     fn lock(&self, spec: &Path, lock: &Path, extra: &[&str]) -> Run {
-        run(self
-            .envc()
-            .arg("lock")
+        run(self.lock_command(spec, lock, &self.cache).args(extra))
+    }
+
+    /// The command of [`World::lock`], with its cache.
+    fn lock_command(&self, spec: &Path, lock: &Path, cache: &Path) -> Command {
+        let mut c = self.envc();
+        c.arg("lock")
             .arg(spec)
             .arg("--base")
             .arg(self.base_arg())
             .arg("-o")
             .arg(lock)
             .arg("--cache")
-            .arg(&self.cache)
+            .arg(cache)
             .arg("--store")
             .arg(&self.store)
             .arg("--find-links")
-            .arg(&self.wheels)
-            .args(extra))
+            .arg(&self.wheels);
+        c
     }
 
     /// `envc build SPEC --name NAME --lock LOCK --cache … --store STORE --base … [extra]`
@@ -206,9 +210,13 @@ impl World {
         lock: &Path,
         extra: &[&str],
     ) -> Run {
-        run(self
-            .envc()
-            .arg("build")
+        run(self.build_command(store, cache, spec, lock).args(extra))
+    }
+
+    /// The command of [`World::build_in`].
+    fn build_command(&self, store: &Path, cache: &Path, spec: &Path, lock: &Path) -> Command {
+        let mut c = self.envc();
+        c.arg("build")
             .arg(spec)
             .args(["--name", "locked-env"])
             .arg("--lock")
@@ -218,8 +226,8 @@ impl World {
             .arg("--store")
             .arg(store)
             .arg("--base")
-            .arg(self.base_arg())
-            .args(extra))
+            .arg(self.base_arg());
+        c
     }
 
     fn build(&self, spec: &Path, lock: &Path, extra: &[&str]) -> Run {
@@ -1558,41 +1566,13 @@ fn sigkill_during_lock_fetch_and_locked_build_leaves_nothing_partial() {
         let lock_path = w.tmp.join(format!("k{i}.lock"));
         let cache = w.tmp.join(format!("cache-{}", i % 2));
         let mut cmd = match kind {
-            0 => {
-                let mut c = w.envc();
-                c.arg("lock")
-                    .arg(&spec)
-                    .arg("--base")
-                    .arg(w.base_arg())
-                    .arg("-o")
-                    .arg(&lock_path)
-                    .arg("--cache")
-                    .arg(&cache)
-                    .arg("--store")
-                    .arg(&w.store)
-                    .arg("--find-links")
-                    .arg(&w.wheels);
-                c
-            }
+            0 => w.lock_command(&spec, &lock_path, &cache),
             1 => {
                 let mut c = w.envc();
                 c.arg("fetch").arg(&good).arg("--cache").arg(&cache);
                 c
             }
-            _ => {
-                let mut c = w.envc();
-                c.arg("build")
-                    .arg(&spec)
-                    .args(["--name", "locked-env", "--lock"])
-                    .arg(&good)
-                    .arg("--cache")
-                    .arg(&cache)
-                    .arg("--store")
-                    .arg(&w.store)
-                    .arg("--base")
-                    .arg(w.base_arg());
-                c
-            }
+            _ => w.build_command(&w.store, &cache, &spec, &good),
         };
         let mut child = cmd
             .stdin(std::process::Stdio::null())

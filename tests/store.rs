@@ -694,40 +694,6 @@ fn delay(i: u32) -> Duration {
     Duration::from_millis(u64::from((i * 17 + i * i * 3) % 31))
 }
 
-/// Every manifest blob that index.json reaches, with its config and layers (sha256 hex).
-fn reachable_blobs(store: &Path) -> BTreeSet<String> {
-    fn walk(store: &Path, desc: &Value, out: &mut BTreeSet<String>) {
-        let Some(digest) = desc["digest"].as_str() else {
-            return;
-        };
-        let hex = digest.strip_prefix("sha256:").unwrap().to_string();
-        if !out.insert(hex) {
-            return;
-        }
-        let media = desc["mediaType"].as_str().unwrap_or("");
-        if media.contains("manifest") || media.contains("index") {
-            let doc = read_json_blob(store, digest);
-            if let Some(c) = doc.get("config") {
-                walk(store, c, out);
-            }
-            for key in ["layers", "manifests"] {
-                for d in doc[key].as_array().into_iter().flatten() {
-                    walk(store, d, out);
-                }
-            }
-        }
-    }
-    let mut out = BTreeSet::new();
-    for d in index_json(store)["manifests"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        walk(store, d, &mut out);
-    }
-    out
-}
-
 #[test]
 fn sigkill_at_varied_points_leaves_a_store_that_verifies() {
     // A base with a second layer of ~50 MiB of random bytes, so a first build (which imports

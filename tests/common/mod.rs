@@ -286,6 +286,40 @@ pub fn index_json(store: &Path) -> Value {
     serde_json::from_slice(&bytes).expect("index.json is JSON")
 }
 
+/// Every manifest blob that index.json reaches, with its config and layers (sha256 hex).
+pub fn reachable_blobs(store: &Path) -> BTreeSet<String> {
+    fn walk(store: &Path, desc: &Value, out: &mut BTreeSet<String>) {
+        let Some(digest) = desc["digest"].as_str() else {
+            return;
+        };
+        let hex = digest.strip_prefix("sha256:").unwrap().to_string();
+        if !out.insert(hex) {
+            return;
+        }
+        let media = desc["mediaType"].as_str().unwrap_or("");
+        if media.contains("manifest") || media.contains("index") {
+            let doc = read_json_blob(store, digest);
+            if let Some(c) = doc.get("config") {
+                walk(store, c, out);
+            }
+            for key in ["layers", "manifests"] {
+                for d in doc[key].as_array().into_iter().flatten() {
+                    walk(store, d, out);
+                }
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    for d in index_json(store)["manifests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        walk(store, d, &mut out);
+    }
+    out
+}
+
 /// The manifest descriptors of `index.json` tagged `reference`.
 pub fn index_entries(store: &Path, reference: &str) -> Vec<Value> {
     index_json(store)["manifests"]
