@@ -9,7 +9,7 @@
 //! no unreachable blob, and removes nothing reachable.
 //!
 //! `ENVC_KILLS` sets the number of kills of the serial part (default 40, what `.ci/run`
-//! runs; `ENVC_KILLS=200` for the record in SECURITY.md), `ENVC_KILL_SEED` the seed. The
+//! runs; `ENVC_KILLS=300` for the record in SECURITY.md), `ENVC_KILL_SEED` the seed. The
 //! base needs busybox (`busybox-static`); the push and pull kills need `docker-registry`.
 
 mod common;
